@@ -1,0 +1,184 @@
+"""The Brain contract every realism level obeys, so that a flag swaps the level and nothing else changes.
+
+A Brain is built from a `Circuit` (any wiring) and an `IOSpec` (what the sensor/motor interface feeds
+it and reads from it). It holds the parameters of a *population* of P members at once: an evolution
+strategies generation is evaluated as one batch, and P = 1 is the ordinary case.
+
+Batch layout: ``reset(batch)`` with batch a multiple of P; rows ``[p*E:(p+1)*E]`` (E = batch // P)
+belong to member p, so E episodes per member run side by side.
+
+    brain = get_level("rate")(circuit, io, population=64)
+    brain.set_params(theta)            # theta: (64, brain.n_params)
+    brain.reset(64)
+    activity = brain.step(u)           # u: (64, io.n_inputs) -> activity (64, circuit.n) in [0, 1]
+
+Parameters live on the wiring's edges only: a level stores one value per edge (or per cell-class pair
+when ``share_weights``), and the effective weight is ``sign[pre] * |theta|``, so masks and Dale's law
+hold before and after any gradient or ES step by construction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from wormsim.circuit import Circuit
+
+
+@dataclass(frozen=True, eq=False)
+class IOSpec:
+    """What the interface feeds a brain and reads from it.
+
+    input_mask: (C, N) bool; input channel c may reach neuron n only where True (the brain learns a
+        signed gain on each True entry).
+    n_muscles: number of muscle activations the body takes (2 per joint: dorsal then ventral).
+    control_dt: seconds between two brain steps (one environment step).
+    channel_names: a name per input channel, for plots and docs.
+    """
+    input_mask: np.ndarray
+    n_muscles: int
+    control_dt: float
+    channel_names: tuple[str, ...] = ()
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.input_mask.shape[0])
+
+
+class Brain(nn.Module):
+    """Base class of every realism level. Subclasses set the class variables and implement
+    ``_build``, ``reset`` and ``step``; parameters are declared with ``add_param``."""
+
+    name: ClassVar[str] = "base"
+    differentiable: ClassVar[bool] = True
+    # False: step() returns the activity of every circuit neuron and the interface maps it onto the
+    # muscles. True (the mlp baseline, which has no neurons of the worm): step() returns muscle
+    # activations in [0, 1] directly.
+    outputs_muscles: ClassVar[bool] = False
+
+    def __init__(self, circuit: Circuit, io: IOSpec, config=None, population: int = 1,
+                 device: str | torch.device = "cpu"):
+        super().__init__()
+        if population < 1:
+            raise ValueError(f"population must be >= 1, got {population}")
+        if io.input_mask.shape[1] != circuit.n:
+            raise ValueError(f"IOSpec.input_mask has {io.input_mask.shape[1]} neurons, the circuit "
+                             f"{circuit.n}: build the IOSpec from the same circuit")
+        self.circuit = circuit
+        self.io = io
+        self.config = config if config is not None else self.default_config()
+        self.population = int(population)
+        self.device = torch.device(device)
+        self._param_names: list[str] = []
+        self._recording = False
+        self._trace: dict[str, list[np.ndarray]] = {}
+        self._build()
+        self.to(self.device)
+
+    # ---- to implement ------------------------------------------------------------------------------
+    @classmethod
+    def default_config(cls):
+        raise NotImplementedError
+
+    def _build(self) -> None:
+        """Declare parameters (add_param) and buffers from self.circuit, self.io and self.config."""
+        raise NotImplementedError
+
+    def reset(self, batch: int) -> None:
+        """Start fresh episodes for ``batch`` rows (a multiple of population)."""
+        raise NotImplementedError
+
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one control step (io.control_dt). inputs: (batch, io.n_inputs).
+        Returns activity (batch, circuit.n) in [0, 1], or muscles (batch, io.n_muscles) when
+        outputs_muscles."""
+        raise NotImplementedError
+
+    # ---- parameters --------------------------------------------------------------------------------
+    def add_param(self, name: str, init: torch.Tensor | np.ndarray) -> None:
+        """Declare a trainable per-member parameter; init has the per-member shape and is copied to
+        every member, giving a tensor of shape (population, *init.shape)."""
+        init = torch.as_tensor(np.asarray(init), dtype=torch.float32)
+        value = init.unsqueeze(0).repeat(self.population, *([1] * init.dim())).clone()
+        self.register_parameter(name, nn.Parameter(value, requires_grad=self.differentiable))
+        self._param_names.append(name)
+
+    def param_sizes(self) -> dict[str, int]:
+        """Per-member size of every declared parameter, in flat-vector order."""
+        return {k: int(np.prod(getattr(self, k).shape[1:])) for k in self._param_names}
+
+    @property
+    def n_params(self) -> int:
+        """Size of one member's flat parameter vector."""
+        return sum(self.param_sizes().values())
+
+    def get_params(self) -> torch.Tensor:
+        """(population, n_params): every member's flat parameter vector (a detached copy)."""
+        return torch.cat([getattr(self, k).detach().reshape(self.population, -1)
+                          for k in self._param_names], dim=1).clone()
+
+    @torch.no_grad()
+    def set_params(self, theta) -> None:
+        """Set every member's parameters from (population, n_params), or one (n_params,) vector
+        copied to every member."""
+        theta = torch.as_tensor(np.asarray(theta) if not torch.is_tensor(theta) else theta,
+                                dtype=torch.float32, device=self.device)
+        if theta.dim() == 1:
+            theta = theta.unsqueeze(0).expand(self.population, -1)
+        if theta.shape != (self.population, self.n_params):
+            raise ValueError(f"{self.name} brain expects parameters of shape "
+                             f"({self.population}, {self.n_params}) or ({self.n_params},), "
+                             f"got {tuple(theta.shape)}")
+        if not torch.isfinite(theta).all():
+            raise ValueError(f"{self.name} brain parameters contain NaN or infinity")
+        start = 0
+        for k in self._param_names:
+            p = getattr(self, k)
+            size = int(np.prod(p.shape[1:]))
+            p.copy_(theta[:, start:start + size].reshape(p.shape))
+            start += size
+
+    # ---- batch bookkeeping -------------------------------------------------------------------------
+    def _episodes_per_member(self, batch: int) -> int:
+        if batch < 1 or batch % self.population:
+            raise ValueError(f"batch ({batch}) must be a positive multiple of the population "
+                             f"({self.population}): rows [p*E:(p+1)*E] belong to member p")
+        return batch // self.population
+
+    # ---- recording -----------------------------------------------------------------------------------
+    def start_recording(self) -> None:
+        """Record every neuron's trace at every control step from now on (see traces())."""
+        self._recording = True
+        self._trace = {}
+
+    def stop_recording(self) -> dict[str, np.ndarray]:
+        self._recording = False
+        return self.traces()
+
+    def _record(self, **arrays: torch.Tensor) -> None:
+        if self._recording:
+            for k, v in arrays.items():
+                self._trace.setdefault(k, []).append(v.detach().cpu().numpy().copy())
+
+    def traces(self) -> dict[str, np.ndarray]:
+        """Recorded traces, each (T, batch, N): always "activity"; levels add their own
+        ("voltage" for conductance, "spikes" and "membrane" for spiking, "state" for rate)."""
+        return {k: np.stack(v) for k, v in self._trace.items()}
+
+
+def edge_groups(circuit: Circuit, edges: np.ndarray, share_weights: bool) -> tuple[np.ndarray, int]:
+    """Which parameter each edge reads. edges: (E, 2) index pairs.
+
+    Without sharing every edge has its own parameter; with sharing all edges between the same ordered
+    pair of cell classes (e.g. VB -> DD) read one parameter, as in c302's class-level models.
+    Returns (group index per edge (E,), number of groups).
+    """
+    if not share_weights:
+        return np.arange(len(edges)), len(edges)
+    cls = np.array(circuit.cell_class)
+    keys = [(cls[i], cls[j]) for i, j in edges]
+    uniq = {k: g for g, k in enumerate(dict.fromkeys(keys))}
+    return np.array([uniq[k] for k in keys], dtype=np.int64), len(uniq)

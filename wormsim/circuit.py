@@ -1,0 +1,152 @@
+"""The circuit: one immutable description of neurons, synapses, gap junctions and muscles.
+
+Every realism level builds from a `Circuit`; every null wiring returns one. It knows no simulator.
+
+Conventions (shapes use N neurons, M muscle rows along the body):
+- ``chem[i, j]``: number of chemical synapses from neuron i (pre) onto neuron j (post); directed.
+- ``gap[i, j] == gap[j, i]``: number of gap junctions between i and j; symmetric, zero diagonal.
+- ``sign[i]``: +1 excitatory, -1 inhibitory, fixed by the presynaptic neuron (Dale's law).
+- ``nmj[i, side, k]``: synapses from neuron i onto the muscle row k (side 0 dorsal, 1 ventral); the
+  left and right quadrants of the worm's body-wall muscles are pooled, since the simulated body bends
+  in one plane.
+- ``position[i]``: soma position along the body, 0 at the head, 1 at the tail.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+ROLES = ("command", "motor")
+DORSAL, VENTRAL = 0, 1
+
+
+@dataclass(frozen=True, eq=False)
+class Circuit:
+    names: tuple[str, ...]
+    cell_class: tuple[str, ...]
+    role: tuple[str, ...]
+    position: np.ndarray
+    chem: np.ndarray
+    gap: np.ndarray
+    sign: np.ndarray
+    nmj: np.ndarray
+    muscle_position: np.ndarray
+    dataset: str
+    sign_rule: str
+    nmj_source: str
+    position_source: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    wiring: str = "connectome"
+    wiring_seed: int | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self):
+        n = len(self.names)
+        for name, arr, shape in (("chem", self.chem, (n, n)), ("gap", self.gap, (n, n)),
+                                 ("sign", self.sign, (n,)), ("position", self.position, (n,))):
+            if np.shape(arr) != shape:
+                raise ValueError(f"Circuit.{name} has shape {np.shape(arr)}, expected {shape}")
+        if self.nmj.shape[:2] != (n, 2) or self.nmj.shape[2] != len(self.muscle_position):
+            raise ValueError(f"Circuit.nmj has shape {self.nmj.shape}, expected ({n}, 2, "
+                             f"{len(self.muscle_position)})")
+        if not np.allclose(self.gap, self.gap.T):
+            raise ValueError("Circuit.gap must be symmetric")
+        if not set(np.unique(self.sign)) <= {-1, 1}:
+            raise ValueError("Circuit.sign must hold only +1 and -1")
+        for arr in (self.chem, self.gap, self.sign, self.position, self.nmj, self.muscle_position):
+            arr.setflags(write=False)
+
+    # ---- sizes and look-ups ---------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of neurons."""
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no neuron {name!r} in this circuit ({self.dataset}); "
+                           f"it has {', '.join(self.names)}") from None
+
+    def indices(self, classes=None, role=None) -> np.ndarray:
+        """Indices of the neurons whose class is in ``classes`` and/or whose role is ``role``."""
+        keep = np.ones(self.n, bool)
+        if classes is not None:
+            keep &= np.isin(np.array(self.cell_class), list(classes))
+        if role is not None:
+            keep &= np.array(self.role) == role
+        return np.flatnonzero(keep)
+
+    @property
+    def chem_edges(self) -> np.ndarray:
+        """(E, 2) array of (pre, post) index pairs with at least one chemical synapse."""
+        return np.argwhere(self.chem > 0)
+
+    @property
+    def gap_edges(self) -> np.ndarray:
+        """(G, 2) array of undirected gap-junction pairs (i < j)."""
+        return np.argwhere(np.triu(self.gap > 0, k=1))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Distinct cell classes, in order of first appearance."""
+        return tuple(dict.fromkeys(self.cell_class))
+
+    # ---- the body ----------------------------------------------------------------------------------
+    def segment_map(self, n_segments: int) -> np.ndarray:
+        """The neuromuscular map resampled onto a body of ``n_segments`` segments.
+
+        The body's muscles sit at its ``n_segments - 1`` joints (joint j between segment j and j+1,
+        at body position (j+1)/n_segments). Every muscle row is assigned to its nearest joint, so
+        the total synapse count onto each side is conserved.
+
+        Returns: (N, 2, n_segments - 1) synapse counts; [:, 0] dorsal, [:, 1] ventral.
+        """
+        if not 2 <= int(n_segments) <= 1000:
+            raise ValueError(f"n_segments must be an integer >= 2, got {n_segments!r}")
+        n_joints = int(n_segments) - 1
+        joint_pos = np.arange(1, n_joints + 1) / n_segments
+        nearest = np.abs(self.muscle_position[:, None] - joint_pos[None, :]).argmin(axis=1)
+        out = np.zeros((self.n, 2, n_joints))
+        np.add.at(out, (slice(None), slice(None), nearest), self.nmj)
+        return out
+
+    # ---- graphs and statistics ------------------------------------------------------------------
+    def to_networkx(self, kind: str = "chemical") -> nx.Graph:
+        """The chemical synapses as a weighted DiGraph or the gap junctions as a weighted Graph.
+
+        kind: "chemical" or "gap". Nodes carry cell_class, role, position and sign.
+        """
+        if kind not in ("chemical", "gap"):
+            raise ValueError(f"unknown graph kind {kind!r}; choose from chemical, gap")
+        g = nx.DiGraph() if kind == "chemical" else nx.Graph()
+        for i, name in enumerate(self.names):
+            g.add_node(name, cell_class=self.cell_class[i], role=self.role[i],
+                       position=float(self.position[i]), sign=int(self.sign[i]))
+        edges = self.chem_edges if kind == "chemical" else self.gap_edges
+        mat = self.chem if kind == "chemical" else self.gap
+        g.add_weighted_edges_from((self.names[i], self.names[j], float(mat[i, j])) for i, j in edges)
+        return g
+
+    def stats(self, small_world_seed: int = 0, small_world: bool = True) -> dict:
+        """Graph statistics of the chemical network (and gap junction counts) as a plain dict."""
+        from wormsim.wiring import graph_stats  # statistics live with the null models they compare
+        return graph_stats(self, seed=small_world_seed, small_world=small_world)
+
+    def replace(self, **changes) -> "Circuit":
+        """A copy with some fields changed (the circuit itself is immutable)."""
+        return dataclasses.replace(self, **changes)
+
+    def summary_by_class(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.cell_class:
+            out[c] = out.get(c, 0) + 1
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Circuit({self.dataset}, wiring={self.wiring}, {self.n} neurons, "
+                f"{len(self.chem_edges)} chemical edges, {len(self.gap_edges)} gap pairs)")

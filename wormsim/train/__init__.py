@@ -1,0 +1,1 @@
+"""Trainers: evolution strategies for every level, PPO for the differentiable ones."""
