@@ -1,0 +1,187 @@
+"""Rate level: a continuous-time rate network on the wiring, in PyTorch (differentiable).
+
+Every neuron i has a state v_i (dimensionless) and an output a_i = sigmoid(v_i) in [0, 1]:
+
+    tau_i dv_i/dt = -v_i + sum_j W_ji a_j + sum_j g_ij (v_j - v_i) + sum_c U_ci u_c + b_i
+
+- chemical: W_ji = sign[j] * |theta_e| * s_e on the chemical edges e = (j -> i) of the wiring only;
+  s_e = 1 / in-degree(i) (fixed) so that a neuron's summed input does not grow with its number of
+  inputs and a dense null model is as strong in total as the connectome. theta starts at
+  ``chem_scale * log1p(count_e) / mean(log1p(count))``: more synapses, a stronger start.
+- gap junctions: g_ij = g_ji = |theta_g| / sqrt(deg_i deg_j) on the gap pairs only (symmetric by
+  construction), theta_g starting at ``gap_scale * log1p(count) / mean(log1p(count))``.
+- input: U_ci, a learnable signed gain on every True entry of ``io.input_mask`` (start ``input_gain``).
+- b_i learnable bias (start 0), tau_i = exp(log_tau_i) learnable, clamped to [tau_min, tau_max].
+
+With ``share_weights`` all edges between one ordered pair of cell classes read one theta
+(base.edge_groups), started at the mean of their per-edge starts; the fixed s_e still differ.
+
+Integration: ``n_substeps`` exponential-Euler steps per control step,
+v <- I + (v - I) exp(-dt/tau) with the drive I held over the substep (exact for constant I; stable for
+any tau/dt). The population is one batch: effective matrices (P, N, N) are built by scatter from the
+edge values once per control step and applied with bmm over (P, E, N).
+
+Recorded: "activity" (a) and "state" (v), each (batch, N) per control step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from wormsim.circuit import Circuit
+from wormsim.realism_levels.base import Brain, IOSpec, edge_groups
+
+
+def _log_count_init(counts: np.ndarray, scale: float) -> np.ndarray:
+    """Per-edge start magnitudes proportional to log1p(count), with mean ``scale``."""
+    w = np.log1p(np.asarray(counts, dtype=np.float64))
+    return scale * w / w.mean() if len(w) else w
+
+
+def _group_mean(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    out = np.zeros(n_groups)
+    np.add.at(out, groups, values)
+    return out / np.maximum(np.bincount(groups, minlength=n_groups), 1)
+
+
+class EdgeWeights:
+    """Mixin for the connectome levels (rate, spiking): learnable magnitudes on the wiring's edges.
+
+    Declares parameters ``chem`` (groups,), ``gap`` (gap groups,), ``gain`` (mask entries,) and
+    builds the effective per-member matrices with ``_matrices()``. Expects ``self.config`` to have
+    ``share_weights``, ``chem_scale``, ``gap_scale``, ``input_gain``.
+    """
+
+    def _declare_edges(self) -> None:
+        c: Circuit = self.circuit
+        cfg = self.config
+        n = c.n
+        chem_e = c.chem_edges                                   # (E, 2) pre, post
+        gap_e = c.gap_edges                                     # (G, 2) i < j
+        self.n_chem_edges, self.n_gap_edges = len(chem_e), len(gap_e)
+
+        chem_g, n_chem_g = edge_groups(c, chem_e, cfg.share_weights)
+        gap_g, n_gap_g = edge_groups(c, gap_e, cfg.share_weights)
+        chem0 = _log_count_init(c.chem[chem_e[:, 0], chem_e[:, 1]], cfg.chem_scale)
+        gap0 = _log_count_init(c.gap[gap_e[:, 0], gap_e[:, 1]], cfg.gap_scale)
+        self.add_param("chem", _group_mean(chem0, chem_g, n_chem_g))
+        self.add_param("gap", _group_mean(gap0, gap_g, n_gap_g))
+
+        indeg = np.bincount(chem_e[:, 1], minlength=n)
+        chem_s = c.sign[chem_e[:, 0]] / np.maximum(indeg[chem_e[:, 1]], 1)   # sign * fixed scale
+        gdeg = (c.gap > 0).sum(axis=1)
+        gap_s = 1.0 / np.sqrt(np.maximum(gdeg[gap_e[:, 0]] * gdeg[gap_e[:, 1]], 1))
+
+        mask = np.asarray(self.io.input_mask, bool)
+        ch, nrn = np.nonzero(mask)
+        self.add_param("gain", np.full(len(ch), cfg.input_gain))
+
+        long = dict(dtype=torch.long)
+        self.register_buffer("_chem_group", torch.as_tensor(chem_g, **long), persistent=False)
+        self.register_buffer("_chem_flat", torch.as_tensor(chem_e[:, 0] * n + chem_e[:, 1], **long),
+                             persistent=False)
+        self.register_buffer("_chem_sign_scale", torch.as_tensor(chem_s, dtype=torch.float32),
+                             persistent=False)
+        # Both directions of every gap pair, so that G is symmetric by construction.
+        self.register_buffer("_gap_group", torch.as_tensor(np.concatenate([gap_g, gap_g]), **long),
+                             persistent=False)
+        self.register_buffer("_gap_flat", torch.as_tensor(np.concatenate(
+            [gap_e[:, 0] * n + gap_e[:, 1], gap_e[:, 1] * n + gap_e[:, 0]]), **long), persistent=False)
+        self.register_buffer("_gap_scale", torch.as_tensor(np.concatenate([gap_s, gap_s]),
+                                                           dtype=torch.float32), persistent=False)
+        self.register_buffer("_in_flat", torch.as_tensor(ch * n + nrn, **long), persistent=False)
+
+    def _scatter(self, flat_idx: torch.Tensor, values: torch.Tensor, rows: int) -> torch.Tensor:
+        """(P, K) values at flat indices of a (rows, N) matrix -> (P, rows, N); differentiable."""
+        p, n = self.population, self.circuit.n
+        out = values.new_zeros(p, rows * n)
+        return out.scatter(1, flat_idx.expand(p, -1), values).view(p, rows, n)
+
+    def chem_matrix(self) -> torch.Tensor:
+        """(P, N, N) effective chemical weights, W[p, pre, post] = sign[pre] |theta| s; zero off-edges."""
+        vals = self.chem.abs()[:, self._chem_group] * self._chem_sign_scale
+        return self._scatter(self._chem_flat, vals, self.circuit.n)
+
+    def gap_matrix(self) -> torch.Tensor:
+        """(P, N, N) symmetric gap conductances, >= 0, zero off the gap pairs."""
+        vals = self.gap.abs()[:, self._gap_group] * self._gap_scale
+        return self._scatter(self._gap_flat, vals, self.circuit.n)
+
+    def input_matrix(self) -> torch.Tensor:
+        """(P, C, N) input gains, zero where io.input_mask is False."""
+        return self._scatter(self._in_flat, self.gain, self.io.n_inputs)
+
+    def _matrices(self):
+        g = self.gap_matrix()
+        return self.chem_matrix(), g, g.sum(dim=2).unsqueeze(1), self.input_matrix()
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    """n_substeps: exponential-Euler steps per control step. tau_init, tau_min, tau_max: membrane
+    time constants, s (C. elegans neurons integrate over tens of ms to ~1 s). share_weights: one
+    parameter per cell-class pair. chem_scale, gap_scale: mean start magnitude of an edge before the
+    fixed degree normalisation. input_gain: start of every input gain."""
+    n_substeps: int = 4
+    tau_init: float = 0.05
+    tau_min: float = 0.02
+    tau_max: float = 2.0
+    share_weights: bool = False
+    chem_scale: float = 2.0
+    gap_scale: float = 1.0
+    input_gain: float = 1.0
+
+
+class RateBrain(EdgeWeights, Brain):
+    """Continuous-time rate network on the wiring (see the module docstring)."""
+
+    name = "rate"
+    differentiable = True
+    outputs_muscles = False
+
+    @classmethod
+    def default_config(cls) -> RateConfig:
+        return RateConfig()
+
+    def _build(self) -> None:
+        cfg = self.config
+        if cfg.n_substeps < 1:
+            raise ValueError(f"n_substeps must be >= 1, got {cfg.n_substeps}")
+        if not 0 < cfg.tau_min <= cfg.tau_init <= cfg.tau_max:
+            raise ValueError("need 0 < tau_min <= tau_init <= tau_max (s)")
+        self._declare_edges()
+        self.add_param("bias", np.zeros(self.circuit.n))
+        self.add_param("log_tau", np.full(self.circuit.n, math.log(cfg.tau_init)))
+        self.v: torch.Tensor | None = None
+
+    def tau(self) -> torch.Tensor:
+        """(P, N) time constants, s, within [tau_min, tau_max]."""
+        cfg = self.config
+        return self.log_tau.clamp(math.log(cfg.tau_min), math.log(cfg.tau_max)).exp()
+
+    def reset(self, batch: int) -> None:
+        self._episodes_per_member(batch)
+        self.v = torch.zeros(batch, self.circuit.n, device=self.device)
+
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs: (batch, C) -> activity (batch, N) in [0, 1] after io.control_dt seconds."""
+        if self.v is None:
+            raise RuntimeError("call reset(batch) before step()")
+        batch, n, p = self.v.shape[0], self.circuit.n, self.population
+        if inputs.shape != (batch, self.io.n_inputs):
+            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
+        e = batch // p
+        w, g, gdeg, u = self._matrices()
+        drive = torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u) + self.bias.unsqueeze(1)
+        decay = torch.exp(-(self.io.control_dt / self.config.n_substeps) / self.tau()).unsqueeze(1)
+        v = self.v.view(p, e, n)
+        for _ in range(self.config.n_substeps):
+            i_tot = torch.bmm(torch.sigmoid(v), w) + torch.bmm(v, g) - v * gdeg + drive
+            v = i_tot + (v - i_tot) * decay
+        self.v = v.reshape(batch, n)
+        a = torch.sigmoid(self.v)
+        self._record(activity=a, state=self.v)
+        return a

@@ -1,0 +1,153 @@
+"""Spiking level: leaky integrate-and-fire neurons on the wiring, with snnTorch (differentiable through
+surrogate gradients).
+
+Per neuron i, membrane v_i (dimensionless, threshold ``threshold`` = 1), every internal step dt:
+
+    tau_i dv_i/dt = -v_i + I_syn,i + sum_j g_ij (v_j - v_i) + sum_c U_ci u_c + b_i
+    I_syn,i <- I_syn,i exp(-dt/tau_syn) + sum_j W_ji s_j / (tau_syn * rate_scale)
+    spike s_i = H(v_i - threshold), then v_i -= threshold (reset by subtraction, one step later)
+
+- W, g, U: the same edge, sign and mask scheme as the rate level (rate.EdgeWeights): weights exist
+  only on the wiring's edges, signs come from the presynaptic neuron, magnitudes are learned. The
+  spike jump is divided by tau_syn * rate_scale so that a presynaptic neuron firing steadily at
+  ``rate_scale`` Hz delivers a mean current W, as a fully active (a = 1) neuron does in the rate level.
+- Chemical synapses are weighted spikes filtered by a first-order synaptic current (tau_syn);
+  gap junctions are linear currents between membrane potentials.
+- tau_i learnable per member and neuron (log_tau, clamped to [tau_min, tau_max]).
+
+How snnTorch is used: one ``snn.Leaky`` does the integrate / fire / reset / surrogate-gradient part.
+Its ``beta`` is a single tensor that broadcasts over the state, which cannot hold a time constant per
+population member and neuron for a (P*E, N) batch. So the Leaky is configured as a pure integrator
+(beta = 1) and the leak enters its input: input = (1 - exp(-dt/tau)) (I - v), which makes its update
+v' = v + (1 - e^{-dt/tau})(I - v) - reset * threshold, the exact exponential step of the equation
+above. State stays explicit and batch-first on this brain, (batch, N), passed in and out of the Leaky
+on every call; the Leaky is removed from snnTorch's class-level instance list, which we never use.
+The surrogate is swappable: ``surrogate`` names a function of snntorch.surrogate and
+``surrogate_kwargs`` its arguments (default fast_sigmoid, slope 25).
+
+Output (activity in [0, 1]): each neuron's spike train is low-pass filtered,
+x <- x exp(-dt/tau_rate) + s (1 - exp(-dt/tau_rate)), so x/dt is a rate in Hz, and
+activity = tanh(x / (dt * rate_scale)): 0 when silent, 0.76 at rate_scale Hz, -> 1 at high rates.
+
+Recorded per control step, each (batch, N): "activity", "spikes" (number of spikes in the control
+step), "membrane" (v at the end of the control step).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from wormsim.realism_levels.base import Brain
+from wormsim.realism_levels.rate import EdgeWeights
+
+
+@dataclass(frozen=True)
+class SpikingConfig:
+    """dt: internal step, s (must divide control_dt). tau_init/tau_min/tau_max: membrane time
+    constants, s. tau_syn: synaptic current decay, s. tau_rate: output rate filter, s. rate_scale:
+    reference firing rate, Hz. threshold: spike threshold (dimensionless). bias_init: start bias
+    (below threshold: a neuron fires only when driven). surrogate, surrogate_kwargs: snntorch.surrogate
+    function and arguments. share_weights, chem_scale, gap_scale, input_gain: as in the rate level."""
+    dt: float = 1e-3
+    tau_init: float = 0.02
+    tau_min: float = 0.005
+    tau_max: float = 1.0
+    tau_syn: float = 0.005
+    tau_rate: float = 0.05
+    rate_scale: float = 50.0
+    threshold: float = 1.0
+    bias_init: float = 0.5
+    surrogate: str = "fast_sigmoid"
+    surrogate_kwargs: tuple[tuple[str, float], ...] = (("slope", 25.0),)
+    share_weights: bool = False
+    chem_scale: float = 2.0
+    gap_scale: float = 1.0
+    input_gain: float = 1.0
+
+
+def _make_leaky(cfg: SpikingConfig):
+    import snntorch as snn
+    from snntorch import surrogate
+
+    fn = getattr(surrogate, cfg.surrogate, None)
+    if fn is None or not callable(fn):
+        raise ValueError(f"unknown surrogate {cfg.surrogate!r}; use a function of snntorch.surrogate "
+                         "such as fast_sigmoid, atan, sigmoid, triangular")
+    lif = snn.Leaky(beta=1.0, threshold=cfg.threshold, spike_grad=fn(**dict(cfg.surrogate_kwargs)),
+                    reset_mechanism="subtract")
+    # snnTorch keeps every neuron ever built in a class-level list (for its init_hidden helpers);
+    # that would keep each brain alive for the life of the process.
+    instances = snn.SpikingNeuron.instances
+    if any(x is lif for x in instances):
+        instances[:] = [x for x in instances if x is not lif]
+    return lif
+
+
+class SpikingBrain(EdgeWeights, Brain):
+    """Leaky integrate-and-fire network on the wiring (see the module docstring)."""
+
+    name = "spiking"
+    differentiable = True
+    outputs_muscles = False
+
+    @classmethod
+    def default_config(cls) -> SpikingConfig:
+        return SpikingConfig()
+
+    def _build(self) -> None:
+        cfg = self.config
+        n_sub = self.io.control_dt / cfg.dt
+        if cfg.dt <= 0 or abs(n_sub - round(n_sub)) > 1e-6 or round(n_sub) < 1:
+            raise ValueError(f"dt ({cfg.dt} s) must divide control_dt ({self.io.control_dt} s)")
+        if not 0 < cfg.tau_min <= cfg.tau_init <= cfg.tau_max:
+            raise ValueError("need 0 < tau_min <= tau_init <= tau_max (s)")
+        self.n_substeps = int(round(n_sub))
+        self._declare_edges()
+        self.add_param("bias", np.full(self.circuit.n, cfg.bias_init))
+        self.add_param("log_tau", np.full(self.circuit.n, math.log(cfg.tau_init)))
+        self.lif = _make_leaky(cfg)
+        self.v = self.i_syn = self.x = self.spk = None
+
+    def tau(self) -> torch.Tensor:
+        """(P, N) membrane time constants, s, within [tau_min, tau_max]."""
+        cfg = self.config
+        return self.log_tau.clamp(math.log(cfg.tau_min), math.log(cfg.tau_max)).exp()
+
+    def reset(self, batch: int) -> None:
+        self._episodes_per_member(batch)
+        z = torch.zeros(batch, self.circuit.n, device=self.device)
+        self.v, self.i_syn, self.x, self.spk = z, z.clone(), z.clone(), z.clone()
+        self.lif.reset_mem()
+
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs: (batch, C) -> activity (batch, N) in [0, 1] after io.control_dt seconds."""
+        if self.v is None:
+            raise RuntimeError("call reset(batch) before step()")
+        cfg = self.config
+        batch, n, p = self.v.shape[0], self.circuit.n, self.population
+        if inputs.shape != (batch, self.io.n_inputs):
+            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
+        e = batch // p
+        w, g, gdeg, u = self._matrices()
+        w = w / (cfg.tau_syn * cfg.rate_scale)
+        drive = torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u) + self.bias.unsqueeze(1)
+        leak = 1.0 - torch.exp(-cfg.dt / self.tau()).unsqueeze(1)          # (P, 1, N)
+        syn_decay = math.exp(-cfg.dt / cfg.tau_syn)
+        rate_decay = math.exp(-cfg.dt / cfg.tau_rate)
+
+        # spk: the previous internal step's spikes (kept across control steps, with their graph).
+        v, i_syn, x, spk = (t.view(p, e, n) for t in (self.v, self.i_syn, self.x, self.spk))
+        count = torch.zeros_like(v)
+        for _ in range(self.n_substeps):
+            i_syn = i_syn * syn_decay + torch.bmm(spk, w)
+            i_tot = i_syn + torch.bmm(v, g) - v * gdeg + drive
+            spk, v = self.lif(leak * (i_tot - v), v)
+            x = x * rate_decay + spk * (1.0 - rate_decay)
+            count = count + spk
+        self.v, self.i_syn, self.x, self.spk = (t.reshape(batch, n) for t in (v, i_syn, x, spk))
+        a = torch.tanh(self.x / (cfg.dt * cfg.rate_scale))
+        self._record(activity=a, spikes=count.reshape(batch, n), membrane=self.v)
+        return a

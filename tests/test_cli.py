@@ -1,0 +1,33 @@
+"""The `wormsim` command as a user types it."""
+import json
+import subprocess
+import sys
+
+from wormsim.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "wormsim.cli", *args], capture_output=True, text=True)
+
+
+def test_circuit_table_side_by_side_with_the_connectome(capsys, tmp_path):
+    assert main(["circuit", "--wiring", "shuffled", "--seed", "3", "--save", str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    for word in ("connectome", "shuffled", "reciprocity", "clustering", "small-world sigma",
+                 "mean shortest path", "excitatory edges", "gap-junction pairs"):
+        assert word in out
+    png = tmp_path / "c.png"
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 20_000
+
+
+def test_circuit_json(capsys):
+    assert main(["circuit", "--dataset", "varshney", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["dataset"] == "varshney" and stats["neurons"] == 81
+
+
+def test_wrong_values_are_rejected_with_the_valid_ones():
+    r = run("circuit", "--wiring", "random")
+    assert r.returncode == 2 and "erdos-renyi" in r.stderr and "Traceback" not in r.stderr
+    r = run("circuit", "--dataset", "cook")
+    assert r.returncode == 2 and "cook2019" in r.stderr

@@ -1,0 +1,36 @@
+"""envs/ and realism_levels/ install as wormsim.envs and wormsim.realism_levels."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_from_the_checkout():
+    import wormsim.envs
+    import wormsim.realism_levels
+    assert Path(wormsim.envs.__file__).resolve().parent == ROOT / "envs"
+    assert Path(wormsim.realism_levels.__file__).resolve().parent == ROOT / "realism_levels"
+
+
+def test_the_wheel_holds_the_mapped_packages_and_imports_outside_the_checkout(tmp_path):
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = next(tmp_path.glob("wormsim-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for needed in ("wormsim/envs/__init__.py", "wormsim/envs/layout.py",
+                   "wormsim/realism_levels/__init__.py", "wormsim/realism_levels/base.py",
+                   "wormsim/cli.py"):
+        assert needed in names
+    target = tmp_path / "site"
+    inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target",
+                           str(target), str(wheel)], capture_output=True, text=True)
+    assert inst.returncode == 0, inst.stderr[-2000:]
+    code = ("import wormsim, wormsim.envs, wormsim.realism_levels; "
+            "print(wormsim.__file__); print(wormsim.envs.__file__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(line.startswith(str(target)) for line in r.stdout.split())

@@ -1,0 +1,122 @@
+"""The `wormsim` command.
+
+    wormsim circuit --dataset cook2019 --wiring shuffled --seed 3 [--save circuit.png] [--json]
+    wormsim train   [--level rate --wiring connectome --task swim --algo es ...]
+    wormsim resume  runs/NAME
+
+Every flag has help text; a wrong value is rejected with the list of valid ones. Errors a user can fix
+print one line naming the problem and the way out, and exit with status 2 (no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+# ---- wormsim circuit ---------------------------------------------------------------------------------
+def _add_circuit(sub) -> None:
+    from wormsim.connectome import DATASETS
+    from wormsim.wiring import WIRINGS
+    p = sub.add_parser("circuit", help="print (and draw) the motor circuit of a dataset and wiring",
+                       description="Print a table of the motor circuit: neurons by class, chemical and "
+                       "gap edges, excitatory and inhibitory counts, density, reciprocity, clustering, "
+                       "mean shortest path and small-world coefficients; side by side with the "
+                       "connectome when a null wiring is asked.")
+    p.add_argument("--dataset", default="cook2019", choices=sorted(DATASETS),
+                   help="connectome dataset read through cect (default: cook2019)")
+    p.add_argument("--wiring", default="connectome", choices=list(WIRINGS),
+                   help="the real connectome or a null model (default: connectome)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the null model (default: 0)")
+    p.add_argument("--save", metavar="FILE", help="draw the circuit along the body axis into FILE "
+                   "(.png, .svg or .pdf)")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.set_defaults(func=cmd_circuit)
+
+
+_ROWS = [("neurons", "neurons"), ("chemical_edges", "chemical edges"),
+         ("chemical_synapses", "chemical synapses"), ("excitatory_edges", "excitatory edges"),
+         ("inhibitory_edges", "inhibitory edges"), ("gap_pairs", "gap-junction pairs"),
+         ("gap_junctions", "gap junctions"), ("density", "density (chemical)"),
+         ("reciprocity", "reciprocity"), ("clustering", "clustering"),
+         ("mean_shortest_path", "mean shortest path"), ("small_world_sigma", "small-world sigma"),
+         ("small_world_omega", "small-world omega"), ("self_loops", "self-loops")]
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.0f}" if v == int(v) and abs(v) >= 10 else f"{v:.3f}"
+    return str(v)
+
+
+def format_circuit_table(stats: list[dict]) -> str:
+    heads = [s["wiring"] for s in stats]
+    width = max(12, *(len(h) + 2 for h in heads))
+    lines = [f"{'':22s}" + "".join(f"{h:>{width}s}" for h in heads)]
+    for key, label in _ROWS:
+        lines.append(f"{label:22s}" + "".join(f"{_fmt(s.get(key)):>{width}s}" for s in stats))
+    lines.append("")
+    lines.append("neurons by class: " + ", ".join(f"{c} {k}" for c, k in stats[0]["neurons_by_class"].items()))
+    lines.append(f"signs: {stats[0]['sign_rule']}")
+    lines.append(f"muscle map: {stats[0]['nmj_source']}")
+    return "\n".join(lines)
+
+
+def cmd_circuit(args) -> int:
+    from wormsim.connectome import load_circuit
+    from wormsim.wiring import rewire
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        base = load_circuit(args.dataset)
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
+    circuits = [base] if args.wiring == "connectome" else [base, rewire(base, args.wiring, args.seed)]
+    stats = [c.stats() for c in circuits]
+    if args.json:
+        print(json.dumps(stats if len(stats) > 1 else stats[0], indent=2))
+    else:
+        print(f"{base.dataset}: {base.n} neurons" + (f" (missing {len(base.missing)})" if base.missing else ""))
+        print(format_circuit_table(stats))
+    if args.save:
+        from wormsim.viz.circuit import draw_circuit
+        path = draw_circuit(circuits[-1], args.save)
+        print(f"circuit drawn to {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+# ---- entry point -------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wormsim", description="The C. elegans motor circuit at graded biophysical realism, "
+        "driving a simulated swimming worm.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_circuit(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, FileNotFoundError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"wormsim {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wormsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Load the C. elegans motor circuit from a published connectome, through cect (OpenWorm's toolbox).
+
+    circuit = load_circuit("cook2019")        # Cook et al. 2019, adult hermaphrodite (default)
+    circuit = load_circuit("openworm")        # with transmitters: signs from GABA, not the class rule
+
+The motor circuit is the 71 ventral cord motor neurons (cect.Cells.VENTRAL_CORD_MOTORNEURONS) and the
+command interneurons AVA, AVB, AVD, AVE and PVC (left and right), as far as a dataset has them. Head
+motor neurons are out of scope for the swimmer.
+
+What comes from where, recorded on the Circuit:
+- synapse and gap junction counts: the dataset, read by cect from its bundled cache (never the network);
+- signs (``sign_rule``): from transmitters where the dataset gives them (GABA-majority outgoing synapses
+  make a neuron inhibitory), otherwise the class rule (DD, VD GABAergic and inhibitory; the rest
+  cholinergic and excitatory; see McIntire et al. 1993);
+- the neuromuscular map (``nmj_source``): the dataset's neuron-to-muscle synapses where it has them,
+  otherwise the class rule (D* and AS -> dorsal, V* -> ventral, at the neuron's own position);
+- soma positions (``position_source`` per neuron): c302's NeuroML network bundled with cect where it
+  gives a location, otherwise the class order along the ventral cord (VB1 .. VB11 head to tail).
+
+The extracted circuit is cached as npz in the user cache directory (``WORMSIM_CACHE_DIR`` overrides it),
+keyed by dataset, cect version and the extraction format, so the second load skips cect entirely.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import version as _pkg_version
+from pathlib import Path
+
+import numpy as np
+
+from wormsim.circuit import Circuit
+
+FORMAT_VERSION = 1  # bump when the extraction below changes what it produces
+
+
+@dataclass(frozen=True)
+class Dataset:
+    reader: str        # module in cect.readers with get_instance(from_cache=...)
+    description: str
+
+
+DATASETS: dict[str, Dataset] = {
+    "cook2019": Dataset("Cook2019HermReader", "Cook et al. 2019, adult hermaphrodite (chemical, gap, NMJ)"),
+    "varshney": Dataset("VarshneyDataReader", "Varshney et al. 2011, hermaphrodite (chemical, gap)"),
+    "white": Dataset("White_whole", "White et al. 1986, whole animal (chemical, gap)"),
+    "witvliet": Dataset("WitvlietDataReader8", "Witvliet et al. 2021, adult (dataset 8; nerve ring only)"),
+    "openworm": Dataset("OpenWormUnifiedReader", "OpenWorm unified hermaphrodite, with transmitters"),
+    "wang2024": Dataset("Wang2024HermReader", "Wang et al. 2024, hermaphrodite, with transmitters"),
+}
+
+COMMAND_INTERNEURONS = ("AVAL", "AVAR", "AVBL", "AVBR", "AVDL", "AVDR", "AVEL", "AVER", "PVCL", "PVCR")
+INHIBITORY_CLASSES = ("DD", "VD")          # GABAergic motor neurons (McIntire et al. 1993)
+DORSAL_CLASSES = ("DA", "DB", "DD", "AS", "PDA", "PDB")   # innervate dorsal muscles
+VENTRAL_CLASSES = ("VA", "VB", "VD")
+N_MUSCLE_ROWS = 24                          # body-wall muscles per quadrant, MDL01 .. MDL24
+
+# c302 NeuroML coordinates (micrometres) along the anterior-posterior axis: the extremes of the
+# worm's body as c302 lays it out (nose near -320, tail tip near +420).
+Y_HEAD, Y_TAIL = -320.0, 420.0
+# Command interneuron somata where c302 gives none: AVA/AVD/AVE in the head ganglia, PVC in the
+# lumbar ganglia of the tail (White et al. 1986).
+SOMA_REGION = {"AVA": -265.0, "AVD": -265.0, "AVE": -265.0, "AVB": -270.0, "PVC": 385.0}
+
+
+def available_datasets() -> list[str]:
+    return sorted(DATASETS)
+
+
+def motor_circuit_neurons() -> list[str]:
+    """The neurons of the motor circuit, motor neurons first, in cect's order."""
+    from cect.Cells import VENTRAL_CORD_MOTORNEURONS
+    return list(VENTRAL_CORD_MOTORNEURONS) + list(COMMAND_INTERNEURONS)
+
+
+def cell_class(name: str) -> str:
+    """DA3 -> DA, AS11 -> AS, PDA -> PDA, AVAL -> AVA."""
+    if name in COMMAND_INTERNEURONS:
+        return name[:-1]
+    return re.sub(r"\d+$", "", name)
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("WORMSIM_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+    return Path(platformdirs.user_cache_dir("wormsim"))
+
+
+def _cache_path(dataset: str, sign_rule: str) -> Path:
+    return cache_dir() / f"circuit-{dataset}-{sign_rule}-cect{_pkg_version('cect')}-f{FORMAT_VERSION}.npz"
+
+
+def load_circuit(dataset: str = "cook2019", sign_rule: str = "auto", use_cache: bool = True) -> Circuit:
+    """The motor circuit of a connectome dataset.
+
+    dataset: one of available_datasets().
+    sign_rule: "auto" (transmitters where the dataset has them, else the class rule), "class" or
+        "transmitter" (an error for a dataset without transmitters).
+    use_cache: read and write the extracted circuit in the user cache directory.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(available_datasets())}")
+    if sign_rule not in ("auto", "class", "transmitter"):
+        raise ValueError(f"unknown sign_rule {sign_rule!r}; choose from auto, class, transmitter")
+    path = _cache_path(dataset, sign_rule)
+    if use_cache and path.is_file():
+        try:
+            circuit = _read_npz(path)
+            _warn_missing(circuit)
+            return circuit
+        except Exception as exc:  # a corrupt or foreign cache file is rebuilt, never fatal
+            warnings.warn(f"ignoring unreadable circuit cache {path} ({exc}); rebuilding it")
+    circuit = _extract(dataset, sign_rule)
+    if use_cache:
+        _write_npz(path, circuit)
+    _warn_missing(circuit)
+    return circuit
+
+
+def _warn_missing(circuit: Circuit) -> None:
+    if circuit.missing:
+        warnings.warn(f"{circuit.dataset} lacks {len(circuit.missing)} of the motor circuit's "
+                      f"{len(circuit.missing) + circuit.n} neurons: {', '.join(circuit.missing)}; "
+                      f"the circuit holds the {circuit.n} it has", stacklevel=3)
+
+
+# ---- extraction ------------------------------------------------------------------------------------
+def _reader(dataset: str):
+    module = importlib.import_module(f"cect.readers.{DATASETS[dataset].reader}")
+    return module.get_instance(from_cache=True)
+
+
+def _extract(dataset: str, sign_rule: str) -> Circuit:
+    inst = _reader(dataset)
+    nodes = list(inst.nodes)
+    where = {n: i for i, n in enumerate(nodes)}
+    wanted = motor_circuit_neurons()
+    names = [n for n in wanted if n in where]
+    missing = tuple(n for n in wanted if n not in where)
+    if not names:
+        raise ValueError(f"dataset {dataset!r} has none of the motor circuit's neurons")
+    idx = np.array([where[n] for n in names])
+
+    synclasses = [s for s in inst.connections if s != "Generic_GJ"]
+    chem = sum(np.asarray(inst.connections[s], float)[np.ix_(idx, idx)] for s in synclasses)
+    if "Generic_GJ" in inst.connections:
+        g = np.asarray(inst.connections["Generic_GJ"], float)[np.ix_(idx, idx)]
+        gap = np.maximum(g, g.T)
+        np.fill_diagonal(gap, 0.0)
+    else:
+        gap = np.zeros_like(chem)
+
+    classes = tuple(cell_class(n) for n in names)
+    transmitters = "GABA" in inst.connections
+    if sign_rule == "transmitter" and not transmitters:
+        raise ValueError(f"dataset {dataset!r} gives no transmitters; use sign_rule='class' or a "
+                         f"dataset with transmitters (openworm, wang2024)")
+    class_sign = np.array([-1 if c in INHIBITORY_CLASSES else 1 for c in classes], np.int8)
+    if transmitters and sign_rule in ("auto", "transmitter"):
+        # outgoing synapses onto every cell of the dataset, not just the circuit: the transmitter is
+        # a property of the presynaptic neuron
+        out_gaba = np.asarray(inst.connections["GABA"], float)[idx].sum(1)
+        out_all = sum(np.asarray(inst.connections[s], float)[idx].sum(1) for s in synclasses)
+        sign = np.where(out_all > 0, np.where(out_gaba > out_all / 2, -1, 1), class_sign).astype(np.int8)
+        rule = "transmitter (GABA majority of outgoing synapses; class rule where a neuron has none)"
+    else:
+        sign = class_sign
+        rule = "class (DD, VD inhibitory; all others excitatory)"
+
+    position, pos_source = _positions(names, classes)
+    nmj, nmj_source = _nmj(inst, nodes, where, idx, names, classes, position)
+    muscle_position = (np.arange(N_MUSCLE_ROWS) + 0.5) / N_MUSCLE_ROWS
+    notes = []
+    if not gap.any():
+        notes.append("no gap junctions in this dataset")
+    return Circuit(names=tuple(names), cell_class=classes,
+                   role=tuple("command" if n in COMMAND_INTERNEURONS else "motor" for n in names),
+                   position=position, chem=chem, gap=gap, sign=sign, nmj=nmj,
+                   muscle_position=muscle_position, dataset=dataset, sign_rule=rule,
+                   nmj_source=nmj_source, position_source=tuple(pos_source), missing=missing,
+                   notes=tuple(notes))
+
+
+def _neuroml_positions() -> dict[str, float]:
+    """Soma y coordinates (micrometres) from c302's network file bundled with cect."""
+    import cect
+    path = Path(cect.__file__).parent / "data" / "NeuroML" / "c302_C2_FW.net.nml"
+    if not path.is_file():
+        return {}
+    text = path.read_text()
+    found = re.findall(r'<population id="(\w+)".*?<location x="[-\d.eE]+" y="([-\d.eE]+)"', text, re.S)
+    return {name: float(y) for name, y in found}
+
+
+def _positions(names, classes) -> tuple[np.ndarray, list[str]]:
+    """Body position 0 (head) .. 1 (tail) of every neuron, and where each came from."""
+    known = _neuroml_positions()
+    ys = np.array([known[n] for n in names if n in known and cell_class(n) not in SOMA_REGION])
+    # the ventral cord's extent, from the motor neurons c302 does place
+    cord = (ys.min(), ys.max()) if len(ys) >= 2 else (-230.0, 410.0)
+    members: dict[str, list[str]] = {}
+    for n, c in zip(names, classes):
+        members.setdefault(c, []).append(n)
+    pos, src = [], []
+    for n, c in zip(names, classes):
+        if n in known:
+            y, s = known[n], "c302 NeuroML location"
+        elif c in SOMA_REGION:
+            y, s = SOMA_REGION[c], "ganglion of the class (White et al. 1986)"
+        else:
+            # evenly along the cord by the neuron's number within its class (PDA, PDB sit at the end)
+            k = members[c].index(n)
+            y = cord[0] + (k + 0.5) / len(members[c]) * (cord[1] - cord[0])
+            if c in ("PDA", "PDB"):
+                y = cord[1]
+            s = "class order along the ventral cord"
+        pos.append((y - Y_HEAD) / (Y_TAIL - Y_HEAD))
+        src.append(s)
+    return np.clip(np.array(pos), 0.0, 1.0), src
+
+
+def _nmj(inst, nodes, where, idx, names, classes, position) -> tuple[np.ndarray, str]:
+    """(N, 2, 24) synapse counts onto dorsal and ventral muscle rows; left and right pooled."""
+    nmj = np.zeros((len(names), 2, N_MUSCLE_ROWS))
+    synclasses = [s for s in inst.connections if s != "Generic_GJ"]
+    muscles = [(m, re.match(r"^M([DV])[LR]0*(\d+)$", m)) for m in nodes]
+    muscles = [(where[m], 0 if g.group(1) == "D" else 1, int(g.group(2)) - 1)
+               for m, g in muscles if g and 1 <= int(g.group(2)) <= N_MUSCLE_ROWS]
+    if muscles:
+        cols = np.array([c for c, _, _ in muscles])
+        conn = sum(np.asarray(inst.connections[s], float)[np.ix_(idx, cols)] for s in synclasses)
+        for k, (_, side, row) in enumerate(muscles):
+            nmj[:, side, row] += conn[:, k]
+    if nmj.sum() > 0:
+        return nmj, "dataset (neuron-to-muscle synapses)"
+    # class rule: one unit synapse onto the muscle row at the neuron's own position
+    rows = np.minimum((position * N_MUSCLE_ROWS).astype(int), N_MUSCLE_ROWS - 1)
+    for i, c in enumerate(classes):
+        side = 0 if c in DORSAL_CLASSES else 1 if c in VENTRAL_CLASSES else None
+        if side is not None:
+            nmj[i, side, rows[i]] = 1.0
+    return nmj, "class rule (D* and AS -> dorsal, V* -> ventral, at the neuron's position)"
+
+
+# ---- the npz cache ---------------------------------------------------------------------------------
+_ARRAYS = ("position", "chem", "gap", "sign", "nmj", "muscle_position")
+_TEXTS = ("names", "cell_class", "role", "position_source", "missing", "notes")
+_SCALARS = ("dataset", "sign_rule", "nmj_source")
+
+
+def _write_npz(path: Path, circuit: Circuit) -> None:
+    """Atomic: a temporary file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {k: np.asarray(getattr(circuit, k)) for k in _ARRAYS}
+    payload.update({k: np.array(getattr(circuit, k), dtype=str) for k in _TEXTS})
+    payload.update({k: np.array(getattr(circuit, k)) for k in _SCALARS})
+    payload["format"] = np.array(FORMAT_VERSION)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_npz(path: Path) -> Circuit:
+    with np.load(path, allow_pickle=False) as z:
+        if int(z["format"]) != FORMAT_VERSION:
+            raise ValueError(f"format {int(z['format'])} != {FORMAT_VERSION}")
+        kw = {k: np.array(z[k]) for k in _ARRAYS}
+        kw.update({k: tuple(str(x) for x in z[k]) for k in _TEXTS})
+        kw.update({k: str(z[k]) for k in _SCALARS})
+    kw["sign"] = kw["sign"].astype(np.int8)
+    return Circuit(**kw)

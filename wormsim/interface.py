@@ -1,0 +1,200 @@
+"""The one sensor/motor interface every realism level shares: body observation -> input channels ->
+neurons, and neuron activity -> muscle activations.
+
+    interface = Interface(circuit, layout)           # layout: envs.layout.ObsLayout of the task
+    brain = get_level("rate")(circuit, interface.io_spec())
+    agent = Agent(brain, interface)
+    agent.reset(batch=1)
+    action = agent.act(obs)                          # obs (1, obs_dim) -> action (1, n_muscles)
+
+Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
+
+- ``curvature[j]`` for every joint j, head to tail: body curvature at the joint,
+  ``angle_j * n_segments`` (rad per body length, positive = bent toward the dorsal side), times
+  ``proprio_scale`` (default 0.2 BL/rad) so that it is O(1): swimming worms bend with curvature
+  amplitudes of a few rad per body length (the curvature kymographs of Fang-Yen et al. 2010, PNAS).
+  It reaches the B-type (DB, VB) and A-type (DA, VA) motor neurons whose soma lies nearest to
+  joint j: rule "nearest joint to ``circuit.position``", one joint per neuron, so each joint's
+  channel reaches the local B and A cells. Why these classes: B-type neurons are the stretch
+  receptors of forward locomotion (Wen et al. 2012, Neuron: DB/VB respond to the bending of the
+  body near them), and A-type neurons carry the analogous proprioceptive coupling for backward
+  locomotion (Xu et al. 2018, PNAS). AS, DD and VD are left out: no proprioceptive role has been
+  shown for them (AS take their input from the command interneurons; DD/VD are GABAergic
+  followers of the A/B cells). PDA and PDB (single preanal cells) are left out for the same reason; pass
+  ``proprio_classes`` to change the rule.
+- ``drive_forward``: a constant (``drive[0]``), reaching AVB and PVC (the forward command
+  interneurons; Chalfie et al. 1985).
+- ``drive_backward``: a constant (``drive[1]``), reaching AVA, AVD and AVE (backward command).
+- ``task:<name>`` for every ``layout.task_names`` input (raw value): reaches every command
+  interneuron (role "command"), the only neurons of this circuit that receive sensory input in the
+  worm (through the head interneurons it lacks).
+
+Each True entry of ``input_mask`` is a learnable signed gain inside the brain.
+
+Motor mapping (N neurons -> M = 2J muscles, dorsal joints head to tail, then ventral, the order of
+the layout's action): ``circuit.segment_map(n_segments)`` gives NMJ counts n[i, side, j]. For each
+muscle k,
+
+    exc_k = sum_{i cholinergic} n_ik a_i / sum_{i cholinergic} n_ik      (0 where that sum is 0)
+    inh_k = sum_{i GABAergic}   n_ik a_i / sum_{i GABAergic}   n_ik      (DD, VD: sign -1)
+    muscle_k = sigmoid(motor_gain * (exc_k - inh_k) - motor_offset)
+
+so both terms are NMJ-weighted means of activity in [0, 1], the drive lies in [-1, 1], and the
+normalisation makes every muscle's range the same whatever its synapse count (a wiring null model
+changes no NMJ, so the map is the same across wirings). Defaults motor_gain = 4, motor_offset = 0:
+the drive range [-1, 1] maps onto [0.018, 0.982], never saturated, and a quiet or balanced circuit
+(exc = inh) gives 0.5 on both sides of a joint, i.e. no net bending. A muscle no motor neuron reaches
+(the first two joints of a 12-segment body lie in the head, whose motor neurons are out of scope)
+sits at 0.5 on both sides: passive. Everything is a torch op, differentiable w.r.t. activity.
+
+For brains with ``outputs_muscles`` (the mlp baseline) the Agent takes the brain's output as the
+muscle activations and never calls ``motor``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from wormsim.circuit import Circuit
+from wormsim.envs.layout import ObsLayout
+from wormsim.realism_levels.base import Brain, IOSpec
+
+PROPRIO_CLASSES: tuple[str, ...] = ("DA", "DB", "VA", "VB")
+FORWARD_CLASSES: tuple[str, ...] = ("AVB", "PVC")
+BACKWARD_CLASSES: tuple[str, ...] = ("AVA", "AVD", "AVE")
+# A swimming worm bends a few rad/BL (Fang-Yen et al. 2010, PNAS): 0.2 BL/rad brings that to O(1).
+PROPRIO_SCALE = 0.2
+MOTOR_GAIN = 4.0
+MOTOR_OFFSET = 0.0
+
+
+class Interface:
+    """Sensors -> input channels -> neurons, and neuron activity -> muscles (see the module docstring).
+
+    circuit: any wiring of the motor circuit. layout: the task's observation/action layout.
+    control_dt: seconds per environment step (one brain step). drive: (forward, backward) constant
+    values of the two drive channels.
+    """
+
+    def __init__(self, circuit: Circuit, layout: ObsLayout, control_dt: float = 0.02,
+                 drive: tuple[float, float] = (1.0, 0.0),
+                 proprio_classes: Sequence[str] = PROPRIO_CLASSES, proprio_scale: float = PROPRIO_SCALE,
+                 motor_gain: float = MOTOR_GAIN, motor_offset: float = MOTOR_OFFSET):
+        if control_dt <= 0:
+            raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
+        if len(drive) != 2:
+            raise ValueError(f"drive must be (forward, backward), got {drive!r}")
+        self.circuit = circuit
+        self.layout = layout
+        self.control_dt = float(control_dt)
+        self.drive = (float(drive[0]), float(drive[1]))
+        self.proprio_classes = tuple(proprio_classes)
+        self.proprio_scale = float(proprio_scale)
+        self.motor_gain = float(motor_gain)
+        self.motor_offset = float(motor_offset)
+        self.n_joints = layout.n_joints
+        self.n_muscles = layout.n_muscles
+
+        self.proprio_joint = self._proprio_joints()
+        self.input_mask, self.channel_names = self._input_mask()
+        self.motor_weights = self._motor_weights()         # (N, M), signed, normalised
+        self._motor_cache: dict[torch.device, torch.Tensor] = {}
+
+    # ---- construction -----------------------------------------------------------------------------
+    def _proprio_joints(self) -> np.ndarray:
+        """(N,) joint index whose curvature reaches each neuron, -1 for neurons without proprioception."""
+        joint_pos = self.layout.joint_positions
+        nearest = np.abs(self.circuit.position[:, None] - joint_pos[None, :]).argmin(axis=1)
+        out = np.full(self.circuit.n, -1, dtype=np.int64)
+        idx = self.circuit.indices(classes=self.proprio_classes)
+        out[idx] = nearest[idx]
+        return out
+
+    def _input_mask(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        c, j = self.circuit, self.n_joints
+        names = [f"curvature[{k}]" for k in range(j)] + ["drive_forward", "drive_backward"]
+        names += [f"task:{t}" for t in self.layout.task_names]
+        mask = np.zeros((len(names), c.n), dtype=bool)
+        has = self.proprio_joint >= 0
+        mask[self.proprio_joint[has], np.flatnonzero(has)] = True
+        mask[j, c.indices(classes=FORWARD_CLASSES)] = True
+        mask[j + 1, c.indices(classes=BACKWARD_CLASSES)] = True
+        mask[j + 2:, c.indices(role="command")] = True
+        return mask, tuple(names)
+
+    def _motor_weights(self) -> np.ndarray:
+        nmj = self.circuit.segment_map(self.layout.n_segments).reshape(self.circuit.n, -1)  # (N, 2J)
+        exc = self.circuit.sign > 0
+        w = np.zeros_like(nmj)
+        for rows, sgn in ((exc, 1.0), (~exc, -1.0)):
+            total = nmj[rows].sum(axis=0)
+            # A muscle without synapses of this kind gets no term (avoid 0/0), not a NaN.
+            w[rows] = sgn * nmj[rows] / np.where(total > 0, total, 1.0)
+        return w
+
+    # ---- the contract the brain sees --------------------------------------------------------------
+    def io_spec(self) -> IOSpec:
+        return IOSpec(input_mask=self.input_mask.copy(), n_muscles=self.n_muscles,
+                      control_dt=self.control_dt, channel_names=self.channel_names)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.channel_names)
+
+    def sense(self, obs, device: str | torch.device = "cpu") -> torch.Tensor:
+        """obs: (batch, obs_dim) numpy or torch -> input channels (batch, C) float32 on ``device``."""
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        if obs.dim() != 2 or obs.shape[1] != self.layout.obs_dim:
+            raise ValueError(f"obs must have shape (batch, {self.layout.obs_dim}), got {tuple(obs.shape)}")
+        lay = self.layout
+        curvature = obs[:, lay.angles] * (lay.n_segments * self.proprio_scale)
+        drive = torch.tensor(self.drive, dtype=torch.float32, device=obs.device).expand(obs.shape[0], 2)
+        return torch.cat([curvature, drive, obs[:, lay.task]], dim=1)
+
+    def motor(self, activity: torch.Tensor) -> torch.Tensor:
+        """activity: (batch, N) in [0, 1] -> muscles (batch, n_muscles) in (0, 1), dorsal then ventral."""
+        if activity.dim() != 2 or activity.shape[1] != self.circuit.n:
+            raise ValueError(f"activity must have shape (batch, {self.circuit.n}), got {tuple(activity.shape)}")
+        w = self._motor_cache.get(activity.device)
+        if w is None:
+            w = torch.as_tensor(self.motor_weights, dtype=torch.float32, device=activity.device)
+            self._motor_cache[activity.device] = w
+        return torch.sigmoid(self.motor_gain * (activity @ w) - self.motor_offset)
+
+    def describe(self) -> dict[str, list[str]]:
+        """Channel name -> names of the neurons it reaches (for docs and plots)."""
+        return {ch: [self.circuit.names[i] for i in np.flatnonzero(row)]
+                for ch, row in zip(self.channel_names, self.input_mask)}
+
+
+class Agent:
+    """A brain behind the interface: observations in, muscle activations out.
+
+    reset(batch) starts ``batch`` episodes (a multiple of the brain's population). act() runs without
+    a graph and returns numpy; act_torch() keeps the graph for BPTT or PPO.
+    """
+
+    def __init__(self, brain: Brain, interface: Interface):
+        if brain.io.input_mask.shape != interface.input_mask.shape:
+            raise ValueError("brain and interface disagree on the input channels: build the brain from "
+                             "interface.io_spec()")
+        if brain.io.n_muscles != interface.n_muscles:
+            raise ValueError(f"brain expects {brain.io.n_muscles} muscles, interface {interface.n_muscles}")
+        self.brain = brain
+        self.interface = interface
+
+    def reset(self, batch: int = 1) -> None:
+        self.brain.reset(batch)
+
+    def act_torch(self, obs) -> torch.Tensor:
+        """obs: (batch, obs_dim) -> muscles (batch, n_muscles) in [0, 1], a torch tensor with graph."""
+        u = self.interface.sense(obs, device=self.brain.device)
+        out = self.brain.step(u)
+        return out if self.brain.outputs_muscles else self.interface.motor(out)
+
+    def act(self, obs) -> np.ndarray:
+        """obs: (batch, obs_dim) numpy -> muscles (batch, n_muscles) float32 numpy in [0, 1]."""
+        with torch.no_grad():
+            return self.act_torch(obs).cpu().numpy().astype(np.float32)

@@ -1,0 +1,1 @@
+"""Figures: the circuit along the body, rollouts, kymographs, neural activity, learning curves."""

@@ -1,0 +1,61 @@
+"""Draw a circuit along the body axis: neurons placed by position (x) and class (row)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from wormsim.circuit import Circuit
+
+EXCITATORY, INHIBITORY, GAP = "#c0392b", "#2471a3", "#7f8c8d"
+
+
+def draw_circuit(circuit: Circuit, path: str | Path, title: str | None = None) -> Path:
+    """Write a figure of the circuit to ``path`` (PNG, SVG or PDF by its suffix).
+
+    x: soma position along the body (0 head, 1 tail); y: one row per cell class. Chemical synapses
+    are arrows coloured by the presynaptic sign (red excitatory, blue inhibitory), their width by
+    synapse count; gap junctions are dashed grey lines.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    path = Path(path)
+    classes = list(circuit.classes)
+    row = {c: k for k, c in enumerate(classes)}
+    x = np.asarray(circuit.position)
+    y = np.array([row[c] for c in circuit.cell_class], float)
+    fig, ax = plt.subplots(figsize=(12, 0.45 * len(classes) + 2))
+    top = max(circuit.chem.max(), 1.0)
+    for i, j in circuit.chem_edges:
+        if i == j:
+            continue
+        colour = EXCITATORY if circuit.sign[i] > 0 else INHIBITORY
+        ax.annotate("", xy=(x[j], y[j]), xytext=(x[i], y[i]),
+                    arrowprops=dict(arrowstyle="-|>", color=colour, alpha=0.35,
+                                    lw=0.3 + 1.5 * circuit.chem[i, j] / top, shrinkA=3, shrinkB=3,
+                                    connectionstyle="arc3,rad=0.15"))
+    for i, j in circuit.gap_edges:
+        ax.plot([x[i], x[j]], [y[i], y[j]], ls="--", color=GAP, lw=0.6, alpha=0.6)
+    colours = [EXCITATORY if s > 0 else INHIBITORY for s in circuit.sign]
+    ax.scatter(x, y, s=28, c=colours, edgecolors="k", linewidths=0.4, zorder=3)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("position along the body (0 head, 1 tail)")
+    ax.set_ylabel("cell class")
+    ax.set_xlim(-0.02, 1.02)
+    ax.invert_yaxis()
+    ax.set_title(title or f"{circuit.dataset} motor circuit, wiring: {circuit.wiring}"
+                 + (f" (seed {circuit.wiring_seed})" if circuit.wiring_seed is not None else ""))
+    ax.legend(handles=[Line2D([], [], color=EXCITATORY, label="excitatory synapse"),
+                       Line2D([], [], color=INHIBITORY, label="inhibitory synapse"),
+                       Line2D([], [], color=GAP, ls="--", label="gap junction")],
+              loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,230 @@
+"""Wirings: the real connectome, or null models that keep some of its statistics and destroy the rest.
+
+    circuit = rewire(load_circuit(), "shuffled", seed=3)
+
+Every null model changes only ``chem`` and ``gap``; neurons, signs (Dale's law goes with the neuron),
+positions and the muscle map stay. Each is deterministic for a seed. What each keeps:
+
+=================  ==========================================================================
+connectome         everything (the circuit as loaded)
+shuffled           every neuron's in- and out-degree of chemical synapses (directed edge swaps)
+                   and every neuron's gap-junction degree (double edge swaps); the multiset of
+                   synapse counts, redistributed over the new edges
+erdos-renyi        the number of neurons and of chemical edges and gap pairs (G(n, m))
+watts-strogatz     the density (ring lattice with k = edges / n neighbours per side, 10% rewired,
+                   random neuron order, random edge direction)
+barabasi-albert    the density (preferential attachment with m = edges / n, random direction)
+dense              nothing but the neurons: every ordered pair chemically, every pair by gap
+                   junction, each at the mean synapse count
+=================  ==========================================================================
+
+Self-connections (autapses) are kept as in the source, on the same neurons; no null model adds any.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import networkx as nx
+import numpy as np
+
+from wormsim.circuit import Circuit
+
+WS_REWIRING_PROBABILITY = 0.1  # Watts & Strogatz 1998: small-world regime between 0.01 and 0.2
+
+
+def _edges(mat: np.ndarray, directed: bool) -> list[tuple[int, int]]:
+    m = mat.copy()
+    np.fill_diagonal(m, 0)
+    if not directed:
+        m = np.triu(m)
+    return [tuple(e) for e in np.argwhere(m > 0)]
+
+
+def _weights(mat: np.ndarray, directed: bool) -> np.ndarray:
+    m = mat.copy()
+    np.fill_diagonal(m, 0)
+    if not directed:
+        m = np.triu(m)
+    return m[m > 0]
+
+
+def _to_matrix(n: int, edges, weights: np.ndarray, directed: bool, diag: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+    """Place the source's synapse counts, in random order, onto the new edges."""
+    edges = list(edges)
+    out = np.zeros((n, n))
+    if edges:
+        w = rng.permutation(weights)
+        if len(w) < len(edges):  # a model with more edges than the source: draw with replacement
+            w = np.concatenate([w, rng.choice(weights, len(edges) - len(w))]) if len(weights) else \
+                np.ones(len(edges))
+        for (i, j), x in zip(edges, w):
+            out[i, j] = x
+            if not directed:
+                out[j, i] = x
+    out[np.diag_indices(n)] = diag
+    return out
+
+
+def _shuffled(mat: np.ndarray, directed: bool, rng: np.random.Generator) -> list:
+    edges = _edges(mat, directed)
+    if len(edges) < 3:
+        return edges
+    g = nx.DiGraph(edges) if directed else nx.Graph(edges)
+    nswap = 10 * len(edges)  # ten swaps per edge: enough to forget the original (Maslov & Sneppen 2002)
+    seed = int(rng.integers(2**31))
+    try:
+        if directed:
+            nx.directed_edge_swap(g, nswap=nswap, max_tries=100 * nswap, seed=seed)
+        else:
+            nx.double_edge_swap(g, nswap=nswap, max_tries=100 * nswap, seed=seed)
+    except nx.NetworkXAlgorithmError:
+        pass  # a graph too constrained to swap more: keep the swaps done so far
+    return list(g.edges())
+
+
+def _random_direction(edges, rng) -> list:
+    flip = rng.random(len(edges)) < 0.5
+    return [(j, i) if f else (i, j) for (i, j), f in zip(edges, flip)]
+
+
+def _relabel(g: nx.Graph, n: int, rng) -> list:
+    perm = rng.permutation(n)
+    return [(int(perm[i]), int(perm[j])) for i, j in g.edges()]
+
+
+def _erdos_renyi(mat, directed, rng):
+    m = len(_edges(mat, directed))
+    g = nx.gnm_random_graph(len(mat), m, seed=int(rng.integers(2**31)), directed=directed)
+    return list(g.edges())
+
+
+def _undirected_count(mat, directed) -> int:
+    return len(_edges(mat, directed))
+
+
+def _watts_strogatz(mat, directed, rng):
+    n, m = len(mat), _undirected_count(mat, directed)
+    if m == 0:
+        return []
+    k = max(2, int(round(2 * m / n / 2)) * 2)  # even number of ring neighbours giving ~m edges
+    k = min(k, n - 1 - (n - 1) % 2)
+    g = nx.watts_strogatz_graph(n, k, WS_REWIRING_PROBABILITY, seed=int(rng.integers(2**31)))
+    edges = _relabel(g, n, rng)
+    return _random_direction(edges, rng) if directed else edges
+
+
+def _barabasi_albert(mat, directed, rng):
+    n, m = len(mat), _undirected_count(mat, directed)
+    if m == 0:
+        return []
+    attach = int(np.clip(round(m / n), 1, n - 1))
+    g = nx.barabasi_albert_graph(n, attach, seed=int(rng.integers(2**31)))
+    edges = _relabel(g, n, rng)
+    return _random_direction(edges, rng) if directed else edges
+
+
+def _dense(mat, directed, rng):
+    n = len(mat)
+    return [(i, j) for i in range(n) for j in range(n) if i != j and (directed or i < j)]
+
+
+Generator = Callable[[np.ndarray, bool, np.random.Generator], list]
+WIRINGS: dict[str, Generator | None] = {
+    "connectome": None,
+    "shuffled": _shuffled,
+    "erdos-renyi": _erdos_renyi,
+    "watts-strogatz": _watts_strogatz,
+    "barabasi-albert": _barabasi_albert,
+    "dense": _dense,
+}
+
+
+def available_wirings() -> list[str]:
+    return list(WIRINGS)
+
+
+def rewire(circuit: Circuit, kind: str, seed: int = 0) -> Circuit:
+    """The circuit with its chemical and gap wiring replaced by the null model ``kind``.
+
+    kind: one of available_wirings(); "connectome" returns the circuit unchanged.
+    seed: the same seed gives the same matrices; different seeds give different graphs.
+    """
+    if kind not in WIRINGS:
+        raise ValueError(f"unknown wiring {kind!r}; choose from {', '.join(WIRINGS)}")
+    if kind == "connectome":
+        return circuit
+    if circuit.wiring != "connectome":
+        raise ValueError(f"circuit is already rewired ({circuit.wiring}); rewire the connectome")
+    make = WIRINGS[kind]
+    rng = np.random.default_rng([int(seed), list(WIRINGS).index(kind)])
+    n = circuit.n
+    new = {}
+    for field, directed in (("chem", True), ("gap", False)):
+        mat = getattr(circuit, field)
+        weights = _weights(mat, directed)
+        edges = make(mat, directed, rng)
+        if kind == "dense":
+            weights = np.full(len(edges), weights.mean() if len(weights) else 1.0)
+        new[field] = _to_matrix(n, edges, weights, directed, mat.diagonal().copy(), rng)
+    return circuit.replace(chem=new["chem"], gap=new["gap"], wiring=kind, wiring_seed=int(seed))
+
+
+# ---- statistics -------------------------------------------------------------------------------------
+def graph_stats(circuit: Circuit, seed: int = 0, small_world: bool = True, n_random: int = 5) -> dict:
+    """Statistics of the chemical network (directed) and the gap junctions, as a plain dict.
+
+    Clustering and path length are taken on the undirected union of chemical and gap edges (the
+    graph signals can travel on), over its largest connected component. Small-world coefficients:
+    sigma = (C / C_rand) / (L / L_rand) with G(n, m) references (Humphries & Gurney 2008), and
+    omega = L_rand / L - C / C_latt with a ring lattice of the same density (Telesford et al. 2011).
+    """
+    chem = circuit.to_networkx("chemical")
+    n = circuit.n
+    e_chem = [(i, j) for i, j in circuit.chem_edges if i != j]
+    exc = sum(1 for i, j in circuit.chem_edges if circuit.sign[i] > 0)
+    und = nx.Graph()
+    und.add_nodes_from(range(n))
+    und.add_edges_from((int(i), int(j)) for i, j in e_chem)
+    und.add_edges_from((int(i), int(j)) for i, j in circuit.gap_edges)
+    out = {
+        "dataset": circuit.dataset,
+        "wiring": circuit.wiring,
+        "neurons": n,
+        "neurons_by_class": circuit.summary_by_class(),
+        "chemical_edges": int(len(circuit.chem_edges)),
+        "chemical_synapses": float(circuit.chem.sum()),
+        "excitatory_edges": int(exc),
+        "inhibitory_edges": int(len(circuit.chem_edges) - exc),
+        "gap_pairs": int(len(circuit.gap_edges)),
+        "gap_junctions": float(np.triu(circuit.gap, 1).sum()),
+        "density": len(e_chem) / (n * (n - 1)) if n > 1 else 0.0,
+        "reciprocity": float(nx.reciprocity(chem)) if chem.number_of_edges() else 0.0,
+        "self_loops": int(nx.number_of_selfloops(chem)),
+        "sign_rule": circuit.sign_rule,
+        "nmj_source": circuit.nmj_source,
+    }
+    cc, path = _clustering_and_path(und)
+    out["clustering"] = cc
+    out["mean_shortest_path"] = path
+    if small_world and und.number_of_edges() > n:
+        rng = np.random.default_rng(seed)
+        m = und.number_of_edges()
+        rand = [_clustering_and_path(nx.gnm_random_graph(n, m, seed=int(rng.integers(2**31))))
+                for _ in range(n_random)]
+        c_rand, l_rand = float(np.mean([r[0] for r in rand])), float(np.mean([r[1] for r in rand]))
+        k = max(2, min(n - 1 - (n - 1) % 2, int(round(2 * m / n / 2)) * 2))
+        c_latt = nx.average_clustering(nx.watts_strogatz_graph(n, k, 0.0))
+        out["small_world_sigma"] = (cc / c_rand) / (path / l_rand) if c_rand > 0 and path > 0 else None
+        out["small_world_omega"] = l_rand / path - cc / c_latt if path > 0 and c_latt > 0 else None
+    else:
+        out["small_world_sigma"] = out["small_world_omega"] = None
+    return out
+
+
+def _clustering_and_path(g: nx.Graph) -> tuple[float, float]:
+    if g.number_of_edges() == 0:
+        return 0.0, 0.0
+    giant = g.subgraph(max(nx.connected_components(g), key=len))
+    path = nx.average_shortest_path_length(giant) if giant.number_of_nodes() > 1 else 0.0
+    return float(nx.average_clustering(g)), float(path)
