@@ -49,8 +49,11 @@ class SpikingConfig:
     """dt: internal step, s (must divide control_dt). tau_init/tau_min/tau_max: membrane time
     constants, s. tau_syn: synaptic current decay, s. tau_rate: output rate filter, s. rate_scale:
     reference firing rate, Hz. threshold: spike threshold (dimensionless). bias_init: start bias
-    (below threshold: a neuron fires only when driven). surrogate, surrogate_kwargs: snntorch.surrogate
-    function and arguments. share_weights, chem_scale, gap_scale, input_gain: as in the rate level."""
+    (just below threshold: a neuron fires only when driven). surrogate, surrogate_kwargs:
+    snntorch.surrogate function and arguments. share_weights, chem_scale, gap_scale, input_gain: as
+    in the rate level. chem_scale 0.5 and bias_init 0.9 start the connectome in a moderate regime
+    (median ~20 Hz, few silent cells, drive channel on); chem_scale 1 already runs away to most cells
+    firing > 200 Hz, since unlike a sigmoid a spike rate is bounded only by 1/dt."""
     dt: float = 1e-3
     tau_init: float = 0.02
     tau_min: float = 0.005
@@ -59,11 +62,11 @@ class SpikingConfig:
     tau_rate: float = 0.05
     rate_scale: float = 50.0
     threshold: float = 1.0
-    bias_init: float = 0.5
+    bias_init: float = 0.9
     surrogate: str = "fast_sigmoid"
     surrogate_kwargs: tuple[tuple[str, float], ...] = (("slope", 25.0),)
     share_weights: bool = False
-    chem_scale: float = 2.0
+    chem_scale: float = 0.5
     gap_scale: float = 1.0
     input_gain: float = 1.0
 

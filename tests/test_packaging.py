@@ -34,3 +34,12 @@ def test_the_wheel_holds_the_mapped_packages_and_imports_outside_the_checkout(tm
                        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr[-2000:]
     assert all(line.startswith(str(target)) for line in r.stdout.split())
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = readme.split("```bash")[1:3]
+    install, test = (b.split("```")[0].strip() for b in blocks)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test in ci.splitlines()
+    assert install.split("&& wormsim")[0].strip() in ci

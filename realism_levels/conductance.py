@@ -1,0 +1,614 @@
+"""Conductance level: graded-potential, single-compartment neurons in Brian2, in physical units.
+
+Most C. elegans motor neurons do not fire all-or-none action potentials; they signal with graded
+potentials and release transmitter continuously as a function of voltage. This level models each neuron
+as one isopotential compartment with a leak and Hodgkin-Huxley-style voltage-gated K and Ca currents,
+graded chemical synapses and ohmic gap junctions, integrated by Brian2 (cython code generation).
+
+Model (one neuron i; every constant below is a `ConductanceConfig` field, its source cited there)::
+
+    C_m dV/dt = g_L (E_L - V)                                   leak
+              + g_Ks n (E_K - V)                                slow K     (Boyle & Cohen 2008)
+              + g_Kf p^4 q (E_K - V)                            fast K     (Boyle & Cohen 2008)
+              + g_Ca e^2 f (E_Ca - V)                           Ca, UNC-2-like (Boyle & Cohen 2008)
+              + sum_j g_ji s(V_j) (E_j - V)                     graded chemical synapses j -> i
+              + sum_j G_ij (V_j - V)                            gap junctions i -- j
+              + I_bias + I_in                                   trained bias, sensory input (pA)
+
+    dx/dt = (x_inf(V) - x) / tau_x,   x_inf(V) = 1 / (1 + exp((V_half,x - V) / k_x))   x in n, p, q, e, f
+    s(V)  = 1 / (1 + exp((V_r - V) / k_r))                      graded release (Kunert et al. 2014)
+
+- Reversal of a chemical synapse by the presynaptic sign (Dale's law): E_exc = 0 mV for cholinergic
+  (excitatory) cells, E_inh = -70 mV for GABAergic DD/VD (Wicks, Roehrig & Rankin 1996; c302 C1).
+- Activity, the contract's output in [0, 1], is the neuron's own release function s(V): the quantity
+  its synapses (and, through the interface, its neuromuscular junctions) read.
+- Conductances are proportional to the number of synapses (as c302 multiplies its per-synapse base
+  conductance by the connection count): g_ji = |theta_chem| * g_syn * count_ji and
+  G_ij = |theta_gap| * g_gap * count_ij, so magnitudes are trained and signs stay fixed.
+- Gating kinetics are those of the OpenWorm muscle_model NeuroML channels k_slow, k_fast and ca_boyle
+  (Boyle & Cohen 2008, Table A1) that c302's C-level cells use; the Ca-dependent inactivation gate h of
+  ca_boyle is left out (no Ca pool), voltage inactivation f is kept.
+- Membrane densities are c302 parameters_C (specific capacitance 1 uF/cm2, leak 0.005 mS/cm2 at
+  -50 mV, k_slow 3 mS/cm2, k_fast 0.0712 mS/cm2 at -60 mV, ca_boyle 3 mS/cm2 at 40 mV) on the
+  membrane area of c302's soma, a sphere of diameter 5 um (pi d^2 = 78.5 um2, C_m = 0.785 pF).
+
+Numerics. Every conductance onto a neuron is summed per time step (chemical: sum g and sum g*E; gap:
+sum G and sum G*V_j), so the voltage equation is linear in V with known coefficients and Brian2's
+exponential Euler integrates it exactly over one step for frozen coefficients. Each step is then a
+convex combination of reversal potentials and neighbours' voltages (plus bias/input offsets), which
+is stable for any dt however large the conductances; gates are linear in themselves and exact too.
+dt = 0.1 ms (default) resolves the fastest physical time constant that matters (fast K, 2.3 ms; the
+Ca activation gate's 0.1 ms is integrated exactly). A voltage outside [v_min, v_max] or NaN ends that
+episode with a recorded failure (see run_closed_loop) instead of raising.
+
+Trainable parameters (per population member, flat vector order):
+    g_chem      (n_chem_groups,)  conductance scale per chemical edge (or cell-class pair), |.|
+    g_gap       (n_gap_groups,)   conductance scale per gap pair (or unordered class pair), |.|
+    bias        (N,)              bias current, pA (signed)
+    input_gain  (n_mask,)         signed gain of each IOSpec.input_mask entry, pA per input unit
+
+Population: P members x E episodes are B = P*E copies of the circuit in ONE NeuronGroup of B*N neurons
+with block-diagonal Synapses (index arrays), so a generation runs as one Brian2 simulation; the body
+runs alongside in one vector environment (run_closed_loop).
+
+    brain = ConductanceBrain(circuit, io, population=32)
+    brain.set_params(theta)                                # (32, brain.n_params)
+    out = brain.run_closed_loop(vec_env, interface, n_steps=500)
+    out["returns"], out["failed"]                          # (32,), (32,)
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from wormsim.circuit import Circuit
+from wormsim.realism_levels.base import Brain, IOSpec, edge_groups
+
+# ---- gating kinetics: OpenWorm muscle_model NeuroML2 channels, from Boyle & Cohen 2008 (Table A1) ----
+# name: (half-activation V_half mV, slope k mV (negative = inactivation), time constant tau ms)
+GATES: dict[str, tuple[float, float, float]] = {
+    "n": (19.9, 15.9, 25.0),          # k_slow activation
+    "p": (-8.05232, 7.42636, 2.25518),  # k_fast activation (4 instances)
+    "q": (-15.6456, -9.97468, 149.963),  # k_fast inactivation
+    "e": (-3.4, 6.7, 0.1),            # ca_boyle activation (2 instances)
+    "f": (25.2, -5.0, 151.0),         # ca_boyle voltage inactivation
+}
+
+_NEURON_EQS = """
+dv/dt = (I_leak + I_Ks + I_Kf + I_Ca + I_chem + I_gap + I_bias + I_in) / C_m : volt
+I_leak = g_L * (E_L - v) : amp
+I_Ks = g_Ks * n * (E_K - v) : amp
+I_Kf = g_Kf * p**4 * q * (E_K - v) : amp
+I_Ca = g_Ca * e**2 * f * (E_Ca - v) : amp
+I_chem = gE_syn - g_syn * v : amp
+I_gap = gV_gap - g_gap * v : amp
+dn/dt = (1 / (1 + exp((Vh_n - v) / k_n)) - n) / tau_n : 1
+dp/dt = (1 / (1 + exp((Vh_p - v) / k_p)) - p) / tau_p : 1
+dq/dt = (1 / (1 + exp((Vh_q - v) / k_q)) - q) / tau_q : 1
+de/dt = (1 / (1 + exp((Vh_e - v) / k_e)) - e) / tau_e : 1
+df/dt = (1 / (1 + exp((Vh_f - v) / k_f)) - f) / tau_f : 1
+r = 1 / (1 + exp((V_r - v) / k_r)) : 1
+g_syn : siemens
+gE_syn : amp
+g_gap : siemens
+gV_gap : amp
+I_bias : amp
+I_in : amp
+"""
+
+# graded chemical synapse: conductance w * s(V_pre), reversal E_rev by the presynaptic sign
+_CHEM_EQS = """
+w : siemens (constant)
+E_rev : volt (constant)
+g_syn_post = w * r_pre : siemens (summed)
+gE_syn_post = w * r_pre * E_rev : amp (summed)
+"""
+
+# ohmic gap junction, one directed Synapses entry each way; the sum of G onto a neuron is a parameter
+_GAP_EQS = """
+w : siemens (constant)
+gV_gap_post = w * v_pre : amp (summed)
+"""
+
+_STATE_VARS = ("v",) + tuple(GATES)
+
+
+@dataclass(frozen=True)
+class ConductanceConfig:
+    """Configuration of the conductance level. Units are in the field names."""
+    # numerics
+    dt_ms: float = 0.1                  # integration step; exponential Euler, stable for any dt (see module doc)
+    method: str = "exponential_euler"
+    codegen_target: str = "cython"      # "cython" (falls back to "numpy" with a warning) or "numpy"
+    share_weights: bool = False         # one conductance scale per cell-class pair (base.edge_groups)
+    # membrane: c302 parameters_C (OpenWorm), soma a sphere of c302's cell_diameter
+    soma_diameter_um: float = 5.0       # c302 parameters_C "cell_diameter"
+    c_m_uF_cm2: float = 1.0             # c302 parameters_C "specific_capacitance"
+    g_leak_mS_cm2: float = 0.005        # c302 parameters_C "neuron_leak_cond_density"
+    e_leak_mV: float = -50.0            # c302 parameters_C "leak_erev"
+    g_k_slow_mS_cm2: float = 3.0        # c302 parameters_C "neuron_k_slow_cond_density"
+    g_k_fast_mS_cm2: float = 0.0711643917483308  # c302 parameters_C "neuron_k_fast_cond_density"
+    e_k_mV: float = -60.0               # c302 parameters_C "k_slow_erev", "k_fast_erev"
+    g_ca_mS_cm2: float = 3.0            # c302 parameters_C "neuron_ca_boyle_cond_density"
+    e_ca_mV: float = 40.0               # c302 parameters_C "ca_boyle_erev"
+    # graded chemical synapses
+    g_syn_nS: float = 0.1               # per synapse; Kunert, Shlizerman & Kutz 2014 (100 pS); c302 C1 0.09 nS
+    e_exc_mV: float = 0.0               # cholinergic; Wicks, Roehrig & Rankin 1996; c302 C1 "exc_syn_erev"
+    e_inh_mV: float = -70.0             # GABAergic; Wicks et al. 1996; c302 C1 "inh_syn_erev"
+    v_release_mV: float = -35.0         # release sigmoid midpoint; Kunert et al. 2014 place it near the
+                                        # equilibrium potential (their E_c = -35 mV)
+    k_release_mV: float = 5.0           # release sigmoid slope; c302 C1 "exc_syn_delta" / "inh_syn_delta"
+    # gap junctions
+    g_gap_nS: float = 0.1               # per junction; Kunert et al. 2014 (100 pS); c302 C1 uses 0.00052 nS
+    # trainable-parameter scales and initial values
+    bias_scale_pA: float = 1.0          # bias theta 1.0 = 1 pA
+    input_scale_pA: float = 1.0         # input gain theta 1.0 = 1 pA per unit of interface input
+    init_g_chem: float = 1.0
+    init_g_gap: float = 1.0
+    init_input_gain: float = 1.0
+    # failure handling
+    v_min_mV: float = -150.0            # a voltage outside [v_min, v_max] (or NaN) is a numerical failure
+    v_max_mV: float = 100.0
+    failure_return: float = -1.0e6      # return recorded for an episode that failed (finite, so that
+                                        # fitness standardisation never sees NaN)
+
+    @property
+    def membrane_area_cm2(self) -> float:
+        return float(np.pi * (self.soma_diameter_um * 1e-4) ** 2)
+
+
+# ---- code generation target -------------------------------------------------------------------------
+_CYTHON_OK: bool | None = None
+
+
+def _cython_usable() -> bool:
+    """Whether Brian2's cython target can compile here (a test compilation, cached per process)."""
+    global _CYTHON_OK
+    if _CYTHON_OK is None:
+        try:
+            from brian2.codegen.runtime.cython_rt import CythonCodeObject
+            _CYTHON_OK = bool(CythonCodeObject.is_available())
+        except Exception:  # noqa: BLE001  (no Cython, no compiler, broken toolchain: all mean "no")
+            _CYTHON_OK = False
+    return _CYTHON_OK
+
+
+def choose_codegen_target(requested: str) -> str:
+    """The Brian2 code generation target to use: ``requested`` if usable, else numpy with a warning."""
+    if requested not in ("cython", "numpy"):
+        raise ValueError(f"unknown codegen target {requested!r}; choose from cython, numpy")
+    if requested == "cython" and not _cython_usable():
+        warnings.warn("conductance level: Brian2's cython target is unusable here (no Cython or no "
+                      "working C compiler); falling back to the numpy target, which is several times "
+                      "slower", RuntimeWarning, stacklevel=2)
+        return "numpy"
+    return requested
+
+
+# ---- small helpers ---------------------------------------------------------------------------------
+def _np(x) -> np.ndarray:
+    if torch.is_tensor(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def resting_potential(config: ConductanceConfig) -> float:
+    """The most hyperpolarised stable zero of an isolated neuron's steady-state current, in mV.
+
+    An isolated cell (no synapses, no bias, no input) rests here; episodes start from it.
+    """
+    v = np.linspace(-120.0, 60.0, 36001)
+    inf = {k: _sigmoid((v - vh) / kk) for k, (vh, kk, _) in GATES.items()}
+    c = config
+    i_ss = (c.g_leak_mS_cm2 * (c.e_leak_mV - v)
+            + c.g_k_slow_mS_cm2 * inf["n"] * (c.e_k_mV - v)
+            + c.g_k_fast_mS_cm2 * inf["p"] ** 4 * inf["q"] * (c.e_k_mV - v)
+            + c.g_ca_mS_cm2 * inf["e"] ** 2 * inf["f"] * (c.e_ca_mV - v))
+    down = np.flatnonzero((i_ss[:-1] > 0) & (i_ss[1:] <= 0))  # stable: current falls through zero
+    if len(down) == 0:
+        raise ValueError("this membrane has no stable resting potential in [-120, 60] mV")
+    k = down[0]
+    return float(v[k] + (v[k + 1] - v[k]) * i_ss[k] / (i_ss[k] - i_ss[k + 1]))
+
+
+class _Sim:
+    """The Brian2 objects for one batch size: one NeuronGroup of batch * N neurons, block-diagonal
+    chemical and gap Synapses, and a NetworkOperation at the control step calling ``callback``."""
+
+    def __init__(self, brain: "ConductanceBrain", batch: int):
+        import brian2 as b2
+
+        c, cfg, n = brain.circuit, brain.config, brain.circuit.n
+        self.batch, self.n = batch, n
+        dt = cfg.dt_ms * b2.ms
+        ns = brain._namespace
+        self.callback = None
+        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS, method=cfg.method, namespace=ns, dt=dt,
+                                    name=None)
+        objs: list[Any] = [self.group]
+        offs = (np.arange(batch) * n)[:, None]
+        ce = brain._chem_edges
+        self.chem = None
+        if len(ce):
+            self.chem = b2.Synapses(self.group, self.group, _CHEM_EQS, namespace=ns, dt=dt)
+            pre, post = (ce[None, :, 0] + offs).ravel(), (ce[None, :, 1] + offs).ravel()
+            self.chem.connect(i=pre, j=post)
+            if not (np.array_equal(self.chem.i[:], pre) and np.array_equal(self.chem.j[:], post)):
+                raise RuntimeError("Brian2 reordered the chemical synapses; parameter mapping broken")
+            e_rev = np.where(c.sign[ce[:, 0]] > 0, cfg.e_exc_mV, cfg.e_inh_mV) * 1e-3
+            self.chem.variables["E_rev"].get_value()[:] = np.tile(e_rev, batch)
+            objs.append(self.chem)
+        ge = brain._gap_directed
+        self.gap = None
+        if len(ge):
+            self.gap = b2.Synapses(self.group, self.group, _GAP_EQS, namespace=ns, dt=dt)
+            pre, post = (ge[None, :, 0] + offs).ravel(), (ge[None, :, 1] + offs).ravel()
+            self.gap.connect(i=pre, j=post)
+            if not (np.array_equal(self.gap.i[:], pre) and np.array_equal(self.gap.j[:], post)):
+                raise RuntimeError("Brian2 reordered the gap junctions; parameter mapping broken")
+            objs.append(self.gap)
+
+        def tick(t):  # Brian2 passes the current time; the brain keeps its own step count
+            if self.callback is not None:
+                self.callback()
+
+        self.op = b2.NetworkOperation(tick, dt=brain.io.control_dt * b2.second, when="start")
+        objs.append(self.op)
+        self.net = b2.Network(*objs)
+        # direct views of the runtime arrays (SI units), valid for the life of this object
+        self.arr = {k: self.group.variables[k].get_value() for k in
+                    _STATE_VARS + ("I_in", "I_bias", "g_gap")}
+        self.chem_w = self.chem.variables["w"].get_value() if self.chem is not None else None
+        self.gap_w = self.gap.variables["w"].get_value() if self.gap is not None else None
+
+    def view(self, name: str) -> np.ndarray:
+        """(batch, N) view of a neuron variable's SI array."""
+        return self.arr[name].reshape(self.batch, self.n)
+
+
+class ConductanceBrain(Brain):
+    """Graded-potential conductance-based circuit in Brian2 (see the module docstring for the model).
+
+    Fast path: ``run_closed_loop(env, interface, n_steps)`` couples the body inside ONE Brian2 run.
+    ``step()`` obeys the Brain contract but costs one Network.run (~0.3 s overhead) per call: use it
+    for tests and compatibility only.
+    """
+
+    name: ClassVar[str] = "conductance"
+    differentiable: ClassVar[bool] = False
+
+    @classmethod
+    def default_config(cls) -> ConductanceConfig:
+        return ConductanceConfig()
+
+    # ---- construction -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        import brian2 as b2
+
+        cfg, c, io = self.config, self.circuit, self.io
+        if not isinstance(cfg, ConductanceConfig):
+            raise TypeError(f"config must be a ConductanceConfig, got {type(cfg).__name__}")
+        steps = io.control_dt / (cfg.dt_ms * 1e-3)
+        if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+            raise ValueError(f"control_dt ({io.control_dt} s) must be a positive multiple of dt "
+                             f"({cfg.dt_ms} ms)")
+        self.target = choose_codegen_target(cfg.codegen_target)
+        area = cfg.membrane_area_cm2
+        mS_cm2 = b2.msiemens  # times area in cm2 gives the cell's conductance
+        self._namespace = {
+            "C_m": cfg.c_m_uF_cm2 * area * b2.ufarad,
+            "g_L": cfg.g_leak_mS_cm2 * area * mS_cm2, "E_L": cfg.e_leak_mV * b2.mV,
+            "g_Ks": cfg.g_k_slow_mS_cm2 * area * mS_cm2,
+            "g_Kf": cfg.g_k_fast_mS_cm2 * area * mS_cm2, "E_K": cfg.e_k_mV * b2.mV,
+            "g_Ca": cfg.g_ca_mS_cm2 * area * mS_cm2, "E_Ca": cfg.e_ca_mV * b2.mV,
+            "V_r": cfg.v_release_mV * b2.mV, "k_r": cfg.k_release_mV * b2.mV,
+        }
+        for g, (vh, k, tau) in GATES.items():
+            self._namespace.update({f"Vh_{g}": vh * b2.mV, f"k_{g}": k * b2.mV, f"tau_{g}": tau * b2.ms})
+        self.v_rest_mV = resting_potential(cfg)
+
+        # chemical edges and their parameter groups
+        self._chem_edges = c.chem_edges
+        self._chem_group, n_chem = edge_groups(c, self._chem_edges, cfg.share_weights)
+        self._chem_count = c.chem[self._chem_edges[:, 0], self._chem_edges[:, 1]].astype(float)
+        # gap pairs: edge_groups keys on the ORDERED class pair, but a gap junction is undirected;
+        # orient each pair by class name first so VB--DB and DB--VB share one parameter
+        ge = c.gap_edges
+        cls = np.array(c.cell_class)
+        swap = cls[ge[:, 0]] > cls[ge[:, 1]] if len(ge) else np.zeros(0, bool)
+        oriented = np.where(swap[:, None], ge[:, ::-1], ge) if len(ge) else ge
+        self._gap_group, n_gap = edge_groups(c, oriented, cfg.share_weights)
+        self._gap_count = c.gap[ge[:, 0], ge[:, 1]].astype(float) if len(ge) else np.zeros(0)
+        self._gap_edges = ge
+        self._gap_directed = np.concatenate([ge, ge[:, ::-1]]) if len(ge) else ge.reshape(0, 2)
+        self._mask_idx = np.argwhere(io.input_mask)  # (n_mask, 2): (channel, neuron)
+
+        self.add_param("g_chem", np.full(n_chem, cfg.init_g_chem))
+        self.add_param("g_gap", np.full(n_gap, cfg.init_g_gap))
+        self.add_param("bias", np.zeros(c.n))
+        self.add_param("input_gain", np.full(len(self._mask_idx), cfg.init_input_gain))
+
+        self._sims: dict[int, _Sim] = {}
+        self._sim: _Sim | None = None
+        self._batch = 0
+        self.failed: np.ndarray = np.zeros(0, bool)
+
+    # ---- parameters into Brian2 --------------------------------------------------------------------
+    def _effective(self, batch: int) -> dict[str, np.ndarray]:
+        """Per-row (batch) physical values from the population's parameters, SI units."""
+        cfg = self.config
+        e = self._episodes_per_member(batch)
+        rep = lambda a: np.repeat(a, e, axis=0)  # noqa: E731  (P, ...) -> (B, ...)
+        th_chem = np.abs(self.g_chem.detach().cpu().numpy().astype(np.float64))
+        th_gap = np.abs(self.g_gap.detach().cpu().numpy().astype(np.float64))
+        out = {
+            "chem_w": rep(th_chem[:, self._chem_group] * self._chem_count * cfg.g_syn_nS * 1e-9),
+            "gap_w": rep(th_gap[:, self._gap_group] * self._gap_count * cfg.g_gap_nS * 1e-9),
+            "bias": rep(self.bias.detach().cpu().numpy().astype(np.float64) * cfg.bias_scale_pA * 1e-12),
+        }
+        w_in = np.zeros((self.population, self.io.n_inputs, self.circuit.n))
+        if len(self._mask_idx):
+            w_in[:, self._mask_idx[:, 0], self._mask_idx[:, 1]] = \
+                self.input_gain.detach().cpu().numpy() * cfg.input_scale_pA * 1e-12
+        out["w_in"] = w_in  # (P, C, N), A per input unit
+        return out
+
+    def _push_params(self) -> None:
+        sim, b = self._sim, self._batch
+        eff = self._effective(b)
+        if sim.chem_w is not None:
+            sim.chem_w[:] = eff["chem_w"].ravel()
+        g_gap_tot = np.zeros((b, self.circuit.n))
+        if sim.gap_w is not None:
+            sim.gap_w[:] = np.concatenate([eff["gap_w"], eff["gap_w"]], axis=1).ravel()
+            np.add.at(g_gap_tot, (slice(None), self._gap_edges[:, 0]), eff["gap_w"])
+            np.add.at(g_gap_tot, (slice(None), self._gap_edges[:, 1]), eff["gap_w"])
+        sim.arr["g_gap"][:] = g_gap_tot.ravel()
+        sim.arr["I_bias"][:] = eff["bias"].ravel()
+        self._w_in = eff["w_in"]
+
+    def _set_inputs(self, inputs: np.ndarray) -> None:
+        """inputs: (batch, C) -> input currents (batch * N) through each member's signed gains."""
+        b = self._batch
+        u = np.asarray(inputs, dtype=np.float64).reshape(self.population, b // self.population, -1)
+        if u.shape[2] != self.io.n_inputs:
+            raise ValueError(f"inputs must have shape ({b}, {self.io.n_inputs}), got "
+                             f"{tuple(np.shape(inputs))}")
+        cur = np.einsum("pec,pcn->pen", np.nan_to_num(u), self._w_in)
+        self._sim.arr["I_in"][:] = cur.ravel()
+
+    # ---- state ---------------------------------------------------------------------------------------
+    def _rest_state(self) -> dict[str, float]:
+        v = self.v_rest_mV
+        out = {"v": v * 1e-3}
+        for g, (vh, k, _) in GATES.items():
+            out[g] = float(_sigmoid(np.array((v - vh) / k)))
+        return out
+
+    def _reset_rows(self, rows: np.ndarray) -> None:
+        rest = self._rest_state()
+        for k in _STATE_VARS:
+            self._sim.view(k)[rows] = rest[k]
+
+    def reset(self, batch: int) -> None:
+        """Start fresh episodes for ``batch`` rows: every neuron at the isolated-cell resting
+        potential, gates at steady state, no input. Reuses the Brian2 network built for this batch
+        size (code is compiled once per process and cached on disk by Brian2)."""
+        self._episodes_per_member(batch)
+        if batch not in self._sims:
+            self._sims[batch] = _Sim(self, batch)
+        self._sim, self._batch = self._sims[batch], batch
+        self._push_params()
+        self._reset_rows(np.arange(batch))
+        self._sim.arr["I_in"][:] = 0.0
+        self.failed = np.zeros(batch, bool)
+
+    def voltage(self) -> np.ndarray:
+        """(batch, N) membrane potentials now, mV."""
+        return self._sim.view("v") * 1e3
+
+    def activity(self) -> np.ndarray:
+        """(batch, N) graded release s(V) now, in [0, 1]."""
+        cfg = self.config
+        act = _sigmoid((self.voltage() - cfg.v_release_mV) / cfg.k_release_mV)
+        return np.where(self.failed[:, None], 0.0, np.nan_to_num(act))
+
+    def _check(self) -> np.ndarray:
+        """Flag rows whose voltages are NaN or unphysical; warn once per newly failed row, park it at
+        rest (its member's block is isolated, so no other row is affected). Returns the new failures."""
+        cfg = self.config
+        v = self.voltage()
+        with np.errstate(invalid="ignore"):
+            bad = ~np.all((v >= cfg.v_min_mV) & (v <= cfg.v_max_mV), axis=1)
+        new = bad & ~self.failed
+        if new.any():
+            e = self._batch // self.population
+            sizes = self.param_sizes()
+            theta = self.get_params().numpy()
+            for row in np.flatnonzero(new):
+                p = row // e
+                parts, start = [], 0
+                for k, s in sizes.items():
+                    blk = theta[p, start:start + s]
+                    parts.append(f"{k} max|theta|={np.abs(blk).max() if s else 0:.3g}")
+                    start += s
+                vr = v[row]
+                warnings.warn(
+                    f"conductance brain: member {p} (batch row {row}) left the physical voltage range "
+                    f"[{cfg.v_min_mV}, {cfg.v_max_mV}] mV (min {np.nanmin(vr) if np.isfinite(vr).any() else np.nan:.3g}, "
+                    f"max {np.nanmax(vr) if np.isfinite(vr).any() else np.nan:.3g} mV, NaN {np.isnan(vr).any()}); "
+                    f"episode ended as failed; parameters: {', '.join(parts)}",
+                    RuntimeWarning, stacklevel=3)
+            self.failed |= new
+        if bad.any():
+            self._reset_rows(np.flatnonzero(bad))
+        return new
+
+    def _record_now(self, force: bool = False, store: list | None = None) -> None:
+        v, a = self.voltage().copy(), self.activity()
+        if self._recording:
+            self._record(voltage=torch.from_numpy(v), activity=torch.from_numpy(a))
+        if store is not None:
+            store.append((v, a))
+
+    def _run(self, duration_s: float) -> None:
+        from brian2 import prefs, second
+        prefs.codegen.target = self.target
+        self._sim.net.run(duration_s * second)
+
+    # ---- contract --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Advance one control step with one Network.run (slow: ~0.3 s overhead; tests/compat only).
+
+        inputs: (batch, io.n_inputs). Returns activity (batch, N) in [0, 1] (float32); a row that
+        blew up is flagged in ``self.failed`` and returns zeros.
+        """
+        if self._sim is None:
+            raise RuntimeError("call reset(batch) before step()")
+        self._push_params()
+        self._set_inputs(_np(inputs))
+        self._sim.callback = None
+        self._run(self.io.control_dt)
+        self._check()
+        self._record_now()
+        return torch.from_numpy(self.activity()).float()
+
+    @torch.no_grad()
+    def run_open_loop(self, inputs, record: bool = True) -> dict[str, np.ndarray]:
+        """Run T control steps with given inputs in ONE Brian2 run (no body).
+
+        inputs: (T, batch, io.n_inputs) (call reset(batch) first); input t is applied during control
+        step t. Returns "voltage" (T, batch, N) mV and "activity" (T, batch, N) at the end of each
+        step (when record), and "failed" (batch,).
+        """
+        if self._sim is None:
+            raise RuntimeError("call reset(batch) before run_open_loop()")
+        u = _np(inputs)
+        if u.ndim != 3 or u.shape[1:] != (self._batch, self.io.n_inputs):
+            raise ValueError(f"inputs must have shape (T, {self._batch}, {self.io.n_inputs}), got "
+                             f"{u.shape}")
+        self._push_params()
+        store: list = []
+        k = [0]
+
+        def on_tick():
+            if k[0] > 0:
+                self._check()
+                self._record_now(store=store if record else None)
+                self._set_inputs(u[k[0]])
+            k[0] += 1
+
+        self._set_inputs(u[0])
+        self._sim.callback = on_tick
+        try:
+            self._run(len(u) * self.io.control_dt)
+        finally:
+            self._sim.callback = None
+        self._check()
+        self._record_now(store=store if record else None)
+        out = {"failed": self.failed.copy()}
+        if record:
+            out["voltage"] = np.stack([s[0] for s in store])
+            out["activity"] = np.stack([s[1] for s in store])
+        return out
+
+    @torch.no_grad()
+    def run_closed_loop(self, env, interface, n_steps: int, record: bool = False,
+                        seed: int | None = None) -> dict[str, np.ndarray]:
+        """Evaluate the whole population on a body task in ONE Brian2 run; the fast path.
+
+        env: a Gymnasium vector env (or duck-typed: ``num_envs``, ``reset(seed=)`` -> (obs, info),
+            ``step(actions)`` -> (obs, reward, terminated, truncated, info), batched numpy arrays) with
+            num_envs == batch, a multiple of the population; rows [p*E:(p+1)*E] are member p's episodes.
+        interface: ``sense(obs) -> (batch, C)`` inputs and ``motor(activity) -> (batch, n_muscles)``
+            muscle activations in [0, 1] (wormsim.interface.Interface).
+        n_steps: control steps (environment steps) at most; the run stops early once every row's
+            episode has ended. An episode's return counts rewards up to its first termination or
+            truncation (later auto-reset steps are ignored).
+
+        Order per control step k (identical to the reset/step loop of an Agent): the brain integrates
+        io.control_dt with the inputs sensed from obs_k; a NetworkOperation at the control clock then
+        reads the activity, maps it to muscles, steps all bodies once, adds the rewards, checks for
+        blow-up and writes the inputs sensed from obs_{k+1}.
+
+        Returns dict of numpy arrays:
+            returns (batch,) summed rewards (config.failure_return where failed); failed (batch,) bool;
+            steps (batch,) environment steps counted; member_returns (P,) mean over a member's rows
+            (failure_return if any row failed); member_failed (P,); sim_time (s of circuit+body time);
+            wall_time (s); with record: voltage, activity (T, batch, N) and actions (T, batch, M).
+        """
+        batch = int(getattr(env, "num_envs", 0) or 0)
+        if batch < 1:
+            raise ValueError("env must be a vector env with num_envs >= 1")
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        t0 = time.perf_counter()
+        self.reset(batch)
+        obs, _ = env.reset(seed=seed)
+        self._set_inputs(_np(interface.sense(obs)))
+        returns = np.zeros(batch)
+        steps = np.zeros(batch, dtype=np.int64)
+        alive = np.ones(batch, bool)
+        store: list = []
+        actions_rec: list = []
+        k = [0]
+
+        def env_step():
+            new_fail = self._check()
+            alive[new_fail] = False
+            act = self.activity()
+            self._record_now(store=store if record else None)
+            muscles = _np(interface.motor(torch.from_numpy(act).float())).astype(np.float64)
+            muscles[~np.isfinite(muscles)] = 0.0
+            if record:
+                actions_rec.append(muscles.copy())
+            obs, rew, term, trunc, _ = env.step(muscles.astype(np.float32))
+            rew = np.nan_to_num(np.asarray(rew, dtype=np.float64))
+            returns[alive] += rew[alive]
+            steps[alive] += 1
+            alive[np.asarray(term, bool) | np.asarray(trunc, bool)] = False
+            self._set_inputs(_np(interface.sense(obs)))
+            if not alive.any():
+                self._sim.net.stop()
+
+        def on_tick():
+            if k[0] > 0:
+                env_step()
+            k[0] += 1
+
+        self._sim.callback = on_tick
+        try:
+            self._run(n_steps * self.io.control_dt)
+        finally:
+            self._sim.callback = None
+        if alive.any():  # the last control step ends with the run; step the bodies once more
+            env_step()
+        failed = self.failed.copy()
+        returns[failed] = self.config.failure_return
+        e = batch // self.population
+        member_failed = failed.reshape(self.population, e).any(axis=1)
+        member_returns = np.where(member_failed, self.config.failure_return,
+                                  returns.reshape(self.population, e).mean(axis=1))
+        out = {"returns": returns, "failed": failed, "steps": steps, "member_returns": member_returns,
+               "member_failed": member_failed, "sim_time": float(k[0] * self.io.control_dt),
+               "wall_time": time.perf_counter() - t0}
+        if record:
+            out["voltage"] = np.stack([s[0] for s in store])
+            out["activity"] = np.stack([s[1] for s in store])
+            out["actions"] = np.stack(actions_rec)
+        return out
+
+
+__all__ = ["ConductanceBrain", "ConductanceConfig", "GATES", "choose_codegen_target",
+           "resting_potential"]
