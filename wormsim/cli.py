@@ -91,6 +91,111 @@ def cmd_circuit(args) -> int:
     return 0
 
 
+# ---- wormsim train / resume ------------------------------------------------------------------------------
+def _choices(key):
+    if not isinstance(key, str):
+        return list(key)
+    if key == "levels":
+        from wormsim.realism_levels import LEVELS
+        return list(LEVELS)
+    if key == "wirings":
+        from wormsim.wiring import WIRINGS
+        return list(WIRINGS)
+    if key == "datasets":
+        from wormsim.connectome import DATASETS
+        return sorted(DATASETS)
+    if key == "tasks":
+        from wormsim.rollout import TASKS
+        return list(TASKS)
+    raise KeyError(key)
+
+
+def _add_train(sub) -> None:
+    import dataclasses
+    from wormsim.train.es import TrainConfig
+    p = sub.add_parser("train", help="train a realism level on a task (default: rate level, connectome, swim)",
+                       description="Train a realism level on a wiring and a task with evolution strategies; "
+                       "ends by printing the final speed (body lengths / s) and the run directory.")
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        help_text = f.metadata["help"] + (f" (default: {default})" if default is not None else "")
+        if f.type in (bool, "bool"):
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                           help=help_text)
+            continue
+        kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+        choices = _choices(f.metadata["choices"]) if "choices" in f.metadata else None
+        p.add_argument(flag, dest=f.name, type=kind, default=default, choices=choices, help=help_text)
+    p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
+    p.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("resume", help="continue a run from its last checkpoint",
+                       description="Continue a killed or finished run from its last checkpoint; "
+                       "--budget raises the number of generations.")
+    r.add_argument("run", help="run directory (runs/NAME)")
+    r.add_argument("--budget", type=int, help="new total number of generations")
+    r.add_argument("--workers", type=int, help="evaluation processes for the rest of the run")
+    r.add_argument("--video", action=argparse.BooleanOptionalAction, default=None,
+                   help="record a video of the final policy")
+    r.set_defaults(func=cmd_resume)
+
+
+def _finish(config, run, summary) -> int:
+    print(f"final speed: {summary['final_speed']:.3f} body lengths/s "
+          f"(untrained {summary['untrained_speed']:.3f}; {summary['generations']} generations, "
+          f"{summary['wall_time']:.0f} s)")
+    if config.video:
+        from wormsim.viz.video import record_video
+        params, _ = run.load_policy()
+        video = record_video(config.eval_spec(), params, run.path / "swim.mp4", seed=config.seed)
+        summary["video"] = video["path"]
+        run.write_summary(summary)
+        print(f"video: {video['path']}")
+    print(f"run: {run.path}")
+    return 0
+
+
+def _check_config(config) -> None:
+    if config.budget < 1 or config.popsize < 2 or config.episodes < 1 or config.eval_episodes < 1:
+        raise UserError("--budget and --episodes must be >= 1 and --popsize >= 2")
+    if config.duration <= 0:
+        raise UserError(f"--duration must be positive seconds, got {config.duration}")
+    if config.sigma <= 0:
+        raise UserError(f"--sigma must be positive, got {config.sigma}")
+
+
+def cmd_train(args) -> int:
+    import dataclasses
+    from wormsim.runs import Run
+    from wormsim.train.es import TrainConfig, train_es
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    _check_config(config)
+    config.out = config.run_dir()
+    run = Run.create(config.out, config, overwrite=args.overwrite)
+    summary = train_es(config, run)
+    return _finish(config, run, summary)
+
+
+def cmd_resume(args) -> int:
+    from wormsim.runs import Run, atomic_write_text
+    from wormsim.train.es import TrainConfig, train_es
+    run = Run.open(args.run)
+    config = TrainConfig.from_dict(run.config)
+    for key in ("budget", "workers", "video"):
+        if getattr(args, key) is not None:
+            setattr(config, key, getattr(args, key))
+    _check_config(config)
+    if args.budget is not None:
+        import json
+        raw = json.loads((run.path / "config.json").read_text())
+        raw["config"]["budget"] = config.budget
+        atomic_write_text(run.path / "config.json", json.dumps(raw, indent=2))
+    summary = train_es(config, run, resume=True)
+    return _finish(config, run, summary)
+
+
 # ---- entry point -------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -98,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "driving a simulated swimming worm.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_circuit(sub)
+    _add_train(sub)
     return parser
 
 
@@ -109,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (UserError, ValueError, FileNotFoundError, KeyError) as exc:  # RunError is a ValueError
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wormsim {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -1,0 +1,117 @@
+"""Evaluating a population on local worker processes (default) or on a Ray cluster.
+
+Both split the population into one chunk per worker; each worker keeps an `Evaluator` (its vector
+environment and brain batch) between generations, so a chunk is one batched rollout. Member p of the
+population always runs with environment seed ``seed + 1000 * p``, whatever the chunking, so the
+number of workers does not change which episodes a member sees.
+
+Ray is imported only by the Ray backend; without it installed the backend says which extra to install.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from wormsim.rollout import EvalResult, EvalSpec, Evaluator
+
+BACKENDS = ("local", "ray")
+_EVALUATORS: dict[EvalSpec, Evaluator] = {}
+
+
+def _evaluator(spec: EvalSpec) -> Evaluator:
+    if spec not in _EVALUATORS:
+        _EVALUATORS[spec] = Evaluator(spec)
+    return _EVALUATORS[spec]
+
+
+def _init_worker() -> None:
+    # one core per worker: several torch threads per process only fight over the same cores
+    import torch
+    torch.set_num_threads(1)
+
+
+def _run_chunk(spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
+    return _evaluator(spec).evaluate(params, seed=seed)
+
+
+def _chunks(n: int, k: int) -> list[tuple[int, int]]:
+    k = max(1, min(k, n))
+    bounds = np.linspace(0, n, k + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _merge(parts: list[EvalResult]) -> EvalResult:
+    return EvalResult(returns=np.concatenate([p.returns for p in parts]),
+                      speed=np.concatenate([p.speed for p in parts]),
+                      failed=np.concatenate([p.failed for p in parts]),
+                      steps=sum(p.steps for p in parts))
+
+
+class LocalBackend:
+    """workers == 1 evaluates in this process; more use a pool of spawned processes, kept alive."""
+
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {workers}")
+        self.workers = workers
+        self._pool = None
+
+    def evaluate(self, spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
+        if self.workers == 1:
+            return _run_chunk(spec, params, seed)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker)
+        futures = [self._pool.submit(_run_chunk, spec, params[a:b], seed + 1000 * a)
+                   for a, b in _chunks(len(params), self.workers)]
+        return _merge([f.result() for f in futures])
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+class RayBackend:
+    """One Ray actor per worker, each holding an Evaluator; ``address`` None starts a local Ray."""
+
+    def __init__(self, workers: int = 1, address: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("--backend ray needs Ray: pip install 'wormsim[ray]' (or pip install ray)") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            kwargs = {"address": address} if address else {"num_cpus": max(workers, os.cpu_count() or 1)}
+            ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
+
+        @ray.remote(num_cpus=1)
+        class _Worker:
+            def __init__(self):
+                _init_worker()
+
+            def run(self, spec, params, seed):
+                return _run_chunk(spec, params, seed)
+
+        self.actors = [_Worker.remote() for _ in range(workers)]
+
+    def evaluate(self, spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
+        refs = [actor.run.remote(spec, params[a:b], seed + 1000 * a)
+                for actor, (a, b) in zip(self.actors, _chunks(len(params), len(self.actors)))]
+        return _merge(self.ray.get(refs))
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+
+
+def make_backend(name: str, workers: int, address: str | None = None):
+    if name == "local":
+        return LocalBackend(workers)
+    if name == "ray":
+        return RayBackend(workers, address)
+    raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")

@@ -1,0 +1,183 @@
+"""A run directory: the exact config, metrics per iteration, atomic checkpoints, the final policy.
+
+    runs/NAME/
+        config.json          the config as used (every CLI flag), wormsim and library versions
+        metrics.jsonl        one JSON object per finished iteration
+        checkpoint.pkl       the trainer's whole state after the last finished iteration (atomic)
+        policy.npz           the best parameters found, with what is needed to rebuild the brain
+        summary.json         final numbers (speed in body lengths / s, wall time)
+
+Every file is written to a temporary file in the same folder and renamed into place, so a run killed
+at any moment (kill -9 included) leaves the previous complete version of each file, and
+`wormsim resume` continues from the last checkpoint without losing a finished iteration.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHECKPOINT_MAGIC = "wormsim-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked (missing, foreign, corrupt)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+class Run:
+    """A run directory. Create with Run.create(path, config), open with Run.open(path)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # ---- creation and opening --------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, config: Any, overwrite: bool = False) -> "Run":
+        path = Path(path)
+        if (path / "config.json").exists() and not overwrite:
+            raise RunError(f"{path} already holds a run; continue it with `wormsim resume {path}` "
+                           f"or choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        payload = {"config": asdict(config) if hasattr(config, "__dataclass_fields__") else config,
+                   "versions": _versions()}
+        atomic_write_text(path / "config.json", json.dumps(payload, indent=2, default=_jsonable))
+        (path / "metrics.jsonl").unlink(missing_ok=True)
+        (path / "checkpoint.pkl").unlink(missing_ok=True)
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Run":
+        path = Path(path)
+        if not path.is_dir():
+            raise RunError(f"no run directory at {path}")
+        if not (path / "config.json").is_file():
+            raise RunError(f"{path} is not a wormsim run (no config.json)")
+        return cls(path)
+
+    @property
+    def config(self) -> dict:
+        try:
+            return json.loads((self.path / "config.json").read_text())["config"]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise RunError(f"{self.path / 'config.json'} is not a wormsim config ({exc})") from None
+
+    # ---- metrics ---------------------------------------------------------------------------------------
+    def append_metrics(self, row: dict) -> None:
+        """Append one iteration's metrics. The whole file is rewritten atomically, so a crash never
+        leaves half a line (the file is small: one line per iteration)."""
+        path = self.path / "metrics.jsonl"
+        old = path.read_text() if path.exists() else ""
+        atomic_write_text(path, old + json.dumps(row, default=_jsonable) + "\n")
+
+    def truncate_metrics(self, n_rows: int) -> None:
+        """Keep the first n_rows metric rows (on resume: drop rows past the last checkpoint)."""
+        rows = self.metrics()
+        atomic_write_text(self.path / "metrics.jsonl",
+                          "".join(json.dumps(r, default=_jsonable) + "\n" for r in rows[:n_rows]))
+
+    def metrics(self) -> list[dict]:
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        rows = []
+        for k, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise RunError(f"{path} line {k} is not valid JSON; the file is damaged") from None
+        return rows
+
+    # ---- checkpoints ------------------------------------------------------------------------------------
+    def save_checkpoint(self, state: dict) -> None:
+        payload = {"magic": CHECKPOINT_MAGIC, "version": CHECKPOINT_VERSION, "state": state}
+        atomic_write_bytes(self.path / "checkpoint.pkl", pickle.dumps(payload, protocol=4))
+
+    def load_checkpoint(self) -> dict | None:
+        """The last checkpoint's state, None if the run has none yet; a corrupt or foreign file is
+        a RunError naming it."""
+        path = self.path / "checkpoint.pkl"
+        if not path.exists():
+            return None
+        try:
+            payload = pickle.loads(path.read_bytes())
+        except Exception as exc:
+            raise RunError(f"{path} is corrupt and cannot be read ({type(exc).__name__}); start the "
+                           f"run again with `wormsim train --out {self.path} --overwrite`") from None
+        if not isinstance(payload, dict) or payload.get("magic") != CHECKPOINT_MAGIC:
+            raise RunError(f"{path} is not a wormsim checkpoint")
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise RunError(f"{path} was written by checkpoint format {payload.get('version')}, this "
+                           f"wormsim reads format {CHECKPOINT_VERSION}")
+        return payload["state"]
+
+    # ---- the final policy --------------------------------------------------------------------------------
+    def save_policy(self, params: np.ndarray, **meta) -> Path:
+        path = self.path / "policy.npz"
+        import io
+        buf = io.BytesIO()
+        np.savez(buf, params=np.asarray(params, np.float32), meta=json.dumps(meta, default=_jsonable))
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def load_policy(self) -> tuple[np.ndarray, dict]:
+        path = self.path / "policy.npz"
+        if not path.exists():
+            raise RunError(f"{self.path} has no policy.npz yet: the run has not finished an iteration")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return np.array(z["params"]), json.loads(str(z["meta"]))
+        except Exception as exc:
+            raise RunError(f"{path} is not a readable wormsim policy ({exc})") from None
+
+    def write_summary(self, summary: dict) -> None:
+        atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    out = {}
+    for pkg in ("wormsim", "torch", "numpy", "mujoco", "gymnasium", "brian2", "snntorch", "cma", "cect"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

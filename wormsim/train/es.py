@@ -1,0 +1,169 @@
+"""Evolution strategies for every realism level: CMA-ES (the `cma` library) on the flat parameter vector.
+
+The one trainer every level accepts, Brian2's non-differentiable conductance level included, so it is
+the fair common ground for comparing levels and wirings. One generation: CMA-ES proposes `popsize`
+parameter vectors, the backend evaluates them as batched rollouts (one vector environment and one brain
+batch per worker), CMA-ES is told the returns. Above `diagonal_above` parameters the separable
+(diagonal) variant is used: its cost per generation is linear in the dimension (Ros & Hansen 2008).
+
+Every iteration appends a metrics row and rewrites the checkpoint atomically (CMA-ES state, numpy's
+random state that `cma` draws from, the best parameters so far), so `wormsim resume` after kill -9
+continues exactly: a resumed run gives the same curve as an uninterrupted one with the same seed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from wormsim.runs import Run, RunError
+
+
+def _opt(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Every field is a flag of `wormsim train` (underscores become dashes)."""
+    level: str = _opt("rate", "realism level", choices="levels")
+    wiring: str = _opt("connectome", "the real connectome or a null model", choices="wirings")
+    dataset: str = _opt("cook2019", "connectome dataset read through cect", choices="datasets")
+    task: str = _opt("swim", "task environment", choices="tasks")
+    algo: str = _opt("es", "training algorithm: es (CMA-ES, every level)", choices=("es",))
+    seed: int = _opt(0, "seed of the trainer, the null wiring and the episodes")
+    budget: int = _opt(40, "number of ES generations")
+    popsize: int = _opt(32, "candidates per generation")
+    sigma: float = _opt(0.2, "initial step size of CMA-ES, in parameter units")
+    episodes: int = _opt(1, "episodes per candidate, averaged")
+    duration: float = _opt(5.0, "simulated seconds per training episode")
+    n_segments: int = _opt(12, "body segments of the worm")
+    medium: str = _opt("water", "water, agar, or a drag ratio (normal / tangential)")
+    share_weights: bool = _opt(False, "one weight per cell-class pair instead of one per edge")
+    diagonal_above: int = _opt(200, "use separable CMA-ES above this many parameters")
+    workers: int = _opt(2, "evaluation processes (or Ray actors)")
+    backend: str = _opt("local", "where episodes run: local processes or a Ray cluster",
+                        choices=("local", "ray"))
+    ray_address: str | None = _opt(None, "address of a running Ray cluster (default: start a local one)")
+    eval_episodes: int = _opt(4, "episodes of the final evaluation of the best policy")
+    video: bool = _opt(True, "record a video of the final policy into the run directory")
+    out: str | None = _opt(None, "run directory (default: runs/LEVEL-WIRING-TASK-sSEED)")
+
+    def run_dir(self) -> str:
+        return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
+
+    def eval_spec(self, episodes: int | None = None):
+        from wormsim.rollout import EvalSpec
+        level_kwargs = (("share_weights", True),) if self.share_weights and self.level != "mlp" else ()
+        return EvalSpec(level=self.level, dataset=self.dataset, wiring=self.wiring,
+                        wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
+                        env_kwargs=(("n_segments", self.n_segments), ("medium", _medium(self.medium)),
+                                    ("duration", float(self.duration))),
+                        level_kwargs=level_kwargs)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _medium(m):
+    try:
+        return float(m)
+    except (TypeError, ValueError):
+        return m
+
+
+def _generation_seed(seed: int, generation: int) -> int:
+    return int(np.random.SeedSequence([seed, generation]).generate_state(1)[0] % (2**31 - 10**6))
+
+
+def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or continue) CMA-ES in ``run``; returns the summary written to summary.json."""
+    import cma
+    from tqdm.auto import tqdm
+
+    from wormsim.parallel import make_backend
+    from wormsim.rollout import Evaluator
+
+    spec = config.eval_spec()
+    local = Evaluator(spec)                       # for the initial vector and the final evaluation
+    x0 = local.initial_params()
+    dim = len(x0)
+    state = run.load_checkpoint() if resume else None
+    if state is not None:
+        if state.get("dim") != dim:
+            raise RunError(f"{run.path}'s checkpoint holds {state.get('dim')} parameters, this "
+                           f"configuration has {dim}: the checkpoint belongs to another set-up")
+        es, start = state["es"], state["generation"]
+        np.random.set_state(state["np_random"])
+        best = state["best"]
+        elapsed, env_steps = state["elapsed"], state["env_steps"]
+        run.truncate_metrics(start + 1)           # rows past the checkpoint are redone identically
+    else:
+        run.truncate_metrics(0)                   # a run killed before its first checkpoint restarts
+        np.random.seed(config.seed)
+        es = cma.CMAEvolutionStrategy(x0, config.sigma, {
+            "popsize": config.popsize, "seed": config.seed + 1, "verbose": -9,
+            "CMA_diagonal": dim > config.diagonal_above, "tolfun": 0, "tolx": 0,
+            "tolflatfitness": 10**9, "tolstagnation": 10**9, "maxiter": 10**9})
+        start, elapsed, env_steps = 0, 0.0, 0
+        untrained = local.evaluate(x0[None], seed=_generation_seed(config.seed, -1))
+        best = {"return": -np.inf, "params": x0, "generation": -1}
+        run.append_metrics({"iteration": 0, "best": float(untrained.returns[0]),
+                            "mean": float(untrained.returns[0]), "std": 0.0,
+                            "speed_best": float(untrained.speed[0]),
+                            "speed_mean": float(untrained.speed[0]), "failed": int(untrained.failed[0]),
+                            "sigma": config.sigma, "wall_time": 0.0, "env_steps": untrained.steps,
+                            "note": "untrained (connectome-derived initial parameters)"})
+        env_steps = untrained.steps
+
+    backend = make_backend(config.backend, config.workers, config.ray_address)
+    bar = tqdm(total=config.budget, initial=start, disable=not progress, unit="gen",
+               desc=f"{config.level}/{config.wiring}")
+    try:
+        for gen in range(start, config.budget):
+            t0 = time.perf_counter()
+            candidates = np.asarray(es.ask())
+            result = backend.evaluate(spec, candidates, seed=_generation_seed(config.seed, gen))
+            fitness = np.where(np.isfinite(result.returns), result.returns, -1e6)
+            es.tell(list(candidates), list(-fitness))   # cma minimises
+            k = int(np.argmax(fitness))
+            if fitness[k] > best["return"]:
+                best = {"return": float(fitness[k]), "params": candidates[k].copy(), "generation": gen}
+            elapsed += time.perf_counter() - t0
+            env_steps += result.steps
+            row = {"iteration": gen + 1, "best": float(fitness.max()), "mean": float(fitness.mean()),
+                   "std": float(fitness.std()), "speed_best": float(result.speed[k]),
+                   "speed_mean": float(np.nanmean(result.speed)), "failed": int(result.failed.sum()),
+                   "sigma": float(es.sigma), "wall_time": round(elapsed, 3), "env_steps": env_steps}
+            run.append_metrics(row)
+            run.save_checkpoint({"es": es, "generation": gen + 1, "np_random": np.random.get_state(),
+                                 "best": best, "dim": dim, "elapsed": elapsed, "env_steps": env_steps})
+            run.save_policy(best["params"], level=config.level, generation=best["generation"],
+                            spec=spec.as_dict())
+            bar.set_postfix(best=f"{row['best']:.2f}", mean=f"{row['mean']:.2f}",
+                            speed=f"{row['speed_best']:.3f}BL/s")
+            bar.update(1)
+    finally:
+        bar.close()
+        backend.close()
+
+    # the final policy: the better of the best candidate seen and the distribution's mean, judged on
+    # fresh episodes
+    final_spec = config.eval_spec(episodes=config.eval_episodes)
+    judge = Evaluator(final_spec)
+    pair = np.stack([best["params"], np.asarray(es.mean)])
+    scores = judge.evaluate(pair, seed=_generation_seed(config.seed, 10**6))
+    k = int(np.argmax(scores.returns))
+    final = pair[k]
+    policy = run.save_policy(final, level=config.level, generation=best["generation"],
+                             source=("best candidate", "distribution mean")[k], spec=spec.as_dict())
+    untrained = run.metrics()[0]
+    summary = {"final_speed": float(scores.speed[k]), "final_return": float(scores.returns[k]),
+               "untrained_speed": untrained["speed_mean"], "generations": config.budget,
+               "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
+               "policy": str(policy), "speed_unit": "body lengths / s"}
+    run.write_summary(summary)
+    return summary
