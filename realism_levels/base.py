@@ -37,11 +37,22 @@ class IOSpec:
     n_muscles: number of muscle activations the body takes (2 per joint: dorsal then ventral).
     control_dt: seconds between two brain steps (one environment step).
     channel_names: a name per input channel, for plots and docs.
+    input_init: optional (C, N) starting value of each gain (zero off the mask): the interface's
+        physiological prior, e.g. a dorsal bend exciting dorsal and inhibiting ventral motor neurons.
+        None: every gain starts at the level's default.
     """
     input_mask: np.ndarray
     n_muscles: int
     control_dt: float
     channel_names: tuple[str, ...] = ()
+    input_init: np.ndarray | None = None
+
+    def initial_gains(self, default: float) -> np.ndarray:
+        """Starting values of the gains on the mask's True entries, in row-major mask order."""
+        mask = np.asarray(self.input_mask, bool)
+        if self.input_init is None:
+            return np.full(int(mask.sum()), float(default))
+        return np.asarray(self.input_init, float)[mask] * float(default)
 
     @property
     def n_inputs(self) -> int:

@@ -106,7 +106,8 @@ class MLPBrain(Brain):
             raise RuntimeError("call reset(batch) before step()")
         batch, hs, p = self.h.shape[0], self.hidden_size, self.population
         if inputs.shape != (batch, self.io.n_inputs):
-            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
+            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), "
+                             f"got {tuple(inputs.shape)}")
         e = batch // p
         x = inputs.to(self.device, torch.float32).view(p, e, -1)
         if self.config.kind == "gru":

@@ -13,8 +13,10 @@ Every neuron i has a state v_i (dimensionless) and an output a_i = sigmoid(v_i) 
 - input: U_ci, a learnable signed gain on every True entry of ``io.input_mask`` (start ``input_gain``).
 - b_i learnable bias (start 0), tau_i = exp(log_tau_i) learnable, clamped to [tau_min, tau_max].
 
-With ``share_weights`` all edges between one ordered pair of cell classes read one theta
-(base.edge_groups), started at the mean of their per-edge starts; the fixed s_e still differ.
+With ``share_weights`` all chemical edges between one ordered pair of cell classes (all gap pairs
+between one unordered pair) read one theta (base.edge_groups), started at the mean of their per-edge
+starts; the fixed s_e still differ. On Cook 2019 (81 neurons, 611 chemical edges, 231 gap pairs, 49
+input entries): 1053 parameters per member, 362 with sharing (94 chemical + 57 gap groups).
 
 Integration: ``n_substeps`` exponential-Euler steps per control step,
 v <- I + (v - I) exp(-dt/tau) with the drive I held over the substep (exact for constant I; stable for
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 
 from wormsim.circuit import Circuit
-from wormsim.realism_levels.base import Brain, IOSpec, edge_groups
+from wormsim.realism_levels.base import Brain, edge_groups
 
 
 def _log_count_init(counts: np.ndarray, scale: float) -> np.ndarray:
@@ -64,7 +66,11 @@ class EdgeWeights:
         self.n_chem_edges, self.n_gap_edges = len(chem_e), len(gap_e)
 
         chem_g, n_chem_g = edge_groups(c, chem_e, cfg.share_weights)
-        gap_g, n_gap_g = edge_groups(c, gap_e, cfg.share_weights)
+        # A gap junction has no direction: order each pair by class name so that DB-VB and VB-DB
+        # pairs share one parameter whatever the neuron order (edge_groups keys ordered pairs).
+        cls = np.array(c.cell_class)
+        swap = cls[gap_e[:, 0]] > cls[gap_e[:, 1]]
+        gap_g, n_gap_g = edge_groups(c, np.where(swap[:, None], gap_e[:, ::-1], gap_e), cfg.share_weights)
         chem0 = _log_count_init(c.chem[chem_e[:, 0], chem_e[:, 1]], cfg.chem_scale)
         gap0 = _log_count_init(c.gap[gap_e[:, 0], gap_e[:, 1]], cfg.gap_scale)
         self.add_param("chem", _group_mean(chem0, chem_g, n_chem_g))
@@ -77,7 +83,7 @@ class EdgeWeights:
 
         mask = np.asarray(self.io.input_mask, bool)
         ch, nrn = np.nonzero(mask)
-        self.add_param("gain", np.full(len(ch), cfg.input_gain))
+        self.add_param("gain", self.io.initial_gains(cfg.input_gain))
 
         long = dict(dtype=torch.long)
         self.register_buffer("_chem_group", torch.as_tensor(chem_g, **long), persistent=False)
@@ -114,9 +120,20 @@ class EdgeWeights:
         """(P, C, N) input gains, zero where io.input_mask is False."""
         return self._scatter(self._in_flat, self.gain, self.io.n_inputs)
 
-    def _matrices(self):
+    def _matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(W (P, N, N), L (P, N, N), U (P, C, N)) with L = G - diag(G 1), so that v @ L is the gap
+        current sum_j g_ij (v_j - v_i). Without a graph (ES, rollouts) they are built once and kept
+        until a parameter changes (set_params and optimizer steps bump the tensors' versions)."""
+        params = (self.chem, self.gap, self.gain)
+        caching = not (torch.is_grad_enabled() and any(p.requires_grad for p in params))
+        key = tuple((p._version, p.data_ptr()) for p in params)
+        cached = getattr(self, "_matrix_cache", None)
+        if caching and cached is not None and cached[0] == key:
+            return cached[1]
         g = self.gap_matrix()
-        return self.chem_matrix(), g, g.sum(dim=2).unsqueeze(1), self.input_matrix()
+        out = (self.chem_matrix(), g - torch.diag_embed(g.sum(dim=2)), self.input_matrix())
+        self._matrix_cache = (key, out) if caching else None
+        return out
 
 
 @dataclass(frozen=True)
@@ -172,15 +189,16 @@ class RateBrain(EdgeWeights, Brain):
             raise RuntimeError("call reset(batch) before step()")
         batch, n, p = self.v.shape[0], self.circuit.n, self.population
         if inputs.shape != (batch, self.io.n_inputs):
-            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
+            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), "
+                             f"got {tuple(inputs.shape)}")
         e = batch // p
-        w, g, gdeg, u = self._matrices()
+        w, lap, u = self._matrices()
         drive = torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u) + self.bias.unsqueeze(1)
         decay = torch.exp(-(self.io.control_dt / self.config.n_substeps) / self.tau()).unsqueeze(1)
         v = self.v.view(p, e, n)
         for _ in range(self.config.n_substeps):
-            i_tot = torch.bmm(torch.sigmoid(v), w) + torch.bmm(v, g) - v * gdeg + drive
-            v = i_tot + (v - i_tot) * decay
+            i_tot = torch.baddbmm(torch.baddbmm(drive, torch.sigmoid(v), w), v, lap)
+            v = torch.lerp(i_tot, v, decay)                     # i_tot + (v - i_tot) * decay
         self.v = v.reshape(batch, n)
         a = torch.sigmoid(self.v)
         self._record(activity=a, state=self.v)

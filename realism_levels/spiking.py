@@ -132,10 +132,11 @@ class SpikingBrain(EdgeWeights, Brain):
         cfg = self.config
         batch, n, p = self.v.shape[0], self.circuit.n, self.population
         if inputs.shape != (batch, self.io.n_inputs):
-            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
+            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), "
+                             f"got {tuple(inputs.shape)}")
         e = batch // p
-        w, g, gdeg, u = self._matrices()
-        w = w / (cfg.tau_syn * cfg.rate_scale)
+        w, lap, u = self._matrices()
+        jump = 1.0 / (cfg.tau_syn * cfg.rate_scale)
         drive = torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u) + self.bias.unsqueeze(1)
         leak = 1.0 - torch.exp(-cfg.dt / self.tau()).unsqueeze(1)          # (P, 1, N)
         syn_decay = math.exp(-cfg.dt / cfg.tau_syn)
@@ -145,8 +146,8 @@ class SpikingBrain(EdgeWeights, Brain):
         v, i_syn, x, spk = (t.view(p, e, n) for t in (self.v, self.i_syn, self.x, self.spk))
         count = torch.zeros_like(v)
         for _ in range(self.n_substeps):
-            i_syn = i_syn * syn_decay + torch.bmm(spk, w)
-            i_tot = i_syn + torch.bmm(v, g) - v * gdeg + drive
+            i_syn = i_syn * syn_decay + torch.bmm(spk, w) * jump
+            i_tot = torch.baddbmm(i_syn + drive, v, lap)
             spk, v = self.lif(leak * (i_tot - v), v)
             x = x * rate_decay + spk * (1.0 - rate_decay)
             count = count + spk

@@ -1,6 +1,8 @@
 """The sensor/motor interface: which neurons each channel reaches, muscle order, inhibition, shapes."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -29,7 +31,8 @@ def synthetic_circuit(seed: int = 0, n_rows: int = 24) -> Circuit:
             names.append(f"{cls}{i + 1}" if role == "motor" else f"{cls}{'LR'[i]}")
             classes.append(cls)
             roles.append(role)
-            pos.append(0.95 if cls == "PVC" else 0.07 if role == "command" else 0.15 + 0.75 * i / max(k - 1, 1))
+            pos.append(0.95 if cls == "PVC" else 0.07 if role == "command"
+                       else 0.15 + 0.75 * i / max(k - 1, 1))
             side.append(s)
             sign.append(sg)
     n = len(names)
@@ -49,10 +52,17 @@ def synthetic_circuit(seed: int = 0, n_rows: int = 24) -> Circuit:
                    sign_rule="class", nmj_source="synthetic")
 
 
+@functools.lru_cache(maxsize=1)
+def _real_circuit() -> Circuit:
+    from wormsim.connectome import load_circuit
+    return load_circuit("cook2019")
+
+
 def real_circuit_or_skip() -> Circuit:
-    connectome = pytest.importorskip("wormsim.connectome")
+    """The Cook 2019 circuit, extracted once per test process."""
+    pytest.importorskip("wormsim.connectome")
     try:
-        return connectome.load_circuit("cook2019")
+        return _real_circuit()
     except Exception as err:  # the dataset reader may be unavailable offline
         pytest.skip(f"cook2019 circuit unavailable: {err}")
 
@@ -83,16 +93,25 @@ def test_channels_reach_the_right_neurons(circuit):
     assert names_of(circuit, mask[j + 1]) == bwd
     command = {circuit.names[i] for i in circuit.indices(role="command")}
     assert names_of(circuit, mask[j + 2]) == command == names_of(circuit, mask[j + 3])
-    # proprioception: exactly the A and B cells, each from one joint, the joint nearest its soma
+    # proprioception: exactly the A and B cells, each from one joint: B cells the joint one segment
+    # anterior to the soma (Wen et al. 2012), A cells one segment posterior
     proprio = mask[:j]
     reached = proprio.any(axis=0)
     assert set(cls[reached]) == {"DA", "DB", "VA", "VB"}
     assert (proprio.sum(axis=0)[reached] == 1).all()
     for i in np.flatnonzero(reached):
         k = int(np.flatnonzero(proprio[:, i])[0])
-        d = np.abs(LAYOUT.joint_positions - circuit.position[i])
+        shift = -1 if cls[i] in ("DB", "VB") else 1
+        target = np.clip(circuit.position[i] + shift / LAYOUT.n_segments, 0, 1)
+        d = np.abs(LAYOUT.joint_positions - target)
         assert d[k] == d.min()
     assert not proprio[:, np.isin(cls, ["AS", "DD", "VD", "AVA", "AVB"])].any()
+    # starting gains: a dorsal bend excites dorsal cells and inhibits ventral ones
+    init = itf.io_spec().input_init
+    for i in np.flatnonzero(reached):
+        k = int(np.flatnonzero(proprio[:, i])[0])
+        assert init[k, i] == (1.0 if cls[i] in ("DA", "DB") else -1.0)
+    assert (init[~mask] == 0).all() and (init[j:][mask[j:]] == 1).all()
 
 
 def test_io_spec_matches_layout(circuit):
@@ -147,16 +166,15 @@ def test_inhibition_lowers_the_muscle_it_reaches(circuit):
     more = base.clone()
     more[0, dd] = 1.0
     delta = (itf.motor(more) - itf.motor(base))[0].numpy()
-    reached = sm[dd, 0].sum(axis=0) > 0
-    assert reached.any()
-    assert (delta[:j][reached] < 0).all()
-    np.testing.assert_allclose(delta[:j][~reached], 0, atol=1e-7)
-    np.testing.assert_allclose(delta[j:], 0, atol=1e-7)
+    reached = sm[dd].sum(axis=0).reshape(-1) > 0       # dorsal then ventral, like the action
+    assert reached[:j].sum() > reached[j:].sum()       # DD reach mainly dorsal muscles
+    assert (delta[reached] < 0).all()
+    np.testing.assert_allclose(delta[~reached], 0, atol=1e-7)
 
 
 def test_motor_range_differentiable_and_moderate(circuit):
     itf = Interface(circuit, LAYOUT)
-    for fill in (0.0, 0.5, 1.0):
+    for fill in (0.0, 0.5):   # an untrained circuit: quiet or half active
         m = itf.motor(torch.full((2, circuit.n), fill))
         assert m.shape == (2, LAYOUT.n_muscles)
         assert ((m > 0.1) & (m < 0.9)).all(), f"uniform activity {fill} should give moderate output"

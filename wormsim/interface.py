@@ -13,12 +13,14 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   ``angle_j * n_segments`` (rad per body length, positive = bent toward the dorsal side), times
   ``proprio_scale`` (default 0.2 BL/rad) so that it is O(1): swimming worms bend with curvature
   amplitudes of a few rad per body length (the curvature kymographs of Fang-Yen et al. 2010, PNAS).
-  It reaches the B-type (DB, VB) and A-type (DA, VA) motor neurons whose soma lies nearest to
-  joint j: rule "nearest joint to ``circuit.position``", one joint per neuron, so each joint's
-  channel reaches the local B and A cells. Why these classes: B-type neurons are the stretch
-  receptors of forward locomotion (Wen et al. 2012, Neuron: DB/VB respond to the bending of the
-  body near them), and A-type neurons carry the analogous proprioceptive coupling for backward
-  locomotion (Xu et al. 2018, PNAS). AS, DD and VD are left out: no proprioceptive role has been
+  It reaches the B-type (DB, VB) and A-type (DA, VA) motor neurons as stretch-receptor feedback:
+  B-type neurons sense the bending of the body *anterior* to them (Wen et al. 2012, Neuron), so a
+  B neuron reads the joint one segment ahead of its soma; A-type neurons carry the mirror-image
+  coupling for backward locomotion (Xu et al. 2018, PNAS), reading the joint one segment behind.
+  (Rule: the joint nearest to ``position -/+ 1/n_segments``, clamped to the body.) The starting gain
+  has the sign of the side: a dorsal bend excites the dorsal cells (DA, DB) and inhibits the
+  ventral ones (VA, VB), the sign that propagates a bend along the body (``IOSpec.input_init``);
+  training may change it. AS, DD and VD are left out: no proprioceptive role has been
   shown for them (AS take their input from the command interneurons; DD/VD are GABAergic
   followers of the A/B cells). PDA and PDB (single preanal cells) are left out for the same reason; pass
   ``proprio_classes`` to change the rule.
@@ -62,6 +64,9 @@ from wormsim.envs.layout import ObsLayout
 from wormsim.realism_levels.base import Brain, IOSpec
 
 PROPRIO_CLASSES: tuple[str, ...] = ("DA", "DB", "VA", "VB")
+ANTERIOR_SENSING: tuple[str, ...] = ("DB", "VB")      # Wen et al. 2012
+POSTERIOR_SENSING: tuple[str, ...] = ("DA", "VA")     # Xu et al. 2018
+VENTRAL_PROPRIO: tuple[str, ...] = ("VA", "VB")
 FORWARD_CLASSES: tuple[str, ...] = ("AVB", "PVC")
 BACKWARD_CLASSES: tuple[str, ...] = ("AVA", "AVD", "AVE")
 # A swimming worm bends a few rad/BL (Fang-Yen et al. 2010, PNAS): 0.2 BL/rad brings that to O(1).
@@ -104,13 +109,25 @@ class Interface:
 
     # ---- construction -----------------------------------------------------------------------------
     def _proprio_joints(self) -> np.ndarray:
-        """(N,) joint index whose curvature reaches each neuron, -1 for neurons without proprioception."""
+        """(N,) joint index whose curvature reaches each neuron, -1 for neurons without proprioception.
+        B-type cells read one segment anterior to the soma, A-type cells one segment posterior."""
         joint_pos = self.layout.joint_positions
-        nearest = np.abs(self.circuit.position[:, None] - joint_pos[None, :]).argmin(axis=1)
+        cls = np.array(self.circuit.cell_class)
+        shift = np.where(np.isin(cls, ANTERIOR_SENSING), -1.0, np.where(np.isin(cls, POSTERIOR_SENSING), 1.0, 0.0))
+        where = np.clip(self.circuit.position + shift / self.layout.n_segments, 0.0, 1.0)
+        nearest = np.abs(where[:, None] - joint_pos[None, :]).argmin(axis=1)
         out = np.full(self.circuit.n, -1, dtype=np.int64)
         idx = self.circuit.indices(classes=self.proprio_classes)
         out[idx] = nearest[idx]
         return out
+
+    def _input_init(self) -> np.ndarray:
+        """(C, N) starting gains: +1 everywhere on the mask except proprioception into the ventral
+        cells (VA, VB), -1: a dorsal bend excites the dorsal side and inhibits the ventral side."""
+        init = self.input_mask.astype(float)
+        ventral = np.isin(np.array(self.circuit.cell_class), VENTRAL_PROPRIO)
+        init[: self.n_joints, ventral] *= -1.0
+        return init
 
     def _input_mask(self) -> tuple[np.ndarray, tuple[str, ...]]:
         c, j = self.circuit, self.n_joints
@@ -137,7 +154,8 @@ class Interface:
     # ---- the contract the brain sees --------------------------------------------------------------
     def io_spec(self) -> IOSpec:
         return IOSpec(input_mask=self.input_mask.copy(), n_muscles=self.n_muscles,
-                      control_dt=self.control_dt, channel_names=self.channel_names)
+                      control_dt=self.control_dt, channel_names=self.channel_names,
+                      input_init=self._input_init())
 
     @property
     def n_inputs(self) -> int:
@@ -156,7 +174,8 @@ class Interface:
     def motor(self, activity: torch.Tensor) -> torch.Tensor:
         """activity: (batch, N) in [0, 1] -> muscles (batch, n_muscles) in (0, 1), dorsal then ventral."""
         if activity.dim() != 2 or activity.shape[1] != self.circuit.n:
-            raise ValueError(f"activity must have shape (batch, {self.circuit.n}), got {tuple(activity.shape)}")
+            raise ValueError(f"activity must have shape (batch, {self.circuit.n}), "
+                             f"got {tuple(activity.shape)}")
         w = self._motor_cache.get(activity.device)
         if w is None:
             w = torch.as_tensor(self.motor_weights, dtype=torch.float32, device=activity.device)

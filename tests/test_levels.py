@@ -1,0 +1,347 @@
+"""The rate, spiking and mlp levels: masks and signs, gradients, population batching, determinism,
+flat parameters, the registry, golden traces, and whole episodes in wormsim/Swim-v0.
+
+Golden traces: ``realism_levels/golden/<level>.npz`` hold a short fixed-input run of each level on the
+synthetic circuit. After an intended change of a model, regenerate them with
+
+    WORMSIM_REGEN_GOLDEN=1 python -m pytest tests/test_levels.py -k golden
+
+(which calls ``write_golden``) and commit the new files with the change that explains them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from test_interface import LAYOUT, real_circuit_or_skip, synthetic_circuit
+from wormsim.circuit import Circuit
+from wormsim.interface import Agent, Interface
+from wormsim.realism_levels import LEVELS, get_level
+
+MINE = ("rate", "spiking", "mlp")
+CONNECTOME_LEVELS = ("rate", "spiking")
+GOLDEN_DIR = Path(__file__).resolve().parent.parent / "realism_levels" / "golden"
+GOLDEN_STEPS = 12
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tensors are tiny: intra-op threads only contend (10x slower on a busy 2-core box)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def build(level: str, circuit: Circuit | None = None, population: int = 1, **config):
+    circuit = circuit if circuit is not None else synthetic_circuit()
+    itf = Interface(circuit, LAYOUT)
+    cls = get_level(level)
+    cfg = dataclasses.replace(cls.default_config(), **config)
+    return cls(circuit, itf.io_spec(), cfg, population=population), itf
+
+
+def fixed_inputs(n_inputs: int, steps: int, batch: int, seed: int = 0) -> torch.Tensor:
+    """(steps, batch, C): a travelling curvature wave, forward drive on, random task inputs."""
+    t = torch.arange(steps, dtype=torch.float32)[:, None, None]
+    j = LAYOUT.n_joints
+    u = torch.zeros(steps, batch, n_inputs)
+    u[:, :, :j] = torch.sin(0.6 * torch.arange(j) - 0.8 * t + 0.3 * torch.arange(batch)[None, :, None])
+    u[:, :, j] = 1.0
+    g = torch.Generator().manual_seed(seed)
+    u[:, :, j + 2:] = torch.randn(steps, batch, n_inputs - j - 2, generator=g)
+    return u
+
+
+def rollout(brain, inputs: torch.Tensor) -> torch.Tensor:
+    brain.reset(inputs.shape[1])
+    return torch.stack([brain.step(u) for u in inputs])
+
+
+def perturbed(brain, seed: int, spread: float = 0.3) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = brain.get_params()
+    noise = torch.randn((2, *base.shape), generator=g)
+    return base * (1 + spread * noise[0]) + 0.05 * noise[1]
+
+
+# ---- masks and signs ---------------------------------------------------------------------------------
+def assert_on_wiring(brain) -> None:
+    c = brain.circuit
+    w = brain.chem_matrix().detach().numpy()
+    g = brain.gap_matrix().detach().numpy()
+    u = brain.input_matrix().detach().numpy()
+    off = c.chem == 0
+    assert (w[:, off] == 0).all(), "chemical weight off the wiring's edges"
+    on = ~off
+    signs = np.broadcast_to(c.sign[:, None], off.shape)[on]
+    vals = w[:, on]
+    assert ((vals == 0) | (np.sign(vals) == signs)).all(), "chemical weight against the presynaptic sign"
+    assert (g[:, c.gap == 0] == 0).all() and (g >= 0).all()
+    np.testing.assert_array_equal(g, g.transpose(0, 2, 1))
+    assert (u[:, ~brain.io.input_mask] == 0).all()
+
+
+@pytest.mark.parametrize("share", [False, True])
+@pytest.mark.parametrize("level", CONNECTOME_LEVELS)
+def test_masks_and_signs_hold_through_training(level, share):
+    brain, _ = build(level, population=2, share_weights=share)
+    assert_on_wiring(brain)
+    w0 = brain.chem_matrix().detach().clone()
+    assert (w0 != 0).sum() == 2 * len(brain.circuit.chem_edges)
+    opt = torch.optim.Adam(brain.parameters(), lr=0.3)
+    inputs = fixed_inputs(brain.io.n_inputs, 4, 4)
+    for _ in range(3):
+        opt.zero_grad()
+        # push every weight toward the opposite sign: the parametrisation must refuse
+        loss = rollout(brain, inputs).sum() + (brain.chem_matrix() * torch.sign(w0)).sum()
+        loss.backward()
+        opt.step()
+    assert not torch.equal(brain.chem_matrix().detach(), w0), "the optimizer did not move the weights"
+    assert_on_wiring(brain)
+    brain.set_params(-brain.get_params())        # ES may hand over any sign: still on the wiring
+    assert_on_wiring(brain)
+
+
+def test_sharing_ties_class_pairs():
+    brain, _ = build("rate", share_weights=True)
+    plain, _ = build("rate")
+    assert brain.param_sizes()["chem"] < plain.param_sizes()["chem"] == len(brain.circuit.chem_edges)
+    c = brain.circuit
+    w = brain.chem_matrix()[0].detach().numpy()
+    cls = np.array(c.cell_class)
+    # within a class pair, |W| * in-degree (the fixed normalisation) is one shared value
+    indeg = (c.chem > 0).sum(axis=0)
+    for i, j in c.chem_edges[:40]:
+        same = [(a, b) for a, b in c.chem_edges if cls[a] == cls[i] and cls[b] == cls[j]]
+        vals = np.array([abs(w[a, b]) * indeg[b] for a, b in same])
+        assert np.ptp(vals) < 1e-5 * vals.max()
+
+
+# ---- gradients -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", MINE)
+def test_gradients_flow_over_a_rollout(level):
+    brain, itf = build(level)
+    inputs = fixed_inputs(brain.io.n_inputs, 6, 2)
+    out = rollout(brain, inputs)
+    muscles = out if brain.outputs_muscles else itf.motor(out.reshape(-1, out.shape[-1]))
+    target = torch.linspace(0, 1, muscles.shape[-1])
+    ((muscles - target) ** 2).mean().backward()
+    for name in brain._param_names:
+        grad = getattr(brain, name).grad
+        assert grad is not None and torch.isfinite(grad).all(), name
+        assert grad.abs().sum() > 0, f"no gradient reaches {name}"
+    if level in CONNECTOME_LEVELS:
+        assert (brain.chem.grad != 0).float().mean() > 0.3, "most edges should receive gradient"
+
+
+@pytest.mark.parametrize("level", CONNECTOME_LEVELS)
+def test_gradient_reaches_early_steps(level):
+    """BPTT across control steps: the last activity depends on the first input."""
+    brain, _ = build(level)
+    inputs = fixed_inputs(brain.io.n_inputs, 5, 1).requires_grad_(True)
+    rollout(brain, inputs)[-1].sum().backward()
+    assert inputs.grad[0].abs().sum() > 0
+
+
+def test_spiking_surrogate_is_swappable():
+    import snntorch as snn
+
+    before = len(snn.SpikingNeuron.instances)
+    brain, _ = build("spiking", surrogate="atan", surrogate_kwargs=(("alpha", 2.0),))
+    assert len(snn.SpikingNeuron.instances) == before, "brains must not pile up in snnTorch's list"
+    rollout(brain, fixed_inputs(brain.io.n_inputs, 3, 1)).sum().backward()
+    assert brain.chem.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="surrogate"):
+        build("spiking", surrogate="nope")
+    with pytest.raises(ValueError, match="divide"):
+        build("spiking", dt=0.003)
+
+
+def test_agent_act_torch_keeps_the_graph():
+    brain, itf = build("rate")
+    agent = Agent(brain, itf)
+    agent.reset(2)
+    obs = np.random.default_rng(0).normal(0, 0.2, (2, LAYOUT.obs_dim)).astype(np.float32)
+    agent.act_torch(obs)
+    agent.act_torch(obs).sum().backward()
+    assert brain.gain.grad.abs().sum() > 0 and brain.chem.grad.abs().sum() > 0
+    act = agent.act(obs)
+    assert act.dtype == np.float32 and ((act >= 0) & (act <= 1)).all()
+
+
+# ---- population batching and determinism ---------------------------------------------------------
+@pytest.mark.parametrize("level", MINE)
+def test_population_batch_equals_separate_runs(level):
+    p, e, steps = 4, 2, 8
+    big, _ = build(level, population=p)
+    theta = perturbed(big, seed=1)
+    big.set_params(theta)
+    inputs = fixed_inputs(big.io.n_inputs, steps, p * e)
+    together = rollout(big, inputs)
+    for k in range(p):
+        one, _ = build(level)
+        one.set_params(theta[k])
+        alone = rollout(one, inputs[:, k * e:(k + 1) * e])
+        torch.testing.assert_close(together[:, k * e:(k + 1) * e], alone, atol=1e-5, rtol=1e-5)
+    # members really differ, or the comparison above proves nothing
+    assert not torch.allclose(together[:, :e], together[:, e:2 * e])
+
+
+@pytest.mark.parametrize("level", MINE)
+def test_same_config_same_output(level):
+    a, _ = build(level)
+    b, _ = build(level)
+    torch.testing.assert_close(a.get_params(), b.get_params(), atol=0, rtol=0)
+    inputs = fixed_inputs(a.io.n_inputs, 6, 3)
+    torch.testing.assert_close(rollout(a, inputs), rollout(b, inputs), atol=0, rtol=0)
+    assert rollout(a, inputs).std() > 0, "output should not be constant"
+
+
+def test_mlp_seed_changes_init_and_size_matches_rate():
+    a, _ = build("mlp")
+    b, _ = build("mlp", init_seed=1)
+    assert not torch.equal(a.get_params(), b.get_params())
+    rate, _ = build("rate")
+    assert abs(a.n_params - rate.n_params) / rate.n_params < 0.25
+    ff, _ = build("mlp", kind="mlp")
+    assert abs(ff.n_params - rate.n_params) / rate.n_params < 0.1
+    with pytest.raises(ValueError, match="gru"):
+        build("mlp", kind="lstm")
+
+
+# ---- flat parameters ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", MINE)
+def test_params_round_trip_and_shape_errors(level):
+    brain, _ = build(level, population=3)
+    theta = perturbed(brain, seed=2)
+    assert theta.shape == (3, brain.n_params)
+    brain.set_params(theta)
+    torch.testing.assert_close(brain.get_params(), theta, atol=0, rtol=0)
+    brain.set_params(theta[1].numpy())                   # one vector for every member
+    torch.testing.assert_close(brain.get_params(), theta[1].expand(3, -1), atol=0, rtol=0)
+    for bad in (torch.zeros(2, brain.n_params), torch.zeros(brain.n_params + 1)):
+        with pytest.raises(ValueError, match="expects parameters"):
+            brain.set_params(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        brain.set_params(torch.full((brain.n_params,), float("nan")))
+    with pytest.raises(ValueError, match="multiple"):
+        brain.reset(4)
+    brain.reset(3)
+    with pytest.raises(ValueError):
+        brain.step(torch.zeros(3, brain.io.n_inputs + 1))
+
+
+@pytest.mark.parametrize("level", MINE)
+def test_recording(level):
+    brain, _ = build(level)
+    brain.start_recording()
+    rollout(brain, fixed_inputs(brain.io.n_inputs, 5, 2))
+    tr = brain.stop_recording()
+    assert tr["activity"].shape[:2] == (5, 2)
+    extra = {"rate": {"state"}, "spiking": {"spikes", "membrane"}, "mlp": set()}[level]
+    assert extra <= set(tr)
+    if level != "mlp":
+        assert tr["activity"].shape[2] == brain.circuit.n
+        assert ((tr["activity"] >= 0) & (tr["activity"] <= 1)).all()
+    if level == "spiking":
+        assert tr["spikes"].sum() > 0, "the driven spiking circuit should fire"
+
+
+def test_registry_rejects_unknown_level():
+    with pytest.raises(ValueError) as err:
+        get_level("nope")
+    for name in LEVELS:
+        assert name in str(err.value)
+    for name in MINE:
+        assert get_level(name).name == name
+
+
+# ---- golden traces -----------------------------------------------------------------------------------
+def golden_run(level: str) -> dict[str, np.ndarray]:
+    """The fixed run a golden trace stores: default config, synthetic circuit, 2 episodes."""
+    torch.manual_seed(0)
+    brain, itf = build(level)
+    brain.start_recording()
+    out = rollout(brain, fixed_inputs(brain.io.n_inputs, GOLDEN_STEPS, 2))
+    muscles = out if brain.outputs_muscles else itf.motor(out.reshape(-1, out.shape[-1])).reshape(
+        GOLDEN_STEPS, 2, -1)
+    traces = brain.stop_recording()
+    return {"muscles": muscles.detach().numpy(), **traces}
+
+
+def write_golden(levels=MINE) -> None:
+    """Regenerate realism_levels/golden/<level>.npz from golden_run (after an intended change)."""
+    GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
+    for level in levels:
+        np.savez_compressed(GOLDEN_DIR / f"{level}.npz", **golden_run(level))
+
+
+@pytest.mark.parametrize("level", MINE)
+def test_golden_trace(level):
+    if os.environ.get("WORMSIM_REGEN_GOLDEN") == "1":
+        write_golden([level])
+    path = GOLDEN_DIR / f"{level}.npz"
+    assert path.exists(), f"missing {path}; run with WORMSIM_REGEN_GOLDEN=1 once"
+    stored = np.load(path)
+    now = golden_run(level)
+    assert set(stored.files) == set(now)
+    for key in stored.files:
+        np.testing.assert_allclose(now[key], stored[key], atol=1e-4, rtol=1e-4,
+                                   err_msg=f"{level} {key} differs from the golden trace")
+
+
+# ---- the real circuit and the body ---------------------------------------------------------------
+@pytest.mark.parametrize("level", MINE)
+def test_real_circuit_runs(level):
+    circuit = real_circuit_or_skip()
+    brain, itf = build(level, circuit, population=2)
+    agent = Agent(brain, itf)
+    agent.reset(4)
+    obs = np.zeros((4, LAYOUT.obs_dim), np.float32)
+    for _ in range(5):
+        act = agent.act(obs)
+    assert act.shape == (4, LAYOUT.n_muscles) and ((act >= 0) & (act <= 1)).all()
+
+
+def _swim_env(duration: float):
+    gym = pytest.importorskip("gymnasium")
+    import wormsim  # noqa: F401  (registers the environments)
+    if "wormsim/Swim-v0" not in gym.registry:
+        pytest.skip("wormsim/Swim-v0 is not registered yet")
+    return gym.make("wormsim/Swim-v0", duration=duration)
+
+
+WIRINGS = ("connectome", "shuffled", "erdos-renyi", "watts-strogatz", "barabasi-albert", "dense")
+
+
+@pytest.mark.parametrize("wiring", WIRINGS)
+@pytest.mark.parametrize("level", MINE)
+def test_level_swims_a_whole_episode(level, wiring):
+    from wormsim.wiring import rewire
+
+    circuit = rewire(real_circuit_or_skip(), wiring, seed=0)
+    env = _swim_env(duration=0.4)
+    body = env.unwrapped
+    layout = body.layout
+    control_dt = getattr(body, "control_dt", None) or body.task.control_dt
+    itf = Interface(circuit, layout, control_dt=float(control_dt))
+    cls = get_level(level)
+    agent = Agent(cls(circuit, itf.io_spec()), itf)
+    obs, _ = env.reset(seed=0)
+    agent.reset(1)
+    steps, done = 0, False
+    while not done:
+        action = agent.act(obs[None])[0]
+        assert env.action_space.contains(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        assert np.isfinite(reward) and np.isfinite(obs).all()
+        done = terminated or truncated
+        steps += 1
+    assert steps == round(0.4 / itf.control_dt)
+    env.close()
