@@ -37,8 +37,11 @@ sum G and sum G*V_j), so the voltage equation is linear in V with known coeffici
 exponential Euler integrates it exactly over one step for frozen coefficients. Each step is then a
 convex combination of reversal potentials and neighbours' voltages (plus bias/input offsets), which
 is stable for any dt however large the conductances; gates are linear in themselves and exact too.
-dt = 0.1 ms (default) resolves the fastest physical time constant that matters (fast K, 2.3 ms; the
-Ca activation gate's 0.1 ms is integrated exactly). A voltage outside [v_min, v_max] or NaN ends that
+dt = 0.2 ms (default) resolves the fastest physical time constant that matters (fast K, 2.3 ms; the
+Ca activation gate's 0.1 ms is integrated exactly). Measured on the Cook 2019 circuit driven for 2 s,
+against a 0.025 ms reference: median |dV| 2.8 mV at dt = 0.1 ms and 3.1 mV at 0.2 ms (the maxima are
+timing shifts of plateau transitions, equal at both), while 0.2 ms runs twice as fast, which is what
+brings one worm above real time. A voltage outside [v_min, v_max] or NaN ends that
 episode with a recorded failure (see run_closed_loop) instead of raising.
 
 Trainable parameters (per population member, flat vector order):
@@ -75,8 +78,8 @@ GATES: dict[str, tuple[float, float, float]] = {
     "n": (19.9, 15.9, 25.0),          # k_slow activation
     "p": (-8.05232, 7.42636, 2.25518),  # k_fast activation (4 instances)
     "q": (-15.6456, -9.97468, 149.963),  # k_fast inactivation
-    "e": (-3.4, 6.7, 0.1),            # ca_boyle activation (2 instances)
-    "f": (25.2, -5.0, 151.0),         # ca_boyle voltage inactivation
+    "e_Ca": (-3.4, 6.7, 0.1),         # ca_boyle activation "e" (2 instances; plain e is Euler's number)
+    "f_Ca": (25.2, -5.0, 151.0),      # ca_boyle voltage inactivation "f"
 }
 
 _NEURON_EQS = """
@@ -84,29 +87,32 @@ dv/dt = (I_leak + I_Ks + I_Kf + I_Ca + I_chem + I_gap + I_bias + I_in) / C_m : v
 I_leak = g_L * (E_L - v) : amp
 I_Ks = g_Ks * n * (E_K - v) : amp
 I_Kf = g_Kf * p**4 * q * (E_K - v) : amp
-I_Ca = g_Ca * e**2 * f * (E_Ca - v) : amp
-I_chem = gE_syn - g_syn * v : amp
+I_Ca = g_Ca * e_Ca**2 * f_Ca * (E_Ca - v) : amp
+I_chem = g_exc * (E_exc - v) + g_inh * (E_inh - v) : amp
 I_gap = gV_gap - g_gap * v : amp
 dn/dt = (1 / (1 + exp((Vh_n - v) / k_n)) - n) / tau_n : 1
 dp/dt = (1 / (1 + exp((Vh_p - v) / k_p)) - p) / tau_p : 1
 dq/dt = (1 / (1 + exp((Vh_q - v) / k_q)) - q) / tau_q : 1
-de/dt = (1 / (1 + exp((Vh_e - v) / k_e)) - e) / tau_e : 1
-df/dt = (1 / (1 + exp((Vh_f - v) / k_f)) - f) / tau_f : 1
-r = 1 / (1 + exp((V_r - v) / k_r)) : 1
-g_syn : siemens
-gE_syn : amp
+de_Ca/dt = (1 / (1 + exp((Vh_e_Ca - v) / k_e_Ca)) - e_Ca) / tau_e_Ca : 1
+df_Ca/dt = (1 / (1 + exp((Vh_f_Ca - v) / k_f_Ca)) - f_Ca) / tau_f_Ca : 1
+r : 1
+g_exc : siemens
+g_inh : siemens
 g_gap : siemens
 gV_gap : amp
 I_bias : amp
 I_in : amp
 """
 
-# graded chemical synapse: conductance w * s(V_pre), reversal E_rev by the presynaptic sign
+# graded release s(V), stored in r once per step (not a subexpression) so that the synapses read it
+# instead of each evaluating the exponential again
+_RELEASE_CODE = "r = 1 / (1 + exp((V_r - v) / k_r))"
+
+# graded chemical synapse: conductance w * s(V_pre); one Synapses object per presynaptic sign, whose
+# reversal (E_exc, E_inh) sits in the neuron equation
 _CHEM_EQS = """
 w : siemens (constant)
-E_rev : volt (constant)
-g_syn_post = w * r_pre : siemens (summed)
-gE_syn_post = w * r_pre * E_rev : amp (summed)
+{target}_post = w * r_pre : siemens (summed)
 """
 
 # ohmic gap junction, one directed Synapses entry each way; the sum of G onto a neuron is a parameter
@@ -122,7 +128,7 @@ _STATE_VARS = ("v",) + tuple(GATES)
 class ConductanceConfig:
     """Configuration of the conductance level. Units are in the field names."""
     # numerics
-    dt_ms: float = 0.1                  # integration step; exponential Euler, stable for any dt (see module doc)
+    dt_ms: float = 0.2                  # integration step; exponential Euler, stable for any dt (see module doc)
     method: str = "exponential_euler"
     codegen_target: str = "cython"      # "cython" (falls back to "numpy" with a warning) or "numpy"
     share_weights: bool = False         # one conductance scale per cell-class pair (base.edge_groups)
@@ -213,7 +219,7 @@ def resting_potential(config: ConductanceConfig) -> float:
     i_ss = (c.g_leak_mS_cm2 * (c.e_leak_mV - v)
             + c.g_k_slow_mS_cm2 * inf["n"] * (c.e_k_mV - v)
             + c.g_k_fast_mS_cm2 * inf["p"] ** 4 * inf["q"] * (c.e_k_mV - v)
-            + c.g_ca_mS_cm2 * inf["e"] ** 2 * inf["f"] * (c.e_ca_mV - v))
+            + c.g_ca_mS_cm2 * inf["e_Ca"] ** 2 * inf["f_Ca"] * (c.e_ca_mV - v))
     down = np.flatnonzero((i_ss[:-1] > 0) & (i_ss[1:] <= 0))  # stable: current falls through zero
     if len(down) == 0:
         raise ValueError("this membrane has no stable resting potential in [-120, 60] mV")
@@ -230,28 +236,35 @@ class _Sim:
 
         c, cfg, n = brain.circuit, brain.config, brain.circuit.n
         self.batch, self.n = batch, n
-        dt = cfg.dt_ms * b2.ms
+        # one clock for every object: Brian2's runtime loop steps in Python, and each extra clock
+        # costs a comparison per step
+        clock = b2.Clock(dt=cfg.dt_ms * b2.ms)
         ns = brain._namespace
         self.callback = None
-        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS, method=cfg.method, namespace=ns, dt=dt,
-                                    name=None)
+        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS, method=cfg.method, namespace=ns, clock=clock)
         objs: list[Any] = [self.group]
         offs = (np.arange(batch) * n)[:, None]
+        self.group.run_regularly(_RELEASE_CODE, clock=clock, when="start", order=1)
+        # chemical synapses, split by presynaptic sign; chem_sel[k] selects their edges (in order)
         ce = brain._chem_edges
-        self.chem = None
-        if len(ce):
-            self.chem = b2.Synapses(self.group, self.group, _CHEM_EQS, namespace=ns, dt=dt)
-            pre, post = (ce[None, :, 0] + offs).ravel(), (ce[None, :, 1] + offs).ravel()
-            self.chem.connect(i=pre, j=post)
-            if not (np.array_equal(self.chem.i[:], pre) and np.array_equal(self.chem.j[:], post)):
+        self.chem = []
+        for target, sel in (("g_exc", brain._chem_exc), ("g_inh", ~brain._chem_exc)):
+            if not sel.any():
+                self.chem.append(None)
+                continue
+            syn = b2.Synapses(self.group, self.group, _CHEM_EQS.format(target=target), namespace=ns,
+                              clock=clock)
+            pre = (ce[None, sel, 0] + offs).ravel()
+            post = (ce[None, sel, 1] + offs).ravel()
+            syn.connect(i=pre, j=post)
+            if not (np.array_equal(syn.i[:], pre) and np.array_equal(syn.j[:], post)):
                 raise RuntimeError("Brian2 reordered the chemical synapses; parameter mapping broken")
-            e_rev = np.where(c.sign[ce[:, 0]] > 0, cfg.e_exc_mV, cfg.e_inh_mV) * 1e-3
-            self.chem.variables["E_rev"].get_value()[:] = np.tile(e_rev, batch)
-            objs.append(self.chem)
+            self.chem.append(syn)
+            objs.append(syn)
         ge = brain._gap_directed
         self.gap = None
         if len(ge):
-            self.gap = b2.Synapses(self.group, self.group, _GAP_EQS, namespace=ns, dt=dt)
+            self.gap = b2.Synapses(self.group, self.group, _GAP_EQS, namespace=ns, clock=clock)
             pre, post = (ge[None, :, 0] + offs).ravel(), (ge[None, :, 1] + offs).ravel()
             self.gap.connect(i=pre, j=post)
             if not (np.array_equal(self.gap.i[:], pre) and np.array_equal(self.gap.j[:], post)):
@@ -265,10 +278,13 @@ class _Sim:
         self.op = b2.NetworkOperation(tick, dt=brain.io.control_dt * b2.second, when="start")
         objs.append(self.op)
         self.net = b2.Network(*objs)
+        # every episode starts at t = 0 so that the control clock ticks at the start of each run, even
+        # after a run that stopped early (Network.stop ends it between two control steps)
+        self.net.store("start")
         # direct views of the runtime arrays (SI units), valid for the life of this object
         self.arr = {k: self.group.variables[k].get_value() for k in
-                    _STATE_VARS + ("I_in", "I_bias", "g_gap")}
-        self.chem_w = self.chem.variables["w"].get_value() if self.chem is not None else None
+                    _STATE_VARS + ("r", "I_in", "I_bias", "g_gap")}
+        self.chem_w = [syn.variables["w"].get_value() if syn is not None else None for syn in self.chem]
         self.gap_w = self.gap.variables["w"].get_value() if self.gap is not None else None
 
     def view(self, name: str) -> np.ndarray:
@@ -312,6 +328,7 @@ class ConductanceBrain(Brain):
             "g_Kf": cfg.g_k_fast_mS_cm2 * area * mS_cm2, "E_K": cfg.e_k_mV * b2.mV,
             "g_Ca": cfg.g_ca_mS_cm2 * area * mS_cm2, "E_Ca": cfg.e_ca_mV * b2.mV,
             "V_r": cfg.v_release_mV * b2.mV, "k_r": cfg.k_release_mV * b2.mV,
+            "E_exc": cfg.e_exc_mV * b2.mV, "E_inh": cfg.e_inh_mV * b2.mV,
         }
         for g, (vh, k, tau) in GATES.items():
             self._namespace.update({f"Vh_{g}": vh * b2.mV, f"k_{g}": k * b2.mV, f"tau_{g}": tau * b2.ms})
@@ -321,6 +338,7 @@ class ConductanceBrain(Brain):
         self._chem_edges = c.chem_edges
         self._chem_group, n_chem = edge_groups(c, self._chem_edges, cfg.share_weights)
         self._chem_count = c.chem[self._chem_edges[:, 0], self._chem_edges[:, 1]].astype(float)
+        self._chem_exc = c.sign[self._chem_edges[:, 0]] > 0 if len(self._chem_edges) else np.zeros(0, bool)
         # gap pairs: edge_groups keys on the ORDERED class pair, but a gap junction is undirected;
         # orient each pair by class name first so VB--DB and DB--VB share one parameter
         ge = c.gap_edges
@@ -336,7 +354,10 @@ class ConductanceBrain(Brain):
         self.add_param("g_chem", np.full(n_chem, cfg.init_g_chem))
         self.add_param("g_gap", np.full(n_gap, cfg.init_g_gap))
         self.add_param("bias", np.zeros(c.n))
-        self.add_param("input_gain", np.full(len(self._mask_idx), cfg.init_input_gain))
+        # the interface's physiological prior (IOSpec.input_init) where given, in argwhere (row-major) order
+        init_gain = (io.initial_gains(cfg.init_input_gain) if hasattr(io, "initial_gains")
+                     else np.full(len(self._mask_idx), cfg.init_input_gain))
+        self.add_param("input_gain", init_gain)
 
         self._sims: dict[int, _Sim] = {}
         self._sim: _Sim | None = None
@@ -366,8 +387,9 @@ class ConductanceBrain(Brain):
     def _push_params(self) -> None:
         sim, b = self._sim, self._batch
         eff = self._effective(b)
-        if sim.chem_w is not None:
-            sim.chem_w[:] = eff["chem_w"].ravel()
+        for arr, sel in zip(sim.chem_w, (self._chem_exc, ~self._chem_exc)):
+            if arr is not None:
+                arr[:] = eff["chem_w"][:, sel].ravel()
         g_gap_tot = np.zeros((b, self.circuit.n))
         if sim.gap_w is not None:
             sim.gap_w[:] = np.concatenate([eff["gap_w"], eff["gap_w"]], axis=1).ravel()
@@ -399,6 +421,8 @@ class ConductanceBrain(Brain):
         rest = self._rest_state()
         for k in _STATE_VARS:
             self._sim.view(k)[rows] = rest[k]
+        self._sim.view("r")[rows] = _sigmoid(np.array((self.v_rest_mV - self.config.v_release_mV)
+                                                      / self.config.k_release_mV))
 
     def reset(self, batch: int) -> None:
         """Start fresh episodes for ``batch`` rows: every neuron at the isolated-cell resting
@@ -408,6 +432,7 @@ class ConductanceBrain(Brain):
         if batch not in self._sims:
             self._sims[batch] = _Sim(self, batch)
         self._sim, self._batch = self._sims[batch], batch
+        self._sim.net.restore("start")
         self._push_params()
         self._reset_rows(np.arange(batch))
         self._sim.arr["I_in"][:] = 0.0
@@ -544,7 +569,8 @@ class ConductanceBrain(Brain):
 
         Returns dict of numpy arrays:
             returns (batch,) summed rewards (config.failure_return where failed); failed (batch,) bool;
-            steps (batch,) environment steps counted; member_returns (P,) mean over a member's rows
+            steps (batch,) environment steps counted; speed (batch,) mean info["speed"] over those
+            steps (NaN when the task reports none); member_returns (P,) mean over a member's rows
             (failure_return if any row failed); member_failed (P,); sim_time (s of circuit+body time);
             wall_time (s); with record: voltage, activity (T, batch, N) and actions (T, batch, M).
         """
@@ -558,6 +584,7 @@ class ConductanceBrain(Brain):
         obs, _ = env.reset(seed=seed)
         self._set_inputs(_np(interface.sense(obs)))
         returns = np.zeros(batch)
+        speed_sum = np.zeros(batch)   # info["speed"] summed while alive (tasks that report one)
         steps = np.zeros(batch, dtype=np.int64)
         alive = np.ones(batch, bool)
         store: list = []
@@ -573,9 +600,11 @@ class ConductanceBrain(Brain):
             muscles[~np.isfinite(muscles)] = 0.0
             if record:
                 actions_rec.append(muscles.copy())
-            obs, rew, term, trunc, _ = env.step(muscles.astype(np.float32))
+            obs, rew, term, trunc, info = env.step(muscles.astype(np.float32))
             rew = np.nan_to_num(np.asarray(rew, dtype=np.float64))
             returns[alive] += rew[alive]
+            if isinstance(info, dict) and "speed" in info:
+                speed_sum[alive] += np.nan_to_num(np.asarray(info["speed"], dtype=np.float64))[alive]
             steps[alive] += 1
             alive[np.asarray(term, bool) | np.asarray(trunc, bool)] = False
             self._set_inputs(_np(interface.sense(obs)))
@@ -600,7 +629,9 @@ class ConductanceBrain(Brain):
         member_failed = failed.reshape(self.population, e).any(axis=1)
         member_returns = np.where(member_failed, self.config.failure_return,
                                   returns.reshape(self.population, e).mean(axis=1))
-        out = {"returns": returns, "failed": failed, "steps": steps, "member_returns": member_returns,
+        speed = np.where(steps > 0, speed_sum / np.maximum(steps, 1), np.nan)
+        out = {"returns": returns, "failed": failed, "steps": steps, "speed": speed,
+               "member_returns": member_returns,
                "member_failed": member_failed, "sim_time": float(k[0] * self.io.control_dt),
                "wall_time": time.perf_counter() - t0}
         if record:

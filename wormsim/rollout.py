@@ -143,10 +143,12 @@ class Evaluator:
         self.brain.set_params(params)
         seeds = [int(seed) + 1000 * p + e for p in range(P) for e in range(E)]
         if hasattr(self.brain, "run_closed_loop"):
-            out = self.brain.run_closed_loop(self.env, self.interface, seeds=seeds, record=record)
-            returns, speed, failed, steps = (np.asarray(out["returns"]), np.asarray(out["speed"]),
-                                             np.asarray(out["failed"]), int(out["steps"]))
-            traces = out.get("traces", {})
+            out = self.brain.run_closed_loop(self.env, self.interface, n_steps=max_episode_steps(self.env),
+                                             record=record, seed=seeds)
+            returns, speed, failed = (np.asarray(out["returns"]), np.asarray(out["speed"]),
+                                      np.asarray(out["failed"]))
+            steps = int(np.sum(out["steps"]))
+            traces = {k: out[k] for k in ("voltage", "activity", "actions") if k in out}
         else:
             returns, speed, failed, steps, traces = self._loop(seeds, record)
         return EvalResult(returns=returns.reshape(P, E).mean(1), speed=speed.reshape(P, E).mean(1),
@@ -190,8 +192,17 @@ class Evaluator:
 
 
 def layout_control_dt(env) -> float:
-    for name in ("control_dt", "dt"):
-        value = getattr(env, name, None)
+    """Seconds per environment step of a wormsim (vector) environment."""
+    for owner in (env, getattr(env, "task", None), getattr(getattr(env, "unwrapped", None), "task", None)):
+        value = getattr(owner, "control_dt", None)
         if value is not None:
             return float(value)
-    raise AttributeError("the vector environment exposes no control_dt")
+    raise AttributeError("the environment exposes no control_dt")
+
+
+def max_episode_steps(env) -> int:
+    for owner in (env, getattr(env, "task", None), getattr(getattr(env, "unwrapped", None), "task", None)):
+        value = getattr(owner, "max_steps", None)
+        if value is not None:
+            return int(value)
+    raise AttributeError("the environment exposes no max_steps")

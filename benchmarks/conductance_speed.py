@@ -1,0 +1,75 @@
+"""Speed of the conductance level in closed loop with the swimming body.
+
+Prints simulated seconds per wall second (circuit + body, one Brian2 run per episode) for a
+population of 1 and of P (default 32) evaluated as one batch, and the speed-up of the batched run
+over P sequential single-member runs. Brian2's cython code is compiled once before timing.
+
+    python benchmarks/conductance_speed.py [--population 32] [--duration 2.0] [--dt-ms 0.2]
+
+For scale: Sibernetic (OpenWorm's SPH body) needs about 20 minutes of wall time per simulated second.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--population", type=int, default=32)
+    ap.add_argument("--duration", type=float, default=2.0, help="simulated seconds per episode")
+    ap.add_argument("--dt-ms", type=float, default=0.2, help="Brian2 integration step, ms")
+    ap.add_argument("--sequential", type=int, default=4,
+                    help="sequential single-member runs timed (extrapolated to the population)")
+    args = ap.parse_args()
+
+    from wormsim.connectome import load_circuit
+    from wormsim.envs.vector import SwimVectorEnv
+    from wormsim.interface import Interface
+    from wormsim.realism_levels.conductance import ConductanceBrain, ConductanceConfig
+
+    circuit = load_circuit("cook2019")
+    cfg = ConductanceConfig(dt_ms=args.dt_ms)
+    rng = np.random.default_rng(0)
+
+    def episode(pop: int, theta: np.ndarray) -> tuple[float, dict]:
+        env = SwimVectorEnv(num_envs=pop, duration=args.duration)
+        itf = Interface(circuit, env.layout, control_dt=env.task.control_dt)
+        brain = ConductanceBrain(circuit, itf.io_spec(), config=cfg, population=pop)
+        brain.set_params(theta)
+        n_steps = int(round(args.duration / env.task.control_dt))
+        brain.run_closed_loop(env, itf, n_steps=2)   # build + compile/load outside the timing
+        t0 = time.perf_counter()
+        out = brain.run_closed_loop(env, itf, n_steps=n_steps, seed=0)
+        return time.perf_counter() - t0, out
+
+    probe = ConductanceBrain(circuit, Interface(circuit, SwimVectorEnv(1, duration=1.0).layout).io_spec(),
+                             config=cfg)
+    base = probe.get_params().numpy()[0]
+    P = args.population
+    thetas = base[None] * (1 + 0.1 * rng.standard_normal((P, base.size)))
+
+    rows = []
+    wall1, out1 = episode(1, thetas[:1])
+    rows.append(("population 1", 1, wall1, out1["sim_time"]))
+    wallP, outP = episode(P, thetas)
+    rows.append((f"population {P}, one batch", P, wallP, outP["sim_time"]))
+    k = min(args.sequential, P)
+    seq = [episode(1, thetas[i:i + 1])[0] for i in range(k)]
+    wall_seq = float(np.mean(seq)) * P
+    rows.append((f"population {P}, sequential (x{P} from {k} runs)", P, wall_seq, out1["sim_time"]))
+
+    print(f"\nconductance level + SwimVectorEnv, {circuit.n} neurons, dt = {args.dt_ms} ms, "
+          f"episode {args.duration} s, control_dt = {probe.io.control_dt} s")
+    print(f"{'setup':<44}{'worms':>6}{'wall s':>9}{'sim s/wall s (per worm)':>26}{'worm-s/wall s':>16}")
+    for name, n, wall, sim in rows:
+        print(f"{name:<44}{n:>6}{wall:>9.2f}{sim / wall:>26.3f}{n * sim / wall:>16.2f}")
+    print(f"\nbatched vs sequential speed-up at P={P}: {wall_seq / wallP:.1f}x")
+    print(f"one worm (circuit + body) runs at {out1['sim_time'] / wall1:.2f}x real time "
+          f"(goal >= 1x; Sibernetic ~ 1/1200x)")
+
+
+if __name__ == "__main__":
+    main()

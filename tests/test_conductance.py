@@ -1,0 +1,349 @@
+"""The conductance level: membrane physics, synapses, parameters, failures, closed loop, population.
+
+Uses small synthetic circuits (fast); the connectome and the Swim body are exercised where present.
+The first test run compiles Brian2's cython code (~10 s), later runs load it from Brian2's cache.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wormsim.circuit import Circuit
+from wormsim.realism_levels import get_level
+from wormsim.realism_levels.base import IOSpec
+from wormsim.realism_levels import conductance as cond
+from wormsim.realism_levels.conductance import ConductanceBrain, ConductanceConfig, resting_potential
+
+GOLDEN = Path(cond.__file__).resolve().parent / "golden" / "conductance.npz"
+PASSIVE = dict(g_k_slow_mS_cm2=0.0, g_k_fast_mS_cm2=0.0, g_ca_mS_cm2=0.0)
+
+
+def make_circuit(n: int = 2, chem=(), gap=(), sign=None, classes=None) -> Circuit:
+    """n neurons; chem: (pre, post, count) triples; gap: (i, j, count) triples."""
+    c = np.zeros((n, n))
+    for i, j, k in chem:
+        c[i, j] = k
+    g = np.zeros((n, n))
+    for i, j, k in gap:
+        g[i, j] = g[j, i] = k
+    return Circuit(names=tuple(f"N{i}" for i in range(n)),
+                   cell_class=tuple(classes or [f"C{i}" for i in range(n)]),
+                   role=("motor",) * n, position=np.linspace(0, 1, n), chem=c, gap=g,
+                   sign=np.array(sign if sign is not None else [1] * n), nmj=np.zeros((n, 2, 3)),
+                   muscle_position=np.linspace(0, 1, 3), dataset="synthetic", sign_rule="test",
+                   nmj_source="test")
+
+
+def make_io(circuit: Circuit, n_inputs: int = 1, control_dt: float = 0.01, n_muscles: int = 2) -> IOSpec:
+    return IOSpec(input_mask=np.ones((n_inputs, circuit.n), bool), n_muscles=n_muscles,
+                  control_dt=control_dt)
+
+
+def brain_for(circuit, population=1, config=None, **io_kw) -> ConductanceBrain:
+    return ConductanceBrain(circuit, make_io(circuit, **io_kw), config=config, population=population)
+
+
+def set_block(brain, name, values):
+    """Set one named parameter block of every member: values (P, size)."""
+    theta = brain.get_params().numpy()
+    start = 0
+    for k, s in brain.param_sizes().items():
+        if k == name:
+            theta[:, start:start + s] = values
+        start += s
+    brain.set_params(theta)
+
+
+def hold(brain, batch, seconds, u=0.0):
+    """Run with a constant input; returns voltage (T, batch, N) in mV."""
+    steps = int(round(seconds / brain.io.control_dt))
+    brain.reset(batch)
+    return brain.run_open_loop(np.full((steps, batch, brain.io.n_inputs), u))["voltage"]
+
+
+class FakeVectorEnv:
+    """A duck-typed vector env: obs = leaky history of the muscle drive; reward = dorsal - ventral."""
+
+    def __init__(self, num_envs: int, obs_dim: int = 2, max_steps: int = 1000):
+        self.num_envs, self.obs_dim, self.max_steps = num_envs, obs_dim, max_steps
+
+    def reset(self, seed=None):
+        self.t = 0
+        self.state = np.zeros((self.num_envs, self.obs_dim))
+        return self.state.copy(), {}
+
+    def step(self, actions):
+        actions = np.asarray(actions, dtype=np.float64)
+        self.t += 1
+        # |obs| <= 1: an isolated cell of ~30 GOhm is driven far out of range by a few pA
+        self.state = 0.5 * self.state + 0.5 * (actions[:, :1] - actions[:, 1:2])
+        reward = actions[:, 0] - actions[:, 1]
+        done = np.full(self.num_envs, self.t >= self.max_steps)
+        return self.state.copy(), reward, done, np.zeros(self.num_envs, bool), {}
+
+
+class FakeInterface:
+    """Input c = obs[:, c]; muscle m = activity of neuron m."""
+
+    def __init__(self, n_inputs: int, n_muscles: int = 2):
+        self.n_inputs, self.n_muscles = n_inputs, n_muscles
+
+    def sense(self, obs):
+        return torch.as_tensor(np.asarray(obs)[:, :self.n_inputs], dtype=torch.float32)
+
+    def motor(self, activity):
+        return activity[:, :self.n_muscles]
+
+
+def recurrent_circuit() -> Circuit:
+    """Three cells: an excitatory loop, a GABAergic cell, gap junctions."""
+    return make_circuit(3, chem=[(0, 1, 2), (1, 0, 1), (2, 0, 3), (1, 2, 1)],
+                        gap=[(0, 1, 1), (1, 2, 2)], sign=[1, 1, -1])
+
+
+# ---- membrane physics --------------------------------------------------------------------------------
+def test_registry_and_class_flags():
+    assert get_level("conductance") is ConductanceBrain
+    assert ConductanceBrain.name == "conductance" and not ConductanceBrain.differentiable
+
+
+def test_rest_settles_at_leak_reversal():
+    cfg = ConductanceConfig(**PASSIVE)
+    assert resting_potential(cfg) == pytest.approx(cfg.e_leak_mV, abs=1e-6)
+    brain = brain_for(make_circuit(1), config=cfg, control_dt=0.05)
+    brain.reset(1)
+    brain._sim.view("v")[:] = -40e-3  # start 10 mV away; tau_m = C/g_L = 200 ms
+    v = brain.run_open_loop(np.zeros((40, 1, 1)))["voltage"]
+    assert abs(v[-1, 0, 0] - cfg.e_leak_mV) < 0.1
+    assert np.all(np.diff(v[:, 0, 0]) < 1e-9)  # monotonic decay, no overshoot
+    # with the active currents the cell rests between E_K and E_L, where the model says
+    full = ConductanceConfig()
+    rest = resting_potential(full)
+    assert full.e_k_mV < rest < full.e_leak_mV
+    v = hold(brain_for(make_circuit(1), control_dt=0.05), 1, 0.5)
+    assert np.abs(v - rest).max() < 0.05
+
+
+def test_depolarising_current_graded_monotonic():
+    # pA, below the Ca plateau threshold (~3 pA: the fast Ca gate outruns the slow K gate and the
+    # cell jumps to its depolarised plateau near +9 mV, the bistability of the Boyle & Cohen channels)
+    amps = np.array([0.0, 0.2, 0.4, 0.8, 1.6])
+    brain = brain_for(make_circuit(1), population=len(amps), control_dt=0.05)
+    set_block(brain, "bias", amps[:, None])
+    v = hold(brain, len(amps), 1.5)
+    ss = v[-1, :, 0]
+    assert np.all(np.abs(v[-1] - v[-5]) < 0.1)  # settled
+    assert np.all(np.diff(ss) > 0.3), ss            # monotonic
+    assert np.all(np.diff(ss) < 10.0), ss           # graded, no all-or-none jump
+    assert ss.max() < -20.0, ss
+    act = brain.activity()[:, 0]
+    assert np.all(np.diff(act) > 0) and act.min() >= 0 and act.max() <= 1
+
+
+def test_gap_junction_pulls_voltages_together():
+    circ = make_circuit(2, gap=[(0, 1, 1)])
+    brain = brain_for(circ, population=2, control_dt=0.05)
+    set_block(brain, "g_gap", np.array([[1.0], [0.0]]))   # member 0 coupled, member 1 not
+    set_block(brain, "bias", np.array([[3.0, 0.0], [3.0, 0.0]]))
+    v = hold(brain, 2, 1.0)[-1]
+    assert abs(v[0, 0] - v[0, 1]) < 0.5 * abs(v[1, 0] - v[1, 1])
+    assert v[0, 1] > v[1, 1] + 1.0  # the follower is pulled up
+
+
+def test_inhibitory_synapse_hyperpolarises_target():
+    circ = make_circuit(2, chem=[(0, 1, 2)], sign=[-1, 1])
+    brain = brain_for(circ, population=2, control_dt=0.05)
+    set_block(brain, "g_chem", np.array([[1.0], [0.0]]))
+    set_block(brain, "bias", np.array([[3.0, 2.0], [3.0, 2.0]]))  # presynaptic cell depolarised
+    v = hold(brain, 2, 1.0)[-1]
+    assert v[0, 1] < v[1, 1] - 1.0
+    # and an excitatory one depolarises it
+    circ = make_circuit(2, chem=[(0, 1, 2)], sign=[1, 1])
+    brain = brain_for(circ, population=2, control_dt=0.05)
+    set_block(brain, "g_chem", np.array([[1.0], [0.0]]))
+    set_block(brain, "bias", np.array([[3.0, 0.0], [3.0, 0.0]]))
+    v = hold(brain, 2, 1.0)[-1]
+    assert v[0, 1] > v[1, 1] + 1.0
+
+
+# ---- parameters ---------------------------------------------------------------------------------------
+def test_params_round_trip_and_shapes():
+    circ = recurrent_circuit()
+    brain = brain_for(circ, population=3, n_inputs=2)
+    sizes = brain.param_sizes()
+    assert sizes == {"g_chem": 4, "g_gap": 2, "bias": 3, "input_gain": 6}
+    theta = np.random.default_rng(0).normal(size=(3, brain.n_params))
+    brain.set_params(theta)
+    np.testing.assert_allclose(brain.get_params().numpy(), theta, rtol=1e-6)
+    brain.set_params(theta[0])
+    assert np.allclose(brain.get_params().numpy(), theta[0][None], atol=1e-6)
+    with pytest.raises(ValueError):
+        brain.set_params(np.zeros((2, brain.n_params)))
+    with pytest.raises(ValueError):
+        brain.set_params(np.zeros(brain.n_params + 1))
+    with pytest.raises(ValueError):
+        brain.reset(4)  # not a multiple of the population
+    brain.reset(3)
+    with pytest.raises(ValueError):
+        brain.step(torch.zeros(3, 5))
+    # weight sharing: one parameter per ordered class pair (chem), unordered pair (gap)
+    shared = make_circuit(4, chem=[(0, 2, 1), (1, 3, 1), (2, 0, 1)], gap=[(0, 2, 1), (3, 1, 1)],
+                          classes=["A", "A", "B", "B"])
+    b = brain_for(shared, config=ConductanceConfig(share_weights=True))
+    assert b.param_sizes()["g_chem"] == 2 and b.param_sizes()["g_gap"] == 1
+    with pytest.raises(ValueError):
+        brain_for(circ, config=ConductanceConfig(dt_ms=0.3), control_dt=0.01)
+
+
+def test_sign_fixed_by_magnitude():
+    """Negative theta on a conductance acts as its magnitude: Dale's law cannot flip."""
+    circ = make_circuit(2, chem=[(0, 1, 2)], sign=[1, 1])
+    brain = brain_for(circ, population=2, control_dt=0.05)
+    set_block(brain, "g_chem", np.array([[1.0], [-1.0]]))
+    set_block(brain, "bias", np.array([[3.0, 0.0], [3.0, 0.0]]))
+    v = hold(brain, 2, 0.5)[-1]
+    np.testing.assert_allclose(v[0], v[1], atol=1e-9)
+
+
+# ---- failures and code generation -------------------------------------------------------------------
+def test_blow_up_is_a_recorded_failure_not_a_crash():
+    circ = recurrent_circuit()
+    brain = brain_for(circ, population=2, n_inputs=2)
+    set_block(brain, "bias", np.array([[0.0, 0.0, 0.0], [1e9, 0.0, 0.0]]))  # absurd: 1 mA
+    env = FakeVectorEnv(2, max_steps=20)
+    with pytest.warns(RuntimeWarning, match="member 1"):
+        out = brain.run_closed_loop(env, FakeInterface(2), n_steps=10)
+    assert out["failed"].tolist() == [False, True]
+    assert out["member_failed"].tolist() == [False, True]
+    assert out["returns"][1] == brain.config.failure_return and np.isfinite(out["returns"][0])
+    # the same through step(): flagged, zeros returned, no exception
+    brain.reset(2)
+    with pytest.warns(RuntimeWarning, match="member 1"):
+        a = brain.step(torch.zeros(2, 2))
+    assert brain.failed.tolist() == [False, True] and torch.all(a[1] == 0)
+
+
+def test_codegen_fallback_decision(monkeypatch):
+    monkeypatch.setattr(cond, "_cython_usable", lambda: False)
+    with pytest.warns(RuntimeWarning, match="numpy"):
+        assert cond.choose_codegen_target("cython") == "numpy"
+    assert cond.choose_codegen_target("numpy") == "numpy"
+    monkeypatch.setattr(cond, "_cython_usable", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cond.choose_codegen_target("cython") == "cython"
+    with pytest.raises(ValueError):
+        cond.choose_codegen_target("cuda")
+
+
+def test_numpy_target_matches_cython():
+    circ = recurrent_circuit()
+    u = np.linspace(0, 3, 10)[:, None, None] * np.ones((10, 1, 1))
+    out = {}
+    for target in ("numpy", "cython"):
+        brain = brain_for(circ, config=ConductanceConfig(codegen_target=target))
+        brain.reset(1)
+        out[target] = brain.run_open_loop(u)["voltage"]
+    np.testing.assert_allclose(out["numpy"], out["cython"], atol=1e-6)
+
+
+# ---- closed loop and population ---------------------------------------------------------------------
+def test_closed_loop_equals_step_loop():
+    """run_closed_loop (one Brian2 run) does what an Agent's reset/step loop does."""
+    circ = recurrent_circuit()
+    brain = brain_for(circ, population=1, n_inputs=2)
+    set_block(brain, "bias", np.array([[4.0, 1.0, 0.0]]))
+    itf = FakeInterface(2)
+    out = brain.run_closed_loop(FakeVectorEnv(1), itf, n_steps=4, record=True)
+    env = FakeVectorEnv(1)
+    obs, _ = env.reset()
+    brain.reset(1)
+    ret = 0.0
+    for _ in range(4):
+        act = brain.step(itf.sense(obs))
+        obs, r, *_ = env.step(itf.motor(act).numpy())
+        ret += r[0]
+    assert out["returns"][0] == pytest.approx(ret, abs=1e-5)
+    np.testing.assert_allclose(out["activity"][-1], act.numpy(), atol=1e-6)
+    assert out["voltage"].shape == (4, 1, 3) and out["actions"].shape == (4, 1, 2)
+
+
+def test_batched_population_equals_sequential():
+    circ = recurrent_circuit()
+    rng = np.random.default_rng(1)
+    pop = 3
+    batched = brain_for(circ, population=pop, n_inputs=2)
+    theta = batched.get_params().numpy() * (1 + 0.5 * rng.random((pop, batched.n_params)))
+    theta[:, 6:9] = rng.uniform(0, 5, (pop, 3))  # biases, pA
+    batched.set_params(theta)
+    out = batched.run_closed_loop(FakeVectorEnv(pop, max_steps=15), FakeInterface(2), n_steps=20,
+                                  record=True)
+    assert out["steps"].tolist() == [15] * pop  # stopped counting at termination
+    assert not out["failed"].any()
+    single = brain_for(circ, population=1, n_inputs=2)
+    for p in range(pop):
+        single.set_params(theta[p])
+        o = single.run_closed_loop(FakeVectorEnv(1, max_steps=15), FakeInterface(2), n_steps=20,
+                                   record=True)
+        assert o["returns"][0] == pytest.approx(out["returns"][p], abs=1e-6)
+        np.testing.assert_allclose(o["voltage"][:, 0], out["voltage"][:, p], atol=1e-6)
+    assert len(np.unique(np.round(out["returns"], 6))) == pop  # members really differ
+
+
+def test_recording_contract():
+    brain = brain_for(recurrent_circuit(), n_inputs=2)
+    brain.reset(1)
+    brain.start_recording()
+    brain.step(torch.ones(1, 2))
+    brain.step(torch.ones(1, 2))
+    tr = brain.stop_recording()
+    assert tr["voltage"].shape == (2, 1, 3) and tr["activity"].shape == (2, 1, 3)
+    assert np.all((tr["activity"] >= 0) & (tr["activity"] <= 1))
+
+
+def test_golden_trace():
+    """A short fixed-input run of a small circuit, compared with the stored trace.
+    Regenerate with WORMSIM_REGEN_GOLDEN=1 after an intended change of the model."""
+    circ = recurrent_circuit()
+    brain = brain_for(circ, population=1, n_inputs=2, control_dt=0.01)
+    set_block(brain, "bias", np.array([[2.0, 0.5, 0.0]]))
+    t = np.arange(30) * 0.01
+    u = np.stack([np.sin(2 * np.pi * 2 * t) * 3, np.where(t > 0.15, 2.0, 0.0)], axis=1)[:, None, :]
+    brain.reset(1)
+    out = brain.run_open_loop(u)
+    if os.environ.get("WORMSIM_REGEN_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(GOLDEN, voltage=out["voltage"], activity=out["activity"], inputs=u)
+    ref = np.load(GOLDEN)
+    np.testing.assert_allclose(out["voltage"], ref["voltage"], atol=1e-3)
+    np.testing.assert_allclose(out["activity"], ref["activity"], atol=1e-5)
+
+
+def test_swim_closed_loop_episode():
+    """A whole (short) closed-loop episode of wormsim/Swim-v0 on the Cook 2019 circuit."""
+    gym = pytest.importorskip("gymnasium")
+    try:
+        from wormsim.connectome import load_circuit
+        from wormsim.interface import Interface
+        circuit = load_circuit("cook2019")
+        env = gym.make_vec("wormsim/Swim-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                           duration=1.0)
+    except Exception as exc:  # noqa: BLE001  (the body or the connectome is not there yet)
+        pytest.skip(f"Swim-v0 or the connectome unavailable: {exc}")
+    layout = env.unwrapped.layout if hasattr(env.unwrapped, "layout") else None
+    if layout is None:
+        from wormsim.envs.layout import ObsLayout
+        layout = ObsLayout(int(env.single_action_space.shape[0]) // 2 + 1)
+    dt = float(getattr(env.unwrapped, "control_dt", 0.02))
+    itf = Interface(circuit, layout, control_dt=dt)
+    brain = ConductanceBrain(circuit, itf.io_spec(), population=2)
+    out = brain.run_closed_loop(env, itf, n_steps=int(round(1.0 / dt)) + 5, seed=0)
+    env.close()
+    assert out["returns"].shape == (2,) and np.all(np.isfinite(out["returns"]))
+    assert not out["failed"].any()
+    assert np.all(out["steps"] == int(round(1.0 / dt)))
