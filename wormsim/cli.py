@@ -3,14 +3,18 @@
     wormsim circuit --dataset cook2019 --wiring shuffled --seed 3 [--save circuit.png] [--json]
     wormsim train   [--level rate --wiring connectome --task swim --algo es ...]
     wormsim resume  runs/NAME
+    wormsim rollout runs/NAME --video swim.mp4
+    wormsim plot    runs/NAME [runs/OTHER ...]
 
 Every flag has help text; a wrong value is rejected with the list of valid ones. Errors a user can fix
-print one line naming the problem and the way out, and exit with status 2 (no traceback).
+print one line naming the problem and the way out, and exit with status 2 (no traceback;
+set WORMSIM_DEBUG=1 to see one).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 
@@ -169,18 +173,28 @@ def _check_config(config) -> None:
 def cmd_train(args) -> int:
     import dataclasses
     from wormsim.runs import Run
-    from wormsim.train.es import TrainConfig, train_es
+    from wormsim.train.es import TrainConfig
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     _check_config(config)
     config.out = config.run_dir()
+    if config.algo == "ppo" and config.level == "conductance":
+        raise UserError("PPO needs a differentiable level (rate, spiking, mlp); use --algo es for conductance")
     run = Run.create(config.out, config, overwrite=args.overwrite)
-    summary = train_es(config, run)
+    summary = _trainer(config)(config, run)
     return _finish(config, run, summary)
+
+
+def _trainer(config):
+    if config.algo == "ppo":
+        from wormsim.train.ppo import train_ppo
+        return train_ppo
+    from wormsim.train.es import train_es
+    return train_es
 
 
 def cmd_resume(args) -> int:
     from wormsim.runs import Run, atomic_write_text
-    from wormsim.train.es import TrainConfig, train_es
+    from wormsim.train.es import TrainConfig
     run = Run.open(args.run)
     config = TrainConfig.from_dict(run.config)
     for key in ("budget", "workers", "video"):
@@ -192,7 +206,7 @@ def cmd_resume(args) -> int:
         raw = json.loads((run.path / "config.json").read_text())
         raw["config"]["budget"] = config.budget
         atomic_write_text(run.path / "config.json", json.dumps(raw, indent=2))
-    summary = train_es(config, run, resume=True)
+    summary = _trainer(config)(config, run, resume=True)
     return _finish(config, run, summary)
 
 
@@ -204,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_circuit(sub)
     _add_train(sub)
+    from wormsim.viz.commands import add_plot, add_rollout
+    add_rollout(sub)
+    add_plot(sub)
     return parser
 
 
@@ -216,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, KeyError) as exc:  # RunError is a ValueError
+        if os.environ.get("WORMSIM_DEBUG"):
+            raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wormsim {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -6,8 +6,8 @@ parameter vectors, the backend evaluates them as batched rollouts (one vector en
 batch per worker), CMA-ES is told the returns. Above `diagonal_above` parameters the separable
 (diagonal) variant is used: its cost per generation is linear in the dimension (Ros & Hansen 2008).
 
-Every iteration appends a metrics row and rewrites the checkpoint atomically (CMA-ES state, numpy's
-random state that `cma` draws from, the best parameters so far), so `wormsim resume` after kill -9
+Every iteration appends a metrics row and rewrites the checkpoint atomically (CMA-ES state with its
+own random generator, the best parameters so far), so `wormsim resume` after kill -9
 continues exactly: a resumed run gives the same curve as an uninterrupted one with the same seed.
 """
 from __future__ import annotations
@@ -31,7 +31,8 @@ class TrainConfig:
     wiring: str = _opt("connectome", "the real connectome or a null model", choices="wirings")
     dataset: str = _opt("cook2019", "connectome dataset read through cect", choices="datasets")
     task: str = _opt("swim", "task environment", choices="tasks")
-    algo: str = _opt("es", "training algorithm: es (CMA-ES, every level)", choices=("es",))
+    algo: str = _opt("es", "training algorithm: es (CMA-ES, every level) or ppo (rate, spiking, mlp; "
+                     "--budget counts PPO iterations)", choices=("es", "ppo"))
     seed: int = _opt(0, "seed of the trainer, the null wiring and the episodes")
     budget: int = _opt(40, "number of ES generations")
     popsize: int = _opt(32, "candidates per generation")
@@ -75,6 +76,9 @@ def _medium(m):
         return m
 
 
+UNTRAINED, FINAL = 10**6 + 1, 10**6  # episode-seed tags outside the generation numbers
+
+
 def _generation_seed(seed: int, generation: int) -> int:
     return int(np.random.SeedSequence([seed, generation]).generate_state(1)[0] % (2**31 - 10**6))
 
@@ -97,19 +101,20 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
             raise RunError(f"{run.path}'s checkpoint holds {state.get('dim')} parameters, this "
                            f"configuration has {dim}: the checkpoint belongs to another set-up")
         es, start = state["es"], state["generation"]
-        np.random.set_state(state["np_random"])
         best = state["best"]
         elapsed, env_steps = state["elapsed"], state["env_steps"]
         run.truncate_metrics(start + 1)           # rows past the checkpoint are redone identically
     else:
         run.truncate_metrics(0)                   # a run killed before its first checkpoint restarts
-        np.random.seed(config.seed)
+        # CMA-ES draws from its own generator, pickled with it, so that nothing else in the process
+        # (or a resumed process) can shift its samples
         es = cma.CMAEvolutionStrategy(x0, config.sigma, {
             "popsize": config.popsize, "seed": config.seed + 1, "verbose": -9,
+            "randn": np.random.RandomState(config.seed + 1).randn,
             "CMA_diagonal": dim > config.diagonal_above, "tolfun": 0, "tolx": 0,
             "tolflatfitness": 10**9, "tolstagnation": 10**9, "maxiter": 10**9})
         start, elapsed, env_steps = 0, 0.0, 0
-        untrained = local.evaluate(x0[None], seed=_generation_seed(config.seed, -1))
+        untrained = local.evaluate(x0[None], seed=_generation_seed(config.seed, UNTRAINED))
         best = {"return": -np.inf, "params": x0, "generation": -1}
         run.append_metrics({"iteration": 0, "best": float(untrained.returns[0]),
                             "mean": float(untrained.returns[0]), "std": 0.0,
@@ -139,8 +144,7 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
                    "speed_mean": float(np.nanmean(result.speed)), "failed": int(result.failed.sum()),
                    "sigma": float(es.sigma), "wall_time": round(elapsed, 3), "env_steps": env_steps}
             run.append_metrics(row)
-            run.save_checkpoint({"es": es, "generation": gen + 1, "np_random": np.random.get_state(),
-                                 "best": best, "dim": dim, "elapsed": elapsed, "env_steps": env_steps})
+            run.save_checkpoint({"es": es, "generation": gen + 1, "best": best, "dim": dim, "elapsed": elapsed, "env_steps": env_steps})
             run.save_policy(best["params"], level=config.level, generation=best["generation"],
                             spec=spec.as_dict())
             bar.set_postfix(best=f"{row['best']:.2f}", mean=f"{row['mean']:.2f}",
@@ -155,7 +159,7 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     final_spec = config.eval_spec(episodes=config.eval_episodes)
     judge = Evaluator(final_spec)
     pair = np.stack([best["params"], np.asarray(es.mean)])
-    scores = judge.evaluate(pair, seed=_generation_seed(config.seed, 10**6))
+    scores = judge.evaluate(pair, seed=_generation_seed(config.seed, FINAL))
     k = int(np.argmax(scores.returns))
     final = pair[k]
     policy = run.save_policy(final, level=config.level, generation=best["generation"],

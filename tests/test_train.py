@@ -1,0 +1,121 @@
+"""`wormsim train` and `wormsim resume` as a user runs them: runs, kill -9, resume, determinism."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wormsim.cli import main
+
+TINY = ["--popsize", "4", "--duration", "0.4", "--eval-episodes", "1", "--no-video", "--workers", "1"]
+
+
+def rows(run):
+    return [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+
+
+def strip(row):
+    return {k: v for k, v in row.items() if k != "wall_time"}
+
+
+def test_train_writes_a_complete_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--budget", "2", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "final speed" in printed and "body lengths/s" in printed and str(out) in printed
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["level"] == "rate" and cfg["budget"] == 2 and cfg["wiring"] == "connectome"
+    metrics = rows(out)
+    assert [r["iteration"] for r in metrics] == [0, 1, 2]
+    for key in ("best", "mean", "std", "speed_best", "speed_mean", "wall_time", "env_steps"):
+        assert key in metrics[-1]
+    assert metrics[-1]["env_steps"] > metrics[0]["env_steps"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert np.isfinite(summary["final_speed"]) and summary["speed_unit"] == "body lengths / s"
+    assert (out / "policy.npz").exists() and (out / "checkpoint.pkl").exists()
+
+
+def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path):
+    budget = ["--budget", "5", "--seed", "7"]
+    ref = tmp_path / "ref"
+    assert main(["train", *budget, "--out", str(ref), *TINY]) == 0
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "wormsim.cli", "train", *budget, "--out", str(out), *TINY],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (out / "metrics.jsonl").exists() and len(rows(out)) >= 3 and (out / "checkpoint.pkl").exists():
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(rows(out)) < 6, "the run finished before it could be killed"
+    assert main(["resume", str(out), "--no-video"]) == 0
+    assert [strip(r) for r in rows(out)] == [strip(r) for r in rows(ref)]
+
+
+def test_resume_extends_the_budget(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--budget", "1", "--out", str(out), *TINY]) == 0
+    assert main(["resume", str(out), "--budget", "2", "--no-video"]) == 0
+    assert [r["iteration"] for r in rows(out)] == [0, 1, 2]
+
+
+def test_bad_runs_and_flags_get_one_line_errors(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "wormsim.cli", *args], capture_output=True, text=True)
+
+    r = cli("resume", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and "no run directory" in r.stderr and "Traceback" not in r.stderr
+    out = tmp_path / "run"
+    assert main(["train", "--budget", "1", "--out", str(out), *TINY]) == 0
+    (out / "checkpoint.pkl").write_bytes(b"junk")
+    r = cli("resume", str(out))
+    assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
+    r = cli("train", "--out", str(out), *TINY)
+    assert r.returncode == 2 and "wormsim resume" in r.stderr
+    r = cli("train", "--wiring", "ring")
+    assert r.returncode == 2 and "watts-strogatz" in r.stderr
+    r = cli("train", "--duration", "-1", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--duration" in r.stderr
+
+
+def test_local_workers_give_the_same_scores_as_one_process(tmp_path):
+    from wormsim.parallel import LocalBackend
+    from wormsim.rollout import Evaluator
+    from wormsim.train.es import TrainConfig
+    spec = TrainConfig(duration=0.4).eval_spec()
+    x0 = Evaluator(spec).initial_params()
+    params = x0 + 0.1 * np.random.default_rng(0).standard_normal((4, len(x0)))
+    one = LocalBackend(1).evaluate(spec, params, seed=3)
+    pool = LocalBackend(2)
+    try:
+        two = pool.evaluate(spec, params, seed=3)
+    finally:
+        pool.close()
+    np.testing.assert_allclose(one.returns, two.returns, rtol=1e-4, atol=1e-6)
+
+
+def test_ray_backend_on_a_local_cluster():
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    from wormsim.parallel import LocalBackend, RayBackend
+    from wormsim.rollout import Evaluator
+    from wormsim.train.es import TrainConfig
+    spec = TrainConfig(duration=0.4).eval_spec()
+    x0 = Evaluator(spec).initial_params()
+    params = x0 + 0.1 * np.random.default_rng(1).standard_normal((4, len(x0)))
+    backend = RayBackend(workers=2)
+    try:
+        remote = backend.evaluate(spec, params, seed=5)
+    finally:
+        backend.close()
+        import ray
+        ray.shutdown()
+    local = LocalBackend(1).evaluate(spec, params, seed=5)
+    np.testing.assert_allclose(remote.returns, local.returns, rtol=1e-4, atol=1e-6)
