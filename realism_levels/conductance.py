@@ -570,7 +570,8 @@ class ConductanceBrain(Brain):
         Returns dict of numpy arrays:
             returns (batch,) summed rewards (config.failure_return where failed); failed (batch,) bool;
             steps (batch,) environment steps counted; speed (batch,) mean info["speed"] over those
-            steps (NaN when the task reports none); member_returns (P,) mean over a member's rows
+            steps (NaN when the task reports none); score (batch,) info["score"] at each episode's
+            end (NaN when the task reports none); member_returns (P,) mean over a member's rows
             (failure_return if any row failed); member_failed (P,); sim_time (s of circuit+body time);
             wall_time (s); with record: voltage, activity (T, batch, N) and actions (T, batch, M).
         """
@@ -585,6 +586,7 @@ class ConductanceBrain(Brain):
         self._set_inputs(_np(interface.sense(obs)))
         returns = np.zeros(batch)
         speed_sum = np.zeros(batch)   # info["speed"] summed while alive (tasks that report one)
+        score = np.full(batch, np.nan)  # info["score"] at each episode's end (non-motor tasks)
         steps = np.zeros(batch, dtype=np.int64)
         alive = np.ones(batch, bool)
         store: list = []
@@ -606,7 +608,10 @@ class ConductanceBrain(Brain):
             if isinstance(info, dict) and "speed" in info:
                 speed_sum[alive] += np.nan_to_num(np.asarray(info["speed"], dtype=np.float64))[alive]
             steps[alive] += 1
-            alive[np.asarray(term, bool) | np.asarray(trunc, bool)] = False
+            ended = alive & (np.asarray(term, bool) | np.asarray(trunc, bool))
+            if isinstance(info, dict) and "score" in info:
+                score[ended] = np.asarray(info["score"], dtype=np.float64)[ended]
+            alive[ended] = False
             self._set_inputs(_np(interface.sense(obs)))
             if not alive.any():
                 self._sim.net.stop()
@@ -630,7 +635,7 @@ class ConductanceBrain(Brain):
         member_returns = np.where(member_failed, self.config.failure_return,
                                   returns.reshape(self.population, e).mean(axis=1))
         speed = np.where(steps > 0, speed_sum / np.maximum(steps, 1), np.nan)
-        out = {"returns": returns, "failed": failed, "steps": steps, "speed": speed,
+        out = {"returns": returns, "failed": failed, "steps": steps, "speed": speed, "score": score,
                "member_returns": member_returns,
                "member_failed": member_failed, "sim_time": float(k[0] * self.io.control_dt),
                "wall_time": time.perf_counter() - t0}

@@ -5,6 +5,7 @@
     wormsim resume  runs/NAME
     wormsim rollout runs/NAME --video swim.mp4
     wormsim plot    runs/NAME [runs/OTHER ...]
+    wormsim experiment --levels rate mlp --wirings connectome shuffled --tasks swim memory --seeds 5
 
 Every flag has help text; a wrong value is rejected with the list of valid ones. Errors a user can fix
 print one line naming the problem and the way out, and exit with status 2 (no traceback;
@@ -210,6 +211,53 @@ def cmd_resume(args) -> int:
     return _finish(config, run, summary)
 
 
+# ---- wormsim experiment --------------------------------------------------------------------------------
+def _add_experiment(sub) -> None:
+    from wormsim.experiment import ExperimentConfig
+    d = ExperimentConfig()
+    p = sub.add_parser("experiment", help="the grid of levels x wirings x tasks x seeds, with its report",
+                       description="Train every level on every wiring and task over several seeds; skips "
+                       "finished cells, resumes interrupted ones; writes tables, tests, curves and "
+                       "report.md into --out.")
+    p.add_argument("--levels", nargs="+", choices=_choices("levels"), default=d.levels,
+                   help=f"realism levels (default: {' '.join(d.levels)})")
+    p.add_argument("--wirings", nargs="+", choices=_choices("wirings"), default=d.wirings,
+                   help=f"wirings; the connectome is the reference (default: {' '.join(d.wirings)})")
+    p.add_argument("--tasks", nargs="+", choices=_choices("tasks"), default=d.tasks,
+                   help=f"tasks (default: {' '.join(d.tasks)})")
+    p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds per cell (default: {d.seeds})")
+    p.add_argument("--budget", type=int, default=d.budget, help=f"ES generations per run (default: {d.budget})")
+    p.add_argument("--popsize", type=int, default=d.popsize, help=f"ES population (default: {d.popsize})")
+    p.add_argument("--duration", type=float, default=d.duration,
+                   help=f"seconds per swim episode (default: {d.duration})")
+    p.add_argument("--workers", type=int, default=d.workers, help=f"evaluation processes (default: {d.workers})")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="local processes or Ray")
+    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster")
+    p.add_argument("--quick", action="store_true",
+                   help="a tiny grid (rate and mlp, connectome and shuffled, swim and memory, 2 seeds) "
+                   "that runs in a few minutes; ignores the grid flags")
+    p.add_argument("--out", default=d.out, help=f"results directory (default: {d.out})")
+    p.set_defaults(func=cmd_experiment)
+
+
+def cmd_experiment(args) -> int:
+    from wormsim.experiment import ExperimentConfig, run_experiment
+    if args.quick:
+        cfg = ExperimentConfig.quick(args.out)
+    else:
+        if args.seeds < 1 or args.budget < 1 or args.popsize < 2 or args.workers < 1:
+            raise UserError("--seeds, --budget and --workers must be >= 1 and --popsize >= 2")
+        cfg = ExperimentConfig(levels=args.levels, wirings=args.wirings, tasks=args.tasks, seeds=args.seeds,
+                               budget=args.budget, popsize=args.popsize, duration=args.duration,
+                               workers=args.workers, backend=args.backend, ray_address=args.ray_address,
+                               out=args.out)
+    if "connectome" not in cfg.wirings:
+        raise UserError("--wirings must include connectome: every null wiring is compared with it")
+    report = run_experiment(cfg)
+    print(f"report: {report}")
+    return 0
+
+
 # ---- entry point -------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -221,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     from wormsim.viz.commands import add_plot, add_rollout
     add_rollout(sub)
     add_plot(sub)
+    _add_experiment(sub)
     return parser
 
 

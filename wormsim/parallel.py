@@ -47,7 +47,8 @@ def _merge(parts: list[EvalResult]) -> EvalResult:
     return EvalResult(returns=np.concatenate([p.returns for p in parts]),
                       speed=np.concatenate([p.speed for p in parts]),
                       failed=np.concatenate([p.failed for p in parts]),
-                      steps=sum(p.steps for p in parts))
+                      steps=sum(p.steps for p in parts),
+                      score=np.concatenate([p.score for p in parts]))
 
 
 class LocalBackend:

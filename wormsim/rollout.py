@@ -20,7 +20,11 @@ import torch
 TASKS: dict[str, str] = {
     "swim": "wormsim/Swim-v0",
     "navigate": "wormsim/Navigate-v0",
+    "memory": "wormsim/Memory-v0",
+    "memory-capacity": "wormsim/MemoryCapacity-v0",
+    "digits": "wormsim/Digits-v0",
 }
+MOTOR_TASKS = ("swim", "navigate")
 
 
 def task_env_id(task: str) -> str:
@@ -59,12 +63,19 @@ class EvalSpec:
 class EvalResult:
     """returns, speed: (P,) means over a member's episodes. speed: forward speed of the centre of
     mass in body lengths / s (Swim; NaN for tasks without it). failed: (P,) bool, a member whose
-    episode ended in a numerical failure. steps: environment steps taken (all worms)."""
+    episode ended in a numerical failure. steps: environment steps taken (all worms). score: (P,)
+    the task's own score at the end of an episode (info["score"]: accuracy, recall R^2 in [0, 1];
+    NaN for tasks without one)."""
     returns: np.ndarray
     speed: np.ndarray
     failed: np.ndarray
     steps: int
     traces: dict = field(default_factory=dict)
+    score: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.score is None:
+            self.score = np.full(len(self.returns), np.nan)
 
 
 def build_circuit(spec: EvalSpec):
@@ -147,12 +158,14 @@ class Evaluator:
                                              record=record, seed=seeds)
             returns, speed, failed = (np.asarray(out["returns"]), np.asarray(out["speed"]),
                                       np.asarray(out["failed"]))
+            score = np.asarray(out.get("score", np.full(len(returns), np.nan)))
             steps = int(np.sum(out["steps"]))
             traces = {k: out[k] for k in ("voltage", "activity", "actions") if k in out}
         else:
-            returns, speed, failed, steps, traces = self._loop(seeds, record)
+            returns, speed, failed, steps, traces, score = self._loop(seeds, record)
         return EvalResult(returns=returns.reshape(P, E).mean(1), speed=speed.reshape(P, E).mean(1),
-                          failed=failed.reshape(P, E).any(1), steps=steps, traces=traces)
+                          failed=failed.reshape(P, E).any(1), steps=steps, traces=traces,
+                          score=score.reshape(P, E).mean(1))
 
     def _loop(self, seeds, record):
         n = len(seeds)
@@ -162,9 +175,11 @@ class Evaluator:
             self.brain.start_recording()
         total = np.zeros(n)
         speed_sum = np.zeros(n)
+        has_speed = False
         counted = np.zeros(n)
         alive = np.ones(n, bool)
         failed = np.zeros(n, bool)
+        score = np.full(n, np.nan)
         steps = 0
         body = {"curvature": [], "com": []}
         while alive.any():
@@ -173,6 +188,7 @@ class Evaluator:
             steps += int(alive.sum())
             total += np.where(alive, reward, 0.0)
             if "speed" in info:
+                has_speed = True
                 speed_sum += np.where(alive, info["speed"], 0.0)
             counted += alive
             for flag in ("diverged", "bad_action"):
@@ -182,13 +198,16 @@ class Evaluator:
                 body["curvature"].append(np.asarray(info.get("curvature", np.zeros((n, 0)))).copy())
                 body["com"].append(np.stack([info.get("x_position", np.zeros(n)),
                                              info.get("y_position", np.zeros(n))], -1))
-            alive &= ~(np.asarray(terminated) | np.asarray(truncated))
-        speed = speed_sum / np.maximum(counted, 1) if counted.any() else np.full(n, np.nan)
+            ended = alive & (np.asarray(terminated) | np.asarray(truncated))
+            if "score" in info:
+                score[ended] = np.asarray(info["score"], float)[ended]
+            alive &= ~ended
+        speed = speed_sum / np.maximum(counted, 1) if has_speed else np.full(n, np.nan)
         traces = {}
         if record:
             traces = self.brain.stop_recording()
             traces.update({k: np.stack(v) for k, v in body.items() if v})
-        return total, speed, failed, steps, traces
+        return total, speed, failed, steps, traces, score
 
 
 def layout_control_dt(env) -> float:

@@ -38,7 +38,7 @@ class TrainConfig:
     popsize: int = _opt(32, "candidates per generation")
     sigma: float = _opt(0.2, "initial step size of CMA-ES, in parameter units")
     episodes: int = _opt(1, "episodes per candidate, averaged")
-    duration: float = _opt(5.0, "simulated seconds per training episode")
+    duration: float = _opt(5.0, "simulated seconds per training episode (swim, navigate)")
     n_segments: int = _opt(12, "body segments of the worm")
     medium: str = _opt("water", "water, agar, or a drag ratio (normal / tangential)")
     share_weights: bool = _opt(False, "one weight per cell-class pair instead of one per edge")
@@ -57,11 +57,13 @@ class TrainConfig:
     def eval_spec(self, episodes: int | None = None):
         from wormsim.rollout import EvalSpec
         level_kwargs = (("share_weights", True),) if self.share_weights and self.level != "mlp" else ()
+        from wormsim.rollout import MOTOR_TASKS
+        env_kwargs = (("n_segments", self.n_segments),)
+        if self.task in MOTOR_TASKS:  # the non-motor tasks have no body and a fixed trial structure
+            env_kwargs += (("medium", _medium(self.medium)), ("duration", float(self.duration)))
         return EvalSpec(level=self.level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
-                        env_kwargs=(("n_segments", self.n_segments), ("medium", _medium(self.medium)),
-                                    ("duration", float(self.duration))),
-                        level_kwargs=level_kwargs)
+                        env_kwargs=env_kwargs, level_kwargs=level_kwargs)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -74,6 +76,10 @@ def _medium(m):
         return float(m)
     except (TypeError, ValueError):
         return m
+
+
+def _finite(x):
+    return float(x) if np.isfinite(x) else None
 
 
 UNTRAINED, FINAL = 10**6 + 1, 10**6  # episode-seed tags outside the generation numbers
@@ -118,6 +124,8 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
         best = {"return": -np.inf, "params": x0, "generation": -1}
         run.append_metrics({"iteration": 0, "best": float(untrained.returns[0]),
                             "mean": float(untrained.returns[0]), "std": 0.0,
+                            "score_best": _finite(untrained.score[0]),
+                            "score_mean": _finite(untrained.score[0]),
                             "speed_best": float(untrained.speed[0]),
                             "speed_mean": float(untrained.speed[0]), "failed": int(untrained.failed[0]),
                             "sigma": config.sigma, "wall_time": 0.0, "env_steps": untrained.steps,
@@ -141,6 +149,8 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
             env_steps += result.steps
             row = {"iteration": gen + 1, "best": float(fitness.max()), "mean": float(fitness.mean()),
                    "std": float(fitness.std()), "speed_best": float(result.speed[k]),
+                   "score_best": _finite(result.score[k]), "score_mean": _finite(np.nanmean(result.score))
+                   if np.isfinite(result.score).any() else None,
                    "speed_mean": float(np.nanmean(result.speed)), "failed": int(result.failed.sum()),
                    "sigma": float(es.sigma), "wall_time": round(elapsed, 3), "env_steps": env_steps}
             run.append_metrics(row)
@@ -166,6 +176,7 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
                              source=("best candidate", "distribution mean")[k], spec=spec.as_dict())
     untrained = run.metrics()[0]
     summary = {"final_speed": float(scores.speed[k]), "final_return": float(scores.returns[k]),
+               "final_score": float(scores.score[k]),
                "untrained_speed": untrained["speed_mean"], "generations": config.budget,
                "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
                "policy": str(policy), "speed_unit": "body lengths / s"}
