@@ -119,3 +119,15 @@ def test_ray_backend_on_a_local_cluster():
         ray.shutdown()
     local = LocalBackend(1).evaluate(spec, params, seed=5)
     np.testing.assert_allclose(remote.returns, local.returns, rtol=1e-4, atol=1e-6)
+
+
+def test_train_ends_with_a_number_and_a_video(tmp_path, capsys):
+    import imageio.v3 as iio
+    out = tmp_path / "run"
+    args = [a for a in TINY if a != "--no-video"]
+    assert main(["train", "--budget", "1", "--out", str(out), *args]) == 0
+    printed = capsys.readouterr().out
+    assert "final speed" in printed and f"video: {out / 'swim.mp4'}" in printed
+    frames = iio.imread(out / "swim.mp4")
+    assert frames.shape[0] >= 8 and frames.shape[1:3] == (240, 320)
+    assert json.loads((out / "summary.json").read_text())["video"].endswith("swim.mp4")
