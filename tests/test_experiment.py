@@ -62,8 +62,11 @@ def test_cli_requires_the_connectome_as_reference(tmp_path, capsys):
     assert "must include connectome" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_quick_grid_from_the_command_line(tmp_path, capsys):
     assert main(["experiment", "--quick", "--out", str(tmp_path)]) == 0
     assert "report:" in capsys.readouterr().out
     assert json.loads((tmp_path / "experiment.json").read_text())["seeds"] == 2
+    report = (tmp_path / "report.md").read_text()
+    assert "## swim (score: forward speed" in report and "## memory (score: recall R^2)" in report
+    memory = (tmp_path / "table_memory.csv").read_text().splitlines()[1:]
+    assert len(memory) == 3 and all(0.0 <= float(row.split(",")[3]) <= 1.0 for row in memory)
