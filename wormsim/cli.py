@@ -148,10 +148,15 @@ def _add_train(sub) -> None:
 
 
 def _finish(config, run, summary) -> int:
-    print(f"final speed: {summary['final_speed']:.3f} body lengths/s "
-          f"(untrained {summary['untrained_speed']:.3f}; {summary['generations']} generations, "
-          f"{summary['wall_time']:.0f} s)")
-    if config.video:
+    from wormsim.rollout import MOTOR_TASKS
+    took = f"{summary['generations']} iterations, {summary['wall_time']:.0f} s"
+    if config.task in MOTOR_TASKS:
+        untrained = summary.get("untrained_speed")
+        print(f"final speed: {summary['final_speed']:.3f} body lengths/s "
+              f"(untrained {untrained if untrained is None else format(untrained, '.3f')}; {took})")
+    else:
+        print(f"final score: {summary['final_score']:.3f} ({config.task}; {took})")
+    if config.video and config.task in MOTOR_TASKS:
         from wormsim.viz.video import record_video
         params, _ = run.load_policy()
         video = record_video(config.eval_spec(), params, run.path / "swim.mp4", seed=config.seed)

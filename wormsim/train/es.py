@@ -82,6 +82,11 @@ def _finite(x):
     return float(x) if np.isfinite(x) else None
 
 
+def _nanmean(x):
+    x = np.asarray(x, float)
+    return float(x[np.isfinite(x)].mean()) if np.isfinite(x).any() else None
+
+
 UNTRAINED, FINAL = 10**6 + 1, 10**6  # episode-seed tags outside the generation numbers
 
 
@@ -126,8 +131,8 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
                             "mean": float(untrained.returns[0]), "std": 0.0,
                             "score_best": _finite(untrained.score[0]),
                             "score_mean": _finite(untrained.score[0]),
-                            "speed_best": float(untrained.speed[0]),
-                            "speed_mean": float(untrained.speed[0]), "failed": int(untrained.failed[0]),
+                            "speed_best": _finite(untrained.speed[0]),
+                            "speed_mean": _finite(untrained.speed[0]), "failed": int(untrained.failed[0]),
                             "sigma": config.sigma, "wall_time": 0.0, "env_steps": untrained.steps,
                             "note": "untrained (connectome-derived initial parameters)"})
         env_steps = untrained.steps
@@ -148,17 +153,18 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
             elapsed += time.perf_counter() - t0
             env_steps += result.steps
             row = {"iteration": gen + 1, "best": float(fitness.max()), "mean": float(fitness.mean()),
-                   "std": float(fitness.std()), "speed_best": float(result.speed[k]),
-                   "score_best": _finite(result.score[k]), "score_mean": _finite(np.nanmean(result.score))
-                   if np.isfinite(result.score).any() else None,
-                   "speed_mean": float(np.nanmean(result.speed)), "failed": int(result.failed.sum()),
+                   "std": float(fitness.std()), "speed_best": _finite(result.speed[k]),
+                   "speed_mean": _nanmean(result.speed), "score_best": _finite(result.score[k]),
+                   "score_mean": _nanmean(result.score), "failed": int(result.failed.sum()),
                    "sigma": float(es.sigma), "wall_time": round(elapsed, 3), "env_steps": env_steps}
             run.append_metrics(row)
-            run.save_checkpoint({"es": es, "generation": gen + 1, "best": best, "dim": dim, "elapsed": elapsed, "env_steps": env_steps})
+            run.save_checkpoint({"es": es, "generation": gen + 1, "best": best, "dim": dim,
+                                 "elapsed": elapsed, "env_steps": env_steps})
             run.save_policy(best["params"], level=config.level, generation=best["generation"],
                             spec=spec.as_dict())
-            bar.set_postfix(best=f"{row['best']:.2f}", mean=f"{row['mean']:.2f}",
-                            speed=f"{row['speed_best']:.3f}BL/s")
+            shown = ({"speed": f"{row['speed_best']:.3f}BL/s"} if row["speed_best"] is not None else
+                     {"score": f"{row['score_best']:.3f}"} if row["score_best"] is not None else {})
+            bar.set_postfix(best=f"{row['best']:.2f}", mean=f"{row['mean']:.2f}", **shown)
             bar.update(1)
     finally:
         bar.close()
