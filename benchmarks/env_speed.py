@@ -1,0 +1,59 @@
+"""Environment steps per second: wormsim/Swim-v0 (5 and 12 segments) vs Gymnasium's Swimmer-v5, and the
+native vector env. Prints a table and ratios; a report, not a test.
+
+    python benchmarks/env_speed.py [--steps 3000]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import wormsim  # noqa: F401  (registers wormsim/Swim-v0)
+
+
+def single_rate(env: gym.Env, steps: int) -> float:
+    """env steps / s with random actions (drawn beforehand), including resets at episode ends."""
+    env.reset(seed=0)
+    acts = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high,
+                                            (steps,) + env.action_space.shape).astype(np.float32)
+    t = time.perf_counter()
+    for a in acts:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t)
+
+
+def vector_rate(envs, steps: int) -> float:
+    """Aggregate env steps / s (num_envs per call)."""
+    envs.reset(seed=0)
+    acts = np.random.default_rng(0).uniform(0, 1, (steps,) + envs.action_space.shape).astype(np.float32)
+    t = time.perf_counter()
+    for a in acts:
+        envs.step(a)
+    return steps * envs.num_envs / (time.perf_counter() - t)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=3000)
+    args = p.parse_args()
+    rows = [("Swimmer-v5 (gymnasium)", single_rate(gym.make("Swimmer-v5"), args.steps))]
+    for n in (5, 12):
+        rows.append((f"wormsim/Swim-v0 n={n}", single_rate(gym.make("wormsim/Swim-v0", n_segments=n), args.steps)))
+    for P in (8, 64):
+        native = gym.make_vec("wormsim/Swim-v0", num_envs=P, vectorization_mode="vector_entry_point")
+        rows.append((f"wormsim/Swim-v0 native vector P={P}, n=12", vector_rate(native, max(10, args.steps // P))))
+        native.close()
+    base = rows[0][1]
+    print(f"{'environment':44s} {'steps/s':>10s} {'vs Swimmer-v5':>14s}")
+    for name, rate in rows:
+        print(f"{name:44s} {rate:10.0f} {rate / base:13.2f}x")
+    # (The lead adds the closed-loop brain row here later.)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The single Gymnasium environments wormsim/Swim-v0 and wormsim/Navigate-v0."""
+import os
+
+os.environ["MUJOCO_GL"] = "egl"  # headless rendering; must precede any MuJoCo GL context
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import wormsim  # noqa: F401  (registers the environments)
+from wormsim.envs import ObsLayout
+from wormsim.envs.waves import TravellingWave
+
+IDS = ["wormsim/Swim-v0", "wormsim/Navigate-v0"]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_check_env_passes_without_warnings(env_id):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make(env_id, n_segments=6, width=32, height=32)
+        check_env(env.unwrapped)
+        env.close()
+
+
+@pytest.mark.parametrize("env_id,task", [(IDS[0], ()), (IDS[1], ("concentration", "concentration_rate"))])
+def test_layout_and_spaces(env_id, task):
+    env = gym.make(env_id, n_segments=10)
+    lay = env.unwrapped.layout
+    assert isinstance(lay, ObsLayout) and lay == ObsLayout(10, task)
+    assert env.observation_space.shape == (lay.obs_dim,) and env.observation_space.dtype == np.float32
+    assert env.action_space.shape == (18,) and env.action_space.low.min() == 0 and env.action_space.high.max() == 1
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(np.full(18, 0.5, np.float32))
+    np.testing.assert_allclose(obs[lay.angles], env.unwrapped.body.joint_angles()[0], rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(obs[lay.head_direction]), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_same_trajectory_and_observations_vary(env_id):
+    def run(seed):
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(5)
+        out = [obs]
+        for _ in range(40):
+            out.append(env.step(env.action_space.sample())[0])
+        return np.array(out)
+    a, b, c = run(1), run(1), run(2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert np.ptp(a[:, :11], axis=0).min() > 0           # every joint angle moves
+
+
+def test_swim_reward_terms_sum_to_reward_and_wave_is_rewarded():
+    env = gym.make("wormsim/Swim-v0", ctrl_cost_weight=0.1)
+    env.reset(seed=0)
+    wave, total = TravellingWave(), 0.0
+    for i in range(150):
+        _, r, term, trunc, info = env.step(wave(i * 0.02))
+        assert r == pytest.approx(info["reward_forward"] + info["reward_ctrl"], abs=1e-12)
+        assert info["speed"] == info["reward_forward"] and info["curvature"].shape == (11,)
+        assert info["com_velocity"].shape == (2,) and not term and not trunc
+        total += info["reward_forward"]
+    assert total / 150 > 0.05                              # the open-loop wave swims forward (BL/s)
+    assert info["x_position"] > 0
+
+
+def test_truncation_after_duration():
+    env = gym.make("wormsim/Swim-v0", duration=0.2, control_dt=0.02)
+    env.reset(seed=0)
+    truncs = [env.step(env.action_space.sample())[3] for _ in range(10)]
+    assert truncs == [False] * 9 + [True]
+
+
+def test_navigate_reward_terms_success_and_sensing():
+    env = gym.make("wormsim/Navigate-v0", target_distance=2.0, success_radius=0.3, gradient_length=1.0)
+    obs, info = env.reset(seed=3)
+    lay, task = env.unwrapped.layout, env.unwrapped.task
+    assert info["distance"] == pytest.approx(2.0)
+    assert obs[lay.task][0] == pytest.approx(np.exp(-2.0), rel=1e-5) and obs[lay.task][1] == 0
+    _, r, term, _, info = env.step(np.full(22, 0.5))
+    assert r == pytest.approx(info["reward_approach"] + info["reward_success"]) and not term
+    # Carry the worm next to the target: the next step succeeds, pays the bonus and terminates.
+    task.body.qpos[0, :2] = task.target[0] + 0.1
+    obs, r, term, _, info = env.step(np.full(22, 0.5))
+    assert term and info["success"] and info["distance"] < 0.3
+    assert r == pytest.approx(info["reward_approach"] + 5.0)
+    assert obs[lay.task][0] > np.exp(-0.3) and obs[lay.task][1] > 0   # concentration rose sharply
+
+
+def test_navigate_targets_differ_by_seed():
+    env = gym.make("wormsim/Navigate-v0")
+    targets = []
+    for seed in range(4):
+        env.reset(seed=seed)
+        targets.append(env.unwrapped.task.target[0].copy())
+    assert len({tuple(np.round(t, 6)) for t in targets}) == 4
+
+
+def test_bad_actions_raise():
+    env = gym.make("wormsim/Swim-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"\(22,\)"):
+        env.step(np.zeros(21))
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.full(22, np.nan))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        env.step(np.r_[np.zeros(21), np.inf])
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="n_segments"):
+        gym.make("wormsim/Swim-v0", n_segments=2)
+    with pytest.raises(ValueError, match="medium"):
+        gym.make("wormsim/Swim-v0", medium="honey")
+
+
+def test_render_rgb_array_follows_the_worm():
+    env = gym.make("wormsim/Swim-v0", render_mode="rgb_array", width=48, height=40)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (40, 48, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    env.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_make_vec_sync_and_async(mode):
+    envs = gym.make_vec("wormsim/Swim-v0", num_envs=2, vectorization_mode=mode, n_segments=5)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, 12)
+    obs, r, term, trunc, _ = envs.step(envs.action_space.sample())
+    assert r.shape == (2,) and obs.shape == (2, 12)
+    envs.close()
