@@ -1,6 +1,8 @@
 """Aggregate env steps per second of a population: Swimmer-v5 (one env), a SyncVectorEnv of 64
 wormsim/Swim-v0, and the native vector env at P = 1, 8, 64, 256 (and with/without rollout threads);
-resident memory at P = 256. Goals (issues): P = 64 at >= 10x Swimmer-v5 and >= 5x Sync64; P = 256 < 1 GB.
+resident memory at P = 256; 64 rate brains in closed loop with the native env, and the wall time of one
+ES generation of 64 rate candidates over a 10 s episode. Goals (issues): P = 64 at >= 10x Swimmer-v5 and
+>= 5x Sync64; the closed loop >= 5x Swimmer-v5; the generation < 5 s; P = 256 < 1 GB.
 A report, not a test.
 
     python benchmarks/population_speed.py [--steps 200]
@@ -39,7 +41,41 @@ def rate(envs, steps: int) -> float:
     return steps * getattr(envs, "num_envs", 1) / (time.perf_counter() - t)
 
 
+def closed_loop_rate(P: int, steps: int) -> float:
+    """Aggregate env steps/s of P rate brains (one batch) driving a native vector env of P worms."""
+    import torch
+
+    from wormsim.interface import Agent
+    from wormsim.rollout import EvalSpec, Evaluator
+    ev = Evaluator(EvalSpec(level="rate"))
+    x0 = ev.initial_params()
+    ev._setup(P)
+    ev.brain.set_params(np.tile(x0, (P, 1)))
+    agent = Agent(ev.brain, ev.interface)
+    obs, _ = ev.env.reset(seed=0)
+    agent.reset(P)
+    with torch.no_grad():
+        t = time.perf_counter()
+        for _ in range(steps):
+            obs, *_ = ev.env.step(agent.act(obs))
+    return steps * P / (time.perf_counter() - t)
+
+
+def es_generation_wall(P: int, duration: float) -> float:
+    """Wall time of one Evaluator call on P candidates, one episode of ``duration`` s each (warm)."""
+    from wormsim.rollout import EvalSpec, Evaluator
+    ev = Evaluator(EvalSpec(level="rate", env_kwargs=(("duration", duration),)))
+    x0 = ev.initial_params()
+    params = x0 + 0.1 * np.random.default_rng(0).standard_normal((P, len(x0)))
+    ev.evaluate(params[:, :], seed=0)            # builds the P-worm env and brain once
+    t = time.perf_counter()
+    ev.evaluate(params, seed=1)
+    return time.perf_counter() - t
+
+
 def main() -> None:
+    import torch
+    torch.set_num_threads(1)  # as the trainer's workers do: small matrices, rollout threads need the cores
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200)
     args = p.parse_args()
@@ -62,12 +98,17 @@ def main() -> None:
             envs = SwimVectorEnv(num_envs=P, nthread=nthread)
             rows.append((f"native P={P}, nthread={nthread}", rate(envs, max(5, args.steps * 8 // P))))
             envs.close()
-    # (The lead adds the closed-loop brain row here later.)
+    # The closed loop: 64 rate-level circuits (one brain batch) driving the native environment, and one
+    # whole ES generation (64 candidates, a 10 s episode each) through the trainer's Evaluator.
+    rows.append(("64 rate brains, closed loop", closed_loop_rate(64, args.steps)))
+    gen_wall = es_generation_wall(64, duration=10.0)
     sw_rate, sync_rate = rows[0][1], rows[1][1]
     print(f"{'population':36s} {'env steps/s':>12s} {'vs Swimmer':>11s} {'vs Sync64':>10s}")
     for name, r in rows:
         print(f"{name:36s} {r:12.0f} {r / sw_rate:10.2f}x {r / sync_rate:9.2f}x")
     print(f"resident memory with P=256 built: {mem:.0f} MB")
+    print(f"one ES generation, 64 rate-level candidates x 10 s episode (500 steps): {gen_wall:.2f} s wall "
+          f"(goal < 5 s)")
 
 
 if __name__ == "__main__":

@@ -18,15 +18,21 @@ LEVELS: dict[str, str] = {
     "spiking": "wormsim.realism_levels.spiking:SpikingBrain",
     "rate": "wormsim.realism_levels.rate:RateBrain",
     "mlp": "wormsim.realism_levels.mlp:MLPBrain",
+    # reservoir mode (`--train readout`): the level's circuit fixed at connectome-derived values, only a
+    # linear readout onto the muscles trained; not levels of their own, so the CLI hides them
+    "readout-rate": "wormsim.reservoir:ReadoutRateBrain",
+    "readout-spiking": "wormsim.reservoir:ReadoutSpikingBrain",
+    "readout-mlp": "wormsim.reservoir:ReadoutMLPBrain",
 }
+REALISM_LEVELS = tuple(k for k in LEVELS if not k.startswith("readout-"))
 
 
 def get_level(name: str) -> type[Brain]:
     """The Brain class of a realism level by name."""
     if name not in LEVELS:
-        raise ValueError(f"unknown level {name!r}; choose from {', '.join(sorted(LEVELS))}")
+        raise ValueError(f"unknown level {name!r}; choose from {', '.join(sorted(REALISM_LEVELS))}")
     module, cls = LEVELS[name].split(":")
     return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["Brain", "IOSpec", "LEVELS", "edge_groups", "get_level"]
+__all__ = ["Brain", "IOSpec", "LEVELS", "REALISM_LEVELS", "edge_groups", "get_level"]

@@ -34,7 +34,7 @@ def test_finished_cells_are_skipped_and_interrupted_ones_resumed(tmp_path, monke
     cfg = tiny(tmp_path)
     ex.run_experiment(cfg, progress=False)
     # an interrupted cell: summary gone, checkpoint there
-    (ex.cell_dir(cfg, "swim", "rate", "shuffled", 1) / "summary.json").unlink()
+    (ex.cell_dir(cfg, "swim", "rate", "shuffled", "weights", 1) / "summary.json").unlink()
     calls = []
     real = ex.train_es
 
@@ -70,3 +70,15 @@ def test_quick_grid_from_the_command_line(tmp_path, capsys):
     assert "## swim (score: forward speed" in report and "## memory (score: recall R^2)" in report
     memory = (tmp_path / "table_memory.csv").read_text().splitlines()[1:]
     assert len(memory) == 3 and all(0.0 <= float(row.split(",")[3]) <= 1.0 for row in memory)
+
+
+def test_reservoir_mode_is_one_more_axis(tmp_path):
+    cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome", "shuffled"], tasks=["memory-capacity"],
+                              trains=["weights", "readout"], seeds=2, budget=1, popsize=4, eval_episodes=1,
+                              workers=1, out=str(tmp_path))
+    text = ex.run_experiment(cfg, progress=False).read_text()
+    assert "| rate (readout) | connectome | 2 |" in text and "| rate | connectome | 2 |" in text
+    rows = {r.split(",")[0] + "/" + r.split(",")[1]: float(r.split(",")[3])
+            for r in (tmp_path / "table_memory-capacity.csv").read_text().splitlines()[1:]}
+    # a fitted readout on the fixed circuit recalls the last input well (lag 1)
+    assert rows["rate (readout)/connectome"] > 0.5

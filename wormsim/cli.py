@@ -101,8 +101,8 @@ def _choices(key):
     if not isinstance(key, str):
         return list(key)
     if key == "levels":
-        from wormsim.realism_levels import LEVELS
-        return list(LEVELS)
+        from wormsim.realism_levels import REALISM_LEVELS
+        return list(REALISM_LEVELS)
     if key == "wirings":
         from wormsim.wiring import WIRINGS
         return list(WIRINGS)
@@ -191,6 +191,14 @@ def cmd_train(args) -> int:
 
 
 def _trainer(config):
+    from wormsim.rollout import MOTOR_TASKS
+    if config.train == "readout":
+        if config.algo == "ppo":
+            raise UserError("--train readout fits a ridge readout (non-motor tasks) or an ES-trained "
+                            "readout (swim, navigate); use --algo es")
+        if config.task not in MOTOR_TASKS:
+            from wormsim.reservoir import train_readout
+            return train_readout
     if config.algo == "ppo":
         from wormsim.train.ppo import train_ppo
         return train_ppo
@@ -230,6 +238,9 @@ def _add_experiment(sub) -> None:
                    help=f"wirings; the connectome is the reference (default: {' '.join(d.wirings)})")
     p.add_argument("--tasks", nargs="+", choices=_choices("tasks"), default=d.tasks,
                    help=f"tasks (default: {' '.join(d.tasks)})")
+    p.add_argument("--train", nargs="+", dest="trains", choices=("weights", "readout"), default=d.trains,
+                   help="weights: train the circuit by ES; readout: the circuit fixed at connectome-derived "
+                   "values, only a linear readout fitted (reservoir); both: one more axis (default: weights)")
     p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds per cell (default: {d.seeds})")
     p.add_argument("--budget", type=int, default=d.budget, help=f"ES generations per run (default: {d.budget})")
     p.add_argument("--popsize", type=int, default=d.popsize, help=f"ES population (default: {d.popsize})")
@@ -252,7 +263,8 @@ def cmd_experiment(args) -> int:
     else:
         if args.seeds < 1 or args.budget < 1 or args.popsize < 2 or args.workers < 1:
             raise UserError("--seeds, --budget and --workers must be >= 1 and --popsize >= 2")
-        cfg = ExperimentConfig(levels=args.levels, wirings=args.wirings, tasks=args.tasks, seeds=args.seeds,
+        cfg = ExperimentConfig(levels=args.levels, wirings=args.wirings, tasks=args.tasks,
+                               trains=list(dict.fromkeys(args.trains)), seeds=args.seeds,
                                budget=args.budget, popsize=args.popsize, duration=args.duration,
                                workers=args.workers, backend=args.backend, ray_address=args.ray_address,
                                out=args.out)

@@ -51,6 +51,7 @@ class ExperimentConfig:
     levels: list[str] = field(default_factory=lambda: ["rate", "spiking", "mlp"])
     wirings: list[str] = field(default_factory=lambda: ["connectome", "shuffled", "erdos-renyi"])
     tasks: list[str] = field(default_factory=lambda: ["swim", "memory"])
+    trains: list[str] = field(default_factory=lambda: ["weights"])
     seeds: int = 5
     budget: int = 20
     popsize: int = 24
@@ -70,27 +71,43 @@ class ExperimentConfig:
 
 
 def cells(cfg: ExperimentConfig):
-    for task, level, wiring, seed in itertools.product(cfg.tasks, cfg.levels, cfg.wirings, range(cfg.seeds)):
+    """(task, level, wiring, train, seed) of every cell. The mlp has no wiring: one set of seeds
+    stands for every wiring. Reservoir mode on a body task needs a level that steps in torch, so
+    conductance x readout x (swim, navigate) is left out."""
+    from wormsim.rollout import MOTOR_TASKS
+    for task, level, wiring, train, seed in itertools.product(cfg.tasks, cfg.levels, cfg.wirings,
+                                                              cfg.trains, range(cfg.seeds)):
         if level == "mlp" and wiring != cfg.wirings[0]:
-            continue  # the mlp has no wiring: one set of seeds stands for every wiring
-        yield task, level, wiring, seed
+            continue
+        if train == "readout" and level == "conductance" and task in MOTOR_TASKS:
+            continue
+        yield task, level, wiring, train, seed
 
 
-def cell_dir(cfg: ExperimentConfig, task, level, wiring, seed) -> Path:
-    return Path(cfg.out) / "runs" / task / f"{level}-{wiring}-s{seed}"
+def cell_dir(cfg: ExperimentConfig, task, level, wiring, train, seed) -> Path:
+    mode = "" if train == "weights" else f"-{train}"
+    return Path(cfg.out) / "runs" / task / f"{level}{mode}-{wiring}-s{seed}"
 
 
-def run_cell(cfg: ExperimentConfig, task, level, wiring, seed, progress=False) -> dict:
-    path = cell_dir(cfg, task, level, wiring, seed)
+def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=False) -> dict:
+    from wormsim.rollout import MOTOR_TASKS
+    path = cell_dir(cfg, task, level, wiring, train, seed)
     if (path / "summary.json").is_file():
         return json.loads((path / "summary.json").read_text())
-    train = TrainConfig(level=level, wiring=wiring, task=task, seed=seed, budget=cfg.budget,
-                        popsize=cfg.popsize, duration=cfg.duration, episodes=cfg.episodes,
-                        eval_episodes=cfg.eval_episodes, workers=cfg.workers, backend=cfg.backend,
-                        ray_address=cfg.ray_address, video=False, out=str(path))
+    tc = TrainConfig(level=level, wiring=wiring, task=task, seed=seed, budget=cfg.budget,
+                     popsize=cfg.popsize, duration=cfg.duration, episodes=cfg.episodes,
+                     eval_episodes=cfg.eval_episodes, workers=cfg.workers, backend=cfg.backend,
+                     ray_address=cfg.ray_address, video=False, train=train, out=str(path))
+    trainer = train_es
+    if train == "readout" and task not in MOTOR_TASKS:
+        from wormsim.reservoir import train_readout as trainer
     if (path / "checkpoint.pkl").is_file():
-        return train_es(train, Run.open(path), resume=True, progress=progress)
-    return train_es(train, Run.create(path, train, overwrite=True), progress=progress)
+        return trainer(tc, Run.open(path), resume=True, progress=progress)
+    return trainer(tc, Run.create(path, tc, overwrite=True), progress=progress)
+
+
+def _label(level: str, train: str) -> str:
+    return level if train == "weights" else f"{level} ({train})"
 
 
 def final_score(task: str, summary: dict) -> float:
@@ -140,14 +157,14 @@ def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print) -> P
     todo = list(cells(cfg))
     t0 = time.perf_counter()
     results = []
-    for k, (task, level, wiring, seed) in enumerate(todo, 1):
-        done = (cell_dir(cfg, task, level, wiring, seed) / "summary.json").is_file()
-        summary = run_cell(cfg, task, level, wiring, seed, progress=False)
-        results.append({"task": task, "level": level, "wiring": wiring, "seed": seed,
+    for k, (task, level, wiring, train, seed) in enumerate(todo, 1):
+        done = (cell_dir(cfg, task, level, wiring, train, seed) / "summary.json").is_file()
+        summary = run_cell(cfg, task, level, wiring, train, seed, progress=False)
+        results.append({"task": task, "level": _label(level, train), "wiring": wiring, "seed": seed,
                         "score": final_score(task, summary), "n_params": summary["n_params"],
                         "untrained": summary.get("untrained_speed"), "wall_time": summary["wall_time"]})
         if progress:
-            log(f"[{k}/{len(todo)}] {task:8s} {level:11s} {wiring:15s} seed {seed}: "
+            log(f"[{k}/{len(todo)}] {task:8s} {_label(level, train):19s} {wiring:15s} seed {seed}: "
                 f"score {results[-1]['score']:.4f}" + (" (already done)" if done else "")
                 + f"  [{time.perf_counter() - t0:.0f} s]")
     write_report(cfg, results)
@@ -157,29 +174,31 @@ def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print) -> P
 def write_report(cfg: ExperimentConfig, results: list[dict]) -> None:
     out = Path(cfg.out)
     lines = ["# Does biophysical detail matter? Realism levels x wirings", "",
-             f"Grid: levels {', '.join(cfg.levels)}; wirings {', '.join(cfg.wirings)}; tasks "
+             f"Grid: levels {', '.join(cfg.levels)}; wirings {', '.join(cfg.wirings)}; training "
+             f"{', '.join(cfg.trains)} (readout: the circuit fixed, a linear readout fitted); tasks "
              f"{', '.join(cfg.tasks)}; {cfg.seeds} seeds; CMA-ES, {cfg.budget} generations of "
              f"{cfg.popsize}; swim episodes of {cfg.duration:g} s. The mlp has no wiring: it appears once "
              f"per task.", "", "Reproduce with:", "", "```", command_line(cfg), "```", ""]
     findings = []
+    labels = list(dict.fromkeys(r["level"] for r in results))
     for task in cfg.tasks:
         rows = [r for r in results if r["task"] == task]
         table = []
-        for level in cfg.levels:
+        for level in labels:
             for wiring in cfg.wirings:
                 xs = [r["score"] for r in rows if r["level"] == level and r["wiring"] == wiring]
                 if not xs:
                     continue
                 m, lo, hi = mean_ci(xs)
                 n_params = next(r["n_params"] for r in rows if r["level"] == level and r["wiring"] == wiring)
-                table.append({"level": level, "wiring": wiring if level != "mlp" else "(none)",
+                table.append({"level": level, "wiring": wiring if not level.startswith("mlp") else "(none)",
                               "n": len(xs), "mean": m, "ci_low": lo, "ci_high": hi, "n_params": n_params})
         _write_csv(out / f"table_{task}.csv", table)
         tests = []
-        for level in cfg.levels:
+        for level in labels:
             ref = [r["score"] for r in rows if r["level"] == level and r["wiring"] == "connectome"]
             for wiring in cfg.wirings:
-                if wiring == "connectome" or level == "mlp":
+                if wiring == "connectome" or level.startswith("mlp"):
                     continue
                 other = [r["score"] for r in rows if r["level"] == level and r["wiring"] == wiring]
                 if ref and other:
@@ -233,6 +252,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
+    """Learning curves of the cells trained by ES (reservoir cells fitted in closed form have none)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -241,7 +261,7 @@ def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
         for wiring in cfg.wirings:
             curves = []
             for seed in range(cfg.seeds):
-                p = cell_dir(cfg, task, level, wiring, seed)
+                p = cell_dir(cfg, task, level, wiring, "weights", seed)
                 if (p / "metrics.jsonl").is_file():
                     curves.append([r["best"] for r in Run(p).metrics()])
             if not curves:
@@ -264,5 +284,5 @@ def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
 
 def command_line(cfg: ExperimentConfig) -> str:
     return (f"wormsim experiment --levels {' '.join(cfg.levels)} --wirings {' '.join(cfg.wirings)} "
-            f"--tasks {' '.join(cfg.tasks)} --seeds {cfg.seeds} --budget {cfg.budget} --popsize {cfg.popsize} "
+            f"--tasks {' '.join(cfg.tasks)} --train {' '.join(cfg.trains)} --seeds {cfg.seeds} --budget {cfg.budget} --popsize {cfg.popsize} "
             f"--duration {cfg.duration:g} --workers {cfg.workers} --out {cfg.out}")

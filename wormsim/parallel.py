@@ -9,6 +9,7 @@ Ray is imported only by the Ray backend; without it installed the backend says w
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +38,20 @@ def _run_chunk(spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
     return _evaluator(spec).evaluate(params, seed=seed)
 
 
+@contextlib.contextmanager
+def one_torch_thread():
+    """Evaluate with one torch thread, then restore the caller's setting. The brains' matrices are
+    small (81 x 81 per member): a second thread only contends with MuJoCo's rollout threads
+    (measured with 64 rate brains in closed loop: 8.8k env steps/s with one thread, 0.6-6.4k with two)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _chunks(n: int, k: int) -> list[tuple[int, int]]:
     k = max(1, min(k, n))
     bounds = np.linspace(0, n, k + 1).round().astype(int)
@@ -62,7 +77,8 @@ class LocalBackend:
 
     def evaluate(self, spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
         if self.workers == 1:
-            return _run_chunk(spec, params, seed)
+            with one_torch_thread():
+                return _run_chunk(spec, params, seed)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_init_worker)

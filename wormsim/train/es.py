@@ -42,6 +42,12 @@ class TrainConfig:
     n_segments: int = _opt(12, "body segments of the worm")
     medium: str = _opt("water", "water, agar, or a drag ratio (normal / tangential)")
     share_weights: bool = _opt(False, "one weight per cell-class pair instead of one per edge")
+    train: str = _opt("weights", "weights: train the circuit; readout: keep the circuit at its "
+                      "connectome-derived values (reservoir) and fit only a linear readout (ridge "
+                      "regression for memory and digits, ES for swim and navigate)",
+                      choices=("weights", "readout"))
+    spectral_radius: float = _opt(0.9, "reservoir mode: spectral radius of the fixed chemical weights")
+    ridge_alpha: float = _opt(1.0, "reservoir mode: ridge regularisation of the readout")
     diagonal_above: int = _opt(200, "use separable CMA-ES above this many parameters")
     workers: int = _opt(2, "evaluation processes (or Ray actors)")
     backend: str = _opt("local", "where episodes run: local processes or a Ray cluster",
@@ -57,11 +63,18 @@ class TrainConfig:
     def eval_spec(self, episodes: int | None = None):
         from wormsim.rollout import EvalSpec
         level_kwargs = (("share_weights", True),) if self.share_weights and self.level != "mlp" else ()
+        level = self.level
+        if self.train == "readout":
+            if self.level == "conductance":
+                raise ValueError("--train readout on swim or navigate needs a level that steps in torch "
+                                 "(rate, spiking, mlp); conductance's readout is fitted on memory and digits")
+            level = f"readout-{self.level}"
+            level_kwargs += (("spectral_radius", float(self.spectral_radius)),)
         from wormsim.rollout import MOTOR_TASKS
         env_kwargs = (("n_segments", self.n_segments),)
         if self.task in MOTOR_TASKS:  # the non-motor tasks have no body and a fixed trial structure
             env_kwargs += (("medium", _medium(self.medium)), ("duration", float(self.duration)))
-        return EvalSpec(level=self.level, dataset=self.dataset, wiring=self.wiring,
+        return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs)
 

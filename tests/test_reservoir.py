@@ -1,0 +1,152 @@
+"""Reservoir mode: fixed connectome circuit, fitted linear readout (wormsim.reservoir)."""
+import numpy as np
+import pytest
+import torch
+
+from wormsim import reservoir as rs
+
+torch.set_num_threads(1)
+
+MC_SMALL = {"n_steps": 120}
+
+
+@pytest.fixture(scope="module")
+def rate_brain(circuit):
+    import gymnasium as gym
+    import wormsim  # noqa: F401
+    env = gym.make_vec("wormsim/MemoryCapacity-v0", num_envs=1, vectorization_mode="vector_entry_point")
+    brain, interface, info = rs.build_reservoir("rate", circuit, env.layout, env.control_dt, spectral_radius=0.9)
+    env.close()
+    return brain, interface, info
+
+
+def test_spectral_radius_of_fixed_rate_circuit(rate_brain):
+    brain, _, info = rate_brain
+    assert info["spectral_radius_before"] > 0
+    assert rs.chem_spectral_radius(brain) == pytest.approx(0.9, rel=1e-6)
+    assert info["spectral_radius"] == pytest.approx(0.9, rel=1e-6)
+    # input gains at the interface prior (input_scale 1), nothing else touched
+    assert np.allclose(brain.gain[0].numpy(), brain.io.initial_gains(1.0))
+    assert torch.all(brain.bias == 0)
+
+
+@pytest.mark.parametrize("wiring", ["erdos-renyi", "shuffled"])
+def test_spectral_radius_any_wiring_and_spiking(wiring):
+    from wormsim.connectome import load_circuit
+    from wormsim.envs.layout import ObsLayout
+    from wormsim.wiring import rewire
+    c = rewire(load_circuit("cook2019"), wiring, 1)
+    for level in ("rate", "spiking"):
+        brain, _, _ = rs.build_reservoir(level, c, ObsLayout(12, ("u",)), 0.02, spectral_radius=0.7)
+        assert rs.chem_spectral_radius(brain) == pytest.approx(0.7, rel=1e-6)
+
+
+def test_memory_capacity_lag1_beats_shuffled_control():
+    kw = dict(seed=0, n_train=16, n_test=8, env_kwargs=MC_SMALL)
+    real = rs.fit_readout("rate", "connectome", "memory-capacity", **kw)
+    control = rs.fit_readout("rate", "connectome", "memory-capacity", shuffle_targets=True, **kw)
+    assert real["score"] > 0.6, real
+    # no skill: clipped score ~0, pooled R^2 at or below 0 (a fit to noise)
+    assert control["score"] < 0.05 and -0.3 < control["pooled_r2"] < 0.05, control
+    assert real["n_readout_params"] == 81 + 1
+
+
+def test_memory_capacity_curve_decreases_and_matches_fit_readout():
+    lags, r2 = rs.memory_capacity_curve("rate", "connectome", seed=0, max_lag=4, n_train=8, n_test=4,
+                                        env_kwargs=MC_SMALL)
+    assert list(lags) == [1, 2, 3, 4]
+    assert np.all((r2 >= 0) & (r2 <= 1)) and r2[0] > r2[-1]
+    one = rs.fit_readout("rate", "connectome", "memory-capacity", seed=0, n_train=8, n_test=4,
+                         env_kwargs={**MC_SMALL, "lag": 3})
+    assert one["score"] == pytest.approx(r2[2], abs=1e-9)
+
+
+def test_digits_above_chance_on_held_out_images():
+    out = rs.fit_readout("rate", "connectome", "digits", seed=0, n_train=24, n_test=8,
+                         input_weights="random")
+    assert out["score"] > 0.3, out            # chance 0.1
+    assert out["n_readout_params"] == 81 * 10 + 10
+
+
+def test_spiking_and_null_wiring_run():
+    kw = dict(seed=0, n_train=8, n_test=4, env_kwargs={"n_steps": 60})
+    spk = rs.fit_readout("spiking", "connectome", "memory-capacity", **kw)
+    assert spk["spectral_radius"] == pytest.approx(0.9, rel=1e-6)
+    assert 0.0 <= spk["score"] <= 1.0 and spk["score"] > 0.05, spk   # 0.11-0.24 over seeds 0-2
+    er = rs.fit_readout("rate", "erdos-renyi", "memory-capacity", **kw)
+    assert 0.0 <= er["score"] <= 1.0 and er["score"] > 0.3, er
+
+
+def test_mlp_reservoir_is_its_random_gru():
+    out = rs.fit_readout("mlp", "connectome", "memory-capacity", seed=0, n_train=8, n_test=4,
+                         env_kwargs={"n_steps": 60})
+    assert out["spectral_radius"] is None and 0.0 <= out["score"] <= 1.0
+
+
+def test_same_seed_same_score():
+    kw = dict(seed=2, n_train=6, n_test=3, env_kwargs={"n_steps": 60})
+    a = rs.fit_readout("rate", "shuffled", "memory-capacity", **kw)
+    b = rs.fit_readout("rate", "shuffled", "memory-capacity", **kw)
+    assert a["score"] == b["score"] and a["train_score"] == b["train_score"]
+    m = rs.fit_readout("rate", "connectome", "memory", seed=1, n_train=6, n_test=3)
+    assert m["score"] == rs.fit_readout("rate", "connectome", "memory", seed=1, n_train=6, n_test=3)["score"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(level="rate", wiring="connectome", task="swim"), ["memory-capacity", "digits"]),
+    (dict(level="hh", wiring="connectome", task="memory"), ["rate", "spiking", "conductance", "mlp"]),
+    (dict(level="rate", wiring="lattice", task="memory"), ["erdos-renyi"]),
+    (dict(level="rate", wiring="connectome", task="memory", ridge_alpha=-1.0), ["ridge_alpha"]),
+    (dict(level="rate", wiring="connectome", task="memory", ridge_alpha=float("nan")), ["ridge_alpha"]),
+    (dict(level="rate", wiring="connectome", task="memory", spectral_radius=0.0), ["spectral_radius"]),
+    (dict(level="rate", wiring="connectome", task="memory", input_weights="gauss"), ["prior", "random"]),
+    (dict(level="rate", wiring="connectome", task="memory", n_train=0), ["n_train"]),
+])
+def test_bad_inputs_raise_with_choices(kwargs, words):
+    with pytest.raises(ValueError) as e:
+        rs.fit_readout(**kwargs)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_readout_brain_starts_as_the_interface(circuit):
+    from wormsim.envs.layout import ObsLayout
+    from wormsim.interface import Interface
+    layout = ObsLayout(12, ())
+    itf = Interface(circuit, layout, 0.02)
+    cls = rs.readout_brain_class("rate")
+    assert cls is rs.ReadoutRateBrain and cls.outputs_muscles
+    rb = cls(circuit, itf.io_spec(), population=3)
+    assert rb.n_params == circuit.n * 22 + 22 == rs.n_readout_params(circuit, 12)
+    ref, _, _ = rs.build_reservoir("rate", circuit, layout, 0.02)
+    u = torch.randn(20, 6, itf.n_inputs, generator=torch.Generator().manual_seed(0))
+    rb.reset(6)
+    ref.reset(6)
+    with torch.no_grad():
+        for t in range(20):
+            m = rb.step(u[t])
+            m_ref = itf.motor(ref.step(u[t]))
+    assert torch.allclose(m, m_ref, atol=1e-5)
+    # a member's readout changes only its own rows; the reservoir is shared and fixed
+    theta = rb.get_params().numpy()
+    theta[1] += 0.5
+    rb.set_params(theta)
+    rb.reset(6)
+    ref.reset(6)
+    with torch.no_grad():
+        out, m_ref = rb.step(u[0]), itf.motor(ref.step(u[0]))
+    assert torch.allclose(out[[0, 1, 4, 5]], m_ref[[0, 1, 4, 5]], atol=1e-5)
+    assert not torch.allclose(out[2:4], m_ref[2:4], atol=1e-3)
+    assert sum(p.numel() for p in rb.parameters()) == 3 * rb.n_params   # the reservoir is not trained
+
+
+def test_readout_brain_with_evaluator_on_swim(monkeypatch):
+    from wormsim import realism_levels
+    from wormsim.rollout import EvalSpec, Evaluator
+    monkeypatch.setitem(realism_levels.LEVELS, "readout-rate", "wormsim.reservoir:ReadoutRateBrain")
+    ev = Evaluator(EvalSpec(level="readout-rate", task="swim", env_kwargs=(("duration", 0.2),)))
+    x0 = ev.initial_params()
+    assert len(x0) == 81 * 22 + 22
+    params = np.stack([x0, x0 + 0.1 * np.random.default_rng(0).standard_normal(len(x0))])
+    res = ev.evaluate(params, seed=0)
+    assert res.returns.shape == (2,) and np.all(np.isfinite(res.returns)) and not res.failed.any()
