@@ -180,16 +180,19 @@ class Brain(nn.Module):
         return {k: np.stack(v) for k, v in self._trace.items()}
 
 
-def edge_groups(circuit: Circuit, edges: np.ndarray, share_weights: bool) -> tuple[np.ndarray, int]:
+def edge_groups(circuit: Circuit, edges: np.ndarray, share_weights: bool,
+                directed: bool = True) -> tuple[np.ndarray, int]:
     """Which parameter each edge reads. edges: (E, 2) index pairs.
 
-    Without sharing every edge has its own parameter; with sharing all edges between the same ordered
-    pair of cell classes (e.g. VB -> DD) read one parameter, as in c302's class-level models.
+    Without sharing every edge has its own parameter; with sharing all edges between the same pair
+    of cell classes (e.g. VB -> DD) read one parameter, as in c302's class-level models. directed:
+    chemical synapses key on the ordered pair; gap junctions (directed=False) on the unordered one,
+    so DB-VB and VB-DB junctions share a parameter whatever the neurons' order.
     Returns (group index per edge (E,), number of groups).
     """
     if not share_weights:
         return np.arange(len(edges)), len(edges)
     cls = np.array(circuit.cell_class)
-    keys = [(cls[i], cls[j]) for i, j in edges]
+    keys = [(cls[i], cls[j]) if directed else tuple(sorted((cls[i], cls[j]))) for i, j in edges]
     uniq = {k: g for g, k in enumerate(dict.fromkeys(keys))}
     return np.array([uniq[k] for k in keys], dtype=np.int64), len(uniq)

@@ -342,10 +342,7 @@ class ConductanceBrain(Brain):
         # gap pairs: edge_groups keys on the ORDERED class pair, but a gap junction is undirected;
         # orient each pair by class name first so VB--DB and DB--VB share one parameter
         ge = c.gap_edges
-        cls = np.array(c.cell_class)
-        swap = cls[ge[:, 0]] > cls[ge[:, 1]] if len(ge) else np.zeros(0, bool)
-        oriented = np.where(swap[:, None], ge[:, ::-1], ge) if len(ge) else ge
-        self._gap_group, n_gap = edge_groups(c, oriented, cfg.share_weights)
+        self._gap_group, n_gap = edge_groups(c, ge, cfg.share_weights, directed=False)
         self._gap_count = c.gap[ge[:, 0], ge[:, 1]].astype(float) if len(ge) else np.zeros(0)
         self._gap_edges = ge
         self._gap_directed = np.concatenate([ge, ge[:, ::-1]]) if len(ge) else ge.reshape(0, 2)

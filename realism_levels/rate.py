@@ -66,11 +66,7 @@ class EdgeWeights:
         self.n_chem_edges, self.n_gap_edges = len(chem_e), len(gap_e)
 
         chem_g, n_chem_g = edge_groups(c, chem_e, cfg.share_weights)
-        # A gap junction has no direction: order each pair by class name so that DB-VB and VB-DB
-        # pairs share one parameter whatever the neuron order (edge_groups keys ordered pairs).
-        cls = np.array(c.cell_class)
-        swap = cls[gap_e[:, 0]] > cls[gap_e[:, 1]]
-        gap_g, n_gap_g = edge_groups(c, np.where(swap[:, None], gap_e[:, ::-1], gap_e), cfg.share_weights)
+        gap_g, n_gap_g = edge_groups(c, gap_e, cfg.share_weights, directed=False)
         chem0 = _log_count_init(c.chem[chem_e[:, 0], chem_e[:, 1]], cfg.chem_scale)
         gap0 = _log_count_init(c.gap[gap_e[:, 0], gap_e[:, 1]], cfg.gap_scale)
         self.add_param("chem", _group_mean(chem0, chem_g, n_chem_g))

@@ -345,3 +345,19 @@ def test_level_swims_a_whole_episode(level, wiring):
         steps += 1
     assert steps == round(0.4 / itf.control_dt)
     env.close()
+
+
+def test_shared_gap_groups_are_unordered_class_pairs():
+    from wormsim.connectome import load_circuit
+    from wormsim.realism_levels import edge_groups
+    c = load_circuit("cook2019")
+    edges = c.gap_edges
+    groups, n = edge_groups(c, edges, share_weights=True, directed=False)
+    cls = np.array(c.cell_class)
+    pairs = {}
+    for (i, j), g in zip(edges, groups):
+        pairs.setdefault(tuple(sorted((cls[i], cls[j]))), set()).add(int(g))
+    assert all(len(gs) == 1 for gs in pairs.values()) and n == len(pairs)
+    chem_groups, _ = edge_groups(c, c.chem_edges, share_weights=True)
+    ab = [(cls[i], cls[j]) for i, j in c.chem_edges]
+    assert chem_groups[ab.index(("VB", "DD"))] != chem_groups[ab.index(("DD", "VB"))]

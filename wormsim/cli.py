@@ -174,6 +174,7 @@ def _check_config(config) -> None:
         raise UserError(f"--duration must be positive seconds, got {config.duration}")
     if config.sigma <= 0:
         raise UserError(f"--sigma must be positive, got {config.sigma}")
+    config.eval_spec()  # rejects level/task/training combinations before any file is written
 
 
 def cmd_train(args) -> int:
