@@ -69,8 +69,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from wormsim.circuit import Circuit
-from wormsim.realism_levels.base import Brain, IOSpec, edge_groups
+from wormsim.realism_levels.base import Brain, edge_groups
 
 # ---- gating kinetics: OpenWorm muscle_model NeuroML2 channels, from Boyle & Cohen 2008 (Table A1) ----
 # name: (half-activation V_half mV, slope k mV (negative = inactivation), time constant tau ms)
@@ -234,7 +233,7 @@ class _Sim:
     def __init__(self, brain: "ConductanceBrain", batch: int):
         import brian2 as b2
 
-        c, cfg, n = brain.circuit, brain.config, brain.circuit.n
+        cfg, n = brain.config, brain.circuit.n
         self.batch, self.n = batch, n
         # one clock for every object: Brian2's runtime loop steps in Python, and each extra clock
         # costs a comparison per step

@@ -6,6 +6,7 @@
     wormsim rollout runs/NAME --video swim.mp4
     wormsim plot    runs/NAME [runs/OTHER ...]
     wormsim experiment --levels rate mlp --wirings connectome shuffled --tasks swim memory --seeds 5
+    wormsim distill --teacher runs/COND --student rate --wiring connectome --out runs/NAME
 
 Every flag has help text; a wrong value is rejected with the list of valid ones. Errors a user can fix
 print one line naming the problem and the way out, and exit with status 2 (no traceback;
@@ -276,6 +277,45 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+# ---- wormsim distill -----------------------------------------------------------------------------------
+def _add_distill(sub) -> None:
+    p = sub.add_parser("distill", help="train a student level to reproduce a teacher run's circuit",
+                       description="Record a teacher's neural activity and body under many drives and "
+                       "perturbations, train a student level by backpropagation through time to reproduce "
+                       "it, and report held-out R^2, data efficiency, zero-shot gait (agar, unseen drives), "
+                       "robustness to the teacher's plasticity and curvature decoding.")
+    p.add_argument("--teacher", default=None, help="run directory of the teacher (a swim run of any "
+                   "level); omit for an untrained teacher of --teacher-level")
+    p.add_argument("--teacher-level", default="conductance", choices=_choices("levels"),
+                   help="level of the untrained teacher when --teacher is omitted (default: conductance)")
+    p.add_argument("--student", default="rate", choices=("rate", "spiking", "mlp"),
+                   help="level of the student (default: rate)")
+    p.add_argument("--wiring", default="connectome", choices=_choices("wirings"),
+                   help="wiring of the student (default: connectome)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, the student and the null wiring")
+    p.add_argument("--epochs", type=int, default=150, help="BPTT epochs (default: 150)")
+    p.add_argument("--n-train", type=int, default=8, help="teacher sequences to learn from (default: 8)")
+    p.add_argument("--n-test", type=int, default=4, help="held-out teacher sequences (default: 4)")
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per sequence (default: 2)")
+    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (default: 0.02)")
+    p.add_argument("--out", required=True, help="output directory (report.md, metrics.json, figures)")
+    p.set_defaults(func=cmd_distill)
+
+
+def cmd_distill(args) -> int:
+    from wormsim.distill import distill
+    result = distill(args.teacher, student=args.student, wiring=args.wiring, out=args.out,
+                     teacher_level=args.teacher_level, seed=args.seed, epochs=args.epochs,
+                     n_train=args.n_train, n_test=args.n_test, duration=args.duration, lr=args.lr,
+                     command="wormsim " + " ".join(sys.argv[1:]), progress=True)
+    held = result["heldout"]
+    neuron, muscle = (held["neuron_r2"] or {}).get("median"), held["muscle_r2"]["median"]
+    print(f"held-out median R^2: neurons {neuron if neuron is None else format(neuron, '.3f')}, "
+          f"muscles {muscle if muscle is None else format(muscle, '.3f')}")
+    print(f"report: {args.out}/report.md")
+    return 0
+
+
 # ---- entry point -------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -288,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rollout(sub)
     add_plot(sub)
     _add_experiment(sub)
+    _add_distill(sub)
     return parser
 
 
