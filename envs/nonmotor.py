@@ -42,10 +42,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
+from wormsim.envs.batched import BatchedVectorEnv, check_action
 from wormsim.envs.layout import ObsLayout
 
 # Seeds fixed forever: the digits' train/test split and the digits decoder (changing them changes the task).
@@ -70,12 +68,6 @@ def readout_y(action: np.ndarray) -> np.ndarray:
     """(P, 2J) muscles -> (P,) scalar readout y = mean(dorsal) - mean(ventral), in [-1, 1]."""
     J = action.shape[1] // 2
     return action[:, :J].mean(axis=1) - action[:, J:].mean(axis=1)
-
-
-def _check_action_shape(a: np.ndarray, shape: tuple[int, ...]) -> None:
-    if a.shape != shape:
-        raise ValueError(f"action must have shape {shape} (dorsal then ventral muscle activations in "
-                         f"[0, 1]), got shape {a.shape}")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -398,7 +390,7 @@ class NonMotorEnv(gym.Env):
 
     def step(self, action):
         a = np.asarray(action, dtype=np.float64)
-        _check_action_shape(a, self.action_space.shape)
+        check_action(a, self.action_space.shape)
         if not (a.min() >= 0.0 and a.max() <= 1.0):
             if not np.isfinite(a).all():
                 raise ValueError(f"action contains NaN or inf: {a}")
@@ -408,86 +400,24 @@ class NonMotorEnv(gym.Env):
         return self.task.observe()[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
 
-class NonMotorVectorEnv(VectorEnv):
-    """num_envs independent episodes of a ``NonMotorTask``, numpy-batched. Subclasses set ``task_class``."""
+class NonMotorVectorEnv(BatchedVectorEnv):
+    """num_envs independent episodes of a ``NonMotorTask``, numpy-batched. Subclasses set ``task_class``.
+    Seeding, reset masks, bad action rows and NEXT_STEP autoreset as every wormsim vector env
+    (envs/batched.py); a bad row's muscles sit at 0.5 (no answer) and its score is 0."""
 
-    metadata = {"render_modes": [], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
     task_class: type[NonMotorTask] = NonMotorTask
+    bad_action_fill = 0.5
+    zeroed_on_bad = ("score",)
+    cleared_on_reset = ("score",)
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **task_kwargs: Any) -> None:
         if render_mode is not None:
             raise ValueError(f"{type(self).__name__} has no rendering; render_mode must be None")
         self.render_mode = None
-        self.num_envs = int(num_envs)
-        self.task = self.task_class(n_envs=self.num_envs, **task_kwargs)
-        self.layout: ObsLayout = self.task.layout
-        self.control_dt = self.task.control_dt
-        self.max_steps = self.task.max_steps
-        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.control_dt))}
-        self.single_observation_space = spaces.Box(self.task.obs_low, self.task.obs_high, dtype=np.float32)
-        self.single_action_space = spaces.Box(0.0, 1.0, (self.layout.n_muscles,), np.float32)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(self.num_envs)]
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._init_spaces(self.task_class(n_envs=int(num_envs), **task_kwargs), num_envs)
 
-    def _seeds(self, seed) -> list[int | None]:
-        if seed is None:
-            return [None] * self.num_envs
-        if isinstance(seed, (int, np.integer)):
-            return [int(seed) + i for i in range(self.num_envs)]
-        seeds = list(seed)
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"seed list must have num_envs={self.num_envs} entries, got {len(seeds)}")
-        return seeds
-
-    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
-        """Reset every env (or those in options["reset_mask"], a (num_envs,) bool array)."""
-        mask = np.ones(self.num_envs, dtype=bool)
-        if options is not None and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"], dtype=bool)
-            if mask.shape != (self.num_envs,):
-                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
-        envs = np.flatnonzero(mask)
-        if seed is not None:
-            seeds = self._seeds(seed)
-            for i in envs:
-                self._rngs[i] = seeding.np_random(seeds[i])[0]
-        self.task.reset_envs(envs, [self._rngs[i] for i in envs])
-        self._autoreset[envs] = False
-        return self.task.observe(), {}
-
-    def step(self, actions):
-        a = np.asarray(actions, dtype=np.float64)
-        _check_action_shape(a, self.action_space.shape)
-        bad = np.zeros(self.num_envs, dtype=bool)
-        if not (a.min() >= 0.0 and a.max() <= 1.0):     # NaN fails both tests
-            with np.errstate(invalid="ignore"):
-                bad = ~np.isfinite(a).all(axis=1)
-            a = np.clip(np.where(bad[:, None], 0.5, a), 0.0, 1.0)
-        reward, terminated, truncated, info = self.task.step(a)
-        if bad.any():
-            terminated = terminated | bad
-            reward = np.where(bad, 0.0, reward)
-            info["score"] = np.where(bad, 0.0, info["score"])
-        info["bad_action"] = bad
-        done = self._autoreset
-        if done.any():
-            # NEXT_STEP autoreset: envs whose episode ended last step start anew; their action was ignored.
-            envs = np.flatnonzero(done)
-            self.task.reset_envs(envs, [self._rngs[i] for i in envs])
-            reward[envs] = 0.0
-            terminated[envs] = False
-            truncated[envs] = False
-            bad[envs] = False
-            info["score"][envs] = 0.0
-        self._autoreset = terminated | truncated
-        infos: dict[str, np.ndarray] = {}
-        every = np.ones(self.num_envs, dtype=bool)
-        for k, v in info.items():
-            infos[k] = v
-            infos["_" + k] = every.copy()
-        return self.task.observe(), reward.astype(np.float64, copy=False), terminated, truncated, infos
+    def _reset_rows(self, rows, rngs) -> None:
+        self.task.reset_envs(rows, rngs)
 
 
 _COMMON_DOC = """

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from wormsim.envs.body import WormBody
+from wormsim.envs.batched import check_action
 from wormsim.envs.layout import ObsLayout
 
 
@@ -221,15 +222,6 @@ class SwimTask(WormTask):
 
 
 _min, _max = np.minimum.reduce, np.maximum.reduce  # the ufunc reductions, without ndarray.min's wrapper
-
-
-def check_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """The action as float64 of ``shape``; ValueError naming the expected shape otherwise."""
-    a = np.asarray(action, dtype=np.float64)
-    if a.shape != shape:
-        raise ValueError(f"action must have shape {shape} (dorsal then ventral muscle activations in "
-                         f"[0, 1]), got shape {a.shape}")
-    return a
 
 
 class WormEnv(gym.Env):
