@@ -34,7 +34,7 @@ class TrainConfig:
     algo: str = _opt("es", "training algorithm: es (CMA-ES, every level) or ppo (rate, spiking, mlp; "
                      "--budget counts PPO iterations)", choices=("es", "ppo"))
     seed: int = _opt(0, "seed of the trainer, the null wiring and the episodes")
-    budget: int = _opt(40, "number of ES generations")
+    budget: int = _opt(100, "number of ES generations (PPO: iterations)")
     popsize: int = _opt(32, "candidates per generation")
     sigma: float = _opt(0.2, "initial step size of CMA-ES, in parameter units")
     episodes: int = _opt(1, "episodes per candidate, averaged")
