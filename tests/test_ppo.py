@@ -16,16 +16,6 @@ from wormsim.train.ppo import (PPOConfig, _Setup, clipped_surrogate, collect_rol
 TINY = PPOConfig(num_envs=2, bptt_steps=3, update_epochs=1, num_minibatches=2)
 
 
-@pytest.fixture(autouse=True)
-def _vector_env_control_dt(monkeypatch):
-    """Bridge while envs/vector.py lacks ``control_dt`` (rollout.layout_control_dt reads it); a no-op once
-    the vector environment exposes it."""
-    from wormsim.envs.vector import WormVectorEnv
-    if not hasattr(WormVectorEnv, "control_dt"):
-        monkeypatch.setattr(WormVectorEnv, "control_dt", property(lambda self: self.task.control_dt),
-                            raising=False)
-
-
 def _config(tmp_path, level="rate", budget=1, duration=0.1, name="run"):
     cfg = TrainConfig(level=level, budget=budget, duration=duration, eval_episodes=1, video=False,
                       out=str(tmp_path / name))
