@@ -4,13 +4,13 @@
         [--ppo-budget 30] [--out runs/bench]
 
 For each level: final forward speed (body lengths / s) of the trained policy on fresh episodes, the
-untrained circuit's speed, and wall time; plus a PPO mlp baseline on the same task and the open-loop
+untrained circuit's speed, and the training wall time; finished runs under --out are reused (--fresh
+retrains them); plus a PPO mlp baseline on the same task and the open-loop
 travelling wave of the body as the bar to approach. All numbers are measured in this one run.
 """
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ def open_loop_speed(duration: float, seeds=range(4)) -> tuple[float, float]:
     speeds = []
     for seed in seeds:
         env = gym.make("wormsim/Swim-v0", duration=duration)
-        wave = TravellingWave(n_joints=env.unwrapped.layout.n_joints)
+        wave = TravellingWave(n_segments=env.unwrapped.layout.n_segments)
         env.reset(seed=seed)
         t, done, s = 0.0, False, []
         while not done:
@@ -40,6 +40,15 @@ def open_loop_speed(duration: float, seeds=range(4)) -> tuple[float, float]:
     return float(np.mean(speeds)), float(np.std(speeds))
 
 
+def finished(path: str, fresh: bool) -> dict | None:
+    """The summary of a finished run under ``path`` (reused unless --fresh), else None."""
+    import json
+    summary = Path(path) / "summary.json"
+    if fresh or not summary.is_file():
+        return None
+    return json.loads(summary.read_text())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--levels", nargs="+", default=["rate", "spiking", "mlp", "conductance"])
@@ -49,6 +58,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--ppo-budget", type=int, default=0, help="PPO iterations for the mlp baseline (0: skip)")
     p.add_argument("--out", default="runs/bench")
+    p.add_argument("--fresh", action="store_true", help="retrain levels whose run under --out has finished")
     args = p.parse_args()
 
     rows = []
@@ -56,23 +66,23 @@ def main() -> None:
         budget = args.budget if level != "conductance" else max(2, args.budget // 3)
         cfg = TrainConfig(level=level, budget=budget, popsize=args.popsize, duration=args.duration,
                           workers=args.workers, video=False, out=f"{args.out}/{level}-es")
-        t0 = time.perf_counter()
-        s = train_es(cfg, Run.create(cfg.out, cfg, overwrite=True), progress=False)
+        s = finished(cfg.out, args.fresh) or train_es(cfg, Run.create(cfg.out, cfg, overwrite=True),
+                                                      progress=False)
         rows.append((f"{level} (ES, {budget} gen)", s["untrained_speed"], s["final_speed"],
-                     time.perf_counter() - t0, s["n_params"]))
+                     s["wall_time"], s["n_params"]))
         print(f"  done {rows[-1][0]}: {s['final_speed']:.3f} BL/s", flush=True)
     if args.ppo_budget:
         from wormsim.train.ppo import train_ppo
         cfg = TrainConfig(level="mlp", algo="ppo", budget=args.ppo_budget, duration=args.duration,
                           video=False, out=f"{args.out}/mlp-ppo")
-        t0 = time.perf_counter()
-        s = train_ppo(cfg, Run.create(cfg.out, cfg, overwrite=True), progress=False)
+        s = finished(cfg.out, args.fresh) or train_ppo(cfg, Run.create(cfg.out, cfg, overwrite=True),
+                                                       progress=False)
         rows.append((f"mlp (PPO, {args.ppo_budget} it)", s["untrained_speed"], s["final_speed"],
-                     time.perf_counter() - t0, s["n_params"]))
+                     s["wall_time"], s["n_params"]))
     wave, wave_sd = open_loop_speed(args.duration)
 
     print(f"\nswim training on the cook2019 connectome, {args.duration:g} s episodes, popsize {args.popsize}")
-    print(f"{'level':28s}{'params':>8s}{'untrained BL/s':>16s}{'trained BL/s':>14s}{'wall s':>9s}")
+    print(f"{'level':28s}{'params':>8s}{'untrained BL/s':>16s}{'trained BL/s':>14s}{'train s':>9s}")
     for name, before, after, wall, n in rows:
         print(f"{name:28s}{n:8d}{before:16.3f}{after:14.3f}{wall:9.0f}")
     print(f"{'open-loop travelling wave':28s}{'-':>8s}{'':16s}{wave:14.3f}  (sd {wave_sd:.3f}, the bar)")

@@ -236,6 +236,8 @@ class WormEnv(gym.Env):
             raise ValueError(f"unknown render_mode {render_mode!r}; choose from None, 'rgb_array'")
         self.task = self.task_class(n_worms=1, **task_kwargs)
         self.layout: ObsLayout = self.task.layout
+        self.control_dt: float = self.task.control_dt    # seconds per step
+        self.max_steps: int = self.task.max_steps        # steps per episode (duration / control_dt)
         self.body: WormBody = self.task.body
         self.render_mode, self.width, self.height = render_mode, int(width), int(height)
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.task.control_dt))}

@@ -135,3 +135,12 @@ def test_make_vec_sync_and_async(mode):
     obs, r, term, trunc, _ = envs.step(envs.action_space.sample())
     assert r.shape == (2,) and obs.shape == (2, 12)
     envs.close()
+
+
+def test_single_env_says_its_control_step_and_episode_length():
+    import gymnasium as gym
+    env = gym.make("wormsim/Swim-v0", control_dt=0.025, duration=2.0)
+    assert env.unwrapped.control_dt == 0.025 and env.unwrapped.max_steps == 80
+    vec = gym.make_vec("wormsim/Swim-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                       control_dt=0.025, duration=2.0)
+    assert vec.control_dt == 0.025 and vec.max_steps == 80
