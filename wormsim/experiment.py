@@ -53,7 +53,7 @@ class ExperimentConfig:
     tasks: list[str] = field(default_factory=lambda: ["swim", "memory"])
     trains: list[str] = field(default_factory=lambda: ["weights"])
     seeds: int = 5
-    budget: int = 20
+    budget: int = 30
     popsize: int = 24
     duration: float = 3.0
     episodes: int = 1
