@@ -31,3 +31,14 @@ def test_wrong_values_are_rejected_with_the_valid_ones():
     assert r.returncode == 2 and "erdos-renyi" in r.stderr and "Traceback" not in r.stderr
     r = run("circuit", "--dataset", "cook")
     assert r.returncode == 2 and "cook2019" in r.stderr
+
+
+def test_rendering_needs_no_setup_on_a_headless_machine(tmp_path):
+    """A fresh user types `wormsim rollout` with no MUJOCO_GL and no display: wormsim picks EGL."""
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "WAYLAND_DISPLAY")}
+    code = ("import os, wormsim, gymnasium as gym; e = gym.make('wormsim/Swim-v0', render_mode='rgb_array', "
+            "width=64, height=48); e.reset(seed=0); print(os.environ['MUJOCO_GL'], e.render().shape)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.split()[0] == "egl" and "(48, 64, 3)" in r.stdout

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import os
 import sys
 from pathlib import Path
+
+# Headless rendering: without a display MuJoCo's default OpenGL backend (GLFW) cannot open a context,
+# so choose EGL (Mesa renders on the CPU; OSMesa fails on such machines). A user's own MUJOCO_GL wins.
+if "MUJOCO_GL" not in os.environ and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    os.environ["MUJOCO_GL"] = "egl"
 
 __version__ = "0.1.0"
 
