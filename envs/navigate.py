@@ -100,7 +100,8 @@ class NavigateEnv(WormEnv):
     ## Arguments
     n_segments=12, medium="water", control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s,
     target_distance=3.0 BL, success_radius=0.3 BL, gradient_length=2.0 BL, success_bonus=5.0,
-    reset_noise_scale=0.05 rad, timestep=0.01 s, render_mode=None or "rgb_array", width=480, height=480.
+    reset_noise_scale=0.05 rad, timestep=0.01 s, head_cpg=0.0 Hz and head_cpg_amplitude=1.0 (the head
+    oscillator of Swim-v0), render_mode=None or "rgb_array", width=480, height=480.
 
     ## Version history
     v0: first version.
@@ -111,13 +112,15 @@ class NavigateEnv(WormEnv):
     def __init__(self, n_segments: int = 12, medium: str | float = "water", control_dt: float = 0.02,
                  duration: float = 10.0, muscle_tau: float = 0.1, target_distance: float = 3.0,
                  success_radius: float = 0.3, gradient_length: float = 2.0, success_bonus: float = 5.0,
-                 reset_noise_scale: float = 0.05, timestep: float = 0.01, render_mode: str | None = None,
+                 reset_noise_scale: float = 0.05, timestep: float = 0.01, head_cpg: float = 0.0,
+                 head_cpg_amplitude: float = 1.0, render_mode: str | None = None,
                  width: int = 480, height: int = 480) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
                          medium=medium, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
                          target_distance=target_distance, success_radius=success_radius,
                          gradient_length=gradient_length, success_bonus=success_bonus,
-                         reset_noise_scale=reset_noise_scale, timestep=timestep)
+                         reset_noise_scale=reset_noise_scale, timestep=timestep, head_cpg=head_cpg,
+                         head_cpg_amplitude=head_cpg_amplitude)
 
     def _reset_info(self) -> dict[str, Any]:
         return {"distance": float(self.task._distance()[0])}

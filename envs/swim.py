@@ -17,6 +17,12 @@ from gymnasium import spaces
 from wormsim.envs.body import WormBody
 from wormsim.envs.batched import check_action
 from wormsim.envs.layout import ObsLayout
+from wormsim.envs.waves import TravellingWave
+
+#: Body length of the head (BL): its muscles are driven by the head motor circuit (SMD, RMD, SMB...),
+#: not by the ventral cord motor neurons; in cect's neuromuscular data the ventral cord's first synapses
+#: reach the muscle rows at about 0.2 BL.
+HEAD_LENGTH = 0.2
 
 
 class WormTask:
@@ -30,7 +36,8 @@ class WormTask:
     def __init__(self, n_worms: int = 1, n_segments: int = 12, medium: str | float = "water",
                  control_dt: float = 0.02, duration: float = 10.0, muscle_tau: float = 0.1,
                  reset_noise_scale: float = 0.05, timestep: float = 0.01, markers: bool = False,
-                 nthread: int | None = None) -> None:
+                 nthread: int | None = None, head_cpg: float = 0.0, head_cpg_amplitude: float = 1.0,
+                 head_length: float = HEAD_LENGTH) -> None:
         if not (control_dt > 0 and math.isfinite(control_dt)):
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if not (duration >= control_dt and math.isfinite(duration)):
@@ -49,6 +56,32 @@ class WormTask:
         self.layout = ObsLayout(n_segments, self.task_names)
         self.steps = np.zeros(n_worms, dtype=np.int64)
         self._renderer: mujoco.Renderer | None = None
+        self._init_head_cpg(head_cpg, head_cpg_amplitude, head_length)
+
+    def _init_head_cpg(self, frequency: float, amplitude: float, head_length: float) -> None:
+        """The head's own oscillator (see SwimEnv, "Head oscillator"); frequency 0 turns it off."""
+        if not (math.isfinite(frequency) and frequency >= 0):
+            raise ValueError(f"head_cpg must be a frequency >= 0 Hz (0: off), got {frequency}")
+        if not 0.0 <= amplitude <= 1.0:
+            raise ValueError(f"head_cpg_amplitude must be in [0, 1], got {amplitude}")
+        if not 0.0 < head_length < 1.0:
+            raise ValueError(f"head_length must be in (0, 1) body lengths, got {head_length}")
+        self.head_cpg = float(frequency)
+        J = self.layout.n_joints
+        # The joints within the head, at least the first one (a 4-segment body has no joint that close).
+        head = np.flatnonzero(self.layout.joint_positions <= head_length + 1e-9)
+        self.head_joints = head if head.size else np.array([0])
+        self._head_columns = np.concatenate([self.head_joints, J + self.head_joints])
+        self._head_wave = TravellingWave(n_segments=self.layout.n_segments, frequency=max(frequency, 1e-9),
+                                         amplitude=amplitude) if frequency > 0 else None
+
+    def head_drive(self) -> np.ndarray | None:
+        """(P, 2 * len(head_joints)) offsets the head oscillator adds this step to the head muscles'
+        commands (dorsal joints, then ventral), or None when it is off. The phase runs from each
+        worm's reset: t = steps * control_dt."""
+        if self._head_wave is None:
+            return None
+        return self._head_wave(self.steps * self.control_dt)[:, self._head_columns] - 0.5
 
     # -- episode ----------------------------------------------------------------------------------------
     def reset_worms(self, worms: np.ndarray, rngs: list[np.random.Generator]) -> None:
@@ -82,6 +115,11 @@ class WormTask:
             healthy = body.healthy()
             body.reset(np.flatnonzero(~healthy))
         before = self._before_step()
+        drive = self.head_drive()
+        if drive is not None:
+            action = action.copy()
+            head = action[:, self._head_columns]
+            action[:, self._head_columns] = np.clip(head + drive, 0.0, 1.0)
         body.step(action, self.n_substeps)
         if not body.all_healthy():
             after = body.healthy()
@@ -322,7 +360,21 @@ class SwimEnv(WormEnv):
     n_segments=12 (4..48), medium="water" ("water" drag ratio 1.5, "agar" 10, or a number > 0),
     control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s, ctrl_cost_weight=1e-3, reset_noise_scale=0.05 rad,
     timestep=0.01 s (physics step; control_dt is divided into round(control_dt / timestep) steps),
+    head_cpg=0.0 Hz (0: off), head_cpg_amplitude=1.0,
     render_mode=None or "rgb_array" (a camera following the worm from above), width=480, height=480.
+
+    ## Head oscillator
+    The ventral cord motor neurons wormsim simulates reach the body-wall muscles from about 0.2 BL back;
+    the head's muscles are driven by the head motor circuit (SMD, RMD, SMB and their interneurons), which
+    generates the rhythm whose bends the B-type motor neurons propagate down the body through
+    proprioception (Wen et al. 2012, Neuron). With ``head_cpg`` > 0 the body carries that oscillator: the
+    muscles of the joints within the first 0.2 BL (at least the first joint) receive, on top of their
+    commands, the head's share of a travelling wave of ``head_cpg`` Hz (wavelength 1.5 BL, amplitude
+    ``head_cpg_amplitude``, zero phase at reset; the offsets of envs.waves.TravellingWave), clipped to
+    [0, 1]. A command of 0.5 on a head muscle (what wormsim's interface sends to muscles no simulated neuron
+    reaches) leaves the oscillator alone; a policy can still bias or cancel it. wormsim's trainers turn it
+    on (``--head-cpg``, 2 Hz, the animal's swimming frequency); the environment's default is off, a bare
+    body. The muscle cost counts the activations as applied.
 
     ## Version history
     v0: first version.
@@ -332,9 +384,10 @@ class SwimEnv(WormEnv):
 
     def __init__(self, n_segments: int = 12, medium: str | float = "water", control_dt: float = 0.02,
                  duration: float = 10.0, muscle_tau: float = 0.1, ctrl_cost_weight: float = 1e-3,
-                 reset_noise_scale: float = 0.05, timestep: float = 0.01, render_mode: str | None = None,
+                 reset_noise_scale: float = 0.05, timestep: float = 0.01, head_cpg: float = 0.0,
+                 head_cpg_amplitude: float = 1.0, render_mode: str | None = None,
                  width: int = 480, height: int = 480) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
                          medium=medium, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
                          ctrl_cost_weight=ctrl_cost_weight, reset_noise_scale=reset_noise_scale,
-                         timestep=timestep)
+                         timestep=timestep, head_cpg=head_cpg, head_cpg_amplitude=head_cpg_amplitude)

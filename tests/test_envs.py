@@ -144,3 +144,39 @@ def test_single_env_says_its_control_step_and_episode_length():
     vec = gym.make_vec("wormsim/Swim-v0", num_envs=2, vectorization_mode="vector_entry_point",
                        control_dt=0.025, duration=2.0)
     assert vec.control_dt == 0.025 and vec.max_steps == 80
+
+
+def test_head_oscillator_drives_only_the_head_and_restarts_with_the_episode():
+    env = gym.make("wormsim/Swim-v0", head_cpg=2.0, duration=1.0)
+    task = env.unwrapped.task
+    J = env.unwrapped.layout.n_joints
+    assert list(task.head_joints) == [0, 1]          # joints at 1/12 and 2/12 BL: the head (< 0.2 BL)
+    env.reset(seed=0)
+    quiet = np.full(2 * J, 0.5, np.float32)           # what the interface sends where no neuron reaches
+    ctrl, head_angle = [], []
+    for _ in range(50):                                # one second: two head cycles at 2 Hz
+        _, _, _, trunc, info = env.step(quiet)
+        ctrl.append(task.body.ctrl[0].copy())
+        head_angle.append(task.body.joint_angles()[0, 0])
+    ctrl = np.array(ctrl)
+    body = np.setdiff1d(np.arange(2 * J), np.r_[0, 1, J, J + 1])
+    np.testing.assert_array_equal(ctrl[:, body], 0.5)          # the rest of the body: its commands
+    assert ctrl[:, [0, 1, J, J + 1]].min() < 0.05 and ctrl[:, [0, 1, J, J + 1]].max() > 0.95
+    np.testing.assert_allclose(ctrl[:, 0] + ctrl[:, J], 1.0, atol=1e-12)   # dorsal and ventral in antiphase
+    spectrum = np.abs(np.fft.rfft(np.array(head_angle) - np.mean(head_angle)))
+    assert np.fft.rfftfreq(50, 0.02)[spectrum.argmax()] == pytest.approx(2.0)
+    assert trunc
+    env.reset(seed=0)
+    env.step(quiet)
+    np.testing.assert_allclose(task.body.ctrl[0], ctrl[0])     # phase 0 again after the reset
+
+
+def test_head_oscillator_off_leaves_the_commands_and_bad_values_are_rejected():
+    env = gym.make("wormsim/Swim-v0")                  # the bare body: off by default
+    env.reset(seed=0)
+    env.step(np.full(22, 0.5, np.float32))
+    np.testing.assert_array_equal(env.unwrapped.task.body.ctrl[0], 0.5)
+    for bad in (dict(head_cpg=-1.0), dict(head_cpg=float("nan")), dict(head_cpg_amplitude=2.0)):
+        with pytest.raises(ValueError, match="head_cpg"):
+            gym.make("wormsim/Swim-v0", **bad)
+    assert list(gym.make("wormsim/Swim-v0", n_segments=4, head_cpg=2.0).unwrapped.task.head_joints) == [0]

@@ -39,8 +39,10 @@ def test_each_worm_matches_the_single_env(env_id):
         np.testing.assert_allclose(vr, [o[1] for o in out], rtol=1e-5, atol=1e-7)
 
 
-def test_matches_sync_vector_env_including_autoreset():
-    kw = dict(duration=0.6, n_segments=6)                   # 30-step episodes: several autoresets
+@pytest.mark.parametrize("head_cpg", [0.0, 2.0])
+def test_matches_sync_vector_env_including_autoreset(head_cpg):
+    # 30-step episodes: several autoresets, after which the head oscillator's phase restarts per worm
+    kw = dict(duration=0.6, n_segments=6, head_cpg=head_cpg)
     acts = actions(100, dim=10)
     native = SwimVectorEnv(num_envs=N, **kw)
     sync = SyncVectorEnv([lambda: gym.make("wormsim/Swim-v0", **kw) for _ in range(N)])

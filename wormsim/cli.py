@@ -175,6 +175,9 @@ def _check_config(config) -> None:
         raise UserError(f"--duration must be positive seconds, got {config.duration}")
     if config.sigma <= 0:
         raise UserError(f"--sigma must be positive, got {config.sigma}")
+    if not config.head_cpg >= 0:
+        raise UserError(f"--head-cpg must be a frequency >= 0 Hz (0 turns the head oscillator off), "
+                        f"got {config.head_cpg}")
     config.eval_spec()  # rejects level/task/training combinations before any file is written
 
 

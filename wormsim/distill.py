@@ -94,8 +94,9 @@ class Setup:
 class Bodies:
     """Vector environments by (batch, medium), built once."""
 
-    def __init__(self, n_segments: int, duration: float, reset_noise: float):
+    def __init__(self, n_segments: int, duration: float, reset_noise: float, head_cpg: float = 0.0):
         self.n_segments, self.duration, self.reset_noise = n_segments, float(duration), float(reset_noise)
+        self.head_cpg = float(head_cpg)
         self._envs: dict = {}
 
     def get(self, batch: int, medium):
@@ -106,7 +107,8 @@ class Bodies:
             self._envs[key] = gym.make_vec("wormsim/Swim-v0", num_envs=batch,
                                            vectorization_mode="vector_entry_point",
                                            n_segments=self.n_segments, medium=medium,
-                                           duration=self.duration, reset_noise_scale=self.reset_noise)
+                                           duration=self.duration, reset_noise_scale=self.reset_noise,
+                                           head_cpg=self.head_cpg)
         return self._envs[key]
 
     def close(self):
@@ -413,7 +415,8 @@ def distill(teacher_run: str | Path | None, student: str = "rate", wiring: str =
                          "or rate teacher")
     env_kw = dict(spec.env_kwargs)
     n_segments = int(env_kw.get("n_segments", 12))
-    bodies = Bodies(n_segments, duration, reset_noise)
+    # the teacher's body: its head oscillator too (a run's env_kwargs carry it)
+    bodies = Bodies(n_segments, duration, reset_noise, head_cpg=float(env_kw.get("head_cpg", 0.0)))
     log = (lambda *a: print("[distill]", *a, flush=True)) if progress else (lambda *a: None)
 
     try:

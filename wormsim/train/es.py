@@ -41,6 +41,9 @@ class TrainConfig:
     duration: float = _opt(5.0, "simulated seconds per training episode (swim, navigate)")
     n_segments: int = _opt(12, "body segments of the worm")
     medium: str = _opt("water", "water, agar, or a drag ratio (normal / tangential)")
+    head_cpg: float = _opt(2.0, "frequency (Hz) of the head's own oscillator, which drives the head "
+                           "muscles no simulated motor neuron reaches (swim, navigate; 0: off, the "
+                           "circuit must make its own rhythm)")
     share_weights: bool = _opt(False, "one weight per cell-class pair instead of one per edge")
     train: str = _opt("weights", "weights: train the circuit; readout: keep the circuit at its "
                       "connectome-derived values (reservoir) and fit only a linear readout (ridge "
@@ -73,7 +76,8 @@ class TrainConfig:
         from wormsim.rollout import MOTOR_TASKS
         env_kwargs = (("n_segments", self.n_segments),)
         if self.task in MOTOR_TASKS:  # the non-motor tasks have no body and a fixed trial structure
-            env_kwargs += (("medium", _medium(self.medium)), ("duration", float(self.duration)))
+            env_kwargs += (("medium", _medium(self.medium)), ("duration", float(self.duration)),
+                           ("head_cpg", float(self.head_cpg)))
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs)

@@ -273,8 +273,10 @@ class _Recorder:
 
 
 # ---- rollouts ----------------------------------------------------------------------------------------
-def make_env(spec, duration: float | None = None, size: tuple[int, int] | None = None):
-    """One environment of ``spec``'s task (rendering happens here, not in the env)."""
+def make_env(spec, duration: float | None = None, size: tuple[int, int] | None = None,
+             head_cpg: float | None = None):
+    """One environment of ``spec``'s task (rendering happens here, not in the env); ``head_cpg``
+    overrides the spec's head oscillator (the open-loop wave drives the head itself: 0)."""
     import gymnasium as gym
 
     import wormsim  # noqa: F401  (registers the environments)
@@ -284,6 +286,8 @@ def make_env(spec, duration: float | None = None, size: tuple[int, int] | None =
         if duration <= 0:
             raise ValueError(f"duration must be positive seconds, got {duration}")
         env_kwargs["duration"] = float(duration)
+    if head_cpg is not None:
+        env_kwargs["head_cpg"] = float(head_cpg)
     return gym.make(task_env_id(spec.task), **env_kwargs)
 
 
@@ -315,7 +319,7 @@ def rollout(spec, params: np.ndarray | None = None, mode: str = "trained", seed:
     if mode == "trained" and params is None:
         raise ValueError("mode 'trained' needs the policy's parameters")
     own_env = env is None
-    env = make_env(spec, duration) if own_env else env
+    env = make_env(spec, duration, head_cpg=0.0 if mode == "open-loop" else None) if own_env else env
     try:
         u = env.unwrapped
         dt = control_dt_of(env)
