@@ -261,6 +261,17 @@ def test_registry_rejects_unknown_level():
         assert get_level(name).name == name
 
 
+def test_rate_curvature_gain_scales_only_the_proprioceptive_inputs():
+    one, itf = build("rate", curvature_gain=1.0)
+    ten, _ = build("rate", curvature_gain=10.0)
+    u1, u10 = one.input_matrix()[0].detach().numpy(), ten.input_matrix()[0].detach().numpy()
+    curv = np.array([n.startswith("curvature") for n in itf.channel_names])
+    assert curv.sum() == LAYOUT.n_joints and (u1[curv] != 0).any()
+    np.testing.assert_allclose(u10[curv], 10 * u1[curv])
+    np.testing.assert_array_equal(u10[~curv], u1[~curv])          # drives and task inputs: as trained
+    np.testing.assert_array_equal(one.get_params(), ten.get_params())   # the factor is not a parameter
+
+
 # ---- golden traces -----------------------------------------------------------------------------------
 def golden_run(level: str) -> dict[str, np.ndarray]:
     """The fixed run a golden trace stores: default config, synthetic circuit, 2 episodes."""
