@@ -20,10 +20,21 @@ def test_circuit_table_side_by_side_with_the_connectome(capsys, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 20_000
 
 
-def test_circuit_json(capsys):
+def test_circuit_json_is_always_a_list_and_says_what_is_missing(capsys):
     assert main(["circuit", "--dataset", "varshney", "--json"]) == 0
-    stats = json.loads(capsys.readouterr().out)
-    assert stats["dataset"] == "varshney" and stats["neurons"] == 81
+    (stats,) = json.loads(capsys.readouterr().out)
+    assert stats["dataset"] == "varshney" and stats["neurons"] == 81 and stats["missing"] == []
+    assert main(["circuit", "--dataset", "witvliet", "--wiring", "shuffled", "--json"]) == 0
+    base, null = json.loads(capsys.readouterr().out)
+    assert (base["wiring"], null["wiring"]) == ("connectome", "shuffled")
+    assert "VB1" in base["missing"] and base["notes"]
+
+
+def test_a_bad_save_path_fails_before_any_work(tmp_path):
+    r = run("circuit", "--save", str(tmp_path / "c.jpg"))
+    assert r.returncode == 2 and ".png" in r.stderr and not r.stdout
+    r = run("circuit", "--save", str(tmp_path / "nowhere" / "c.png"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and not (tmp_path / "nowhere").exists()
 
 
 def test_wrong_values_are_rejected_with_the_valid_ones():
@@ -31,6 +42,7 @@ def test_wrong_values_are_rejected_with_the_valid_ones():
     assert r.returncode == 2 and "erdos-renyi" in r.stderr and "Traceback" not in r.stderr
     r = run("circuit", "--dataset", "cook")
     assert r.returncode == 2 and "cook2019" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 2 and "--help" in r.stderr   # the error and a pointer
 
 
 def test_rendering_needs_no_setup_on_a_headless_machine(tmp_path):

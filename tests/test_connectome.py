@@ -119,3 +119,37 @@ def test_dataset_missing_neurons_loads_what_is_there_and_says_what_is_missing():
 def test_circuit_is_immutable(circuit):
     with pytest.raises(ValueError):
         circuit.chem[0, 0] = 5.0
+
+
+def test_white_is_varshneys_reanalysis_and_says_so():
+    white, varshney = load_circuit("white"), load_circuit("varshney")
+    np.testing.assert_array_equal(white.chem, varshney.chem)
+    np.testing.assert_array_equal(white.gap, varshney.gap)
+    assert any("Varshney" in note for note in white.notes)
+
+
+def test_wang2024_has_transmitter_signs_binary_connections_and_no_gap_junctions():
+    c = load_circuit("wang2024")
+    assert c.n == 81 and c.sign_rule.startswith("transmitter")
+    assert {c.cell_class[i] for i in np.flatnonzero(c.sign < 0)} == {"DD", "VD"}
+    assert set(np.unique(c.chem)) == {0.0, 1.0} and not c.gap.any()
+    assert any("binary" in note for note in c.notes)
+
+
+def test_a_dataset_without_motor_neurons_has_no_muscle_map_and_cannot_swim():
+    from wormsim.rollout import EvalSpec, build_circuit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = load_circuit("witvliet")
+        assert not c.nmj.any() and c.nmj_source.startswith("none")
+        assert any("nerve ring" in note for note in c.notes)
+        with pytest.raises(ValueError, match="cannot drive the body"):
+            build_circuit(EvalSpec(dataset="witvliet", task="swim"))
+        assert build_circuit(EvalSpec(dataset="witvliet", task="memory")).n == 10   # non-motor: fine
+
+
+def test_the_cache_key_holds_the_cect_version():
+    from importlib.metadata import version
+
+    import wormsim.connectome as mod
+    assert f"cect{version('cect')}" in mod._cache_path("cook2019", "auto").name

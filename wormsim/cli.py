@@ -78,6 +78,13 @@ def format_circuit_table(stats: list[dict]) -> str:
 def cmd_circuit(args) -> int:
     from wormsim.connectome import load_circuit
     from wormsim.wiring import rewire
+    if args.save:                                 # a wrong file name fails before any work is done
+        from pathlib import Path
+
+        from wormsim.viz.plots import check_figure_path
+        check_figure_path(args.save)
+        if not Path(args.save).resolve().parent.is_dir():
+            raise UserError(f"--save: the folder {Path(args.save).resolve().parent} does not exist")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         base = load_circuit(args.dataset)
@@ -86,10 +93,13 @@ def cmd_circuit(args) -> int:
     circuits = [base] if args.wiring == "connectome" else [base, rewire(base, args.wiring, args.seed)]
     stats = [c.stats() for c in circuits]
     if args.json:
-        print(json.dumps(stats if len(stats) > 1 else stats[0], indent=2))
+        # always a list: the connectome first, then the null wiring when one is asked
+        print(json.dumps(stats, indent=2))
     else:
         print(f"{base.dataset}: {base.n} neurons" + (f" (missing {len(base.missing)})" if base.missing else ""))
         print(format_circuit_table(stats))
+        for note in base.notes:
+            print(f"note: {note}")
     if args.save:
         from wormsim.viz.circuit import draw_circuit
         path = draw_circuit(circuits[-1], args.save)
@@ -178,7 +188,9 @@ def _check_config(config) -> None:
     if not config.head_cpg >= 0:
         raise UserError(f"--head-cpg must be a frequency >= 0 Hz (0 turns the head oscillator off), "
                         f"got {config.head_cpg}")
-    config.eval_spec()  # rejects level/task/training combinations before any file is written
+    spec = config.eval_spec()  # rejects level/task/training combinations before any file is written
+    from wormsim.rollout import build_circuit
+    build_circuit(spec)        # and a circuit that cannot do the task
 
 
 def cmd_train(args) -> int:
@@ -320,11 +332,19 @@ def cmd_distill(args) -> int:
 
 
 # ---- entry point -------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with the error on one line (which names the valid values) and a pointer to --help,
+    instead of the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wormsim", description="The C. elegans motor circuit at graded biophysical realism, "
         "driving a simulated swimming worm.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_circuit(sub)
     _add_train(sub)
     from wormsim.viz.commands import add_plot, add_rollout

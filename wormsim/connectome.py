@@ -35,22 +35,32 @@ import numpy as np
 
 from wormsim.circuit import Circuit
 
-FORMAT_VERSION = 1  # bump when the extraction below changes what it produces
+FORMAT_VERSION = 2  # bump when the extraction below changes what it produces
 
 
 @dataclass(frozen=True)
 class Dataset:
     reader: str        # module in cect.readers with get_instance(from_cache=...)
     description: str
+    note: str = ""     # what a user must know about this dataset's motor circuit (goes into Circuit.notes)
 
 
 DATASETS: dict[str, Dataset] = {
     "cook2019": Dataset("Cook2019HermReader", "Cook et al. 2019, adult hermaphrodite (chemical, gap, NMJ)"),
     "varshney": Dataset("VarshneyDataReader", "Varshney et al. 2011, hermaphrodite (chemical, gap)"),
-    "white": Dataset("White_whole", "White et al. 1986, whole animal (chemical, gap)"),
-    "witvliet": Dataset("WitvlietDataReader8", "Witvliet et al. 2021, adult (dataset 8; nerve ring only)"),
+    "white": Dataset("White_whole", "White et al. 1986, whole animal, in the reanalysis of Varshney et al. "
+                     "2011 (cect's White_whole; chemical, gap)",
+                     "white is White et al. 1986 as Varshney et al. 2011 reanalysed it: on the motor "
+                     "circuit its matrices equal varshney's (White's own L4 and adult series in cect have "
+                     "no ventral cord)"),
+    "witvliet": Dataset("WitvlietDataReader8", "Witvliet et al. 2021, adult (dataset 8; nerve ring only)",
+                        "witvliet covers the nerve ring only: it has the command interneurons but no "
+                        "ventral cord motor neurons, hence no muscle map; it cannot drive the body"),
     "openworm": Dataset("OpenWormUnifiedReader", "OpenWorm unified hermaphrodite, with transmitters"),
-    "wang2024": Dataset("Wang2024HermReader", "Wang et al. 2024, hermaphrodite, with transmitters"),
+    "wang2024": Dataset("Wang2024HermReader", "Wang et al. 2024 transmitters on Cook et al. 2019's "
+                        "anatomy (binary connections, no gap junctions)",
+                        "wang2024's connections are binary (1 where a transmitter-expressing cell "
+                        "connects, not synapse counts) and it has no gap junctions"),
 }
 
 COMMAND_INTERNEURONS = ("AVAL", "AVAR", "AVBL", "AVBR", "AVDL", "AVDR", "AVEL", "AVER", "PVCL", "PVCR")
@@ -176,8 +186,8 @@ def _extract(dataset: str, sign_rule: str) -> Circuit:
     position, pos_source = _positions(names, classes)
     nmj, nmj_source = _nmj(inst, nodes, where, idx, names, classes, position)
     muscle_position = (np.arange(N_MUSCLE_ROWS) + 0.5) / N_MUSCLE_ROWS
-    notes = []
-    if not gap.any():
+    notes = [DATASETS[dataset].note] if DATASETS[dataset].note else []
+    if not gap.any() and "gap junctions" not in " ".join(notes):
         notes.append("no gap junctions in this dataset")
     return Circuit(names=tuple(names), cell_class=classes,
                    role=tuple("command" if n in COMMAND_INTERNEURONS else "motor" for n in names),
@@ -245,6 +255,8 @@ def _nmj(inst, nodes, where, idx, names, classes, position) -> tuple[np.ndarray,
         side = 0 if c in DORSAL_CLASSES else 1 if c in VENTRAL_CLASSES else None
         if side is not None:
             nmj[i, side, rows[i]] = 1.0
+    if nmj.sum() == 0:
+        return nmj, "none (no motor neurons in this dataset, no neuron reaches a muscle)"
     return nmj, "class rule (D* and AS -> dorsal, V* -> ventral, at the neuron's position)"
 
 

@@ -591,12 +591,8 @@ def _f(x) -> float | None:
 
 # ---- outputs -------------------------------------------------------------------------------------
 def _save_fig(fig, path: Path) -> None:
-    from wormsim.runs import atomic_write_bytes
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    from wormsim.viz.plots import save_figure
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _fmt(x, nd=3) -> str:

@@ -256,6 +256,8 @@ def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from wormsim.viz.plots import save_figure
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for level in cfg.levels:
         for wiring in cfg.wirings:
@@ -276,10 +278,7 @@ def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
     ax.set_title(f"{task}: mean over seeds (band: min to max)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=110)
 
 
 def command_line(cfg: ExperimentConfig) -> str:

@@ -79,9 +79,21 @@ class EvalResult:
 
 
 def build_circuit(spec: EvalSpec):
+    """The circuit of ``spec`` (dataset, wiring, wiring seed); ValueError if it cannot do the task (a
+    motor task needs motor neurons that reach the muscles)."""
+    import warnings
+
     from wormsim.connectome import load_circuit
     from wormsim.wiring import rewire
-    return rewire(load_circuit(spec.dataset), spec.wiring, spec.wiring_seed)
+    with warnings.catch_warnings():
+        if spec.task in MOTOR_TASKS:       # the error below says more than the missing-neuron warning
+            warnings.simplefilter("ignore")
+        base = load_circuit(spec.dataset)
+    if spec.task in MOTOR_TASKS and not base.nmj.any():
+        raise ValueError(f"dataset {spec.dataset!r} has no motor neurons that reach a muscle, so its "
+                         f"circuit cannot drive the body in {spec.task!r}; "
+                         "use cook2019, openworm, varshney, white or wang2024, or a non-motor task")
+    return rewire(base, spec.wiring, spec.wiring_seed)
 
 
 def make_level_config(level: str, overrides: dict):

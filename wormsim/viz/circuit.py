@@ -22,7 +22,8 @@ def draw_circuit(circuit: Circuit, path: str | Path, title: str | None = None) -
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    path = Path(path)
+    from wormsim.viz.plots import check_figure_path, save_figure
+    path = check_figure_path(path)
     classes = list(circuit.classes)
     row = {c: k for k, c in enumerate(classes)}
     x = np.asarray(circuit.position)
@@ -53,9 +54,4 @@ def draw_circuit(circuit: Circuit, path: str | Path, title: str | None = None) -
                        Line2D([], [], color=GAP, ls="--", label="gap junction")],
               loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -32,20 +32,31 @@ def _plt():
     return plt
 
 
-def _save(fig, path: str | Path, dpi: int = 120) -> Path:
-    plt = _plt()
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` as a Path if a figure can be written there (a known suffix); ValueError otherwise."""
     path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        plt.close(fig)
-        raise ValueError(f"figure file must end in .png, .svg or .pdf, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ValueError(f"figure file must end in {', '.join(FIGURE_SUFFIXES)}, got {path.name!r}")
+    return path
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120, **savefig_kwargs) -> Path:
+    """Write ``fig`` atomically (rendered in memory, then a temporary file renamed onto ``path``; the
+    format follows the suffix) and close it. The one way wormsim writes a figure."""
+    import io
+
+    from wormsim.runs import atomic_write_bytes
+    plt = _plt()
     try:
-        fig.savefig(tmp, dpi=dpi)
-        tmp.replace(path)
+        path = check_figure_path(path)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix.lower()[1:], dpi=dpi, **savefig_kwargs)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
@@ -141,7 +152,7 @@ def plot_learning_curves(run_dirs, path: str | Path, labels=None, title: str | N
     fig.suptitle(title or ("learning curve: " + labels[0] if len(labels) == 1
                            else f"learning curves of {len(labels)} runs"))
     fig.tight_layout(rect=(0, 0.05 + 0.03 * ((len(handles) - 1) // 6), 1, 1))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---- kymograph and activity -------------------------------------------------------------------------
@@ -174,7 +185,7 @@ def plot_kymograph(curvature: np.ndarray, dt: float, path: str | Path, title: st
     fig.colorbar(im, ax=ax, label="curvature (rad / body length)\n+ dorsal, − ventral")
     ax.set_title(title or "body-curvature kymograph")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def neuron_order(circuit) -> np.ndarray:
@@ -259,7 +270,7 @@ def plot_activity(traces: dict, circuit, curvature: np.ndarray, dt: float, path:
     ax1.set_xlim(0.0, T * dt)
     fig.suptitle(title or f"{level or 'brain'}: body curvature and neural activity")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---- weights on the circuit ---------------------------------------------------------------------------
@@ -354,7 +365,7 @@ def plot_weights(brain=None, path: str | Path = "weights.png", circuit=None, tit
               fontsize=8, title=f"edge width and opacity: {unit}, relative to the largest ({top:.3g})",
               title_fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---- everything about one run ----------------------------------------------------------------------
