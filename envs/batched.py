@@ -39,7 +39,6 @@ class BatchedVectorEnv(VectorEnv):
     metadata = {"render_modes": [], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
     bad_action_fill: float = 0.0                 # activation a NaN/inf row gets for its last step
     zeroed_on_bad: tuple[str, ...] = ()          # info keys set to 0 on a bad-action row
-    cleared_on_reset: tuple[str, ...] = ()       # info keys set to 0/False on a row's autoreset step
 
     def _init_spaces(self, task, num_envs: int) -> None:
         self.num_envs = int(num_envs)
@@ -58,6 +57,11 @@ class BatchedVectorEnv(VectorEnv):
 
     def _reset_rows(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
         raise NotImplementedError
+
+    def _reset_infos(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Info of the rows just reset (dict of (len(rows), ...) arrays), as the single env's reset
+        gives it; none by default."""
+        return {}
 
     def _seeds(self, seed: int | list[int | None] | None) -> list[int | None]:
         if seed is None:
@@ -83,7 +87,12 @@ class BatchedVectorEnv(VectorEnv):
                 self._rngs[i] = seeding.np_random(seeds[i])[0]
         self._reset_rows(rows, [self._rngs[i] for i in rows])
         self._autoreset[rows] = False
-        return self.task.observe(), {}
+        infos = {}
+        for k, v in self._reset_infos(rows).items():
+            full = np.zeros((self.num_envs,) + v.shape[1:], v.dtype)
+            full[rows] = v
+            infos[k], infos["_" + k] = full, mask.copy()
+        return self.task.observe(), infos
 
     def step(self, actions):
         a = np.asarray(actions, dtype=np.float64)
@@ -105,6 +114,8 @@ class BatchedVectorEnv(VectorEnv):
                 for k in self.zeroed_on_bad:
                     info[k] = np.where(bad, 0, info[k])
         info["bad_action"] = bad
+        stepped = np.ones(self.num_envs, dtype=bool)    # rows whose info is this step's
+        reset_info = {}
         if self._autoreset.any():
             # NEXT_STEP autoreset: rows whose episode ended last step start anew; their action was ignored.
             rows = np.flatnonzero(self._autoreset)
@@ -112,12 +123,23 @@ class BatchedVectorEnv(VectorEnv):
             reward[rows] = 0.0
             terminated[rows] = False
             truncated[rows] = False
-            for k in ("bad_action",) + self.cleared_on_reset:
-                info[k][rows] = 0
+            stepped[rows] = False
+            # their info is the reset's, as SyncVectorEnv gives it: this step's keys masked off (and
+            # zeroed, so nothing of the discarded step leaks), the reset's own keys on
+            for k, v in info.items():
+                v = np.array(v)                             # a copy: never write into a task's arrays
+                v[rows] = 0
+                info[k] = v
+            reset_info = self._reset_infos(rows)
         self._autoreset = terminated | truncated
         infos = {}
-        every = np.ones(self.num_envs, dtype=bool)
         for k, v in info.items():
             infos[k] = v
-            infos["_" + k] = every.copy()
+            infos["_" + k] = stepped.copy()
+        for k, v in reset_info.items():
+            if k not in infos:
+                infos[k] = np.zeros((self.num_envs,) + v.shape[1:], v.dtype)
+                infos["_" + k] = np.zeros(self.num_envs, dtype=bool)
+            infos[k][~stepped] = v
+            infos["_" + k][~stepped] = True
         return self.task.observe(), reward.astype(np.float64, copy=False), terminated, truncated, infos

@@ -42,6 +42,9 @@ class NavigateTask(WormTask):
         self.concentration[worms] = np.exp(-self._distance()[worms] / self.gradient_length)
         self.concentration_rate[worms] = 0.0
 
+    def reset_info(self, worms):
+        return {"distance": self._distance()[np.asarray(worms)]}
+
     def _before_step(self) -> np.ndarray:
         return self._distance()
 
@@ -122,5 +125,3 @@ class NavigateEnv(WormEnv):
                          reset_noise_scale=reset_noise_scale, timestep=timestep, head_cpg=head_cpg,
                          head_cpg_amplitude=head_cpg_amplitude)
 
-    def _reset_info(self) -> dict[str, Any]:
-        return {"distance": float(self.task._distance()[0])}

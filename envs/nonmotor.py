@@ -408,7 +408,6 @@ class NonMotorVectorEnv(BatchedVectorEnv):
     task_class: type[NonMotorTask] = NonMotorTask
     bad_action_fill = 0.5
     zeroed_on_bad = ("score",)
-    cleared_on_reset = ("score",)
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **task_kwargs: Any) -> None:
         if render_mode is not None:

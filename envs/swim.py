@@ -202,6 +202,10 @@ class WormTask:
     def _reset_task(self, worms: np.ndarray, rngs: list[np.random.Generator]) -> None:
         pass
 
+    def reset_info(self, worms: np.ndarray) -> dict[str, np.ndarray]:
+        """The info a reset of ``worms`` reports (dict of (len(worms), ...) arrays); none by default."""
+        return {}
+
     def _before_step(self) -> Any:
         return None
 
@@ -289,7 +293,7 @@ class WormEnv(gym.Env):
         return self.task.observe()[0], self._reset_info()
 
     def _reset_info(self) -> dict[str, Any]:
-        return {}
+        return {k: v[0] for k, v in self.task.reset_info(np.array([0])).items()}
 
     def step(self, action):
         a = np.asarray(action, dtype=np.float64)

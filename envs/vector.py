@@ -32,7 +32,6 @@ class WormVectorEnv(BatchedVectorEnv):
     metadata = {**BatchedVectorEnv.metadata, "render_modes": ["rgb_array"]}
     task_class: type[WormTask] = WormTask
     bad_action_fill = 0.0
-    cleared_on_reset = ("diverged",)
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, width: int = 480, height: int = 480,
                  render_worm: int | None = 0, **task_kwargs: Any) -> None:
@@ -46,6 +45,9 @@ class WormVectorEnv(BatchedVectorEnv):
     def _reset_rows(self, rows, rngs) -> None:
         self.task.reset_worms(rows, rngs)
 
+    def _reset_infos(self, rows) -> dict[str, np.ndarray]:
+        return self.task.reset_info(rows)
+
     def render(self):
         if self.render_mode != "rgb_array":
             return None
@@ -55,7 +57,9 @@ class WormVectorEnv(BatchedVectorEnv):
         h, w = self.height // 2, self.width // 2
         tiles = [self.task.render(i, w, h) if i < self.num_envs else np.zeros((h, w, 3), np.uint8)
                  for i in range(4)]
-        return np.concatenate([np.concatenate(tiles[:2], 1), np.concatenate(tiles[2:], 1)], 0)
+        frame = np.concatenate([np.concatenate(tiles[:2], 1), np.concatenate(tiles[2:], 1)], 0)
+        # an odd width or height: pad the last row / column, so the frame has the size asked for
+        return np.pad(frame, ((0, self.height - 2 * h), (0, self.width - 2 * w), (0, 0)))
 
     def close_extras(self, **kwargs: Any) -> None:
         self.task.close()

@@ -39,16 +39,27 @@ def test_each_worm_matches_the_single_env(env_id):
         np.testing.assert_allclose(vr, [o[1] for o in out], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("head_cpg", [0.0, 2.0])
-def test_matches_sync_vector_env_including_autoreset(head_cpg):
+def assert_same_infos(native: dict, sync: dict) -> None:
+    """Every key SyncVectorEnv reports, with the same "_key" mask and the same values where set."""
+    for k in (k for k in sync if not k.startswith("_")):
+        mask = sync["_" + k]
+        np.testing.assert_array_equal(native["_" + k], mask, err_msg=k)
+        np.testing.assert_allclose(np.asarray(native[k], float)[mask], np.asarray(sync[k], float)[mask],
+                                   rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("env_id,head_cpg", [("wormsim/Swim-v0", 0.0), ("wormsim/Swim-v0", 2.0),
+                                             ("wormsim/Navigate-v0", 0.0)])
+def test_matches_sync_vector_env_including_autoreset(env_id, head_cpg):
     # 30-step episodes: several autoresets, after which the head oscillator's phase restarts per worm
     kw = dict(duration=0.6, n_segments=6, head_cpg=head_cpg)
     acts = actions(100, dim=10)
-    native = SwimVectorEnv(num_envs=N, **kw)
-    sync = SyncVectorEnv([lambda: gym.make("wormsim/Swim-v0", **kw) for _ in range(N)])
-    o1, _ = native.reset(seed=[3, 1, 4, 1])
-    o2, _ = sync.reset(seed=[3, 1, 4, 1])
+    native = gym.make_vec(env_id, num_envs=N, vectorization_mode="vector_entry_point", **kw)
+    sync = SyncVectorEnv([lambda: gym.make(env_id, **kw) for _ in range(N)])
+    o1, i1 = native.reset(seed=[3, 1, 4, 1])
+    o2, i2 = sync.reset(seed=[3, 1, 4, 1])
     np.testing.assert_allclose(o1, o2, atol=1e-6)
+    assert_same_infos(i1, i2)
     ends = 0
     for t in range(100):
         a, b = native.step(acts[t]), sync.step(acts[t])
@@ -56,6 +67,7 @@ def test_matches_sync_vector_env_including_autoreset(head_cpg):
         np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-7)
         np.testing.assert_array_equal(a[2], b[2])
         np.testing.assert_array_equal(a[3], b[3])
+        assert_same_infos(a[4], b[4])
         ends += a[3].sum()
     assert ends == 3 * N
 
@@ -101,6 +113,39 @@ def test_diverged_worm_is_reset_alone():
             assert term.tolist() == [False, True, False, False] and info["diverged"][1]
 
 
+def test_a_worm_diverging_during_the_step_is_flagged_and_reset_alone(monkeypatch):
+    acts = actions(6)
+    ref = _reference(acts)
+    envs = SwimVectorEnv(num_envs=N)
+    envs.reset(seed=0)
+    step = envs.body.step
+
+    def blow_up(controls, n_substeps=1):               # worm 2's physics diverges inside step 2
+        step(controls, n_substeps)
+        if envs.task.steps[2] == 2:
+            envs.body.qvel[2, 5] = np.inf
+    monkeypatch.setattr(envs.body, "step", blow_up)
+    for t in range(6):
+        obs, r, term, trunc, info = envs.step(acts[t])
+        assert np.isfinite(obs).all() and np.isfinite(r).all()
+        np.testing.assert_allclose(obs[[0, 1, 3]], ref[t][0][[0, 1, 3]], atol=1e-6)
+        if t == 2:
+            assert term.tolist() == [False, False, True, False] and info["diverged"].tolist() == term.tolist()
+            assert r[2] == 0.0
+
+
+def test_an_infinite_action_ends_only_that_worms_episode():
+    acts = actions(3)
+    ref = _reference(acts)
+    envs = SwimVectorEnv(num_envs=N)
+    envs.reset(seed=0)
+    a = acts[0].copy()
+    a[1, 0] = np.inf
+    obs, r, term, _, info = envs.step(a)
+    assert term.tolist() == [False, True, False, False] and info["bad_action"][1] and r[1] == 0.0
+    np.testing.assert_allclose(obs[[0, 2, 3]], ref[0][0][[0, 2, 3]], atol=1e-6)
+
+
 def test_bad_action_shape_raises_naming_expected_shape():
     envs = SwimVectorEnv(num_envs=N)
     envs.reset(seed=0)
@@ -122,11 +167,24 @@ def test_reset_seed_list_and_infos_are_arrays():
 def test_render_chosen_worm_and_tiled():
     import os
     os.environ["MUJOCO_GL"] = "egl"
-    envs = SwimVectorEnv(num_envs=2, render_mode="rgb_array", width=32, height=32, render_worm=1)
+    envs = SwimVectorEnv(num_envs=3, render_mode="rgb_array", width=64, height=64, render_worm=1)
     envs.reset(seed=0)
-    assert envs.render().shape == (32, 32, 3)
+    bend = np.full((3, 22), 0.5)
+    bend[0, :11], bend[0, 11:] = 1.0, 0.0               # worm 0 curls dorsally, the others stay straight
+    for _ in range(20):
+        envs.step(bend)
+    worm1 = envs.render()
+    assert worm1.shape == (64, 64, 3)
+    envs.render_worm = 0
+    worm0 = envs.render()
+    assert np.abs(worm0.astype(int) - worm1).sum() > 0   # the chosen worm is drawn, not always worm 0
     envs.render_worm = None
-    assert envs.render().shape == (32, 32, 3)
+    tiled = envs.render()
+    assert tiled.shape == (64, 64, 3)
+    np.testing.assert_array_equal(tiled[:32, :32], envs.task.render(0, 32, 32))   # top left: worm 0
+    np.testing.assert_array_equal(tiled[32:, 32:], 0)                             # no fourth worm
+    with pytest.raises(IndexError):
+        envs.task.render(3, 32, 32)
     envs.close()
 
 
