@@ -30,8 +30,11 @@ def test_one_iteration_writes_metrics_checkpoint_and_policy(tmp_path, level):
             "n_params", "policy", "speed_unit"} <= set(summary)
     rows = run.metrics()
     assert [r["iteration"] for r in rows] == [0, 1]
-    for key in ("mean", "speed_mean", "policy_loss", "value_loss", "approx_kl", "wall_time", "env_steps"):
+    for key in ("best", "mean", "std", "speed_best", "speed_mean", "policy_loss", "value_loss", "approx_kl",
+                "action_std", "wall_time", "env_steps"):
         assert np.isfinite(rows[1][key]), key
+    assert rows[1]["best"] >= rows[1]["mean"] and rows[1]["std"] >= 0      # across the iteration's worms
+    assert {"best", "mean", "std", "speed_best", "speed_mean"} <= set(rows[0])   # the plots read these
     state = run.load_checkpoint()
     assert state["iteration"] == 1 and {"brain", "critic", "optimizer", "generator"} <= set(state["model"])
     params, meta = run.load_policy()

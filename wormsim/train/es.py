@@ -63,21 +63,24 @@ class TrainConfig:
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
 
-    def eval_spec(self, episodes: int | None = None):
-        from wormsim.rollout import EvalSpec
+    def eval_spec(self, episodes: int | None = None, held_out: bool = False):
+        """The EvalSpec of this set-up. held_out: the final judgement, on data training never saw
+        (digits: the test split of the images; the other tasks draw fresh episodes from new seeds)."""
+        from wormsim.rollout import MOTOR_TASKS, EvalSpec
         level_kwargs = (("share_weights", True),) if self.share_weights and self.level != "mlp" else ()
         level = self.level
-        if self.train == "readout":
+        if self.train == "readout" and self.task in MOTOR_TASKS:
             if self.level == "conductance":
                 raise ValueError("--train readout on swim or navigate needs a level that steps in torch "
                                  "(rate, spiking, mlp); conductance's readout is fitted on memory and digits")
             level = f"readout-{self.level}"
             level_kwargs += (("spectral_radius", float(self.spectral_radius)),)
-        from wormsim.rollout import MOTOR_TASKS
         env_kwargs = (("n_segments", self.n_segments),)
         if self.task in MOTOR_TASKS:  # the non-motor tasks have no body and a fixed trial structure
             env_kwargs += (("medium", _medium(self.medium)), ("duration", float(self.duration)),
                            ("head_cpg", float(self.head_cpg)))
+        elif held_out and self.task == "digits":
+            env_kwargs += (("split", "test"),)
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs)
@@ -189,7 +192,7 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
 
     # the final policy: the better of the best candidate seen and the distribution's mean, judged on
     # fresh episodes
-    final_spec = config.eval_spec(episodes=config.eval_episodes)
+    final_spec = config.eval_spec(episodes=config.eval_episodes, held_out=True)
     judge = Evaluator(final_spec)
     pair = np.stack([best["params"], np.asarray(es.mean)])
     scores = judge.evaluate(pair, seed=_generation_seed(config.seed, FINAL))

@@ -48,10 +48,12 @@ arbitrary recurrent modules with several state tensors (the spiking level keeps 
 integration and a population batch layout; fitting them in would mean rewriting the policy, the buffer and
 the rollout loop, more code than this file.
 
-Metrics per iteration (metrics.jsonl): iteration, mean (mean episodic return over the worms), speed_mean
-(mean of info["speed"], body lengths / s), policy_loss, value_loss, entropy, approx_kl, clipfrac, std (mean
-action std), wall_time, env_steps; row 0 is the untrained brain judged like the final policy. The names mean
-and speed_mean are those of the CMA-ES rows, so plots read both trainers.
+Metrics per iteration (metrics.jsonl): iteration; best, mean and std of the episodic return over the
+iteration's worms; speed_best (of the best worm) and speed_mean (info["speed"], body lengths / s);
+score_best and score_mean (the non-motor tasks' info["score"]); policy_loss, value_loss, entropy,
+approx_kl, clipfrac; action_std (mean std of the Gaussian policy); wall_time, env_steps. Row 0 is the
+untrained brain judged like the final policy. The names are those of the CMA-ES rows (best, mean and std over the worms of an iteration instead of
+the candidates of a generation), so plots read both trainers.
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ import torch
 from torch import nn
 
 from wormsim.runs import Run, RunError, atomic_write_text
-from wormsim.train.es import TrainConfig
+from wormsim.train.es import TrainConfig, _finite, _nanmean
 
 DIFFERENTIABLE_LEVELS = ("rate", "spiking", "mlp")
 
@@ -266,9 +268,18 @@ class Rollout:
     returns: torch.Tensor
     mask: torch.Tensor
     start: dict
-    episode_return: float
-    speed: float
+    episode_returns: np.ndarray    # (n,) each worm's return
+    speeds: np.ndarray             # (n,) each worm's mean info["speed"] (NaN for tasks without one)
+    scores: np.ndarray             # (n,) each worm's info["score"] at its episode's end (NaN if none)
     steps: int
+
+    @property
+    def episode_return(self) -> float:
+        return float(self.episode_returns.mean())
+
+    @property
+    def speed(self) -> float:
+        return float(np.nanmean(self.speeds)) if np.isfinite(self.speeds).any() else float("nan")
 
 
 def _policy(setup: _Setup, obs: torch.Tensor) -> torch.distributions.Normal:
@@ -289,7 +300,8 @@ def collect_rollout(setup: _Setup, ppo: PPOConfig, seed: int) -> Rollout:
     terminated_at_end = np.zeros(n, bool)
     final_obs = np.zeros((n, setup.layout.obs_dim))
     ep_return = np.zeros(n)
-    speed_sum, speed_count = 0.0, 0
+    speed_sum, speed_count = np.zeros(n), np.zeros(n)
+    scores = np.full(n, np.nan)
     t = 0
     while alive.any() and t < cap:
         if t % L == 0:
@@ -307,9 +319,11 @@ def collect_rollout(setup: _Setup, ppo: PPOConfig, seed: int) -> Rollout:
         rew_l.append(torch.as_tensor(np.where(alive, reward, 0.0), dtype=torch.float32))
         ep_return += np.where(alive, reward, 0.0)
         if "speed" in info:
-            speed_sum += float(np.asarray(info["speed"])[alive].sum())
-            speed_count += int(alive.sum())
+            speed_sum += np.where(alive, np.asarray(info["speed"], np.float64), 0.0)
+            speed_count += alive
         done = alive & (np.asarray(terminated) | np.asarray(truncated))
+        if "score" in info:
+            scores[done] = np.asarray(info["score"], np.float64)[done]
         if done.any():
             # a vector env that resets on the same step reports the episode's last observation here
             last = info["final_obs"] if "final_obs" in info else next_obs
@@ -355,9 +369,9 @@ def collect_rollout(setup: _Setup, ppo: PPOConfig, seed: int) -> Rollout:
     start = {k: torch.cat([s[k] for s in starts]) for k in starts[0]}
     return Rollout(obs=chunks(obs), actions=chunks(torch.stack(act_l)), logp=chunks(torch.stack(logp_l)),
                    values=chunks(values), adv=chunks(adv), returns=chunks(returns),
-                   mask=chunks(mask, zero_pad=True), start=start, episode_return=float(ep_return.mean()),
-                   speed=speed_sum / speed_count if speed_count else float("nan"),
-                   steps=int(mask.sum().item()))
+                   mask=chunks(mask, zero_pad=True), start=start, episode_returns=ep_return,
+                   speeds=np.where(speed_count > 0, speed_sum / np.maximum(speed_count, 1), np.nan),
+                   scores=scores, steps=int(mask.sum().item()))
 
 
 def replay(setup: _Setup, ro: Rollout, idx: torch.Tensor):
@@ -453,7 +467,7 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
 
     setup = _Setup(config, ppo)
     dim = setup.brain.n_params
-    judge = Evaluator(config.eval_spec(episodes=config.eval_episodes))
+    judge = Evaluator(config.eval_spec(episodes=config.eval_episodes, held_out=True))
     judge.circuit = setup.circuit                 # same spec, same circuit: do not build it twice
     if state is not None:
         if state.get("algo") != "ppo" or state.get("dim") != dim:
@@ -468,9 +482,10 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
         untrained = judge.evaluate(setup.brain.get_params()[:1].numpy(),
                                    seed=_episode_seed(config.seed, 1))
         env_steps = untrained.steps
-        run.append_metrics({"iteration": 0, "mean": float(untrained.returns[0]),
-                            "speed_mean": float(untrained.speed[0]), "wall_time": 0.0,
-                            "env_steps": env_steps,
+        ret, speed, score = (_finite(x[0]) for x in (untrained.returns, untrained.speed, untrained.score))
+        run.append_metrics({"iteration": 0, "best": ret, "mean": ret, "std": 0.0, "speed_best": speed,
+                            "speed_mean": speed, "score_best": score, "score_mean": score,
+                            "wall_time": 0.0, "env_steps": env_steps,
                             "note": "untrained (connectome-derived initial parameters), deterministic"})
 
     spec = config.eval_spec()
@@ -483,15 +498,21 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
             losses = update(setup, ppo, ro)
             elapsed += time.perf_counter() - t0
             env_steps += ro.steps
-            row = {"iteration": it + 1, "mean": ro.episode_return, "speed_mean": ro.speed, **losses,
-                   "std": float(setup.log_std.exp().mean()), "wall_time": round(elapsed, 3),
-                   "env_steps": env_steps}
+            k = int(np.argmax(ro.episode_returns))      # the best worm of the iteration
+            row = {"iteration": it + 1, "best": float(ro.episode_returns[k]), "mean": ro.episode_return,
+                   "std": float(ro.episode_returns.std()), "speed_best": _finite(ro.speeds[k]),
+                   "speed_mean": _finite(ro.speed), "score_best": _finite(ro.scores[k]),
+                   "score_mean": _nanmean(ro.scores), **losses,
+                   "action_std": float(setup.log_std.detach().exp().mean()),
+                   "wall_time": round(elapsed, 3), "env_steps": env_steps}
             run.append_metrics(row)
             run.save_checkpoint({"algo": "ppo", "ppo": asdict(ppo), "iteration": it + 1, "dim": dim,
                                  "model": setup.state_dict(), "elapsed": elapsed, "env_steps": env_steps})
             run.save_policy(setup.brain.get_params()[0].numpy(), level=config.level, generation=it + 1,
                             algo="ppo", spec=spec.as_dict())
-            bar.set_postfix(ret=f"{row['mean']:.3f}", speed=f"{row['speed_mean']:.3f}BL/s")
+            shown = ({"speed": f"{row['speed_mean']:.3f}BL/s"} if row["speed_mean"] is not None else
+                     {"score": f"{row['score_mean']:.3f}"} if row["score_mean"] is not None else {})
+            bar.set_postfix(ret=f"{row['mean']:.3f}", **shown)
             bar.update(1)
     finally:
         bar.close()
@@ -502,7 +523,8 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
     policy = run.save_policy(final, level=config.level, generation=config.budget, algo="ppo",
                              source="final PPO iterate (mean action)", spec=spec.as_dict())
     untrained = run.metrics()[0]
-    summary = {"final_speed": float(scores.speed[0]), "final_return": float(scores.returns[0]),
+    summary = {"final_speed": _finite(scores.speed[0]), "final_return": float(scores.returns[0]),
+               "final_score": _finite(scores.score[0]),
                "untrained_speed": untrained["speed_mean"], "generations": config.budget,
                "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
                "policy": str(policy), "speed_unit": "body lengths / s", "algo": "ppo"}
