@@ -10,16 +10,22 @@ Model (one neuron i; every constant below is a `ConductanceConfig` field, its so
     C_m dV/dt = g_L (E_L - V)                                   leak
               + g_Ks n (E_K - V)                                slow K     (Boyle & Cohen 2008)
               + g_Kf p^4 q (E_K - V)                            fast K     (Boyle & Cohen 2008)
-              + g_Ca e^2 f (E_Ca - V)                           Ca, UNC-2-like (Boyle & Cohen 2008)
+              + g_Ca e^2 f (E_Ca - V)                           Ca (Boyle & Cohen 2008's body-wall
+                                                                muscle L-type current, which c302's
+                                                                C-level neurons reuse)
               + sum_j g_ji s(V_j) (E_j - V)                     graded chemical synapses j -> i
               + sum_j G_ij (V_j - V)                            gap junctions i -- j
-              + I_bias + I_in                                   trained bias, sensory input (pA)
+              + g_in+ (E_exc - V) + g_in- (E_inh - V)           sensory input, as conductances
+              + I_bias                                          trained bias current (pA)
 
     dx/dt = (x_inf(V) - x) / tau_x,   x_inf(V) = 1 / (1 + exp((V_half,x - V) / k_x))   x in n, p, q, e, f
     s(V)  = 1 / (1 + exp((V_r - V) / k_r))                      graded release (Kunert et al. 2014)
 
 - Reversal of a chemical synapse by the presynaptic sign (Dale's law): E_exc = 0 mV for cholinergic
   (excitatory) cells, E_inh = -70 mV for GABAergic DD/VD (Wicks, Roehrig & Rankin 1996; c302 C1).
+- Sensory input: the net drive d_i = sum_c U_ci u_c of neuron i (signed gains U on the interface's
+  mask) opens an excitatory conductance g_in+ = max(d_i, 0) or an inhibitory one g_in- = max(-d_i, 0),
+  as stretch-receptor and command inputs reach these cells through channels, not as current clamps.
 - Activity, the contract's output in [0, 1], is the neuron's own release function s(V): the quantity
   its synapses (and, through the interface, its neuromuscular junctions) read.
 - Conductances are proportional to the number of synapses (as c302 multiplies its per-synapse base
@@ -34,21 +40,29 @@ Model (one neuron i; every constant below is a `ConductanceConfig` field, its so
 
 Numerics. Every conductance onto a neuron is summed per time step (chemical: sum g and sum g*E; gap:
 sum G and sum G*V_j), so the voltage equation is linear in V with known coefficients and Brian2's
-exponential Euler integrates it exactly over one step for frozen coefficients. Each step is then a
-convex combination of reversal potentials and neighbours' voltages (plus bias/input offsets), which
-is stable for any dt however large the conductances; gates are linear in themselves and exact too.
-dt = 0.2 ms (default) resolves the fastest physical time constant that matters (fast K, 2.3 ms; the
-Ca activation gate's 0.1 ms is integrated exactly). Measured on the Cook 2019 circuit driven for 2 s,
-against a 0.025 ms reference: median |dV| 2.8 mV at dt = 0.1 ms and 3.1 mV at 0.2 ms (the maxima are
-timing shifts of plateau transitions, equal at both), while 0.2 ms runs twice as fast, which is what
-brings one worm above real time. A voltage outside [v_min, v_max] or NaN ends that
-episode with a recorded failure (see run_closed_loop) instead of raising.
+exponential Euler integrates it exactly over one step with the gates and the neighbours' voltages held
+at their values at the start of the step; gates are linear in themselves and integrated exactly too.
+Each step is a convex combination of reversal potentials and neighbours' voltages (plus bias and input
+offsets), so it never blows up. What it does not do for any dt is resolve strong gap coupling: with
+x = G_tot dt / C_m above ln 2 the difference between two coupled cells flips sign every step, by a factor
+2 exp(-x) - 1, instead of decaying; the brain warns once when a parameter set gets there (on Cook 2019
+at dt = 0.1 ms the largest x, AVAR's, is 0.22 at the starting scale 0.1 and 2.2 at the literature
+scale 1.0, where 10% of the cells exceed ln 2).
+dt = 0.1 ms (default) against a 0.025 ms reference, 8 perturbed parameter sets of the Cook 2019 circuit
+in closed loop (3 s of Swim, head oscillator on): per-neuron mean voltage within 0.8 mV (median; 90th
+percentile 2.1 mV), against 1.4 (2.8) mV at dt = 0.2 ms; swimming speeds within 0.0014 BL/s. Point by
+point the traces part within a few hundred ms at any dt (plateau transitions shift in time; 0.025 and
+0.0125 ms part as well), so accuracy is judged on these statistics. One circuit with its body runs
+about 5x real time at 0.1 ms on one core here. A voltage outside [v_min, v_max] or NaN ends that episode
+with a recorded failure (see run_closed_loop) instead of raising.
 
 Trainable parameters (per population member, flat vector order):
     g_chem      (n_chem_groups,)  conductance scale per chemical edge (or cell-class pair), |.|
     g_gap       (n_gap_groups,)   conductance scale per gap pair (or unordered class pair), |.|
     bias        (N,)              bias current, pA (signed)
-    input_gain  (n_mask,)         signed gain of each IOSpec.input_mask entry, pA per input unit
+    input_gain  (n_mask,)         signed gain of each IOSpec.input_mask entry: input conductance
+                                  per input unit (input_scale_nS / curvature_scale_nS at 1.0); the
+                                  sign of gain x input picks excitatory (E_exc) or inhibitory (E_inh)
 
 Population: P members x E episodes are B = P*E copies of the circuit in ONE NeuronGroup of B*N neurons
 with block-diagonal Synapses (index arrays), so a generation runs as one Brian2 simulation; the body
@@ -71,18 +85,20 @@ import torch
 
 from wormsim.realism_levels.base import Brain, edge_groups
 
-# ---- gating kinetics: OpenWorm muscle_model NeuroML2 channels, from Boyle & Cohen 2008 (Table A1) ----
+# ---- gating kinetics: OpenWorm muscle_model NeuroML2 channels, from Boyle & Cohen 2008 (Table A1), as
+# c302's cell_C.xml (bundled with cect, data/NeuroML) gives them ----
 # name: (half-activation V_half mV, slope k mV (negative = inactivation), time constant tau ms)
 GATES: dict[str, tuple[float, float, float]] = {
-    "n": (19.9, 15.9, 25.0),          # k_slow activation
-    "p": (-8.05232, 7.42636, 2.25518),  # k_fast activation (4 instances)
-    "q": (-15.6456, -9.97468, 149.963),  # k_fast inactivation
-    "e_Ca": (-3.4, 6.7, 0.1),         # ca_boyle activation "e" (2 instances; plain e is Euler's number)
-    "f_Ca": (25.2, -5.0, 151.0),      # ca_boyle voltage inactivation "f"
+    "n": (19.8741, 15.8512, 25.0007),      # k_slow activation
+    "p": (-8.05232, 7.42636, 2.25518),     # k_fast activation (4 instances)
+    "q": (-15.6456, -9.97468, 149.963),    # k_fast inactivation
+    "e_Ca": (-3.3568, 6.74821, 0.100027),  # ca_boyle activation "e" (2 instances; plain e is Euler's number)
+    "f_Ca": (25.1815, -5.03176, 150.88),   # ca_boyle voltage inactivation "f"
 }
 
 _NEURON_EQS = """
 dv/dt = (I_leak + I_Ks + I_Kf + I_Ca + I_chem + I_gap + I_bias + I_in) / C_m : volt
+I_in = g_in_exc * (E_exc - v) + g_in_inh * (E_inh - v) : amp
 I_leak = g_L * (E_L - v) : amp
 I_Ks = g_Ks * n * (E_K - v) : amp
 I_Kf = g_Kf * p**4 * q * (E_K - v) : amp
@@ -100,7 +116,8 @@ g_inh : siemens
 g_gap : siemens
 gV_gap : amp
 I_bias : amp
-I_in : amp
+g_in_exc : siemens
+g_in_inh : siemens
 """
 
 # graded release s(V), stored in r once per step (not a subexpression) so that the synapses read it
@@ -127,7 +144,7 @@ _STATE_VARS = ("v",) + tuple(GATES)
 class ConductanceConfig:
     """Configuration of the conductance level. Units are in the field names."""
     # numerics
-    dt_ms: float = 0.2                  # integration step; exponential Euler, stable for any dt (see module doc)
+    dt_ms: float = 0.1                  # integration step; exponential Euler (accuracy: see the module doc)
     method: str = "exponential_euler"
     codegen_target: str = "cython"      # "cython" (falls back to "numpy" with a warning) or "numpy"
     share_weights: bool = False         # one conductance scale per cell-class pair (base.edge_groups)
@@ -146,15 +163,27 @@ class ConductanceConfig:
     e_exc_mV: float = 0.0               # cholinergic; Wicks, Roehrig & Rankin 1996; c302 C1 "exc_syn_erev"
     e_inh_mV: float = -70.0             # GABAergic; Wicks et al. 1996; c302 C1 "inh_syn_erev"
     v_release_mV: float = -35.0         # release sigmoid midpoint; Kunert et al. 2014 place it near the
-                                        # equilibrium potential (their E_c = -35 mV)
+                                        # equilibrium potential (their E_c = -35 mV); c302 C1 uses
+                                        # V_th = 0 mV, where these cells, resting near -58 mV, would
+                                        # release almost nothing
     k_release_mV: float = 5.0           # release sigmoid slope; c302 C1 "exc_syn_delta" / "inh_syn_delta"
     # gap junctions
     g_gap_nS: float = 0.1               # per junction; Kunert et al. 2014 (100 pS); c302 C1 uses 0.00052 nS
     # trainable-parameter scales and initial values
     bias_scale_pA: float = 1.0          # bias theta 1.0 = 1 pA
-    input_scale_pA: float = 1.0         # input gain theta 1.0 = 1 pA per unit of interface input
-    # Trainable conductance scales start at 0.1 of the literature values: at 1.0 the per-synapse 0.1 nS
-    # times Cook 2019's synapse counts (up to 36 per connection) drives the excitatory circuit onto a
+    # Sensory input is a conductance, not a current: these cells' input resistance is ~50 GOhm at rest
+    # (c302's leak), so an injected current of a few pA already drove voltages past -150 mV and ended
+    # most episodes of training as failures; a conductance stops at its reversal. Per input unit:
+    # theta 1.0 = input_scale_nS (drives, task inputs) or curvature_scale_nS (proprioception).
+    # Chosen on cook2019 swim (40 CMA-ES generations of 16, 3 s episodes, head oscillator 2 Hz):
+    # (input, curvature) nS = (0.1, 0.5) -> 0.034 BL/s, (0.1, 2) -> 0.038, (0.1, 5) -> 0.034,
+    # (0.5, 2) -> 0.044, (2, 2) -> 0.043; none failed. As injected currents, 1 pA per unit reached
+    # 0.009 BL/s, 20 pA 0.035 with most candidates failing, 50 pA every candidate failing.
+    input_scale_nS: float = 0.5
+    curvature_scale_nS: float = 2.0
+    # Trainable conductance scales start at 0.1 of the literature values (so a synapse starts at 10 pS,
+    # not the cited 100 pS): at 1.0 the per-synapse 0.1 nS times Cook 2019's synapse counts (up to 52
+    # per connection) drives the excitatory circuit onto a
     # depolarised plateau (mean -5 mV, activity 0.98, 8 of 81 neurons varying over a swim episode);
     # at 0.1 it rests around the release midpoint (mean -33 mV, activity 0.38, all 81 varying), the
     # graded regime the model is about (measured with the untrained circuit in closed loop, 2 s of Swim).
@@ -287,7 +316,7 @@ class _Sim:
         self.net.store("start")
         # direct views of the runtime arrays (SI units), valid for the life of this object
         self.arr = {k: self.group.variables[k].get_value() for k in
-                    _STATE_VARS + ("r", "I_in", "I_bias", "g_gap")}
+                    _STATE_VARS + ("r", "g_in_exc", "g_in_inh", "I_bias", "g_gap")}
         self.chem_w = [syn.variables["w"].get_value() if syn is not None else None for syn in self.chem]
         self.gap_w = self.gap.variables["w"].get_value() if self.gap is not None else None
 
@@ -351,6 +380,9 @@ class ConductanceBrain(Brain):
         self._gap_edges = ge
         self._gap_directed = np.concatenate([ge, ge[:, ::-1]]) if len(ge) else ge.reshape(0, 2)
         self._mask_idx = np.argwhere(io.input_mask)  # (n_mask, 2): (channel, neuron)
+        names = io.channel_names or ("",) * io.n_inputs
+        curvature = np.array([str(names[ch]).startswith("curvature") for ch, _ in self._mask_idx], bool)
+        self._input_scale_nS = np.where(curvature, cfg.curvature_scale_nS, cfg.input_scale_nS)
 
         self.add_param("g_chem", np.full(n_chem, cfg.init_g_chem))
         self.add_param("g_gap", np.full(n_gap, cfg.init_g_gap))
@@ -381,9 +413,25 @@ class ConductanceBrain(Brain):
         w_in = np.zeros((self.population, self.io.n_inputs, self.circuit.n))
         if len(self._mask_idx):
             w_in[:, self._mask_idx[:, 0], self._mask_idx[:, 1]] = \
-                self.input_gain.detach().cpu().numpy() * cfg.input_scale_pA * 1e-12
-        out["w_in"] = w_in  # (P, C, N), A per input unit
+                self.input_gain.detach().cpu().numpy() * self._input_scale_nS * 1e-9
+        out["w_in"] = w_in  # (P, C, N), S per input unit (signed: the sign picks the reversal)
         return out
+
+    def _warn_stiff_gaps(self, g_gap_tot: np.ndarray) -> None:
+        """Warn (once per brain) when some cell's gap coupling x = G_tot dt / C_m exceeds ln 2, where
+        exponential Euler makes coupled voltages flip sign every step (see the module doc)."""
+        if getattr(self, "_warned_gaps", False):
+            return
+        x = g_gap_tot * (self.config.dt_ms * 1e-3) / float(self._namespace["C_m"])
+        if x.size and x.max() > np.log(2):
+            row, cell = np.unravel_index(int(np.argmax(x)), x.shape)
+            member = row // (self._batch // self.population)
+            warnings.warn(f"conductance brain: gap coupling G dt / C = {x.max():.2f} > ln 2 on "
+                          f"{self.circuit.names[cell]} (member {member}; {int((x > np.log(2)).sum())} "
+                          f"cell-rows in all): coupled voltages ring step to step at dt = "
+                          f"{self.config.dt_ms} ms instead of settling; lower dt_ms or the g_gap scales",
+                          RuntimeWarning, stacklevel=4)
+            self._warned_gaps = True
 
     def _push_params(self) -> None:
         sim, b = self._sim, self._batch
@@ -397,18 +445,22 @@ class ConductanceBrain(Brain):
             np.add.at(g_gap_tot, (slice(None), self._gap_edges[:, 0]), eff["gap_w"])
             np.add.at(g_gap_tot, (slice(None), self._gap_edges[:, 1]), eff["gap_w"])
         sim.arr["g_gap"][:] = g_gap_tot.ravel()
+        self._warn_stiff_gaps(g_gap_tot)
         sim.arr["I_bias"][:] = eff["bias"].ravel()
         self._w_in = eff["w_in"]
 
     def _set_inputs(self, inputs: np.ndarray) -> None:
-        """inputs: (batch, C) -> input currents (batch * N) through each member's signed gains."""
+        """inputs: (batch, C) -> each neuron's net sensory drive through its member's signed gains, a
+        conductance (siemens): positive drive opens an excitatory conductance (reversal E_exc),
+        negative an inhibitory one (E_inh), so no input can push a voltage past the reversals."""
         b = self._batch
         u = np.asarray(inputs, dtype=np.float64).reshape(self.population, b // self.population, -1)
         if u.shape[2] != self.io.n_inputs:
             raise ValueError(f"inputs must have shape ({b}, {self.io.n_inputs}), got "
                              f"{tuple(np.shape(inputs))}")
-        cur = np.einsum("pec,pcn->pen", np.nan_to_num(u), self._w_in)
-        self._sim.arr["I_in"][:] = cur.ravel()
+        drive = np.einsum("pec,pcn->pen", np.nan_to_num(u), self._w_in).ravel()
+        np.maximum(drive, 0.0, out=self._sim.arr["g_in_exc"])
+        np.maximum(-drive, 0.0, out=self._sim.arr["g_in_inh"])
 
     # ---- state ---------------------------------------------------------------------------------------
     def _rest_state(self) -> dict[str, float]:
@@ -436,7 +488,8 @@ class ConductanceBrain(Brain):
         self._sim.net.restore("start")
         self._push_params()
         self._reset_rows(np.arange(batch))
-        self._sim.arr["I_in"][:] = 0.0
+        self._sim.arr["g_in_exc"][:] = 0.0
+        self._sim.arr["g_in_inh"][:] = 0.0
         self.failed = np.zeros(batch, bool)
 
     def voltage(self) -> np.ndarray:
@@ -450,35 +503,51 @@ class ConductanceBrain(Brain):
         return np.where(self.failed[:, None], 0.0, np.nan_to_num(act))
 
     def _check(self) -> np.ndarray:
-        """Flag rows whose voltages are NaN or unphysical; warn once per newly failed row, park it at
-        rest (its member's block is isolated, so no other row is affected). Returns the new failures."""
+        """Flag rows whose voltages are NaN or unphysical, park them at rest (a member's block is
+        isolated, so no other row is affected) and warn once for all the rows that failed in this
+        call, naming each failed member's largest parameters. Returns the new failures."""
         cfg = self.config
         v = self.voltage()
         with np.errstate(invalid="ignore"):
             bad = ~np.all((v >= cfg.v_min_mV) & (v <= cfg.v_max_mV), axis=1)
         new = bad & ~self.failed
         if new.any():
-            e = self._batch // self.population
-            sizes = self.param_sizes()
-            theta = self.get_params().numpy()
-            for row in np.flatnonzero(new):
-                p = row // e
-                parts, start = [], 0
-                for k, s in sizes.items():
-                    blk = theta[p, start:start + s]
-                    parts.append(f"{k} max|theta|={np.abs(blk).max() if s else 0:.3g}")
-                    start += s
-                vr = v[row]
-                warnings.warn(
-                    f"conductance brain: member {p} (batch row {row}) left the physical voltage range "
-                    f"[{cfg.v_min_mV}, {cfg.v_max_mV}] mV (min {np.nanmin(vr) if np.isfinite(vr).any() else np.nan:.3g}, "
-                    f"max {np.nanmax(vr) if np.isfinite(vr).any() else np.nan:.3g} mV, NaN {np.isnan(vr).any()}); "
-                    f"episode ended as failed; parameters: {', '.join(parts)}",
-                    RuntimeWarning, stacklevel=3)
+            self._warn_failed(np.flatnonzero(new), v)
             self.failed |= new
         if bad.any():
             self._reset_rows(np.flatnonzero(bad))
         return new
+
+    def _largest_params(self, member: int, k: int = 3) -> str:
+        """The ``k`` largest |theta| of a member, by name (e.g. ``bias[AVBL]=-3.1``)."""
+        theta = self.get_params().numpy()[member]
+        names = []
+        c = self.circuit
+        for g in range(self.param_sizes()["g_chem"]):
+            names.append(f"g_chem[group {g}]" if self.config.share_weights else
+                         "g_chem[{}->{}]".format(*(c.names[i] for i in self._chem_edges[g])))
+        for g in range(self.param_sizes()["g_gap"]):
+            names.append(f"g_gap[group {g}]" if self.config.share_weights else
+                         "g_gap[{}--{}]".format(*(c.names[i] for i in self._gap_edges[g])))
+        names += [f"bias[{n}]" for n in c.names]
+        names += [f"input_gain[{self.io.channel_names[ch] if self.io.channel_names else ch}->{c.names[n]}]"
+                  for ch, n in self._mask_idx]
+        top = np.argsort(-np.abs(theta))[:k]
+        return ", ".join(f"{names[i]}={theta[i]:.3g}" for i in top)
+
+    def _warn_failed(self, rows: np.ndarray, v: np.ndarray) -> None:
+        cfg = self.config
+        e = self._batch // self.population
+        members = sorted({int(r) // e for r in rows})
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanmin(v[rows]), np.nanmax(v[rows])
+        shown = "; ".join(f"member {m}: {self._largest_params(m)}" for m in members[:3])
+        more = f"; and {len(members) - 3} more" if len(members) > 3 else ""
+        warnings.warn(f"conductance brain: {len(members)} member(s) left the physical voltage range "
+                      f"[{cfg.v_min_mV:g}, {cfg.v_max_mV:g}] mV (voltages seen {lo:.3g} .. {hi:.3g} mV, NaN "
+                      f"{bool(np.isnan(v[rows]).any())}); their episodes end as failed. Largest parameters: "
+                      f"{shown}{more}", RuntimeWarning, stacklevel=4)
 
     def _record_now(self, force: bool = False, store: list | None = None) -> None:
         v, a = self.voltage().copy(), self.activity()
@@ -581,6 +650,7 @@ class ConductanceBrain(Brain):
             raise ValueError("env must be a vector env with num_envs >= 1")
         if n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        from brian2 import second
         t0 = time.perf_counter()
         self.reset(batch)
         obs, _ = env.reset(seed=seed)
@@ -605,6 +675,10 @@ class ConductanceBrain(Brain):
                 actions_rec.append(muscles.copy())
             obs, rew, term, trunc, info = env.step(muscles.astype(np.float32))
             rew = np.nan_to_num(np.asarray(rew, dtype=np.float64))
+            if isinstance(info, dict):         # the body failed (diverged physics, bad muscles): as the
+                for flag in ("diverged", "bad_action"):   # Evaluator does for the other levels
+                    if flag in info:
+                        self.failed |= alive & np.asarray(info[flag], bool)
             returns[alive] += rew[alive]
             if isinstance(info, dict) and "speed" in info:
                 speed_sum[alive] += np.nan_to_num(np.asarray(info["speed"], dtype=np.float64))[alive]
@@ -638,7 +712,7 @@ class ConductanceBrain(Brain):
         speed = np.where(steps > 0, speed_sum / np.maximum(steps, 1), np.nan)
         out = {"returns": returns, "failed": failed, "steps": steps, "speed": speed, "score": score,
                "member_returns": member_returns,
-               "member_failed": member_failed, "sim_time": float(k[0] * self.io.control_dt),
+               "member_failed": member_failed, "sim_time": float(self._sim.net.t / second),
                "wall_time": time.perf_counter() - t0}
         if record:
             out["voltage"] = np.stack([s[0] for s in store])

@@ -127,6 +127,12 @@ def test_rest_settles_at_leak_reversal():
     assert full.e_k_mV < rest < full.e_leak_mV
     v = hold(brain_for(make_circuit(1), control_dt=0.05), 1, 0.5)
     assert np.abs(v - rest).max() < 0.05
+    # and it settles there from a depolarised start too (the slow gates take ~150 ms)
+    brain = brain_for(make_circuit(1), control_dt=0.05)
+    brain.reset(1)
+    brain._sim.view("v")[:] = -40e-3
+    v = brain.run_open_loop(np.zeros((60, 1, 1)))["voltage"]
+    assert abs(v[0, 0, 0] - rest) > 1.0 and abs(v[-1, 0, 0] - rest) < 0.1
 
 
 def test_depolarising_current_graded_monotonic():
@@ -228,6 +234,28 @@ def test_blow_up_is_a_recorded_failure_not_a_crash():
     assert brain.failed.tolist() == [False, True] and torch.all(a[1] == 0)
 
 
+def test_a_failing_body_fails_the_episode():
+    """A worm whose physics diverges (info["diverged"]) fails its episode, as on the other levels."""
+    class DivergingEnv(FakeVectorEnv):
+        def step(self, actions):
+            obs, reward, done, trunc, _ = super().step(actions)
+            return obs, reward, done, trunc, {"diverged": np.array([False, self.t == 3])}
+    brain = brain_for(recurrent_circuit(), population=2, n_inputs=2)
+    out = brain.run_closed_loop(DivergingEnv(2, max_steps=10), FakeInterface(2), n_steps=10)
+    assert out["failed"].tolist() == [False, True] and out["member_failed"].tolist() == [False, True]
+    assert out["returns"][1] == brain.config.failure_return and out["steps"][0] == 10
+
+
+def test_numpy_fallback_builds_a_working_brain(monkeypatch):
+    monkeypatch.setattr(cond, "_cython_usable", lambda: False)
+    with pytest.warns(RuntimeWarning, match="falling back to the numpy target"):
+        brain = brain_for(recurrent_circuit(), n_inputs=2)
+    assert brain.target == "numpy"
+    brain.reset(1)
+    out = brain.run_open_loop(np.ones((3, 1, 2)))
+    assert np.isfinite(out["voltage"]).all() and not out["failed"].any()
+
+
 def test_codegen_fallback_decision(monkeypatch):
     monkeypatch.setattr(cond, "_cython_usable", lambda: False)
     with pytest.warns(RuntimeWarning, match="numpy"):
@@ -271,6 +299,16 @@ def test_closed_loop_equals_step_loop():
     assert out["returns"][0] == pytest.approx(ret, abs=1e-5)
     np.testing.assert_allclose(out["activity"][-1], act.numpy(), atol=1e-6)
     assert out["voltage"].shape == (4, 1, 3) and out["actions"].shape == (4, 1, 2)
+
+
+def test_closed_loop_is_one_brian2_run(monkeypatch):
+    """The body is stepped from inside ONE Network.run (a run costs ~0.3 s; never one per step)."""
+    brain = brain_for(recurrent_circuit(), population=2, n_inputs=2)
+    calls = []
+    run = brain._run
+    monkeypatch.setattr(brain, "_run", lambda seconds: (calls.append(seconds), run(seconds)))
+    out = brain.run_closed_loop(FakeVectorEnv(2, max_steps=50), FakeInterface(2), n_steps=50)
+    assert len(calls) == 1 and out["steps"].tolist() == [50, 50]
 
 
 def test_batched_population_equals_sequential():
@@ -326,20 +364,14 @@ def test_golden_trace():
 
 def test_swim_closed_loop_episode():
     """A whole (short) closed-loop episode of wormsim/Swim-v0 on the Cook 2019 circuit."""
-    gym = pytest.importorskip("gymnasium")
-    try:
-        from wormsim.connectome import load_circuit
-        from wormsim.interface import Interface
-        circuit = load_circuit("cook2019")
-        env = gym.make_vec("wormsim/Swim-v0", num_envs=2, vectorization_mode="vector_entry_point",
-                           duration=1.0)
-    except Exception as exc:  # noqa: BLE001  (the body or the connectome is not there yet)
-        pytest.skip(f"Swim-v0 or the connectome unavailable: {exc}")
-    layout = env.unwrapped.layout if hasattr(env.unwrapped, "layout") else None
-    if layout is None:
-        from wormsim.envs.layout import ObsLayout
-        layout = ObsLayout(int(env.single_action_space.shape[0]) // 2 + 1)
-    dt = float(getattr(env.unwrapped, "control_dt", 0.02))
+    import gymnasium as gym
+
+    from wormsim.connectome import load_circuit
+    from wormsim.interface import Interface
+    circuit = load_circuit("cook2019")
+    env = gym.make_vec("wormsim/Swim-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                       duration=1.0, head_cpg=2.0)
+    layout, dt = env.layout, env.control_dt
     itf = Interface(circuit, layout, control_dt=dt)
     brain = ConductanceBrain(circuit, itf.io_spec(), population=2)
     out = brain.run_closed_loop(env, itf, n_steps=int(round(1.0 / dt)) + 5, seed=0)
@@ -347,3 +379,19 @@ def test_swim_closed_loop_episode():
     assert out["returns"].shape == (2,) and np.all(np.isfinite(out["returns"]))
     assert not out["failed"].any()
     assert np.all(out["steps"] == int(round(1.0 / dt)))
+
+
+def test_swim_population_with_several_episodes_equals_members_one_by_one():
+    """P members x E episodes in one NeuronGroup (block-diagonal) = each member alone, on the real
+    circuit and body (the Evaluator's layout: rows [p*E:(p+1)*E] are member p's episodes)."""
+    from wormsim.rollout import EvalSpec, Evaluator
+    spec = EvalSpec(level="conductance", episodes=2,
+                    env_kwargs=(("duration", 0.3), ("head_cpg", 2.0), ("nthread", 0)))
+    ev = Evaluator(spec)
+    x0 = ev.initial_params()
+    theta = x0 * (1 + 0.3 * np.random.default_rng(0).standard_normal((3, len(x0))))
+    together = ev.evaluate(theta, seed=5)
+    alone = [Evaluator(spec).evaluate(theta[p:p + 1], seed=5 + 1000 * p) for p in range(3)]
+    # float32 muscles and batched sums: equal to rounding
+    np.testing.assert_allclose(together.returns, [a.returns[0] for a in alone], rtol=1e-5, atol=1e-7)
+    assert len(np.unique(np.round(together.returns, 9))) == 3     # the members really differ
