@@ -112,11 +112,13 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
     """Add `plot` to ``subparsers``; sets func=cmd_plot."""
     p = subparsers.add_parser(
         "plot", help="figures of one or several runs: learning curves, kymograph, activity, weights",
-        description="Write the figures of a run into its directory: learning curves (return and speed "
-        "against iterations and environment steps), and from one recorded episode of the trained "
-        "policy the body-curvature kymograph, the neural activity of every neuron aligned with it, "
-        "and the trained weights drawn on the circuit. Several runs are overlaid in one learning-curve "
-        "figure, written into the first run's directory or --out.")
+        description="Write the figures of a run into its directory: learning curves (return, and "
+        "speed or, for the non-motor tasks, score, against iterations and environment steps); from "
+        "one recorded episode of the trained policy the body-curvature kymograph and the neural "
+        "activity of every neuron aligned with it (swim and navigate only: the other tasks have no "
+        "body); and how training changed the weights from the connectome-derived start, per pair of "
+        "cell classes (not for the mlp baseline, which has no circuit weights). Several runs are "
+        "overlaid in one learning-curve figure, written into the first run's directory or --out.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (runs/NAME)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder for the figures (default: the first run's directory)")
@@ -131,9 +133,14 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_plot(args) -> int:
+    import sys
+
     from wormsim.viz.plots import plot_run
+    notes: list[str] = []
     written = plot_run(args.runs, out=args.out, svg=args.svg, seed=args.seed, duration=args.duration,
-                       rollout=args.rollout)
+                       rollout=args.rollout, notes=notes)
     for path in written:
         print(path)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
