@@ -333,9 +333,15 @@ def plot_activity(traces: dict, circuit, curvature: np.ndarray, dt: float, path:
     ax0.set_title("body curvature")
     if how == "raster":
         t_idx, n_idx = np.nonzero(x > 0)
-        ax1.scatter((t_idx + 0.5) * dt, n_idx, s=2, marker="|", c="k", lw=0.6)
+        # a tick as tall as a neuron's row (the axes are ~5.4 in tall), thicker for more spikes in
+        # the control step
+        row_pt = 0.9 * 5.4 * 72 / max(x.shape[1], 1)
+        counts = x[t_idx, n_idx]
+        ax1.scatter((t_idx + 0.5) * dt, n_idx, s=row_pt ** 2, marker="|", c="k",
+                    lw=0.6 + 0.4 * np.minimum(counts, 4))
         ax1.set_ylim(x.shape[1] - 0.5, -0.5)
-        ax1.set_title("spikes (one row per neuron)")
+        ax1.set_title(f"spikes (one row per neuron; a tick per {dt * 1e3:g} ms control step with "
+                      f"spikes, thicker for more; {int(x.sum())} spikes)")
         # an invisible colour bar keeps the raster exactly as wide as the kymograph above it
         fig.colorbar(plt.cm.ScalarMappable(cmap="Greys"), ax=ax1, pad=0.01).ax.set_visible(False)
     else:

@@ -185,13 +185,16 @@ def describe_wave(m: dict, short: bool = False) -> list[str] | str:
     f, lag, cpg = m.get("frequency", np.nan), m.get("phase_lag", np.nan), m.get("head_cpg")
     direction = m.get("direction", "none")
     if short:
-        parts = [f"{_num(f, '.2f')} Hz"]
-        if direction == "standing":
+        parts = [f"{_num(f, '.2f')} Hz" if np.isfinite(f) else "no undulation at mid-body"]
+        if not np.isfinite(f):
+            pass
+        elif direction == "standing":
             parts.append("standing wave")
         elif np.isfinite(lag):
             parts += [f"λ {_num(m.get('wavelength'), '.2f')} BL",
                       f"wave {_num(m.get('wave_speed'), '+.2f')} BL/s"]
-        parts.append(f"mid-body {_num(m.get('amplitude'), '.1f')} rad/BL")
+        if np.isfinite(f):
+            parts.append(f"mid-body {_num(m.get('amplitude'), '.1f')} rad/BL")
         if cpg is not None:
             parts.append(f"head osc. {format(cpg, 'g') + ' Hz' if cpg > 0 else 'off'}")
         return ", ".join(parts)
