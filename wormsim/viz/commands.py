@@ -43,7 +43,7 @@ def _positive_int(text: str) -> int:
 def add_rollout(subparsers) -> argparse.ArgumentParser:
     """Add `rollout` to ``subparsers`` (from ArgumentParser.add_subparsers); sets func=cmd_rollout."""
     p = subparsers.add_parser(
-        "rollout", help="replay a run's policy headless into a video; print speed and frequency",
+        "rollout", help="replay a run's policy headless into a video; print its speed and body wave",
         description="Replay the trained policy of a run (or, as references, the untrained circuit or "
         "the open-loop travelling wave) on one worm, write a video with a camera following the worm "
         "and a fading trail of its path, and print its speed (body lengths / s) and its body wave "

@@ -19,8 +19,9 @@ Rendering. Frames are drawn with MuJoCo's own ``mujoco.Renderer`` on the environ
 (EGL: set ``MUJOCO_GL=egl`` before mujoco's rendering is first imported; this module sets it if unset).
 The camera looks straight down and its look-at point follows the worm's centre of mass (smoothed), so
 the worm stays in the middle of the picture; its distance is set from the body length (1 BL) so that
-the frame's shorter side spans ``VIEW_SHORT_BL`` = 1.25 BL: a straight worm fills about 60 % of a
-4:3 frame's width and, turned any way, stays inside it. What the scene adds after ``update_scene``,
+the frame's shorter side spans ``VIEW_SHORT_BL`` = 1.1 BL: in a 4:3 frame (1.47 BL wide) a straight
+worm spans 68 % of the width and a swimming one (about 0.7 BL from end to end) about half, and
+turned any way it stays inside the frame. What the scene adds after ``update_scene``,
 all in 3-D (correct under any camera, no projection to maintain):
 
 - the head segment drawn in ``HEAD_RGBA`` (red), the rest of the worm in its own colour;
@@ -32,13 +33,17 @@ all in 3-D (correct under any camera, no projection to maintain):
 On the pixels (Pillow): the simulated time, the forward speed averaged over the last second (BL/s;
 the instantaneous speed swings with every undulation), an optional label, and a scale bar.
 
-Cost. Measured with ``benchmark_render`` (the renderer alone on a bare 12-segment body with a
-75-point trail, text overlay included, 200 frames after a warm-up, 320x240, llvmpipe EGL on this
-2-core machine): ~125 frames/s with the other core idle, ~70 while other jobs held both cores
-(load average ~6). Reading the pixels back is most of it; the video of a rate-level rollout (brain and
-physics included) comes out at about 5-10 s of wall time per 5 s of simulation. The conductance
-level's per-step ``Brain.step`` costs one Brian2 ``Network.run`` per control step (~0.3 s each), so
-this module runs it through its fast path ``run_closed_loop`` on a one-worm adapter of the rendering
+Cost. ``benchmark_render()`` times the renderer alone (scene, head colour, a 75-point trail, GL
+drawing and read-back, text overlay; the body's physics outside the timing) over 200 frames at
+320x240 after a warm-up, on a bare 12-segment body, llvmpipe EGL (Mesa 22.3, MuJoCo 4.0). On this
+2-core machine shared with other jobs (load average 3.5-6): 57-76 frames/s, typically ~70
+(~14 ms a frame: ``Renderer.render``, i.e. GL drawing plus pixel read-back, ~12 ms; scene and trail
+~0.8 ms; overlay ~1 ms); 150-165 frames/s in a moment when the other jobs paused (an earlier review
+measured ~125; the old "~13 frames/s" was wrong). The renderer before the head colour and the overlay,
+timed alongside in the same way, was 0-10 % faster. A whole rate-level rollout (brain, physics,
+rendering, H.264 encoding) of 5 s at 320x240 took 3 s of wall time. The conductance level's
+per-step ``Brain.step`` costs one Brian2 ``Network.run`` per control step (~0.3 s each), so this
+module runs it through its fast path ``run_closed_loop`` on a one-worm adapter of the rendering
 environment (frames are taken inside the adapter's ``step``); a 5 s conductance video still takes
 minutes rather than seconds.
 
