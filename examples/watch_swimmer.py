@@ -4,17 +4,20 @@
 
 Writes swim.mp4 (trained), swim-untrained.mp4 (the level's connectome-derived start) and
 swim-open-loop.gif (the 2 Hz travelling wave, no brain) into the run directory and prints each one's
-speed (body lengths / s) and undulation frequency (Hz). The same as `wormsim rollout`.
+speed (body lengths / s) and body wave (frequency, wavelength, wave speed, mid-body amplitude, head
+oscillator). The same as `wormsim rollout`. Only swim and navigate runs have a body to film.
 """
 import argparse
 import os
+import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless; set before mujoco's rendering is imported
 
+from wormsim.rollout import MOTOR_TASKS  # noqa: E402
 from wormsim.runs import Run  # noqa: E402
 from wormsim.train.es import TrainConfig  # noqa: E402
 from wormsim.viz.commands import parse_size  # noqa: E402
-from wormsim.viz.video import record_video  # noqa: E402
+from wormsim.viz.video import describe_wave, record_video  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("run")
@@ -23,9 +26,15 @@ parser.add_argument("--duration", type=float, default=5.0)
 args = parser.parse_args()
 
 run = Run.open(args.run)
-spec = TrainConfig.from_dict(run.config).eval_spec()     # the level, circuit and body of the run
+config = TrainConfig.from_dict(run.config)
+if config.task not in MOTOR_TASKS:
+    sys.exit(f"watch_swimmer: {run.path} is a {config.task!r} run, which has no body to film")
+spec = config.eval_spec()                   # the level, circuit and body of the run
 params, _ = run.load_policy()
 for mode, name in (("trained", "swim.mp4"), ("untrained", "swim-untrained.mp4"),
                    ("open-loop", "swim-open-loop.gif")):
-    info = record_video(spec, params, run.path / name, duration=args.duration, size=args.size, mode=mode)
-    print(f"{mode:10s} speed {info['speed']:+.3f} BL/s  undulation {info['frequency']:.2f} Hz  -> {info['path']}")
+    info = record_video(spec, params, run.path / name, duration=args.duration, size=args.size, mode=mode,
+                        label=f"{config.level} / {config.wiring}, {mode}")
+    print(f"{mode:10s} speed {info['speed']:+.3f} BL/s, {info['frames']} frames -> {info['path']}")
+    for line in describe_wave(info):
+        print(f"           {line}")

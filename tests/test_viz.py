@@ -11,7 +11,10 @@ import pytest  # noqa: E402
 
 from wormsim.viz import plots  # noqa: E402
 from wormsim.viz.commands import add_plot, add_rollout, parse_size  # noqa: E402
-from wormsim.viz.video import Rollout, record_video, undulation_frequency  # noqa: E402
+from wormsim.viz.video import (Rollout, describe_wave, record_video, undulation_frequency,  # noqa: E402
+                               wave_metrics)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -80,6 +83,34 @@ def test_undulation_frequency_of_a_travelling_wave():
     assert np.isnan(undulation_frequency(drift, 0.02))
 
 
+def test_wave_metrics_of_forward_backward_and_standing_waves():
+    m = wave_metrics(_wave(f=2.0, wavelength=1.5), 0.02)
+    assert m["direction"] == "head-to-tail"
+    assert m["wavelength"] == pytest.approx(1.5, rel=0.03)
+    assert m["wave_speed"] == pytest.approx(3.0, rel=0.03)                 # f * wavelength, + forward
+    assert m["phase_lag"] == pytest.approx((11 / 12 - 1 / 12) / 1.5, abs=0.02)
+    assert m["amplitude"] == pytest.approx(3.0, rel=0.05)                  # _wave's amplitude, rad/BL
+    back = wave_metrics(_wave(f=1.0, wavelength=-0.8, T=300), 0.02)       # crest runs tail to head
+    assert back["direction"] == "tail-to-head"
+    assert back["wave_speed"] == pytest.approx(-0.8, rel=0.05)
+    assert back["wavelength"] == pytest.approx(0.8, rel=0.05)
+    t = np.arange(200)[:, None] * 0.02
+    standing = 2.0 * np.sin(2 * np.pi * 2.0 * t) * np.ones((1, 11))       # every joint in phase
+    st = wave_metrics(standing, 0.02)
+    assert st["direction"] == "standing" and abs(st["phase_lag"]) < 0.01
+    still = wave_metrics(np.zeros((100, 11)), 0.02)
+    assert still["direction"] == "none" and np.isnan(still["wavelength"])
+
+
+def test_describe_wave_names_the_head_oscillator():
+    m = {**wave_metrics(_wave(), 0.02), "head_cpg": 2.0}
+    wave, amplitude = describe_wave(m)
+    assert "head-to-tail" in wave and "wavelength 1.50 BL" in wave and "+3.00 BL/s" in wave
+    assert "head oscillator on (2 Hz" in amplitude
+    assert "head oscillator off" in describe_wave({**m, "head_cpg": 0.0})[1]
+    assert "head osc. off" in describe_wave({**m, "head_cpg": 0.0}, short=True)
+
+
 def test_rollout_speed_falls_back_to_displacement():
     com = np.stack([np.linspace(0, 1, 51), np.zeros(51)], 1)
     r = Rollout(curvature=np.zeros((51, 3)), com=com, speed=np.full(51, np.nan), control_dt=0.02)
@@ -101,6 +132,24 @@ def test_open_loop_video_has_the_asked_size_and_frames(tmp_path, suffix):
     assert info["fps"] == pytest.approx(25.0)
     assert np.isfinite(info["speed"])
     assert frames[..., :3].std() > 1.0            # not a blank picture
+
+
+def test_frames_show_a_red_head_a_violet_trail_and_the_overlay():
+    from wormsim.rollout import EvalSpec
+    from wormsim.viz.video import rollout
+    r = rollout(EvalSpec(), None, mode="open-loop", size=(160, 120), env=_StubSwim(duration=3.0))
+    last = r.frames[-1].astype(int)
+    red = (last[..., 0] > 150) & (last[..., 1] < 70) & (last[..., 2] < 70)
+    violet = (last[..., 2] > last[..., 1] + 40) & (last[..., 0] > last[..., 1] + 20)
+    assert red.sum() > 10, "no red head in the frame"
+    assert violet.sum() > 20, "no trail in the frame"
+    # the text box at the top left is near-white and holds dark text; the floor there is not white
+    corner = last[2:20, 2:60]
+    assert (corner.min(axis=-1) > 200).mean() > 0.4 and (corner.max(axis=-1) < 90).any()
+    # the worm fills much of the frame: its (non-floor) pixels span over 40 % of the width
+    worm = (last[..., 0] > last[..., 2] + 30)
+    cols = np.flatnonzero(worm[25:-25].any(axis=0))
+    assert cols.max() - cols.min() > 0.4 * 160
 
 
 def test_video_rejects_a_bad_suffix(tmp_path):
@@ -127,9 +176,10 @@ def _png_size(path):
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def _fake_run(path, n=12, level="rate", truncate=False):
+def _fake_run(path, n=12, level="rate", truncate=False, **config):
     path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps({"config": {"level": level, "wiring": "connectome"}}))
+    (path / "config.json").write_text(json.dumps({"config": {"level": level, "wiring": "connectome",
+                                                             **config}}))
     rows = [{"iteration": i, "best": 0.1 * i + 0.5, "mean": 0.05 * i, "std": 0.2, "speed_best": 0.01 * i,
              "speed_mean": 0.005 * i, "wall_time": float(i), "env_steps": 500 * i} for i in range(n)]
     text = "".join(json.dumps(r) + "\n" for r in rows)
@@ -161,7 +211,62 @@ def test_activity_and_weights_of_a_rate_brain(tmp_path, circuit):
     _png_size(plots.plot_activity(traces, circuit, _wave(T=T), 0.02, tmp_path / "act.png", level="rate"))
     mag, unit = plots.chem_edge_weights(brain)
     assert mag.shape == (len(circuit.chem_edges),) and (mag > 0).all()
-    _png_size(plots.plot_weights(brain, tmp_path / "weights.png"))
+    # double every chemical weight: +1 (log2) in every class pair with a synapse, gaps unchanged
+    start = brain.get_params()[0].numpy()
+    doubled = start.copy()
+    chem = slice(0, brain.param_sizes()["chem"])
+    doubled[chem] *= 2.0
+    change = plots.class_weight_change(circuit, plots.edge_weights(brain, doubled),
+                                       plots.edge_weights(brain, start))
+    has = change["chem_count"] > 0
+    assert np.allclose(change["chem"][has], 1.0) and np.isnan(change["chem"][~has]).all()
+    assert np.allclose(change["gap"][change["gap_count"] > 0], 0.0)
+    assert np.allclose(change["gap"], change["gap"].T, equal_nan=True)   # gap junctions are symmetric
+    assert np.allclose(brain.get_params()[0].numpy(), start)             # edge_weights put them back
+    w, h = _png_size(plots.plot_weights(brain, tmp_path / "weights.png", trained_params=doubled))
+    assert w > 1500 and h > 600
+
+
+def test_weights_of_the_mlp_are_refused(circuit, tmp_path):
+    from wormsim.envs.layout import ObsLayout
+    from wormsim.interface import Interface
+    from wormsim.realism_levels import get_level
+    brain = get_level("mlp")(circuit, Interface(circuit, ObsLayout(12)).io_spec())
+    assert plots.edge_weights(brain) is None
+    with pytest.raises(ValueError, match="no circuit weights"):
+        plots.plot_weights(brain, tmp_path / "weights.png")
+
+
+def test_labels_say_what_tells_runs_apart(tmp_path):
+    a = _fake_run(tmp_path / "a", seed=0, algo="es", dataset="cook2019")
+    b = _fake_run(tmp_path / "b", seed=1, algo="es", dataset="cook2019")
+    la, lb = plots.run_labels([a, b])
+    assert la != lb and "seed 0" in la and "seed 1" in lb and "cook2019" not in la
+    c = _fake_run(tmp_path / "c", seed=0, algo="ppo", dataset="cook2019")
+    assert "ES" in plots.run_labels([a, c])[0] and "PPO" in plots.run_labels([a, c])[1]
+    twin = _fake_run(tmp_path / "twin", seed=0, algo="es", dataset="cook2019")
+    assert plots.run_labels([a, twin]) == ["rate / connectome [a]", "rate / connectome [twin]"]
+    assert plots.iteration_label([a, b]) == "ES generation"
+    assert plots.iteration_label([c]) == "PPO iteration"
+    assert plots.iteration_label([a, c]) == "iteration (ES generation or PPO iteration)"
+    assert plots.iteration_label([_fake_run(tmp_path / "old")]) == "iteration"
+
+
+def test_learning_curves_show_the_score_of_non_motor_runs(tmp_path):
+    swim = _fake_run(tmp_path / "swim")
+    memory = _fake_run(tmp_path / "memory", task="memory")
+    rows = [json.loads(line) for line in (memory / "metrics.jsonl").read_text().splitlines()]
+    text = "".join(json.dumps({**r, "speed_best": None, "speed_mean": None, "score_best": 0.01 * k,
+                               "score_mean": 0.005 * k}) + "\n" for k, r in enumerate(rows))
+    (memory / "metrics.jsonl").write_text(text)
+    m = plots.load_metrics(memory)
+    assert np.isnan(m["speed_mean"]).all() and m["score_best"][-1] == pytest.approx(0.11)
+    assert np.isnan(plots.load_metrics(swim)["score_mean"]).all()     # no score column: NaN
+    # rows: return and score (memory); return and speed (swim); all three when overlaid
+    _, h_memory = _png_size(plots.plot_learning_curves([memory], tmp_path / "m.png"))
+    _, h_swim = _png_size(plots.plot_learning_curves([swim], tmp_path / "s.png"))
+    _, h_both = _png_size(plots.plot_learning_curves([swim, memory], tmp_path / "b.png"))
+    assert h_memory == h_swim and h_both > 1.3 * h_swim
 
 
 def test_neurons_are_ordered_by_class_then_position(circuit):
@@ -209,3 +314,161 @@ def test_commands_parse_and_plot_writes_into_the_run(tmp_path, capsys):
     assert args.func(args) == 0
     assert (a / "learning_curves.png").is_file()
     assert "learning_curves.png" in capsys.readouterr().out
+
+
+# ---- end to end: tiny real runs through the CLI ---------------------------------------------------------
+TRAIN = ["--duration", "0.5", "--eval-episodes", "1", "--workers", "1", "--no-video"]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """Real runs, as small as training allows: rate/ES on swim, rate/ES on memory, rate/PPO on swim."""
+    from wormsim.cli import main
+    root = tmp_path_factory.mktemp("runs")
+    runs = {"rate": root / "rate", "memory": root / "memory", "ppo": root / "ppo"}
+    assert main(["train", "--budget", "2", "--popsize", "4", *TRAIN, "--out", str(runs["rate"])]) == 0
+    assert main(["train", "--task", "memory", "--budget", "1", "--popsize", "2", *TRAIN,
+                 "--out", str(runs["memory"])]) == 0
+    assert main(["train", "--algo", "ppo", "--budget", "1", *TRAIN, "--out", str(runs["ppo"])]) == 0
+    return runs
+
+
+def _number(text, before, after=""):
+    import re
+    found = re.search(re.escape(before) + r"\s*([+-]?\d+(?:\.\d+)?)\s*" + re.escape(after), text)
+    assert found, f"{before!r} ... {after!r} not in {text!r}"
+    return float(found.group(1))
+
+
+def test_rollout_cli_prints_the_wave_and_writes_the_frames(tiny_runs, tmp_path, capsys):
+    import imageio.v3 as iio
+    from wormsim.cli import main
+    video = tmp_path / "swim.mp4"
+    capsys.readouterr()
+    assert main(["rollout", str(tiny_runs["rate"]), "--duration", "2", "--size", "96x64",
+                 "--video", str(video)]) == 0
+    out = capsys.readouterr().out
+    speed = _number(out, "speed", "body lengths/s")
+    assert abs(speed) < 1.0                                     # a swimming worm: well under 1 BL/s
+    # the head oscillator (on in training, 2 Hz) sets the rhythm; the print says so
+    assert _number(out, "body wave:", "Hz") == pytest.approx(2.0, abs=0.1)
+    assert "head oscillator on (2 Hz" in out
+    assert "wavelength" in out and "wave speed" in out and "rad/BL at mid-body" in out
+    # 2 s at 25 frames/s (one every 2 control steps of 20 ms): the reset frame and 50 more
+    frames = np.stack(list(iio.imiter(video)))
+    assert frames.shape == (51, 64, 96, 3)
+    assert f"{video} (51 frames, 96x64, 25 fps" in out
+
+
+def test_rollout_cli_open_loop_reference_has_no_head_oscillator(tiny_runs, tmp_path, capsys):
+    from wormsim.cli import main
+    capsys.readouterr()
+    assert main(["rollout", str(tiny_runs["rate"]), "--open-loop", "--duration", "2", "--size", "64x48",
+                 "--video", str(tmp_path / "ol.gif")]) == 0
+    out = capsys.readouterr().out
+    assert "head oscillator off" in out and "head-to-tail" in out
+    # the commanded wave: 1.5 BL; the body's own comes out close to it (1.46 BL measured)
+    assert _number(out, "wavelength", "BL") == pytest.approx(1.5, abs=0.2)
+    assert _number(out, "wave speed", "BL/s") > 2.0
+
+
+def test_rollout_cli_refuses_a_run_without_a_body(tiny_runs, capsys):
+    from wormsim.cli import main
+    capsys.readouterr()
+    assert main(["rollout", str(tiny_runs["memory"])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no body to film" in err and "memory" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tiny_runs["memory"] / "swim.mp4").exists()
+
+
+def test_plot_cli_of_a_memory_run_draws_its_score_and_no_body(tiny_runs, capsys):
+    from wormsim.cli import main
+    run = tiny_runs["memory"]
+    capsys.readouterr()
+    assert main(["plot", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert (run / "learning_curves.png").is_file() and (run / "weights.png").is_file()
+    assert not (run / "kymograph.png").exists() and not (run / "activity.png").exists()
+    assert "has no body" in captured.err
+    _, h = _png_size(run / "learning_curves.png")
+    _, h_swim = _png_size(plots.plot_learning_curves([tiny_runs["rate"]], run / "swim_curves.png"))
+    assert h == h_swim                 # return and score rows (a memory run has no speed row)
+
+
+def test_plot_run_of_a_rate_run(tiny_runs, tmp_path):
+    notes = []
+    written = plots.plot_run(tiny_runs["rate"], out=tmp_path, duration=0.5, notes=notes)
+    assert [p.name for p in written] == ["learning_curves.png", "kymograph.png", "activity.png",
+                                         "weights.png"]
+    assert notes == []
+    sizes = {p.name: _png_size(p) for p in written}
+    assert sizes["kymograph.png"][0] > 900 and sizes["activity.png"][1] > 900
+    assert sizes["weights.png"][0] > 1500
+    # a trained run's weights moved from the connectome start
+    from wormsim.runs import Run
+    from wormsim.train.es import TrainConfig
+    from wormsim.viz.video import _build_brain, make_env
+    run = Run.open(tiny_runs["rate"])
+    spec = TrainConfig.from_dict(run.config).eval_spec()
+    env = make_env(spec)
+    brain, _, _ = _build_brain(spec, env)
+    env.close()
+    start = brain.get_params()[0].numpy()
+    change = plots.class_weight_change(brain.circuit, plots.edge_weights(brain, run.load_policy()[0]),
+                                       plots.edge_weights(brain, start))
+    assert np.nanmax(np.abs(change["chem"])) > 0.01
+
+
+def test_plot_of_a_ppo_run(tiny_runs, tmp_path):
+    written = plots.plot_run(tiny_runs["ppo"], out=tmp_path, duration=0.5)
+    assert {p.name for p in written} == {"learning_curves.png", "kymograph.png", "activity.png",
+                                         "weights.png"}
+    assert plots.iteration_label([tiny_runs["ppo"]]) == "PPO iteration"
+    assert "PPO" in plots.run_label(tiny_runs["ppo"])
+    assert plots.run_labels([tiny_runs["rate"], tiny_runs["ppo"]])[1].startswith("rate / connectome (PPO")
+
+
+@pytest.mark.parametrize("level, seconds, key", [("spiking", 0.4, "spikes"), ("conductance", 0.3, "voltage")])
+def test_activity_figure_of_spiking_and_conductance(tmp_path, level, seconds, key):
+    from wormsim.rollout import EvalSpec, build_circuit
+    from wormsim.viz.video import rollout
+    spec = EvalSpec(level=level, env_kwargs=(("n_segments", 12), ("duration", seconds), ("head_cpg", 2.0)))
+    r = rollout(spec, None, mode="untrained")
+    x = r.traces[key]
+    assert x.shape == (len(r.curvature), 81)
+    if key == "spikes":
+        assert x.sum() > 0 and set(np.unique(x)) <= set(range(0, 20))     # spike counts per step
+        assert plots._trace_kind(r.traces, level) == ("spikes", "raster")
+    else:
+        assert -100 < x.min() < x.max() < 60 and np.ptp(x) > 1.0        # membrane potential, mV
+        assert plots._trace_kind(r.traces, level) == ("voltage", "image")
+    w, h = _png_size(plots.plot_activity(r.traces, build_circuit(spec), r.curvature, r.control_dt,
+                                         tmp_path / "activity.png", level=level))
+    assert w > 1000 and h > 900
+
+
+@pytest.mark.parametrize("script, args", [
+    ("open_loop_wave.py", ["--duration", "2"]),
+    ("plot_run.py", ["{rate}", "{memory}", "--duration", "0.5"]),
+    ("watch_swimmer.py", ["{rate}", "--duration", "0.3", "--size", "64x48"])])
+def test_examples_run(tiny_runs, tmp_path, script, args):
+    import shutil
+    import subprocess
+    import sys
+    # copies, so that the examples write into a run of their own
+    copies = {k: shutil.copytree(v, tmp_path / k) for k, v in tiny_runs.items() if k in ("rate", "memory")}
+    argv = [a.format(**copies) for a in args]
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", script), *argv],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    if script == "open_loop_wave.py":
+        assert "water" in done.stdout and "agar" in done.stdout and "wavelength" in done.stdout
+    elif script == "plot_run.py":
+        assert (copies["rate"] / "learning_curves.png").is_file()
+        assert (copies["rate"] / "rate_kymograph.png").is_file()
+        assert "memory" in done.stdout and "has no body" in done.stdout
+    else:
+        for name in ("swim.mp4", "swim-untrained.mp4", "swim-open-loop.gif"):
+            assert (copies["rate"] / name).stat().st_size > 0
+        assert done.stdout.count("head oscillator") == 3

@@ -1,7 +1,7 @@
 """The `wormsim rollout` and `wormsim plot` subcommands (wired into wormsim/cli.py).
 
     wormsim rollout runs/NAME --video swim.mp4 [--episodes N --seed S --duration T --size WxH]
-                              [--untrained | --open-loop]
+                              [--untrained | --open-loop]          (swim and navigate runs only)
     wormsim plot runs/NAME [runs/B ...] [--out DIR] [--svg] [--no-rollout]
 
 Each ``cmd_*`` returns an exit status; a problem the user can fix raises ValueError (the CLI prints it
@@ -43,12 +43,15 @@ def _positive_int(text: str) -> int:
 def add_rollout(subparsers) -> argparse.ArgumentParser:
     """Add `rollout` to ``subparsers`` (from ArgumentParser.add_subparsers); sets func=cmd_rollout."""
     p = subparsers.add_parser(
-        "rollout", help="replay a run's policy headless into a video; print speed and frequency",
+        "rollout", help="replay a run's policy headless into a video; print its speed and body wave",
         description="Replay the trained policy of a run (or, as references, the untrained circuit or "
         "the open-loop travelling wave) on one worm, write a video with a camera following the worm "
-        "and a fading trail of its path, and print its speed (body lengths / s) and undulation "
-        "frequency (Hz, mid-body curvature). The conductance level is slow (Brian2): minutes for a "
-        "few seconds of video.")
+        "and a fading trail of its path, and print its speed (body lengths / s) and its body wave "
+        "from the curvature kymograph: undulation frequency (Hz, mid-body), head-to-tail phase lag, "
+        "wavelength (body lengths), wave speed (body lengths / s, + head to tail), mid-body curvature "
+        "amplitude (rad / body length), and whether the head oscillator ran. Only swim and navigate "
+        "runs have a body to film. The conductance level is slow (Brian2): minutes for a few "
+        "seconds of video.")
     p.add_argument("run", help="run directory (runs/NAME)")
     p.add_argument("--video", metavar="FILE", default=None,
                    help="video file, .mp4 or .gif (default: RUN/swim.mp4; "
@@ -71,23 +74,30 @@ def add_rollout(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_rollout(args) -> int:
+    from wormsim.rollout import MOTOR_TASKS
     from wormsim.runs import Run
     from wormsim.train.es import TrainConfig
-    from wormsim.viz.video import record_video
+    from wormsim.viz.video import describe_wave, record_video
     run = Run.open(args.run)
     config = TrainConfig.from_dict(run.config)
+    if config.task not in MOTOR_TASKS:
+        raise ValueError(f"{run.path} is a {config.task!r} run: that task has no body to film (rollout "
+                         f"replays {' and '.join(MOTOR_TASKS)} runs); `wormsim plot {run.path}` draws "
+                         f"its score curve")
     mode = "untrained" if args.untrained else "open-loop" if args.open_loop else "trained"
     params = run.load_policy()[0] if mode == "trained" else None
     default = {"trained": "swim.mp4", "untrained": "swim-untrained.mp4", "open-loop": "swim-open-loop.mp4"}
     path = Path(args.video) if args.video else run.path / default[mode]
     if path.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"--video must end in .mp4 or .gif, got {path.name!r}")
+    what = {"trained": f"{config.level} / {config.wiring}", "untrained": f"{config.level} / "
+            f"{config.wiring} untrained", "open-loop": "open-loop travelling wave"}[mode]
     info = record_video(config.eval_spec(), params, path, duration=args.duration, seed=args.seed,
-                        size=args.size, fps=args.fps, episodes=args.episodes, mode=mode)
-    what = {"trained": f"{config.level} / {config.wiring}", "untrained": f"{config.level} untrained",
-            "open-loop": "open-loop travelling wave"}[mode]
-    print(f"{what}: speed {_fmt(info['speed'], '.3f')} body lengths/s, undulation frequency "
-          f"{_fmt(info['frequency'], '.2f')} Hz ({info['episodes']} episode(s), {info['seconds']:.1f} s simulated)")
+                        size=args.size, fps=args.fps, episodes=args.episodes, mode=mode, label=what)
+    print(f"{what}: speed {_fmt(info['speed'], '+.3f')} body lengths/s "
+          f"({info['episodes']} episode(s), {info['seconds']:.1f} s simulated)")
+    for line in describe_wave(info):
+        print(line)
     print(f"video: {info['path']} ({info['frames']} frames, {info['size'][0]}x{info['size'][1]}, "
           f"{info['fps']:.0f} fps; rendered in {info['wall_time']:.0f} s)")
     return 0
@@ -102,11 +112,13 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
     """Add `plot` to ``subparsers``; sets func=cmd_plot."""
     p = subparsers.add_parser(
         "plot", help="figures of one or several runs: learning curves, kymograph, activity, weights",
-        description="Write the figures of a run into its directory: learning curves (return and speed "
-        "against iterations and environment steps), and from one recorded episode of the trained "
-        "policy the body-curvature kymograph, the neural activity of every neuron aligned with it, "
-        "and the trained weights drawn on the circuit. Several runs are overlaid in one learning-curve "
-        "figure, written into the first run's directory or --out.")
+        description="Write the figures of a run into its directory: learning curves (return, and "
+        "speed or, for the non-motor tasks, score, against iterations and environment steps); from "
+        "one recorded episode of the trained policy the body-curvature kymograph and the neural "
+        "activity of every neuron aligned with it (swim and navigate only: the other tasks have no "
+        "body); and how training changed the weights from the connectome-derived start, per pair of "
+        "cell classes (not for the mlp baseline, which has no circuit weights). Several runs are "
+        "overlaid in one learning-curve figure, written into the first run's directory or --out.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (runs/NAME)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder for the figures (default: the first run's directory)")
@@ -121,9 +133,14 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_plot(args) -> int:
+    import sys
+
     from wormsim.viz.plots import plot_run
+    notes: list[str] = []
     written = plot_run(args.runs, out=args.out, svg=args.svg, seed=args.seed, duration=args.duration,
-                       rollout=args.rollout)
+                       rollout=args.rollout, notes=notes)
     for path in written:
         print(path)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0

@@ -4,12 +4,17 @@
     plots.plot_learning_curves(["runs/rate-connectome-swim-s0"], "curves.png")
     plots.plot_kymograph(curvature, dt, "kymograph.png")            # curvature (T, J), rad / BL
     plots.plot_activity(traces, circuit, curvature, dt, "activity.png", level="rate")
-    plots.plot_weights(brain, "weights.png")
+    plots.plot_weights(brain, "weights.png")                        # change from the connectome start
     plots.plot_run("runs/NAME")                                      # all of the above, into the run
 
 Every function writes PNG, or SVG/PDF by the file's suffix, atomically, and returns the path.
 A metrics file that is missing, empty, truncated or lacks a column raises ValueError naming the file
 and what is wrong (``load_metrics``).
+
+Body tasks (swim, navigate) get the speed learning curve and the body figures (kymograph, activity);
+the non-motor tasks (memory, memory-capacity, digits) have no body: their learning curve shows the
+score in [0, 1] (metrics columns score_best, score_mean) and ``plot_run`` draws no body figure. The
+weights figure needs no body (every level but the mlp baseline, whose GRU weights sit on no synapse).
 """
 from __future__ import annotations
 
@@ -20,8 +25,10 @@ import numpy as np
 
 from wormsim.viz.circuit import EXCITATORY, GAP, INHIBITORY
 
-# The columns a learning curve needs (written by every trainer, see wormsim/runs.py).
+# The columns a learning curve needs (written by every trainer, see wormsim/runs.py); the score
+# columns are optional (runs from before they existed), NaN when absent.
 METRIC_COLUMNS = ("iteration", "best", "mean", "std", "speed_best", "speed_mean", "env_steps")
+OPTIONAL_COLUMNS = ("score_best", "score_mean")
 RUN_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 
 
@@ -91,67 +98,156 @@ def load_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
         rows.append(row)
     if not rows:
         raise ValueError(f"{path} is empty: the run has not finished an iteration yet")
-    return {c: np.array([np.nan if r[c] is None else float(r[c]) for r in rows]) for c in METRIC_COLUMNS}
+    return {c: np.array([np.nan if r.get(c) is None else float(r[c]) for r in rows])
+            for c in METRIC_COLUMNS + OPTIONAL_COLUMNS}
+
+
+def run_config(run_dir: str | Path) -> dict:
+    """The run's training config (config.json's "config"), or {} where there is none to read."""
+    try:
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+        return cfg if isinstance(cfg, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+# What tells runs apart, in the order a label names them (level and wiring always come first).
+LABEL_FIELDS = ("dataset", "task", "algo", "train", "seed", "medium", "head_cpg", "share_weights",
+                "n_segments", "duration", "popsize", "budget")
+
+
+def _describe(key: str, value) -> str:
+    if key == "algo":
+        return str(value).upper()
+    if key == "seed":
+        return f"seed {value}"
+    if key == "train":
+        return "readout only" if value == "readout" else "weights trained"
+    if key == "head_cpg":
+        return f"head osc. {value:g} Hz" if value else "head osc. off"
+    if key == "share_weights":
+        return "shared weights" if value else "per-edge weights"
+    if key == "n_segments":
+        return f"{value} segments"
+    if key == "duration":
+        return f"{value:g} s episodes"
+    if key in ("popsize", "budget"):
+        return f"{key} {value}"
+    return str(value)
+
+
+def run_labels(run_dirs) -> list[str]:
+    """One legend label per run: 'level / wiring' plus every config field in LABEL_FIELDS on which the
+    runs differ (e.g. the seed of two otherwise equal runs); the directory name where a run has no
+    config or two labels would still be equal."""
+    run_dirs = [Path(r) for r in run_dirs]
+    cfgs = [run_config(r) for r in run_dirs]
+    varying = [k for k in LABEL_FIELDS if len({json.dumps(c.get(k)) for c in cfgs}) > 1]
+    labels = []
+    for run, cfg in zip(run_dirs, cfgs):
+        if "level" not in cfg:
+            labels.append(run.name)
+            continue
+        extra = [_describe(k, cfg[k]) for k in varying if k in cfg]
+        labels.append(f"{cfg['level']} / {cfg.get('wiring', '?')}" + (f" ({', '.join(extra)})" if extra else ""))
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} [{run.name}]" for label, run in zip(labels, run_dirs)]
+    return labels
 
 
 def run_label(run_dir: str | Path) -> str:
-    """'level / wiring' from the run's config, else the directory name."""
-    try:
-        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
-        return f"{cfg['level']} / {cfg['wiring']}"
-    except Exception:
+    """A run described on its own, for titles: 'level / wiring (dataset, task, ALGO, seed S)', else
+    the directory name."""
+    cfg = run_config(run_dir)
+    if "level" not in cfg:
         return Path(run_dir).name
+    extra = [_describe(k, cfg[k]) for k in ("dataset", "task", "algo", "seed") if k in cfg]
+    if cfg.get("train") == "readout":
+        extra.append("readout only")
+    return f"{cfg['level']} / {cfg.get('wiring', '?')} ({', '.join(extra)})"
+
+
+def iteration_label(run_dirs) -> str:
+    """What an iteration is for these runs: 'ES generation', 'PPO iteration', or 'iteration'."""
+    algos = {run_config(r).get("algo") for r in run_dirs}
+    if algos == {"es"}:
+        return "ES generation"
+    if algos == {"ppo"}:
+        return "PPO iteration"
+    if algos == {"es", "ppo"}:
+        return "iteration (ES generation or PPO iteration)"
+    return "iteration"
 
 
 # ---- learning curves -------------------------------------------------------------------------------
 def plot_learning_curves(run_dirs, path: str | Path, labels=None, title: str | None = None) -> Path:
-    """Return and speed of one or several runs against iterations and against environment steps.
+    """Return, and speed or score, of one or several runs against iterations and environment steps.
 
-    2 x 2 panels: rows return, speed (body lengths / s); columns iteration, environment steps. Per
-    run: the population mean with a mean +- std band (return; the speed column has no std) and the
-    best candidate as a dashed line. Several runs (e.g. the realism levels) share the axes.
+    Rows: the episode return; the forward speed (body lengths / s) where any run has one (swim,
+    navigate); the score in [0, 1] where any run has one (memory, memory-capacity, digits). Columns:
+    iteration (ES generation or PPO iteration, as the runs were trained), environment steps. Per run:
+    the mean over the population (ES) or the batch's episodes (PPO) with a mean +- std band (return;
+    the other rows have no std) and the best candidate or episode as a dashed line. Several runs share
+    the axes, labelled by what tells them apart (``run_labels``).
     """
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
     run_dirs = [Path(r) for r in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
     if not run_dirs:
         raise ValueError("no runs to plot")
-    labels = list(labels) if labels is not None else [run_label(r) for r in run_dirs]
+    labels = list(labels) if labels is not None else run_labels(run_dirs)
     metrics = [load_metrics(r) for r in run_dirs]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharey="row")
+    rows = [("return", "mean", "best", "episode return")]
+    if any(np.isfinite(m["speed_mean"]).any() or np.isfinite(m["speed_best"]).any() for m in metrics):
+        rows.append(("speed", "speed_mean", "speed_best", "forward speed (body lengths / s)"))
+    if any(np.isfinite(m["score_mean"]).any() or np.isfinite(m["score_best"]).any() for m in metrics):
+        rows.append(("score", "score_mean", "score_best", "task score (0..1)"))
+    fig, axes = plt.subplots(len(rows), 2, figsize=(11, 1.2 + 2.9 * len(rows)), sharey="row",
+                             squeeze=False)
     for k, (m, label) in enumerate(zip(metrics, labels)):
         colour = RUN_COLOURS[k % len(RUN_COLOURS)]
+        few = len(m["iteration"]) <= 25                # a dot per iteration, or a lone point is invisible
+        style = dict(marker="o", ms=3) if few else {}
         for col, xkey in enumerate(("iteration", "env_steps")):
             x = m[xkey]
-            ax = axes[0, col]
-            ax.fill_between(x, m["mean"] - m["std"], m["mean"] + m["std"], color=colour, alpha=0.2, lw=0)
-            ax.plot(x, m["mean"], color=colour, lw=1.5)
-            ax.plot(x, m["best"], color=colour, lw=1.2, ls="--")
-            ax = axes[1, col]
-            ax.plot(x, m["speed_mean"], color=colour, lw=1.5)
-            ax.plot(x, m["speed_best"], color=colour, lw=1.2, ls="--")
-    for col, xlabel in enumerate(("iteration (ES generation)", "environment steps (all worms)")):
-        axes[1, col].set_xlabel(xlabel)
-        for row in range(2):
-            axes[row, col].grid(alpha=0.3)
-    axes[1, 1].ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-    axes[0, 1].ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-    axes[0, 0].set_ylabel("episode return")
-    axes[1, 0].set_ylabel("forward speed (body lengths / s)")
-    axes[0, 0].set_title("return vs iterations")
-    axes[0, 1].set_title("return vs environment steps")
-    axes[1, 0].set_title("speed vs iterations (solid mean, dashed best)")
-    axes[1, 1].set_title("speed vs environment steps")
+            for r, (name, mean, best, _) in enumerate(rows):
+                ax = axes[r, col]
+                if name == "return":
+                    ax.fill_between(x, m["mean"] - m["std"], m["mean"] + m["std"], color=colour,
+                                    alpha=0.2, lw=0)
+                ax.plot(x, m[mean], color=colour, lw=1.5, **style)
+                ax.plot(x, m[best], color=colour, lw=1.2, ls="--", **style)
+    xlabel = iteration_label(run_dirs)
+    for col, what in enumerate((xlabel, "environment steps (all worms)")):
+        axes[-1, col].set_xlabel(what)
+        for r, (name, _, _, ylabel) in enumerate(rows):
+            ax = axes[r, col]
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{name} vs {'iterations' if col == 0 else 'environment steps'}")
+            if col == 1:
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+            else:
+                ax.set_ylabel(ylabel)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if name == "score":
+                ax.set_ylim(-0.05, 1.05)
+    algos = {run_config(r).get("algo") for r in run_dirs}
+    mean_name, best_name = {frozenset({"es"}): ("population mean", "best candidate"),
+                            frozenset({"ppo"}): ("mean over the batch's episodes", "best episode")}.get(
+        frozenset(algos), ("mean (ES: population, PPO: episodes)", "best (ES: candidate, PPO: episode)"))
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     handles = [Line2D([], [], color=RUN_COLOURS[k % len(RUN_COLOURS)], lw=2, label=label)
                for k, label in enumerate(labels)]
-    handles += [Line2D([], [], color="0.3", lw=1.5, label="population mean"),
-                Line2D([], [], color="0.3", lw=1.2, ls="--", label="best candidate"),
+    handles += [Line2D([], [], color="0.3", lw=1.5, label=mean_name),
+                Line2D([], [], color="0.3", lw=1.2, ls="--", label=best_name),
                 Patch(color="0.3", alpha=0.2, label="mean ± std (return)")]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), frameon=False, fontsize=8)
-    fig.suptitle(title or ("learning curve: " + labels[0] if len(labels) == 1
+    ncol = min(len(handles), 3 if max(len(h.get_label()) for h in handles) > 40 else 6)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize=8)
+    fig.suptitle(title or ("learning curve: " + run_label(run_dirs[0]) if len(run_dirs) == 1
                            else f"learning curves of {len(labels)} runs"))
-    fig.tight_layout(rect=(0, 0.05 + 0.03 * ((len(handles) - 1) // 6), 1, 1))
+    legend_rows = -(-len(handles) // ncol)
+    fig.tight_layout(rect=(0, (0.12 + 0.2 * legend_rows) / fig.get_figheight(), 1, 1))
     return save_figure(fig, path)
 
 
@@ -237,9 +333,15 @@ def plot_activity(traces: dict, circuit, curvature: np.ndarray, dt: float, path:
     ax0.set_title("body curvature")
     if how == "raster":
         t_idx, n_idx = np.nonzero(x > 0)
-        ax1.scatter((t_idx + 0.5) * dt, n_idx, s=2, marker="|", c="k", lw=0.6)
+        # a tick as tall as a neuron's row (the axes are ~5.4 in tall), thicker for more spikes in
+        # the control step
+        row_pt = 0.9 * 5.4 * 72 / max(x.shape[1], 1)
+        counts = x[t_idx, n_idx]
+        ax1.scatter((t_idx + 0.5) * dt, n_idx, s=row_pt ** 2, marker="|", c="k",
+                    lw=0.6 + 0.4 * np.minimum(counts, 4))
         ax1.set_ylim(x.shape[1] - 0.5, -0.5)
-        ax1.set_title("spikes (one row per neuron)")
+        ax1.set_title(f"spikes (one row per neuron; a tick per {dt * 1e3:g} ms control step with "
+                      f"spikes, thicker for more; {int(x.sum())} spikes)")
         # an invisible colour bar keeps the raster exactly as wide as the kymograph above it
         fig.colorbar(plt.cm.ScalarMappable(cmap="Greys"), ax=ax1, pad=0.01).ax.set_visible(False)
     else:
@@ -273,111 +375,197 @@ def plot_activity(traces: dict, circuit, curvature: np.ndarray, dt: float, path:
     return save_figure(fig, path)
 
 
-# ---- weights on the circuit ---------------------------------------------------------------------------
-def chem_edge_weights(brain) -> tuple[np.ndarray, str] | None:
-    """Effective magnitude of every chemical edge of ``brain.circuit.chem_edges`` for member 0, and
-    its unit; None for brains without circuit weights (mlp).
-
-    rate, spiking: |W| from ``brain.chem_matrix()`` (sign[pre] |theta| / in-degree).
-    conductance: |theta| * count * g_syn (nS), rebuilt from the public ``g_chem`` parameter and
-    base.edge_groups, as the level's own _effective does.
-    """
+# ---- trained weights against the connectome start -----------------------------------------------------
+def _edge_magnitudes(brain) -> dict | None:
+    """Member 0's effective magnitude on every chemical edge (circuit.chem_edges) and gap pair
+    (circuit.gap_edges) at the brain's current parameters, or None without circuit weights (mlp)."""
     import torch
     c = brain.circuit
-    edges = c.chem_edges
+    ce, ge = c.chem_edges, c.gap_edges
     with torch.no_grad():
-        if hasattr(brain, "chem_matrix"):
+        if hasattr(brain, "chem_matrix") and hasattr(brain, "gap_matrix"):       # rate, spiking
             w = brain.chem_matrix()[0].cpu().numpy()
-            return np.abs(w[edges[:, 0], edges[:, 1]]), "|effective weight| (sign · |θ| / in-degree)"
-        if hasattr(brain, "g_chem"):
+            g = brain.gap_matrix()[0].cpu().numpy()
+            return {"chem": np.abs(w[ce[:, 0], ce[:, 1]]), "gap": g[ge[:, 0], ge[:, 1]],
+                    "chem_unit": "|sign · θ / in-degree|", "gap_unit": "|θ| / sqrt(deg deg)"}
+        if hasattr(brain, "g_chem") and hasattr(brain, "g_gap"):                 # conductance
             from wormsim.realism_levels.base import edge_groups
-            groups, _ = edge_groups(c, edges, bool(getattr(brain.config, "share_weights", False)))
-            theta = np.abs(brain.g_chem[0].detach().cpu().numpy())
-            count = c.chem[edges[:, 0], edges[:, 1]]
+            share = bool(getattr(brain.config, "share_weights", False))
+            chem_groups, _ = edge_groups(c, ce, share)
+            gap_groups, _ = edge_groups(c, ge, share, directed=False)
+            th_c = np.abs(brain.g_chem[0].detach().cpu().numpy())
+            th_g = np.abs(brain.g_gap[0].detach().cpu().numpy())
             g_syn = float(getattr(brain.config, "g_syn_nS", 1.0))
-            return theta[groups] * count * g_syn, "peak synaptic conductance |θ| · count · g_syn (nS)"
+            g_gap = float(getattr(brain.config, "g_gap_nS", 1.0))
+            return {"chem": th_c[chem_groups] * c.chem[ce[:, 0], ce[:, 1]] * g_syn,
+                    "gap": th_g[gap_groups] * c.gap[ge[:, 0], ge[:, 1]] * g_gap,
+                    "chem_unit": "peak conductance, nS", "gap_unit": "junction conductance, nS"}
     return None
 
 
-def plot_weights(brain=None, path: str | Path = "weights.png", circuit=None, title: str | None = None) -> Path:
-    """The circuit along the body with each chemical edge drawn by its trained magnitude.
+def edge_weights(brain, params=None) -> dict | None:
+    """Effective weights of member 0 on the circuit's edges, at ``params`` (n_params,) or, by default,
+    the brain's current parameters (which are put back afterwards).
 
-    x: soma position (0 head, 1 tail); y: cell class. Edge colour: presynaptic sign (red excitatory,
-    blue inhibitory); edge width and opacity: the brain's effective magnitude (chem_edge_weights),
-    relative to the largest. Gap junctions dashed grey. Without a brain exposing circuit weights
-    (mlp, or ``brain=None`` with ``circuit``), the synapse counts are drawn and the title says so.
+    Returns {"chem": (E,) on circuit.chem_edges, "gap": (G,) on circuit.gap_edges, "chem_unit",
+    "gap_unit"}, magnitudes >= 0 (signs are fixed by the presynaptic neuron and never trained):
+    rate, spiking: |W| of ``chem_matrix()`` (sign[pre] |θ| / in-degree) and ``gap_matrix()``;
+    conductance: |θ| · count · g_syn (nS) and |θ| · count · g_gap (nS), as the level builds them.
+    None for brains without circuit weights (the mlp baseline).
+    """
+    if params is None:
+        return _edge_magnitudes(brain)
+    saved = brain.get_params()
+    try:
+        brain.set_params(np.asarray(params, np.float32))
+        return _edge_magnitudes(brain)
+    finally:
+        brain.set_params(saved)
+
+
+def chem_edge_weights(brain) -> tuple[np.ndarray, str] | None:
+    """(magnitude on every chemical edge, unit) of member 0, or None (mlp); see ``edge_weights``."""
+    found = edge_weights(brain)
+    return None if found is None else (found["chem"], found["chem_unit"])
+
+
+def initial_params_of(brain) -> np.ndarray:
+    """(n_params,) the level's connectome-derived start: a fresh brain of the same level, circuit,
+    interface and config (its initialisation is deterministic)."""
+    fresh = type(brain)(brain.circuit, brain.io, brain.config)
+    return fresh.get_params()[0].cpu().numpy()
+
+
+def class_weight_change(circuit, trained: dict, initial: dict) -> dict:
+    """Per cell-class pair: log2(summed trained magnitude / summed initial magnitude).
+
+    trained, initial: ``edge_weights`` dicts. Returns {"classes", "chem": (K, K) pre -> post,
+    "gap": (K, K) symmetric, NaN where the circuit has no such edge, "chem_edges", "gap_edges":
+    per-edge log2 ratios, "chem_count", "gap_count": (K, K) edges per pair}.
+    """
+    classes = list(circuit.classes)
+    k_of = {c: k for k, c in enumerate(classes)}
+    cls = np.array([k_of[c] for c in circuit.cell_class])
+    K = len(classes)
+    tiny = 1e-12
+
+    def ratio(t, i):
+        return np.log2(np.maximum(t, tiny) / np.maximum(i, tiny))
+
+    out = {"classes": classes}
+    for kind, edges, symmetric in (("chem", circuit.chem_edges, False), ("gap", circuit.gap_edges, True)):
+        t_sum, i_sum, count = np.zeros((K, K)), np.zeros((K, K)), np.zeros((K, K), int)
+        a, b = cls[edges[:, 0]], cls[edges[:, 1]]
+        t, i = np.asarray(trained[kind], float), np.asarray(initial[kind], float)
+        if symmetric:          # a gap pair counts in both cells of its class pair, once on the diagonal
+            mirror = a != b
+            a, b = np.concatenate([a, b[mirror]]), np.concatenate([b, a[mirror]])
+            t, i = np.concatenate([t, t[mirror]]), np.concatenate([i, i[mirror]])
+        np.add.at(t_sum, (a, b), t)
+        np.add.at(i_sum, (a, b), i)
+        np.add.at(count, (a, b), 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[kind] = np.where(count > 0, ratio(t_sum, i_sum), np.nan)
+        out[f"{kind}_count"] = count
+        out[f"{kind}_edges"] = ratio(trained[kind], initial[kind])
+    return out
+
+
+def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, title: str | None = None,
+                 trained_params=None) -> Path:
+    """How training changed the circuit: per pair of cell classes, log2 of the summed trained
+    magnitude over the summed magnitude at the connectome-derived start (0: unchanged, +1: doubled,
+    −1: halved), for chemical synapses (presynaptic class down, postsynaptic across) and gap junctions
+    (symmetric); grey cells have no edge. A diverging colour map centred at 0 with a labelled colour
+    bar; the number in a cell is its value. Right: the spread of the per-edge changes, excitatory and
+    inhibitory synapses and gap junctions apart.
+
+    brain: a level with circuit weights (rate, spiking, conductance), at its trained parameters (or
+    pass ``trained_params``). initial_params: (n_params,) the start, default ``initial_params_of``.
+    ValueError for the mlp baseline, which has no circuit weights.
     """
     plt = _plt()
-    from matplotlib.collections import LineCollection
-    from matplotlib.lines import Line2D
-    c = circuit if circuit is not None else brain.circuit
-    found = chem_edge_weights(brain) if brain is not None else None
-    edges = c.chem_edges
-    if found is None:
-        mag, unit = c.chem[edges[:, 0], edges[:, 1]].astype(float), "synapse count"
-        default_title = (f"{c.dataset} circuit ({c.wiring}): synapse counts, NOT trained weights "
-                         f"({'no brain given' if brain is None else brain.name + ' has no circuit weights'})")
-    else:
-        mag, unit = found
-        default_title = f"{brain.name} level, {c.dataset} circuit ({c.wiring}): trained chemical weights"
-    classes = list(c.classes)
-    row = {k: i for i, k in enumerate(classes)}
-    x = np.asarray(c.position, float)
-    y = np.array([row[k] for k in c.cell_class], float)
-    top = float(mag.max()) if len(mag) and mag.max() > 0 else 1.0
-    rel = mag / top
-    fig, ax = plt.subplots(figsize=(12, 0.45 * len(classes) + 2.4))
-    keep = edges[:, 0] != edges[:, 1]
-    order = np.argsort(rel[keep])                    # strongest drawn last, on top
-    e, r = edges[keep][order], rel[keep][order]
-    # Slight curvature so that reciprocal edges do not overlap: a quadratic Bezier per edge.
-    p0 = np.stack([x[e[:, 0]], y[e[:, 0]]], 1)
-    p1 = np.stack([x[e[:, 1]], y[e[:, 1]]], 1)
-    d = p1 - p0
-    ctrl = (p0 + p1) / 2 + 0.15 * np.stack([-d[:, 1], d[:, 0]], 1)
-    s = np.linspace(0, 1, 12)[None, :, None]
-    curves = (1 - s) ** 2 * p0[:, None] + 2 * (1 - s) * s * ctrl[:, None] + s ** 2 * p1[:, None]
-    colours = np.array([EXCITATORY if c.sign[i] > 0 else INHIBITORY for i in e[:, 0]])
-    from matplotlib.colors import to_rgba
-    rgba = np.array([to_rgba(col) for col in colours]) if len(colours) else np.zeros((0, 4))
-    if len(rgba):
-        rgba[:, 3] = 0.1 + 0.8 * r
-    ax.add_collection(LineCollection(curves, colors=rgba, linewidths=0.2 + 3.0 * r, zorder=1))
-    # arrow heads: the post end of each edge, a marker at 85 % along the curve
-    tip = curves[:, -3]
-    ax.scatter(tip[:, 0], tip[:, 1], s=4 + 14 * r, c=rgba, marker="o", lw=0, zorder=2)
-    for i, j in c.gap_edges:
-        ax.plot([x[i], x[j]], [y[i], y[j]], ls="--", color=GAP, lw=0.5, alpha=0.5, zorder=0)
-    node_col = [EXCITATORY if s_ > 0 else INHIBITORY for s_ in c.sign]
-    ax.scatter(x, y, s=26, c=node_col, edgecolors="k", linewidths=0.4, zorder=3)
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("soma position along the body (0 head, 1 tail)")
-    ax.set_ylabel("cell class")
-    ax.set_xlim(-0.03, 1.03)
-    ax.set_ylim(len(classes) - 0.4, -0.6)
-    ax.set_title(title or default_title, fontsize=10)
-    handles = [Line2D([], [], color=EXCITATORY, lw=2.5, label="excitatory (strong)"),
-               Line2D([], [], color=EXCITATORY, lw=0.5, alpha=0.3, label="excitatory (weak)"),
-               Line2D([], [], color=INHIBITORY, lw=2.5, label="inhibitory (strong)"),
-               Line2D([], [], color=GAP, ls="--", label="gap junction"),
-               Line2D([], [], ls="", marker="o", color="0.4", ms=4, label="dot: postsynaptic end")]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=5, frameon=False,
-              fontsize=8, title=f"edge width and opacity: {unit}, relative to the largest ({top:.3g})",
-              title_fontsize=8)
-    fig.tight_layout()
+    from matplotlib.colors import TwoSlopeNorm
+    path = check_figure_path(path)
+    trained = edge_weights(brain, trained_params)
+    if trained is None:
+        raise ValueError(f"the {brain.name} level has no circuit weights to compare with the connectome "
+                         f"(its weights sit on no synapse)")
+    initial = edge_weights(brain, initial_params if initial_params is not None else initial_params_of(brain))
+    c = brain.circuit
+    ch = class_weight_change(c, trained, initial)
+    classes, K = ch["classes"], len(ch["classes"])
+    finite = np.concatenate([v[np.isfinite(v)].ravel() for v in (ch["chem"], ch["gap"])])
+    top = float(np.abs(finite).max()) if finite.size else 0.0
+    vmax = min(max(top, 0.05), 4.0)
+    vmax = float(np.ceil(vmax * 20) / 20)                      # a round limit, in steps of 0.05
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+    fig = plt.figure(figsize=(17, 6.6))
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 0.04, 0.32, 0.8], wspace=0.25)
+    axes = [fig.add_subplot(grid[0, i]) for i in range(2)]
+    cax, hax = fig.add_subplot(grid[0, 2]), fig.add_subplot(grid[0, 4])
+    digits = 2 if vmax < 0.5 else 1
+    for ax, kind, what in ((axes[0], "chem", "chemical synapses"), (axes[1], "gap", "gap junctions")):
+        m = ch[kind]
+        im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, norm=norm, interpolation="nearest")
+        for i, j in zip(*np.nonzero(np.isfinite(m))):
+            v = m[i, j]
+            ax.text(j, i, f"{v:+.{digits}f}", ha="center", va="center", fontsize=6.5,
+                    color="w" if abs(v) > 0.6 * vmax else "0.15")
+        ax.set_xticks(range(K), classes, rotation=90, fontsize=8)
+        ax.set_yticks(range(K), classes, fontsize=8)
+        ax.set_xticks(np.arange(K + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(K + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="w", lw=0.6)
+        ax.tick_params(which="minor", length=0)
+        n_edges = len(ch[f"{kind}_edges"])
+        unit = trained[f"{kind}_unit"]
+        ax.set_title(f"{what} ({n_edges} {'pairs' if kind == 'gap' else 'edges'}; {unit})", fontsize=9)
+        ax.set_xlabel("postsynaptic class (to)" if kind == "chem" else "cell class")
+        ax.set_ylabel("presynaptic class (from)" if kind == "chem" else "cell class")
+    extend = "both" if top > vmax else "neither"
+    fig.colorbar(im, cax=cax, extend=extend,
+                 label="log2(trained / start) of the summed |weight|\n+1 doubled, 0 unchanged, −1 halved")
+    # per-edge spread
+    sign = c.sign[c.chem_edges[:, 0]] > 0
+    groups = [("excitatory synapses", ch["chem_edges"][sign], EXCITATORY),
+              ("inhibitory synapses", ch["chem_edges"][~sign], INHIBITORY),
+              ("gap junctions", ch["gap_edges"], GAP)]
+    all_edges = np.concatenate([g[1] for g in groups])
+    # the range of 98 % of the edges; the rest are counted in the end bins
+    span = float(np.percentile(np.abs(all_edges), 98)) if all_edges.size else 0.0
+    span = float(np.ceil(max(span, 0.05) * 10) / 10)
+    bins = np.linspace(-span, span, 41)
+    for name, values, colour in groups:
+        if values.size:
+            hax.hist(np.clip(values, -span, span), bins=bins, histtype="step", lw=1.5, color=colour,
+                     label=f"{name} ({values.size}; median {np.median(values):+.2f})")
+    hax.axvline(0, color="k", lw=0.6)
+    hax.set_xlabel(f"log2(trained / start), per edge\n(beyond ±{span:g}: in the end bins)")
+    hax.set_ylabel("edges")
+    hax.set_title("spread over single edges", fontsize=9)
+    hax.legend(fontsize=7, frameon=False, loc="upper left")
+    hax.grid(alpha=0.3)
+    note = "" if top > 1e-6 else " — no change from the start"
+    fig.suptitle(title or f"{brain.name} level, {c.dataset} circuit ({c.wiring}): trained weights "
+                 f"against the connectome-derived start{note}", fontsize=11)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.9)
     return save_figure(fig, path)
 
 
 # ---- everything about one run ----------------------------------------------------------------------
 def plot_run(run_dirs, out: str | Path | None = None, svg: bool = False, seed: int = 0,
-             duration: float | None = None, rollout: bool = True) -> list[Path]:
+             duration: float | None = None, rollout: bool = True, notes: list | None = None) -> list[Path]:
     """All figures of one or several runs; returns the paths written.
 
-    Always: learning_curves.png (every run overlaid). With ``rollout`` and a policy.npz, per run:
-    kymograph.png, activity.png and weights.png from one recorded episode of the trained policy
-    (``seed``; ``duration`` s, default the run's episode). Files go to ``out``, default the
-    (first) run's directory; with several runs the per-run figures are prefixed by the run's name.
-    svg: write .svg instead of .png.
+    Always: learning_curves.png (every run overlaid; speed for body tasks, score for the others).
+    With ``rollout`` and a policy.npz, per run (``plot_rollout_figures``): for body tasks
+    kymograph.png and activity.png from one recorded episode of the trained policy (``seed``;
+    ``duration`` s, default the run's episode), and weights.png (every level with circuit weights,
+    body or not). Files go to ``out``, default the (first) run's directory; with several runs the
+    per-run figures are prefixed by the run's name. svg: write .svg instead of .png.
+    notes: a list that receives one line for every figure left out, and why.
     """
     from wormsim.runs import Run
     run_dirs = [Path(r) for r in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
@@ -388,41 +576,68 @@ def plot_run(run_dirs, out: str | Path | None = None, svg: bool = False, seed: i
         load_metrics(r.path)                      # every run checked before anything is drawn
     out = Path(out) if out is not None else run_dirs[0]
     ext = ".svg" if svg else ".png"
+    notes = notes if notes is not None else []
     written = [plot_learning_curves(run_dirs, out / f"learning_curves{ext}")]
     if not rollout:
         return written
     for run in runs:
         if not (run.path / "policy.npz").exists():
+            notes.append(f"{run.path}: no policy.npz yet, so no rollout figures")
             continue
         prefix = "" if len(runs) == 1 else f"{run.path.name}_"
-        written += plot_rollout_figures(run, out, prefix=prefix, ext=ext, seed=seed, duration=duration)
+        written += plot_rollout_figures(run, out, prefix=prefix, ext=ext, seed=seed, duration=duration,
+                                        notes=notes)
     return written
 
 
 def plot_rollout_figures(run, out: Path, prefix: str = "", ext: str = ".png", seed: int = 0,
-                         duration: float | None = None) -> list[Path]:
-    """Kymograph, activity and weights of one recorded episode of ``run``'s policy."""
+                         duration: float | None = None, notes: list | None = None) -> list[Path]:
+    """The figures of ``run``'s trained policy: kymograph and activity of one recorded episode (body
+    tasks only) and the weights against the connectome start (levels with circuit weights, not in
+    readout mode). What is left out is said in ``notes``."""
+    from wormsim.rollout import MOTOR_TASKS
     from wormsim.train.es import TrainConfig
-    from wormsim.viz.video import _build_brain, make_env, rollout as do_rollout
+    from wormsim.viz.video import _build_brain, describe_wave, make_env, rollout as do_rollout
+    notes = notes if notes is not None else []
     config = TrainConfig.from_dict(run.config)
-    params, _ = run.load_policy()
     spec = config.eval_spec()
-    env = make_env(spec, duration)
+    motor = spec.task in MOTOR_TASKS
+    readout = config.train == "readout"
+    name = run_label(run.path)
+    out = Path(out)
+    written = []
+    if not motor:
+        notes.append(f"{run.path}: the {config.task!r} task has no body, so no kymograph or activity "
+                     f"figure (its learning curve shows the score)")
+    if readout:
+        notes.append(f"{run.path}: readout mode keeps the circuit at its connectome-derived values, so "
+                     f"no weights figure (only the linear readout was trained)")
+    if not motor and readout:
+        return written
+    params, _ = run.load_policy()
+    env = make_env(spec, duration if motor else None)
     try:
-        r = do_rollout(spec, params, mode="trained", seed=seed, env=env,
-                       duration=duration)
+        r = (do_rollout(spec, params, mode="trained", seed=seed, env=env, duration=duration)
+             if motor else None)
         brain, _, _ = _build_brain(spec, env)
     finally:
         env.close()
+    initial = brain.get_params()[0].cpu().numpy()      # a fresh brain holds the connectome start
     brain.set_params(np.asarray(params, np.float32))
-    name = f"{config.level} / {config.wiring}"
-    stats = f"speed {r.mean_speed:.3f} BL/s, undulation {r.frequency:.2f} Hz"
-    out = Path(out)
-    written = [plot_kymograph(r.curvature, r.control_dt, out / f"{prefix}kymograph{ext}",
-                              title=f"body-curvature kymograph, {name} ({stats})")]
-    if r.traces:
-        written.append(plot_activity(r.traces, brain.circuit, r.curvature, r.control_dt,
-                                     out / f"{prefix}activity{ext}", level=config.level,
-                                     title=f"{name}: body curvature and neural activity ({stats})"))
-    written.append(plot_weights(brain, out / f"{prefix}weights{ext}"))
+    if r is not None:
+        stats = f"{r.mean_speed:+.3f} BL/s; {describe_wave(r.wave, short=True)}"
+        written.append(plot_kymograph(r.curvature, r.control_dt, out / f"{prefix}kymograph{ext}",
+                                      title=f"body-curvature kymograph, {name}\n{stats}"))
+        if r.traces:
+            written.append(plot_activity(r.traces, brain.circuit, r.curvature, r.control_dt,
+                                         out / f"{prefix}activity{ext}", level=config.level,
+                                         title=f"{name}: body curvature and neural activity\n{stats}"))
+    if readout:
+        return written
+    if edge_weights(brain) is None:
+        notes.append(f"{run.path}: the {config.level} level has no circuit weights (its GRU's weights "
+                     f"sit on no synapse), so no weights figure")
+    else:
+        written.append(plot_weights(brain, out / f"{prefix}weights{ext}", initial_params=initial,
+                                    title=f"{name}: trained weights against the connectome-derived start"))
     return written

@@ -2,34 +2,61 @@
 
     from wormsim.viz.video import record_video
     info = record_video(spec, params, "swim.mp4", duration=5, size=(320, 240))
-    info["speed"], info["frequency"]       # body lengths / s, Hz
+    info["speed"], info["frequency"], info["wavelength"]   # BL / s, Hz, BL
 
 What drives the worm (``mode``):
 
 - ``"trained"``: the level in ``spec`` with ``params`` (n_params,), through the shared Interface.
 - ``"untrained"``: the same level with its initial, connectome-derived parameters (a reference).
 - ``"open-loop"``: no brain; envs.waves.TravellingWave (2 Hz, 1.5 body lengths, head to tail), the
-  reference gait of a swimming C. elegans (Fang-Yen et al. 2010, PNAS).
+  reference gait of a swimming C. elegans (Fang-Yen et al. 2010, PNAS). Its environment has the head
+  oscillator off (the wave drives the head itself).
+
+Only the body tasks (swim, navigate) can be filmed; the non-motor tasks (memory, memory-capacity,
+digits) have no body, and ``rollout`` / ``record_video`` refuse them with a ValueError.
 
 Rendering. Frames are drawn with MuJoCo's own ``mujoco.Renderer`` on the environment's model and data
 (EGL: set ``MUJOCO_GL=egl`` before mujoco's rendering is first imported; this module sets it if unset).
 The camera looks straight down and its look-at point follows the worm's centre of mass (smoothed), so
-the worm stays in the middle of the picture. The trail is part of the 3-D scene: after
-``update_scene`` the recent centre-of-mass positions are added to ``renderer.scene.geoms`` as line
-segments (``mjv_connector``, mjGEOM_LINE) whose alpha fades from 0.9 (now) to 0 (``trail_seconds`` ago, default 8 s: a worm swimming 0.2 BL/s clears its own length in ~5 s), lying just
-above the floor. Drawing into the scene rather than onto the pixels keeps the trail correct under any
-camera (no projection to maintain) and lets it pass under the worm.
+the worm stays in the middle of the picture; its distance is set from the body length (1 BL) so that
+the frame's shorter side spans ``VIEW_SHORT_BL`` = 1.1 BL: in a 4:3 frame (1.47 BL wide) a straight
+worm spans 68 % of the width and a swimming one (about 0.7 BL from end to end) about half, and
+turned any way it stays inside the frame. What the scene adds after ``update_scene``,
+all in 3-D (correct under any camera, no projection to maintain):
 
-Cost. Rendering dominates on a CPU-only EGL: measured here ~13 frames/s at 320x240 with a 3 s trail,
-reading the pixels back being most of it (``benchmark_render`` measures it). The conductance level's per-step ``Brain.step`` costs one Brian2
-``Network.run`` per control step (~0.3 s each), so this module runs it through its fast path
-``run_closed_loop`` on a one-worm adapter of the rendering environment (frames are taken inside the
-adapter's ``step``); a 5 s conductance video still takes minutes rather than seconds.
+- the head segment drawn in ``HEAD_RGBA`` (red), the rest of the worm in its own colour;
+- the trail of the centre of mass: GL line segments (``mjv_connector``, mjGEOM_LINE, ``h / 40``
+  pixels wide) lying just above the floor, in ``TRAIL_RGB`` (dark violet, apart from both the floor
+  and the head), opaque now and fading to alpha 0.15 at ``trail_seconds`` ago (default 8 s: a worm
+  swimming 0.2 BL/s clears its own length in ~5 s).
 
-Metrics of the rollout: ``speed`` is the environment's forward speed (info["speed"], body lengths / s)
-averaged over the control steps, or, where the task reports none, the net centre-of-mass displacement
-over time; ``frequency`` is the dominant frequency (Hz) of the body curvature at mid-body
-(``undulation_frequency``). A swimming C. elegans: about 2 Hz (Fang-Yen et al. 2010).
+On the pixels (Pillow): the simulated time, the forward speed averaged over the last second (BL/s;
+the instantaneous speed swings with every undulation), an optional label, and a scale bar.
+
+Cost. ``benchmark_render()`` times the renderer alone (scene, head colour, a 75-point trail, GL
+drawing and read-back, text overlay; the body's physics outside the timing) over 200 frames at
+320x240 after a warm-up, on a bare 12-segment body, llvmpipe EGL (Mesa 22.3, MuJoCo 4.0). On this
+2-core machine shared with other jobs (load average 3.5-6): 57-76 frames/s, typically ~70
+(~14 ms a frame: ``Renderer.render``, i.e. GL drawing plus pixel read-back, ~12 ms; scene and trail
+~0.8 ms; overlay ~1 ms); 150-165 frames/s in a moment when the other jobs paused (an earlier review
+measured ~125; the old "~13 frames/s" was wrong). The renderer before the head colour and the overlay,
+timed alongside in the same way, was 0-10 % faster. A whole rate-level rollout (brain, physics,
+rendering, H.264 encoding) of 5 s at 320x240 took 3 s of wall time. The conductance level's
+per-step ``Brain.step`` costs one Brian2 ``Network.run`` per control step (~0.3 s each), so this
+module runs it through its fast path ``run_closed_loop`` on a one-worm adapter of the rendering
+environment (frames are taken inside the adapter's ``step``); a 5 s conductance video still takes
+minutes rather than seconds.
+
+Metrics of the rollout (``wave_metrics``, from the body-curvature kymograph): ``speed`` is the
+environment's forward speed (info["speed"], BL/s) averaged over the control steps, or, where the task
+reports none, the net centre-of-mass displacement over time; ``frequency`` is the dominant frequency
+(Hz) of the curvature at mid-body; at that frequency each joint's curvature has an amplitude and a
+phase, and a line fitted to the phases along the body gives the head-to-tail ``phase_lag`` (cycles),
+the ``wavelength`` (BL) and the ``wave_speed`` (BL/s, positive head to tail); ``amplitude`` is the
+mid-body curvature amplitude (rad/BL). ``head_cpg`` says whether the body's head oscillator ran (Hz,
+0 = off): with it on, the head bends at its frequency whatever the circuit does, and a mid-body
+frequency equal to it only says the body follows the head. A swimming C. elegans: about 2 Hz with a
+wavelength of about 1.5 BL, head to tail (Fang-Yen et al. 2010).
 """
 from __future__ import annotations
 
@@ -41,8 +68,24 @@ from pathlib import Path
 import numpy as np
 
 MODES = ("trained", "untrained", "open-loop")
-TRAIL_RGBA = (0.95, 0.45, 0.10)      # orange, visible on the blue-grey checker floor
-VIEW_HEIGHT_BL = 2.4                 # world extent shown vertically, body lengths
+TRAIL_RGB = (0.42, 0.12, 0.62)       # dark violet: apart from the blue-grey floor and the red head
+HEAD_RGBA = (0.85, 0.10, 0.10, 1.0)  # red head segment
+VIEW_SHORT_BL = 1.1                  # world extent across the frame's shorter side, body lengths
+TRAIL_MIN_ALPHA = 0.15               # the oldest trail point still shown
+STANDING_LAG = 0.05                  # |head-to-tail phase lag| below this (cycles): a standing wave
+SPEED_WINDOW_S = 1.0                 # the overlay's speed: the mean over the last second
+
+
+class NoBodyError(ValueError):
+    """The task has no body: nothing to film or to draw a kymograph of."""
+
+
+def check_filmable(task: str) -> None:
+    """NoBodyError (a ValueError) unless ``task`` is a body task (swim, navigate)."""
+    from wormsim.rollout import MOTOR_TASKS
+    if task not in MOTOR_TASKS:
+        raise NoBodyError(f"task {task!r} has no body to film (only {', '.join(MOTOR_TASKS)} have a "
+                          f"MuJoCo worm); its runs report a score in [0, 1]: `wormsim plot` draws it")
 
 
 # ---- metrics ----------------------------------------------------------------------------------------
@@ -74,6 +117,109 @@ def undulation_frequency(curvature: np.ndarray, dt: float, joint: int | None = N
     return f if f * len(x) * dt >= 1.5 else float("nan")
 
 
+WAVE_KEYS = ("frequency", "phase_lag", "wavelength", "wave_speed", "amplitude", "amplitude_head")
+
+
+def wave_metrics(curvature: np.ndarray, dt: float, joint_positions: np.ndarray | None = None) -> dict:
+    """The body wave seen in a curvature kymograph.
+
+    curvature: (T, J) rad / BL, joints head to tail, one row per ``dt`` s. joint_positions: (J,) body
+    position of each joint (0 head .. 1 tail; default (j + 1) / (J + 1), the body's joints).
+
+    Returns floats (NaN where there is no undulation to measure):
+
+    - frequency (Hz): ``undulation_frequency`` at mid-body.
+    - At that frequency, each joint's complex amplitude z_j (Hann-windowed Fourier coefficient,
+      scaled so that |z_j| is the amplitude of a sinusoid). Its phases, unwrapped from head to tail
+      (each step between neighbours taken in (-pi, pi]), are fitted by a line against body position,
+      weighted by |z_j| (a joint that hardly moves has a phase of little meaning). Slope k (rad / BL):
+    - phase_lag (cycles): -k (s_last - s_first) / 2 pi, how far the tail joint lags the head joint;
+      positive for a wave running head to tail (forward swimming), near 0 for a standing wave.
+    - wavelength (BL): 2 pi / |k|. wave_speed (BL/s): frequency * wavelength, signed like phase_lag.
+    - amplitude (rad/BL): |z| at mid-body; amplitude_head: |z| at the first joint.
+
+    Plus direction: "head-to-tail", "tail-to-head" or "standing" (|phase_lag| < STANDING_LAG), and
+    profile: (J,) |z_j|, the amplitude along the body.
+    """
+    curvature = np.asarray(curvature, float)
+    if curvature.ndim != 2:
+        raise ValueError(f"curvature must be (T, J), got shape {curvature.shape}")
+    T, J = curvature.shape
+    s = (np.arange(1, J + 1) / (J + 1) if joint_positions is None
+         else np.asarray(joint_positions, float))
+    if s.shape != (J,):
+        raise ValueError(f"joint_positions must be ({J},), got shape {s.shape}")
+    out = {k: float("nan") for k in WAVE_KEYS}
+    out.update(direction="none", profile=np.full(J, np.nan))
+    f = undulation_frequency(curvature, dt) if J else float("nan")
+    out["frequency"] = f
+    if not np.isfinite(f):
+        return out
+    x = np.where(np.isfinite(curvature), curvature, np.nan)
+    x = np.nan_to_num(x - np.nanmean(x, axis=0), nan=0.0)
+    w = np.hanning(T)
+    t = np.arange(T) * dt
+    z = (x * (w * np.exp(-2j * np.pi * f * t))[:, None]).sum(axis=0) * 2.0 / w.sum()
+    amp = np.abs(z)
+    out["profile"] = amp
+    out["amplitude"] = float(amp[J // 2])
+    out["amplitude_head"] = float(amp[0])
+    if J < 3 or (amp > 1e-9 * amp.max()).sum() < 3:
+        return out
+    phase = np.concatenate([[0.0], np.cumsum(np.angle(z[1:] * np.conj(z[:-1])))])
+    sw = amp / amp.sum()
+    sm, pm = (sw * s).sum(), (sw * phase).sum()
+    k = float((sw * (s - sm) * (phase - pm)).sum() / (sw * (s - sm) ** 2).sum())
+    lag = -k * (s[-1] - s[0]) / (2 * np.pi)
+    wavelength = 2 * np.pi / abs(k) if k != 0 else float("inf")
+    out.update(phase_lag=float(lag), wavelength=float(wavelength),
+               wave_speed=float(np.sign(lag) * f * wavelength) if lag != 0 else 0.0,
+               direction="standing" if abs(lag) < STANDING_LAG
+               else "head-to-tail" if lag > 0 else "tail-to-head")
+    return out
+
+
+def _num(v, fmt: str) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else format(v, fmt)
+
+
+def describe_wave(m: dict, short: bool = False) -> list[str] | str:
+    """The wave metrics (``wave_metrics``, a ``Rollout.wave`` or a ``record_video`` info dict) in
+    words: two lines (the wave; amplitude and head oscillator), or with ``short`` one compact line
+    for a figure title."""
+    f, lag, cpg = m.get("frequency", np.nan), m.get("phase_lag", np.nan), m.get("head_cpg")
+    direction = m.get("direction", "none")
+    if short:
+        parts = [f"{_num(f, '.2f')} Hz" if np.isfinite(f) else "no undulation at mid-body"]
+        if not np.isfinite(f):
+            pass
+        elif direction == "standing":
+            parts.append("standing wave")
+        elif np.isfinite(lag):
+            parts += [f"λ {_num(m.get('wavelength'), '.2f')} BL",
+                      f"wave {_num(m.get('wave_speed'), '+.2f')} BL/s"]
+        if np.isfinite(f):
+            parts.append(f"mid-body {_num(m.get('amplitude'), '.1f')} rad/BL")
+        if cpg is not None:
+            parts.append(f"head osc. {format(cpg, 'g') + ' Hz' if cpg > 0 else 'off'}")
+        return ", ".join(parts)
+    if not np.isfinite(f):
+        wave = "body wave: none (no undulation at mid-body)"
+    elif direction == "standing" or not np.isfinite(lag):
+        wave = (f"body wave: {_num(f, '.2f')} Hz, standing (head-to-tail phase lag "
+                f"{_num(lag, '+.2f')} cycles)")
+    else:
+        wave = (f"body wave: {_num(f, '.2f')} Hz, {direction}, phase lag {_num(lag, '+.2f')} cycles, "
+                f"wavelength {_num(m.get('wavelength'), '.2f')} BL, wave speed "
+                f"{_num(m.get('wave_speed'), '+.2f')} BL/s  (C. elegans in water: ~2 Hz, ~1.5 BL)")
+    amplitude = (f"curvature amplitude: {_num(m.get('amplitude'), '.2f')} rad/BL at mid-body, "
+                 f"{_num(m.get('amplitude_head'), '.2f')} at the head")
+    if cpg is not None:
+        amplitude += ("; head oscillator on (" + format(cpg, "g") + " Hz: it sets the head's rhythm)"
+                      if cpg > 0 else "; head oscillator off")
+    return [wave, amplitude]
+
+
 # ---- what a rollout yields ---------------------------------------------------------------------------
 @dataclass
 class Rollout:
@@ -83,6 +229,7 @@ class Rollout:
     speed: (T,) forward speed reported by the env, BL/s (NaN where it reports none).
     traces: the brain's recorded traces, each (T, N) (empty for open-loop). control_dt: s per row.
     frames: rendered frames (H, W, 3) uint8, every ``frame_every`` control steps.
+    head_cpg: the body's head oscillator, Hz (0: off).
     """
     curvature: np.ndarray
     com: np.ndarray
@@ -91,6 +238,7 @@ class Rollout:
     traces: dict = field(default_factory=dict)
     frames: list = field(default_factory=list)
     frame_every: int = 1
+    head_cpg: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -108,6 +256,11 @@ class Rollout:
     @property
     def frequency(self) -> float:
         return undulation_frequency(self.curvature, self.control_dt)
+
+    @property
+    def wave(self) -> dict:
+        """``wave_metrics`` of the curvature, with head_cpg (Hz)."""
+        return {**wave_metrics(self.curvature, self.control_dt), "head_cpg": float(self.head_cpg)}
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
@@ -131,6 +284,16 @@ def control_dt_of(env) -> float:
     raise AttributeError(f"{type(u).__name__} states no control_dt (env.unwrapped.control_dt or .task.control_dt)")
 
 
+def head_cpg_of(env) -> float:
+    """The env's head oscillator frequency, Hz (0: off, or an env without one)."""
+    u = env.unwrapped
+    for owner in (getattr(u, "task", None), u):
+        value = getattr(owner, "head_cpg", None) if owner is not None else None
+        if value is not None:
+            return float(value)
+    return 0.0
+
+
 def _world_com(env) -> np.ndarray:
     """(2,) centre of mass of worm 0 in world coordinates, BL."""
     u = env.unwrapped
@@ -143,12 +306,15 @@ def _world_com(env) -> np.ndarray:
 
 
 class TrailRenderer:
-    """Top-down frames of a MuJoCo worm with a camera following a point and a fading trail.
+    """Top-down frames of a MuJoCo worm with a camera following a point, a red head, a fading trail
+    and a text overlay (see the module docstring).
 
-    width, height: pixels. trail_seconds: how long a trail point stays visible.
+    width, height: pixels. trail_seconds: how long a trail point stays visible. label: a line of text
+    drawn at the bottom left of every frame (e.g. the level and wiring), or None.
     """
 
-    def __init__(self, model, data, width: int, height: int, trail_seconds: float = 8.0):
+    def __init__(self, model, data, width: int, height: int, trail_seconds: float = 8.0,
+                 label: str | None = None):
         os.environ.setdefault("MUJOCO_GL", "egl")
         import mujoco
         self.mujoco = mujoco
@@ -158,49 +324,109 @@ class TrailRenderer:
         model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), int(width))
         model.vis.global_.offheight = max(int(model.vis.global_.offheight), int(height))
         self.model, self.data = model, data
-        self.renderer = mujoco.Renderer(model, height=int(height), width=int(width))
+        self.width, self.height = int(width), int(height)
+        self.renderer = mujoco.Renderer(model, height=self.height, width=self.width)
         self.camera = mujoco.MjvCamera()
         self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
         self.camera.elevation = -90.0
         self.camera.azimuth = 90.0          # +x to the right, +y up in the picture
+        # fovy is the vertical field of view; the body length is 1 BL. Choose the distance so that the
+        # shorter side of the frame spans VIEW_SHORT_BL at the worm's plane (z = 0).
         fovy = float(model.vis.global_.fovy)
-        self.camera.distance = 0.5 * VIEW_HEIGHT_BL / np.tan(np.radians(fovy) / 2)
+        self.view_height_bl = VIEW_SHORT_BL * max(1.0, self.height / self.width)
+        self.camera.distance = 0.5 * self.view_height_bl / np.tan(np.radians(fovy) / 2)
+        self.pixels_per_bl = self.height / self.view_height_bl
         self.trail_seconds = float(trail_seconds)
+        self.label = label
+        # the head segment's geoms (body "w0_s0", the one carrying the root joints), recoloured per frame
+        head = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "w0_s0")
+        self._head_geoms = set(np.flatnonzero(model.geom_bodyid == head).tolist()) if head >= 0 else set()
+        self._font = None
         self._lookat: np.ndarray | None = None
 
-    def frame(self, com: np.ndarray, trail: np.ndarray, trail_age: np.ndarray) -> np.ndarray:
+    def frame(self, com: np.ndarray, trail: np.ndarray, trail_age: np.ndarray,
+              text: list[str] | None = None) -> np.ndarray:
         """com: (2,) the point to follow, BL. trail: (K, 2) positions, trail_age: (K,) s since each.
-        Returns (height, width, 3) uint8."""
+        text: lines drawn at the top left. Returns (height, width, 3) uint8."""
         # Smooth the look-at point: a swimming worm's centre of mass wobbles at the undulation
         # frequency, and a camera locked to it would shake the whole picture.
         com = np.asarray(com, float)
         self._lookat = com if self._lookat is None else 0.8 * self._lookat + 0.2 * com
         self.camera.lookat[:] = (self._lookat[0], self._lookat[1], 0.0)
         self.renderer.update_scene(self.data, camera=self.camera)
+        self._colour_head()
         self._add_trail(np.asarray(trail, float), np.asarray(trail_age, float))
-        return self.renderer.render().copy()
+        pixels = self.renderer.render()
+        return self._overlay(pixels, text or [])
+
+    def _colour_head(self) -> None:
+        scene, geom = self.renderer.scene, self.mujoco.mjtObj.mjOBJ_GEOM
+        for k in range(scene.ngeom):
+            g = scene.geoms[k]
+            if g.objtype == geom and g.objid in self._head_geoms:
+                g.rgba[:] = HEAD_RGBA
 
     def _add_trail(self, trail: np.ndarray, age: np.ndarray) -> None:
         mj = self.mujoco
         scene = self.renderer.scene
         z = -0.19  # just above the floor (at z = -0.2), below the worm
         # GL lines, not capsules: on a software (llvmpipe) EGL a tessellated capsule costs ~3 ms
-        # each, and a 3 s trail is 150 of them; lines cost next to nothing. Width in pixels.
-        width = max(2.0, self.renderer.height / 80)
+        # each, and an 8 s trail is 400 of them; lines cost next to nothing. Width in pixels.
+        width = max(3.0, self.height / 40)
         for k in range(len(trail) - 1):
             if scene.ngeom >= scene.maxgeom:
                 break
-            alpha = 0.9 * max(0.0, 1.0 - age[k + 1] / self.trail_seconds)
+            fade = 1.0 - age[k + 1] / self.trail_seconds
             a = np.array([trail[k, 0], trail[k, 1], z])
             b = np.array([trail[k + 1, 0], trail[k + 1, 1], z])
-            if alpha <= 0.0 or np.linalg.norm(b - a) < 1e-9:
+            if fade <= 0.0 or np.linalg.norm(b - a) < 1e-9:
                 continue
             g = scene.geoms[scene.ngeom]
-            rgba = np.array([*TRAIL_RGBA, alpha], np.float32)
+            rgba = np.array([*TRAIL_RGB, TRAIL_MIN_ALPHA + (1.0 - TRAIL_MIN_ALPHA) * fade], np.float32)
             mj.mjv_initGeom(g, mj.mjtGeom.mjGEOM_LINE, np.zeros(3), np.zeros(3), np.eye(3).ravel(), rgba)
             mj.mjv_connector(g, mj.mjtGeom.mjGEOM_LINE, width, a, b)
             g.rgba[:] = rgba
             scene.ngeom += 1
+
+    def _overlay(self, pixels: np.ndarray, text: list[str]) -> np.ndarray:
+        """Text lines at the top left, the label at the bottom left, a scale bar at the bottom right,
+        each on a translucent white box so it reads over the floor's checker."""
+        from PIL import Image, ImageDraw, ImageFont
+        h, w = self.height, self.width
+        size = max(8, round(h / 18))
+        if self._font is None:
+            try:                                   # Pillow >= 10.1: a scalable font without files
+                self._font = ImageFont.load_default(size=size)
+            except TypeError:
+                self._font = ImageFont.load_default()
+        image = Image.fromarray(pixels).convert("RGBA")
+        layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(layer)
+        pad = max(2, size // 4)
+
+        def box(x, y, lines):
+            boxes = [draw.textbbox((0, 0), line, font=self._font) for line in lines]
+            tw = max(b[2] for b in boxes)
+            lh = max(b[3] for b in boxes) + pad
+            draw.rectangle((x, y, x + tw + 2 * pad, y + lh * len(lines) + pad), fill=(255, 255, 255, 170))
+            for i, line in enumerate(lines):
+                draw.text((x + pad, y + pad + i * lh), line, font=self._font, fill=(20, 20, 20, 255))
+
+        if text:
+            box(2, 2, text)
+        if self.label:
+            box(2, h - size - 3 * pad - 2, [self.label])
+        # scale bar: the largest of 0.5, 0.25, 0.1 BL that fits in a fifth of the width
+        bar_bl = next((b for b in (0.5, 0.25, 0.1) if b * self.pixels_per_bl <= w / 5), 0.1)
+        bar_px = int(round(bar_bl * self.pixels_per_bl))
+        caption = f"{bar_bl:g} BL"
+        tb = draw.textbbox((0, 0), caption, font=self._font)
+        bx1, by = w - 2 - pad, h - 2 - pad
+        bx0 = bx1 - max(bar_px, tb[2])
+        draw.rectangle((bx0 - pad, by - tb[3] - 3 * pad, bx1 + pad, by + pad), fill=(255, 255, 255, 170))
+        draw.rectangle((bx1 - bar_px, by - max(2, size // 5), bx1, by), fill=(20, 20, 20, 255))
+        draw.text((bx1 - tb[2], by - tb[3] - 2 * pad), caption, font=self._font, fill=(20, 20, 20, 255))
+        return np.asarray(Image.alpha_composite(image, layer).convert("RGB"))
 
     def close(self) -> None:
         self.renderer.close()
@@ -236,7 +462,11 @@ class _Recorder:
         keep = max(2, int(self.renderer.trail_seconds / self.control_dt))
         trail = com[-keep:]
         age = (len(trail) - 1 - np.arange(len(trail))) * self.control_dt
-        self.frames.append(self.renderer.frame(com[-1], trail, age))
+        # the speed of the last second (row 0 is the reset, which has none)
+        recent = np.asarray(self.speed[1:][-max(1, int(round(SPEED_WINDOW_S / self.control_dt))):], float)
+        speed = (f"{np.nanmean(recent):+.3f} BL/s" if np.isfinite(recent).any() else "n/a")
+        text = [f"t {self.t * self.control_dt:5.2f} s", f"speed {speed} (last {SPEED_WINDOW_S:g} s)"]
+        self.frames.append(self.renderer.frame(com[-1], trail, age, text))
 
     def reset(self, seed=None, **_):
         seed = seed[0] if isinstance(seed, (list, tuple, np.ndarray)) else seed
@@ -269,7 +499,7 @@ class _Recorder:
         one = {k: np.asarray(v)[:, 0] if np.ndim(v) == 3 else np.asarray(v) for k, v in traces.items()}
         return Rollout(curvature=rows(self.curvature), com=rows(self.com), speed=rows(self.speed),
                        control_dt=self.control_dt, traces=one, frames=self.frames,
-                       frame_every=self.frame_every)
+                       frame_every=self.frame_every, head_cpg=head_cpg_of(self.env))
 
 
 # ---- rollouts ----------------------------------------------------------------------------------------
@@ -305,15 +535,18 @@ def _build_brain(spec, env):
 
 def rollout(spec, params: np.ndarray | None = None, mode: str = "trained", seed: int = 0,
             duration: float | None = None, size: tuple[int, int] | None = None, fps: float = 25.0,
-            trail_seconds: float = 8.0, env=None) -> Rollout:
+            trail_seconds: float = 8.0, env=None, label: str | None = None) -> Rollout:
     """Run one episode of one worm and record it (frames too when ``size`` is given).
 
-    spec: an EvalSpec (level, circuit, task, env_kwargs). params: (n_params,) for mode "trained".
+    spec: an EvalSpec (level, circuit, task, env_kwargs); its task must have a body (NoBodyError, a
+    ValueError, otherwise). params: (n_params,) for mode "trained".
     mode: one of MODES. duration: simulated seconds (default: the env's episode).
     size: (width, height) pixels, None for no frames. fps: frames per simulated second.
     env: an already built environment of the task (its own duration applies).
+    label: a line of text on every frame (bottom left), or None.
     """
     import torch
+    check_filmable(spec.task)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     if mode == "trained" and params is None:
@@ -327,7 +560,7 @@ def rollout(spec, params: np.ndarray | None = None, mode: str = "trained", seed:
         renderer = None
         if size is not None:
             model, data = _mujoco_of(env)
-            renderer = TrailRenderer(model, data, int(size[0]), int(size[1]), trail_seconds)
+            renderer = TrailRenderer(model, data, int(size[0]), int(size[1]), trail_seconds, label)
         every = max(1, int(round(1.0 / (fps * dt))))
         rec = _Recorder(env, renderer, every, max_steps)
         try:
@@ -402,16 +635,20 @@ def write_video(frames: list, path: str | Path, fps: float) -> Path:
 def record_video(spec, params: np.ndarray | None, path: str | Path, duration: float | None = None,
                  seed: int = 0, size: tuple[int, int] = (320, 240), fps: float = 25.0,
                  episodes: int = 1, mode: str = "trained", trail_seconds: float = 8.0,
-                 env=None) -> dict:
+                 env=None, label: str | None = None) -> dict:
     """Replay a policy on one worm and write a video of ``episodes`` episodes one after another.
 
-    spec: an EvalSpec. params: (n_params,) of the level (ignored for "untrained" and "open-loop").
+    spec: an EvalSpec of a body task (swim, navigate; NoBodyError, a ValueError, for the others).
+    params: (n_params,) of the level (ignored for "untrained" and "open-loop").
     path: .mp4 or .gif. duration: simulated seconds per episode (default: the spec's episode).
     seed: episode e uses seed + e. size: (width, height) pixels. fps: frames per simulated second,
     played in real time. mode: "trained", "untrained" or "open-loop" (see the module docstring).
+    label: a line of text on every frame (bottom left), or None.
 
     Returns {"path", "frames", "size", "fps", "seconds" (simulated, all episodes), "episodes",
-    "speed" (BL/s), "frequency" (Hz, mid-body curvature), "speeds", "frequencies" (per episode),
+    "speed" (BL/s), the wave metrics averaged over the episodes ("frequency" Hz, "phase_lag" cycles,
+    "wavelength" BL, "wave_speed" BL/s, "amplitude" and "amplitude_head" rad/BL, "direction"; see
+    ``wave_metrics``), "head_cpg" (Hz, 0 = off), "speeds", "frequencies" and "waves" (per episode),
     "wall_time" (s)}.
     """
     path = Path(path)
@@ -419,36 +656,51 @@ def record_video(spec, params: np.ndarray | None, path: str | Path, duration: fl
         raise ValueError(f"video file must end in .mp4 or .gif, got {path.name!r}")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    check_filmable(spec.task)
     t0 = time.perf_counter()
-    frames, speeds, freqs, seconds, real_fps = [], [], [], 0.0, float(fps)
+    frames, speeds, waves, seconds, real_fps, head_cpg = [], [], [], 0.0, float(fps), 0.0
     for e in range(episodes):
         r = rollout(spec, params, mode=mode, seed=seed + e, duration=duration, size=size, fps=fps,
-                    trail_seconds=trail_seconds, env=env)
+                    trail_seconds=trail_seconds, env=env, label=label)
         frames += r.frames
         speeds.append(r.mean_speed)
-        freqs.append(r.frequency)
+        waves.append(r.wave)
         seconds += r.duration
         real_fps = 1.0 / (r.frame_every * r.control_dt)
+        head_cpg = r.head_cpg
     write_video(frames, path, real_fps)
-    return {"path": str(path), "frames": len(frames), "size": tuple(int(s) for s in size),
-            "fps": real_fps, "seconds": seconds, "episodes": episodes,
-            "speed": float(np.nanmean(speeds)) if np.isfinite(speeds).any() else float("nan"),
-            "frequency": float(np.nanmean(freqs)) if np.isfinite(freqs).any() else float("nan"),
-            "speeds": speeds, "frequencies": freqs, "wall_time": time.perf_counter() - t0}
+    info = {"path": str(path), "frames": len(frames), "size": tuple(int(s) for s in size),
+            "fps": real_fps, "seconds": seconds, "episodes": episodes, "speed": _nanmean(speeds)}
+    info.update({k: _nanmean([w[k] for w in waves]) for k in WAVE_KEYS})
+    lag = info["phase_lag"]
+    info["direction"] = ("none" if not np.isfinite(lag) else "standing" if abs(lag) < STANDING_LAG
+                         else "head-to-tail" if lag > 0 else "tail-to-head")
+    info.update(head_cpg=head_cpg, speeds=speeds, frequencies=[w["frequency"] for w in waves],
+                waves=waves, wall_time=time.perf_counter() - t0)
+    return info
 
 
-def benchmark_render(size: tuple[int, int] = (320, 240), frames: int = 30, n_segments: int = 12) -> float:
-    """Frames per second of TrailRenderer on a bare worm body (with a 75-point trail)."""
+def _nanmean(values) -> float:
+    v = np.asarray(values, float)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+
+def benchmark_render(size: tuple[int, int] = (320, 240), frames: int = 200, n_segments: int = 12) -> float:
+    """Frames per second of TrailRenderer alone (scene, head colour, a 75-point trail, GL render,
+    pixel read-back and the text overlay) on a bare worm body; the body's physics is outside the
+    timing. The figure in the module docstring is this at 320x240."""
     from wormsim.envs.body import WormBody
     body = WormBody(n_worms=1, n_segments=n_segments)
-    r = TrailRenderer(body.model, body.data, *size)
+    r = TrailRenderer(body.model, body.data, *size, label="benchmark")
     trail = np.stack([np.linspace(-1, 0, 75), 0.1 * np.sin(np.linspace(0, 6, 75))], 1)
     age = np.linspace(3, 0, 75)
-    r.frame(np.zeros(2), trail, age)   # warm-up: context creation
-    t0 = time.perf_counter()
+    text = ["t  1.00 s", "speed +0.100 BL/s (last 1 s)"]
+    r.frame(np.zeros(2), trail, age, text)   # warm-up: context creation
+    elapsed = 0.0
     for _ in range(frames):
         body.step(np.full((1, body.n_controls), 0.5, np.float32), n_substeps=10)
-        r.frame(body.com_position()[0], trail, age)
-    fps = frames / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        r.frame(body.com_position()[0], trail, age, text)
+        elapsed += time.perf_counter() - t0
     r.close()
-    return fps
+    return frames / elapsed
