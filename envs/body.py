@@ -143,10 +143,11 @@ def _worm_xml(p: int, home: tuple[float, float], bp: BodyParams,
     b_joint = k_joint * bp.body_relaxation_time
     c_t = bp.drag_tangential
     c_n = bp.drag_ratio * c_t
-    # The capsule spans the segment minus its end caps, so the whole worm is exactly 1 BL long.
-    half_cap = min(r, 0.45 * l)
-    geom = (f'<geom type="capsule" fromto="{_f(-half_cap)} 0 0 {_f(-l + half_cap)} 0 0" '
-            f'size="{_f(half_cap)}" mass="{_f(m_seg)}" material="worm"/>')
+    # The capsule's axis spans the whole segment, joint to joint, so neighbours overlap at the joints and
+    # the worm is drawn as one smooth body (1 BL between the end joints; the round tips add r at each end).
+    # Visual only: contacts are off and the mass is explicit; its centre stays at mid-segment.
+    geom = (f'<geom type="capsule" fromto="0 0 0 {_f(-l)} 0 0" size="{_f(r)}" mass="{_f(m_seg)}" '
+            f'material="worm"/>')
     body, close = [], []
     for s in range(n):
         pos = f"{_f(home[0])} {_f(home[1])} 0" if s == 0 else f"{_f(-l)} 0 0"
