@@ -43,6 +43,19 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
         run.load_checkpoint()
 
 
+def test_a_checkpoint_of_another_trainer_or_set_up_is_refused(tmp_path):
+    run = Run.create(tmp_path, TrainConfig())
+    mine = TrainConfig(seed=3).fingerprint()
+    run.save_checkpoint({"algo": "ppo", "fingerprint": mine, "ppo": {}})
+    with pytest.raises(RunError, match="checkpoint of ppo, not of es"):
+        run.load_checkpoint(algo="es", fingerprint=mine)
+    run.save_checkpoint({"algo": "es", "fingerprint": TrainConfig(seed=3, wiring="shuffled").fingerprint()})
+    with pytest.raises(RunError, match="wiring 'shuffled' -> 'connectome'"):
+        run.load_checkpoint(algo="es", fingerprint=mine)
+    # what a resume may change does not count
+    assert TrainConfig(seed=3, budget=9, workers=1, video=False).fingerprint() == mine
+
+
 def test_opening_something_that_is_not_a_run(tmp_path):
     with pytest.raises(RunError, match="no run directory"):
         Run.open(tmp_path / "nothing")

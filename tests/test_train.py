@@ -131,3 +131,77 @@ def test_train_ends_with_a_number_and_a_video(tmp_path, capsys):
     frames = iio.imread(out / "swim.mp4")
     assert frames.shape[0] >= 8 and frames.shape[1:3] == (240, 320)
     assert json.loads((out / "summary.json").read_text())["video"].endswith("swim.mp4")
+
+
+def test_a_foreign_checkpoint_of_the_same_size_is_refused(tmp_path):
+    """Another seed's checkpoint has as many parameters; resuming from it would be silently wrong."""
+    import shutil
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "--budget", "1", "--seed", "1", "--out", str(a), *TINY]) == 0
+    assert main(["train", "--budget", "1", "--seed", "2", "--out", str(b), *TINY]) == 0
+    shutil.copy(b / "checkpoint.pkl", a / "checkpoint.pkl")
+    r = subprocess.run([sys.executable, "-m", "wormsim.cli", "resume", str(a), "--budget", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "another set-up" in r.stderr and "seed 2 -> 1" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_values_are_refused_before_a_run_directory_exists(tmp_path):
+    for flags, words in ((["--medium", "mud"], "water"), (["--n-segments", "1"], "--n-segments"),
+                         (["--workers", "0"], "--workers"), (["--seed", "-1"], "--seed"),
+                         (["--head-cpg", "-2"], "--head-cpg")):
+        out = tmp_path / flags[0].strip("-")
+        r = subprocess.run([sys.executable, "-m", "wormsim.cli", "train", *flags, "--out", str(out)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (flags, r.stderr)
+        assert not out.exists(), flags
+
+
+def test_resume_refuses_a_budget_below_what_is_done(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--budget", "2", "--out", str(out), *TINY]) == 0
+    r = subprocess.run([sys.executable, "-m", "wormsim.cli", "resume", str(out), "--budget", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "at least 2" in r.stderr
+    assert json.loads((out / "config.json").read_text())["config"]["budget"] == 2
+
+
+def test_the_default_path_never_imports_ray(tmp_path):
+    code = ("import sys; from wormsim.cli import main; "
+            f"main(['train', '--budget', '1', '--out', {str(tmp_path / 'r')!r}, *{TINY!r}]); "
+            "print('ray' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_workers_end_when_the_trainer_is_killed(tmp_path):
+    """kill -9 of the trainer alone (not its process group) must not leave its workers running."""
+    code = ("import os, time, numpy as np\n"
+            "from wormsim.parallel import LocalBackend\n"
+            "from wormsim.rollout import Evaluator\n"
+            "from wormsim.train.es import TrainConfig\n"
+            "spec = TrainConfig(duration=0.2).eval_spec()\n"
+            "x0 = Evaluator(spec).initial_params()\n"
+            "pool = LocalBackend(2); pool.evaluate(spec, np.stack([x0, x0]), seed=0)\n"
+            "print(*pool._pool._processes, flush=True)\n"
+            "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:                                   # a zombie waiting for its (new) parent counts as gone
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+    deadline = time.time() + 10
+    while time.time() < deadline and any(map(alive, workers)):
+        time.sleep(0.1)
+    assert not any(map(alive, workers))

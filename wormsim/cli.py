@@ -130,8 +130,9 @@ def _add_train(sub) -> None:
     import dataclasses
     from wormsim.train.es import TrainConfig
     p = sub.add_parser("train", help="train a realism level on a task (default: rate level, connectome, swim)",
-                       description="Train a realism level on a wiring and a task with evolution strategies; "
-                       "ends by printing the final speed (body lengths / s) and the run directory.")
+                       description="Train a realism level on a wiring and a task with CMA-ES (every level) "
+                       "or PPO (--algo ppo: rate, spiking, mlp); ends by printing the final speed "
+                       "(body lengths / s) or the task's score, and the run directory.")
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -179,15 +180,24 @@ def _finish(config, run, summary) -> int:
 
 
 def _check_config(config) -> None:
-    if config.budget < 1 or config.popsize < 2 or config.episodes < 1 or config.eval_episodes < 1:
-        raise UserError("--budget and --episodes must be >= 1 and --popsize >= 2")
-    if config.duration <= 0:
+    """Every value a run needs, checked before any file is written (a bad one leaves no half-made run)."""
+    for flag, value, low in (("--budget", config.budget, 1), ("--popsize", config.popsize, 2),
+                             ("--episodes", config.episodes, 1), ("--eval-episodes", config.eval_episodes, 1),
+                             ("--workers", config.workers, 1), ("--seed", config.seed, 0)):
+        if value < low:
+            raise UserError(f"{flag} must be >= {low}, got {value}")
+    if not config.duration > 0:
         raise UserError(f"--duration must be positive seconds, got {config.duration}")
-    if config.sigma <= 0:
+    if not config.sigma > 0:
         raise UserError(f"--sigma must be positive, got {config.sigma}")
     if not config.head_cpg >= 0:
         raise UserError(f"--head-cpg must be a frequency >= 0 Hz (0 turns the head oscillator off), "
                         f"got {config.head_cpg}")
+    from wormsim.envs.body import MAX_SEGMENTS, MIN_SEGMENTS, drag_ratio
+    if not MIN_SEGMENTS <= config.n_segments <= MAX_SEGMENTS:
+        raise UserError(f"--n-segments must be in {MIN_SEGMENTS}..{MAX_SEGMENTS}, got {config.n_segments}")
+    from wormsim.train.es import _medium
+    drag_ratio(_medium(config.medium))   # "water", "agar" or a number > 0, else a ValueError naming them
     spec = config.eval_spec()  # rejects level/task/training combinations before any file is written
     from wormsim.rollout import build_circuit
     build_circuit(spec)        # and a circuit that cannot do the task
@@ -232,6 +242,10 @@ def cmd_resume(args) -> int:
         if getattr(args, key) is not None:
             setattr(config, key, getattr(args, key))
     _check_config(config)
+    done = max((r.get("iteration", 0) for r in run.metrics()), default=0)
+    if args.budget is not None and args.budget < done:
+        raise UserError(f"--budget {args.budget} is below the {done} iterations {run.path} has finished; "
+                        f"give a budget of at least {done}")
     if args.budget is not None:
         import json
         raw = json.loads((run.path / "config.json").read_text())

@@ -32,6 +32,23 @@ def _init_worker() -> None:
     # one core per worker: several torch threads per process only fight over the same cores
     import torch
     torch.set_num_threads(1)
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this worker when the process that started it is gone. A pool's workers outlive a parent
+    killed with SIGKILL (no atexit runs), each holding a few hundred MB; they are re-parented, so a
+    changed parent pid means the trainer died."""
+    import threading
+    import time
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="wormsim-exit-with-parent").start()
 
 
 def _run_chunk(spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
@@ -103,7 +120,13 @@ class RayBackend:
         self.ray = ray
         if not ray.is_initialized():
             kwargs = {"address": address} if address else {"num_cpus": max(workers, os.cpu_count() or 1)}
-            ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
+            try:
+                ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
+            except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:
+                where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+                raise ValueError(f"could not start or reach {where} ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); check "
+                                 "--ray-address, or use --backend local") from None
 
         @ray.remote(num_cpus=1)
         class _Worker:

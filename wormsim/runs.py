@@ -131,9 +131,12 @@ class Run:
         payload = {"magic": CHECKPOINT_MAGIC, "version": CHECKPOINT_VERSION, "state": state}
         atomic_write_bytes(self.path / "checkpoint.pkl", pickle.dumps(payload, protocol=4))
 
-    def load_checkpoint(self) -> dict | None:
+    def load_checkpoint(self, algo: str | None = None, fingerprint: dict | None = None) -> dict | None:
         """The last checkpoint's state, None if the run has none yet; a corrupt or foreign file is
-        a RunError naming it."""
+        a RunError naming it. With ``algo`` and ``fingerprint`` (what the checkpoint must have been
+        written by: the trainer and its set-up, see TrainConfig.fingerprint) a checkpoint of another
+        trainer or set-up is a RunError naming what differs. Checkpoints are pickles: resume only runs
+        you made or trust."""
         path = self.path / "checkpoint.pkl"
         if not path.exists():
             return None
@@ -147,7 +150,19 @@ class Run:
         if payload.get("version") != CHECKPOINT_VERSION:
             raise RunError(f"{path} was written by checkpoint format {payload.get('version')}, this "
                            f"wormsim reads format {CHECKPOINT_VERSION}")
-        return payload["state"]
+        state = payload["state"]
+        if algo is not None and state.get("algo") != algo:
+            raise RunError(f"{path} is a checkpoint of {state.get('algo') or 'another trainer'}, not of "
+                           f"{algo}: it belongs to another run")
+        if fingerprint is not None and state.get("fingerprint") != fingerprint:
+            theirs = state.get("fingerprint") or {}
+            keys = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k, "?") != fingerprint.get(k, "?"))
+            shown = ", ".join(f"{k} {theirs.get(k, 'absent')!r} -> {fingerprint.get(k, 'absent')!r}"
+                              for k in keys[:6])
+            raise RunError(f"{path} was written by another set-up than {self.path / 'config.json'} "
+                           f"describes ({shown}): it belongs to another run or another wormsim version; "
+                           f"start afresh with --overwrite")
+        return state
 
     # ---- the final policy --------------------------------------------------------------------------------
     def save_policy(self, params: np.ndarray, **meta) -> Path:

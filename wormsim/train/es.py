@@ -13,7 +13,7 @@ continues exactly: a resumed run gives the same curve as an uninterrupted one wi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -85,6 +85,14 @@ class TrainConfig:
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs)
 
+    # what a resumed run may change; everything else is its set-up, kept in every checkpoint
+    RESUMABLE = ("budget", "workers", "video", "backend", "ray_address", "out")
+
+    def fingerprint(self) -> dict:
+        """The set-up a checkpoint belongs to: every field but those a resume may change."""
+        d = asdict(self)
+        return {k: v for k, v in d.items() if k not in self.RESUMABLE}
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
@@ -107,6 +115,11 @@ def _nanmean(x):
     return float(x[np.isfinite(x)].mean()) if np.isfinite(x).any() else None
 
 
+def _nanstd(x):
+    x = np.asarray(x, float)
+    return float(x[np.isfinite(x)].std()) if np.isfinite(x).any() else None
+
+
 UNTRAINED, FINAL = 10**6 + 1, 10**6  # episode-seed tags outside the generation numbers
 
 
@@ -126,7 +139,7 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     local = Evaluator(spec)                       # for the initial vector and the final evaluation
     x0 = local.initial_params()
     dim = len(x0)
-    state = run.load_checkpoint() if resume else None
+    state = run.load_checkpoint(algo="es", fingerprint=config.fingerprint()) if resume else None
     if state is not None:
         if state.get("dim") != dim:
             raise RunError(f"{run.path}'s checkpoint holds {state.get('dim')} parameters, this "
@@ -174,11 +187,13 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
             env_steps += result.steps
             row = {"iteration": gen + 1, "best": float(fitness.max()), "mean": float(fitness.mean()),
                    "std": float(fitness.std()), "speed_best": _finite(result.speed[k]),
-                   "speed_mean": _nanmean(result.speed), "score_best": _finite(result.score[k]),
+                   "speed_mean": _nanmean(result.speed), "speed_std": _nanstd(result.speed),
+                   "score_best": _finite(result.score[k]),
                    "score_mean": _nanmean(result.score), "failed": int(result.failed.sum()),
                    "sigma": float(es.sigma), "wall_time": round(elapsed, 3), "env_steps": env_steps}
             run.append_metrics(row)
-            run.save_checkpoint({"es": es, "generation": gen + 1, "best": best, "dim": dim,
+            run.save_checkpoint({"algo": "es", "fingerprint": config.fingerprint(),
+                                 "es": es, "generation": gen + 1, "best": best, "dim": dim,
                                  "elapsed": elapsed, "env_steps": env_steps})
             run.save_policy(best["params"], level=config.level, generation=best["generation"],
                             spec=spec.as_dict())
@@ -201,8 +216,9 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     policy = run.save_policy(final, level=config.level, generation=best["generation"],
                              source=("best candidate", "distribution mean")[k], spec=spec.as_dict())
     untrained = run.metrics()[0]
-    summary = {"final_speed": float(scores.speed[k]), "final_return": float(scores.returns[k]),
-               "final_score": float(scores.score[k]),
+    # None, not NaN, where a task has no speed or no score: summary.json stays valid JSON
+    summary = {"final_speed": _finite(scores.speed[k]), "final_return": float(scores.returns[k]),
+               "final_score": _finite(scores.score[k]), "algo": "es",
                "untrained_speed": untrained["speed_mean"], "generations": config.budget,
                "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
                "policy": str(policy), "speed_unit": "body lengths / s"}

@@ -443,7 +443,7 @@ def train_ppo(config: TrainConfig, run: Run, resume: bool = False, progress: boo
     the checkpoint's are used unless given. They are written to RUN/ppo.json as used.
     """
     _check_level(config.level)
-    state = run.load_checkpoint() if resume else None
+    state = run.load_checkpoint(algo="ppo", fingerprint=config.fingerprint()) if resume else None
     if state is not None and ppo is None:
         ppo = PPOConfig.from_dict(state["ppo"])
     ppo = ppo or PPOConfig()
@@ -506,7 +506,8 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
                    "action_std": float(setup.log_std.detach().exp().mean()),
                    "wall_time": round(elapsed, 3), "env_steps": env_steps}
             run.append_metrics(row)
-            run.save_checkpoint({"algo": "ppo", "ppo": asdict(ppo), "iteration": it + 1, "dim": dim,
+            run.save_checkpoint({"algo": "ppo", "fingerprint": config.fingerprint(), "ppo": asdict(ppo),
+                                 "iteration": it + 1, "dim": dim,
                                  "model": setup.state_dict(), "elapsed": elapsed, "env_steps": env_steps})
             run.save_policy(setup.brain.get_params()[0].numpy(), level=config.level, generation=it + 1,
                             algo="ppo", spec=spec.as_dict())
