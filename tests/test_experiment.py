@@ -123,7 +123,7 @@ def fake_results(values: dict, task="swim"):
         for seed, x in enumerate(xs):
             rows.append({"task": task, "level": level, "wiring": wiring, "seed": seed, "value": x,
                          "value_is_clipped_score": False, "score": max(0.0, min(1.0, x)), "n_params": 10,
-                         "generations": 1, "wall_time": 1.0, "config_hash": "x"})
+                         "generations": 1, "wall_time": 1.0, "cell_seconds": None, "config_hash": "x"})
     return rows
 
 

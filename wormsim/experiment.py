@@ -1,7 +1,26 @@
 """Does biophysical detail matter? The grid of realism levels x wirings x tasks x seeds, and its report.
 
-    wormsim experiment --levels conductance spiking rate mlp --wirings connectome shuffled erdos-renyi \\
-        watts-strogatz --tasks swim memory digits --seeds 5 --budget 30 --out results/NAME
+    wormsim experiment --out results/NAME        # the default grid (below)
+    wormsim experiment --quick --out /tmp/q      # a tiny grid, under a minute (CI)
+    wormsim experiment --levels rate mlp --wirings connectome shuffled --tasks swim --seeds 5 --out ...
+
+The default grid: every realism level (conductance, spiking, rate, and the mlp, which has no wiring
+and is trained once per seed), the connectome and three null wirings (shuffled, erdos-renyi,
+watts-strogatz; add barabasi-albert with --wirings), swim, memory and digits, each circuit trained
+by CMA-ES (30 generations of 24) and, on memory and digits, also used as a fixed reservoir with a
+fitted linear readout (``trains``: weights, readout), 8 seeds.
+
+Why 8 seeds: the report's tests are exact permutation tests, Holm-corrected over all of them (about
+60 in the default grid). With n seeds a side the smallest two-sided p is 2 / C(2n, n): 0.1 at 3
+seeds, 0.0079 at 5, 1.6e-4 at 8, and Holm multiplies the smallest by the number of tests. At 5 seeds
+no test of the default report could reach 0.05 after correction, whatever the data; at 8 it can.
+
+Cost (measured on this 2-core machine, one cell alone in its process, build and final evaluation
+included): conductance swim ~80 s, digits ~45 s, memory ~23 s, its two reservoir fits ~15 s;
+spiking swim ~18 s, digits ~4 s, memory ~2 s; rate swim ~9 s; mlp swim ~6 s; every other cell 0-3 s.
+About 200 s per (wiring, seed), 32 of them: ~6,500 s of cell time, ~55 min with 2 cells at a time on
+2 quiet cores. With other jobs on the cores two concurrent cells ran at half speed each (measured:
+conductance swim 161 s), i.e. up to ~110 min. Barabasi-albert adds a quarter.
 
 Every cell (task, level, wiring, train, seed) is an ordinary training run under ``OUT/runs/``. A cell
 whose config.json matches the cell's configuration is finished (summary.json: skipped) or resumed
@@ -100,8 +119,8 @@ RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "out")
 
 @dataclass
 class ExperimentConfig:
-    """The grid. The default finishes on 2 cores in under two hours (see README / the docstring's
-    measured costs); --quick is a tiny grid for CI."""
+    """The grid. The default finishes on 2 cores in under two hours (the module docstring gives the
+    measured costs); ``quick`` is a tiny grid for CI."""
     levels: list[str] = field(default_factory=lambda: ["conductance", "spiking", "rate", "mlp"])
     wirings: list[str] = field(default_factory=lambda: ["connectome", "shuffled", "erdos-renyi",
                                                         "watts-strogatz"])
@@ -115,8 +134,8 @@ class ExperimentConfig:
     sigma: float = 0.2
     duration: float = 3.0
     episodes: int = 1              # per candidate, swim and navigate
-    nonmotor_episodes: int = 4     # per candidate, memory, memory-capacity, digits (short, noisy episodes)
-    eval_episodes: int = 4
+    nonmotor_episodes: int = 2     # per candidate, memory, memory-capacity, digits (short, noisy episodes)
+    eval_episodes: int = 8
     head_cpg: float = 2.0
     dataset: str = "cook2019"
     spectral_radius: float = 0.9   # reservoir (readout) cells
@@ -355,15 +374,22 @@ _COST = {"conductance": 0, "spiking": 1, "rate": 2, "mlp": 3}
 _TASK_COST = {"swim": 0, "navigate": 0, "digits": 1, "memory-capacity": 2, "memory": 3}
 
 
-def _job(cfg_dict: dict, cell) -> dict:
+def _timed(cfg: ExperimentConfig, cell, workers: int) -> tuple[dict, float]:
+    """(summary, seconds the whole cell took: building, training, final evaluation)."""
+    t0 = time.perf_counter()
+    summary = run_cell(cfg, *cell, workers=workers)
+    return summary, round(time.perf_counter() - t0, 2)
+
+
+def _job(cfg_dict: dict, cell) -> tuple[dict, float]:
     """One cell in a worker process (or Ray task): one torch thread, population evaluated in-process."""
     from wormsim.parallel import _init_worker
     _init_worker()
-    return run_cell(ExperimentConfig(**cfg_dict), *cell, workers=1)
+    return _timed(ExperimentConfig(**cfg_dict), cell, workers=1)
 
 
 def _execute(cfg: ExperimentConfig, todo: list, on_done) -> None:
-    """Run the cells of ``todo``, calling on_done(cell, summary) as each finishes. Sequential in this
+    """Run the cells of ``todo``, calling on_done(cell, (summary, seconds)) as each finishes. Sequential in this
     process (workers = 1: the population is evaluated here), or ``workers`` cells at once in spawned
     processes, or one Ray task per cell. Longest cells first, so the last ones to finish are short."""
     todo = sorted(todo, key=lambda c: (_COST.get(c[1], 9), _TASK_COST.get(c[0], 9)))
@@ -371,7 +397,7 @@ def _execute(cfg: ExperimentConfig, todo: list, on_done) -> None:
         return _execute_ray(cfg, todo, on_done)
     if cfg.workers <= 1 or len(todo) <= 1:
         for cell in todo:
-            on_done(cell, run_cell(cfg, *cell, workers=cfg.workers))
+            on_done(cell, _timed(cfg, cell, cfg.workers))
         return
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -434,14 +460,15 @@ def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, comm
         log(f"{len(everything)} cells: {len(summaries)} done, {len(todo)} to run"
             + (f" ({sum(states[c] == 'stale' for c in todo)} stale, retrained)" if stale else ""))
 
-    def on_done(cell, summary):
-        summaries[cell] = summary
+    seconds = {}
+
+    def on_done(cell, result):
+        summaries[cell], seconds[cell] = result
         if progress:
             task, level, wiring, train, seed = cell
-            value, _ = cell_value(task, summary)
+            value, _ = cell_value(task, summaries[cell])
             log(f"[{len(summaries)}/{len(everything)}] {task:8s} {_label(level, train):19s} {wiring:15s} "
-                f"seed {seed}: {value:.4f} ({summary.get('wall_time', 0):.0f} s)  "
-                f"[{time.perf_counter() - t0:.0f} s]")
+                f"seed {seed}: {value:.4f} ({seconds[cell]:.0f} s)  [{time.perf_counter() - t0:.0f} s]")
 
     _execute(cfg, todo, on_done)
     results = []
@@ -454,7 +481,8 @@ def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, comm
                         "value": value, "value_is_clipped_score": clipped,
                         "score": float(s[info.score]) if info and info.score and s.get(info.score) is not None
                         else value, "n_params": s["n_params"], "generations": s.get("generations"),
-                        "wall_time": s.get("wall_time"), "config_hash": config_hash(train_config(cfg, *cell))})
+                        "wall_time": s.get("wall_time"), "cell_seconds": seconds.get(cell),
+                        "config_hash": config_hash(train_config(cfg, *cell))})
     _write_csv(out / "cells.csv", results)
     write_report(cfg, results, command=command)
     return out / "report.md"
@@ -514,7 +542,7 @@ def build_tables(cfg: ExperimentConfig, results: list[dict]) -> tuple[dict, list
                           "mean_a": float(np.mean(a)), "mean_b": float(np.mean(b)),
                           "diff": float(np.mean(a) - np.mean(b)), "hedges_g": hedges_g(a, b),
                           "p": permutation_p(a, b), "p_min": smallest_p(len(a), len(b)),
-                          "floor": " and ".join(f for f in {fa, fb} if f)})
+                          "floor": " and ".join(f for f in dict.fromkeys((fa, fb)) if f)})
 
         # the connectome against each null wiring, per level
         for level in labels:
@@ -566,9 +594,12 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
              "## How to read the numbers", "",
              "- Each table gives, per level x wiring, the mean over seeds and its 95% t-interval, clamped to "
              "the range the mean can take (accuracy to [0, 1], R^2 to at most 1); speed is not clamped.",
-             "- Memory tasks are analysed on the unclipped recall R^2 (1 - MSE / variance of the targets; 0 "
-             "is answering the targets' mean, below 0 is worse than that): the task's own score clips it at "
-             "0, which would make every failing cell equal. The clipped score is shown beside it.",
+             *(["- Memory tasks are analysed on the unclipped recall R^2 (1 - MSE / variance of the targets; "
+                "0 is answering the targets' mean, below 0 is worse than that): the task's own score clips it "
+                "at 0, which would make every failing cell equal. The clipped score is shown beside it."
+                + (" Reservoir (readout) cells report the held-out R^2 pooled over all test steps."
+                   if "readout" in cfg.trains else "")]
+               if {"memory", "memory-capacity"} & set(cfg.tasks) else []),
              f"- A cell marked *floor* (*chance*) has no seed more than {FLOOR_MARGIN} above chance (R^2 0, "
              f"accuracy 0.1); *ceiling*: every seed's score within {FLOOR_MARGIN} of 1. A difference between "
              f"such cells says how badly they fail (or that both are saturated), not which one learns the task.",
@@ -606,17 +637,21 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
     lines += ["## Next to the published claims", ""]
     for key, text in CLAIMS.items():
         lines += [f"**{text}**", ""] + [f"- {v}" for v in claim_verdicts(key, cfg, tests)] + [""]
-    total = sum(r["wall_time"] or 0 for r in results)
-    lines += ["## Cost", "", f"{len(results)} cells, {total / 60:.1f} min of training in total (per cell: "
-              + ", ".join(f"{lv} {task} {np.mean(ws):.1f} s" for (lv, task), ws in _costs(results).items())
-              + ").", ""]
+    timed = [r for r in results if r.get("cell_seconds") is not None]
+    if timed:
+        total = sum(r["cell_seconds"] for r in timed)
+        lines += ["## Cost", "", f"{len(timed)} cells run by this invocation, {total / 60:.1f} min of cell time "
+                  f"in all, on {cfg.workers} worker(s); seconds per cell, build and final evaluation included "
+                  "(mean over its seeds and wirings): "
+                  + ", ".join(f"{lv} {task} {np.mean(ws):.1f}" for (lv, task), ws in _costs(timed).items())
+                  + ".", ""]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
 
 
 def _costs(results):
     out = {}
     for r in results:
-        out.setdefault((r["level"], r["task"]), []).append(r["wall_time"] or 0.0)
+        out.setdefault((r["level"], r["task"]), []).append(r["cell_seconds"])
     return out
 
 
@@ -639,7 +674,10 @@ def _findings(task, table, tests) -> list[str]:
     if table:
         means = [t["mean"] for t in table]
         top = max(means)
-        if max(means) - min(means) <= 1e-12 * max(1.0, abs(top)):
+        if len(table) == 1:
+            t = table[0]
+            out.append(f"{task}: one cell only, {t['level']} on {t['wiring']}: {top:.4f}.")
+        elif max(means) - min(means) <= 1e-12 * max(1.0, abs(top)):
             out.append(f"{task}: every cell ties at {top:.4f}.")
         else:
             best = [t for t in table if t["mean"] >= top - 1e-12 * max(1.0, abs(top))]
@@ -693,7 +731,12 @@ def _pick(tests, tasks=None, family=None, b_wirings=None, levels=None, a_levels=
 
 def _evidence(sel) -> str:
     return "; ".join(f"{t['task']} {t['a']} vs {t['b']}: g {format_g(t['hedges_g'])}, Holm p "
-                     f"{_fmt_p(t['p_holm'])}" for t in sel)
+                     f"{_fmt_p(t['p_holm'])}" + (f" ({t['floor']})" if t["floor"] else "") for t in sel)
+
+
+def _floor_note(sel) -> str:
+    k = sum(bool(t["floor"]) for t in sel)
+    return f" {k} of these {len(sel)} test(s) involve a cell at the floor or at chance." if k else ""
 
 
 def _unreachable(sel, m: int) -> bool:
@@ -721,7 +764,7 @@ def _directional(sel, sign: int, what: str, missing: str, m: int) -> str:
     return (f"{what}: inconclusive at this n -- no significant difference in {len(sel)} test(s), "
             f"{lean} of {len(sel)} pointing the claimed way"
             + (" (at this number of seeds no test can reach p < 0.05 after Holm's correction)"
-               if _unreachable(sel, m) else "") + ".")
+               if _unreachable(sel, m) else "") + "." + _floor_note(sel))
 
 
 def _null_claim(sel, what: str, missing: str, m: int) -> str:
@@ -739,7 +782,7 @@ def _null_claim(sel, what: str, missing: str, m: int) -> str:
     losses = [t for t in sel if t["p_holm"] < ALPHA and t["diff"] < 0]
     return (f"{what}: consistent -- no significant gain in {len(sel)} test(s)"
             + (f", {len(losses)} significant loss(es)" if losses else "")
-            + " (absence of a detected gain, not proof of none).")
+            + " (absence of a detected gain, not proof of none)." + _floor_note(sel))
 
 
 def claim_verdicts(key: str, cfg: ExperimentConfig, tests: list[dict]) -> list[str]:
