@@ -201,6 +201,16 @@ def test_cli_requires_the_connectome_as_reference(tmp_path, capsys):
     assert "must include connectome" in capsys.readouterr().err
 
 
+def test_a_grid_that_would_fail_part_way_is_refused_before_it_starts(tmp_path, capsys):
+    # witvliet has no motor neurons that reach a muscle: its swim cells could never run
+    assert main(["experiment", "--levels", "rate", "--wirings", "connectome", "--tasks", "memory", "swim",
+                 "--dataset", "witvliet", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "no motor neurons" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+    assert main(["experiment", "--levels", "rate", "--wirings", "connectome", "--tasks", "memory",
+                 "--ridge-alpha", "-1", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "--ridge-alpha" in capsys.readouterr().err
+
+
 def test_quick_grid_from_the_command_line(tmp_path, capsys):
     assert main(["experiment", "--quick", "--out", str(tmp_path)]) == 0
     assert "report:" in capsys.readouterr().out

@@ -437,11 +437,32 @@ def _execute_ray(cfg: ExperimentConfig, todo: list, on_done) -> None:
         raise
 
 
+def check_grid(cfg: ExperimentConfig, everything: list) -> None:
+    """Reject, before anything runs, a grid that would fail part-way: a level that cannot do a task, a
+    dataset without motor neurons on a body task, a reservoir setting out of range."""
+    from wormsim.rollout import MOTOR_TASKS, build_circuit
+    if not everything:
+        raise ValueError("the grid is empty: give at least one level, wiring, task, training and seed")
+    if "readout" in cfg.trains and not (math.isfinite(cfg.spectral_radius) and cfg.spectral_radius > 0
+                                        and math.isfinite(cfg.ridge_alpha) and cfg.ridge_alpha >= 0):
+        raise ValueError(f"--spectral-radius must be > 0 and --ridge-alpha >= 0, got {cfg.spectral_radius} "
+                         f"and {cfg.ridge_alpha}")
+    seen = set()
+    for task, level, wiring, train, seed in everything:
+        if (task, level, train) not in seen:
+            seen.add((task, level, train))
+            spec = train_config(cfg, task, level, wiring, train, seed).eval_spec()
+            if task in MOTOR_TASKS and ("motor", cfg.dataset) not in seen:
+                seen.add(("motor", cfg.dataset))
+                build_circuit(spec)
+
+
 def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, command: str | None = None) -> Path:
     """Run (or finish) the grid and write its report; returns the report's path. ``command``: the
     command line to print in the report (default: the full equivalent ``wormsim experiment`` line)."""
     out = Path(cfg.out)
     everything = list(cells(cfg))
+    check_grid(cfg, everything)
     states = {cell: cell_state(cfg, cell) for cell in everything}
     stale = [c for c in everything if states[c] == "stale"]
     if stale and not cfg.rerun_stale:
@@ -884,8 +905,10 @@ def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
         n_max = max(n_max, n)
         ax.plot(np.arange(n), c.mean(0), label=label)
         ax.fill_between(np.arange(n), c.min(0), c.max(0), alpha=0.15)
+    n_lines = len(ax.get_lines())
     for k, (label, y) in enumerate(flat):
-        ax.hlines(y, 0, n_max - 1, linestyles="dashed", colors=f"C{k % 10}", label=f"{label} (fitted)")
+        ax.hlines(y, 0, n_max - 1, linestyles="dashed", colors=f"C{(n_lines + k) % 10}",
+                  label=f"{label} (fitted; held-out)")
     ax.set_xlabel("generation")
     ax.set_ylabel(ylabel)
     ax.set_title(f"{task}: mean over seeds (band: min to max)")
