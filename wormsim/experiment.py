@@ -48,7 +48,7 @@ Into OUT:
 - ``report.md``: the tables, the findings in plain words, a verdict on each published claim, and
   the exact command that made it.
 
-The analysed value of a cell (``TASKS[task].value``): forward speed (body lengths / s) for swim, the
+The analysed value of a cell (``TASK_INFO[task].value``): forward speed (body lengths / s) for swim, the
 return for navigate, the *unclipped* recall R^2 for memory and memory-capacity (the episode return,
 1 - MSE / target variance on average; see envs/nonmotor.py RegressionTask: the clipped score would
 make every failing cell 0 and hide their differences), the accuracy for digits; all measured on
@@ -97,7 +97,7 @@ class TaskInfo:
     score_name: str = ""
 
 
-TASKS = {
+TASK_INFO = {
     "swim": TaskInfo("final_speed", "forward speed, body lengths / s"),
     "navigate": TaskInfo("final_return", "return"),
     # the unclipped R^2's expectation, 1 - MSE / variance, is at most 1 (one episode's may pass 1)
@@ -107,6 +107,12 @@ TASKS = {
                                 score="final_score", score_name="clipped R^2 (the env's score)"),
     "digits": TaskInfo("final_score", "accuracy on held-out images", low=0.0, high=1.0, chance=0.1),
 }
+
+
+def _info(task: str) -> TaskInfo:
+    return TASK_INFO.get(task, TaskInfo("final_return", "return"))
+
+
 # a cell is at the floor when no seed beats chance by more than this, at the ceiling when every
 # seed's score is within this of 1
 FLOOR_MARGIN = 0.01
@@ -287,7 +293,7 @@ def cell_value(task: str, summary: dict) -> tuple[float, bool]:
     """(the analysed value of a finished cell, whether it is the clipped score standing in for it).
     Reservoir cells on regression tasks have no episode return; they report the held-out pooled R^2
     if their summary has it, else the clipped score (flagged)."""
-    info = TASKS.get(task, TaskInfo("final_return", "return"))
+    info = _info(task)
     v = summary.get(info.value)
     if v is not None and math.isfinite(float(v)):
         return float(v), False
@@ -497,7 +503,7 @@ def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, comm
         task, level, wiring, train, seed = cell
         s = summaries[cell]
         value, clipped = cell_value(task, s)
-        info = TASKS.get(task)
+        info = TASK_INFO.get(task)
         results.append({"task": task, "level": _label(level, train), "wiring": wiring, "seed": seed,
                         "value": value, "value_is_clipped_score": clipped,
                         "score": float(s[info.score]) if info and info.score and s.get(info.score) is not None
@@ -515,7 +521,7 @@ def _values(rows, level, wiring):
 
 
 def _flag(task: str, scores: list[float], values: list[float]) -> str:
-    info = TASKS.get(task)
+    info = TASK_INFO.get(task)
     if info is None or info.chance is None or not values:
         return ""
     if all(v <= info.chance + FLOOR_MARGIN for v in values):
@@ -531,7 +537,7 @@ def build_tables(cfg: ExperimentConfig, results: list[dict]) -> tuple[dict, list
     tables, tests = {}, []
     ref_wiring = cfg.wirings[0] if "connectome" not in cfg.wirings else "connectome"
     for task in cfg.tasks:
-        info = TASKS.get(task, TaskInfo("final_return", "return"))
+        info = _info(task)
         rows = [r for r in results if r["task"] == task]
         table = []
         for level in labels:
@@ -636,7 +642,7 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
              + " A p above 0.05 means no difference was detected, not that there is none.", ""]
     findings = []
     for task in cfg.tasks:
-        info = TASKS.get(task, TaskInfo("final_return", "return"))
+        info = _info(task)
         table = tables[task]
         _plot_curves(cfg, task, out / f"curves_{task}.png")
         lines += [f"## {task} (value: {info.name})", ""]
