@@ -80,6 +80,14 @@ def readout_y(action: np.ndarray) -> np.ndarray:
 # connectome level's R^2 below 1 while the mlp, which drives every muscle, could reach them.
 DEFAULT_AMPLITUDE = 0.75
 
+# Working memory's default load: 2 cues, a 5-step (0.1 s) delay. Calibrated so that the grid's default
+# ES budget lands in the measurable range: with 3 cues and a 10-step delay every level scored 0 after
+# 30 generations (measured: rate, spiking and mlp). Two items and a short delay are the easy end of
+# bio2art's memory tasks (Goulas et al. 2021), which vary the pattern length and the delay; raise
+# n_cues and delay_steps for a harder task.
+N_CUES = 2
+DELAY_STEPS = 5
+
 class NonMotorTask:
     """What the non-motor tasks share: the silent body observation, the step clock, the score.
 
@@ -159,22 +167,36 @@ class NonMotorTask:
 class RegressionTask(NonMotorTask):
     """A scalar target per scored step, read out as y = mean(dorsal) - mean(ventral) (``readout_y``).
 
-    reward = -(y - target)^2 on scored steps, 0 otherwise. Score = max(0, R^2) of y against the targets
-    over the episode's scored steps, R^2 = 1 - SS_res / SS_tot, SS_tot about the episode's target mean
-    (if the targets are constant, SS_tot = 0: score 1 if y hits them to 1e-12, else 0).
-    Subclasses fill ``self.targets`` (P, T + 1) (column T, the post-episode pad, unused) and set
-    ``self.scored`` (T + 1,) bool in ``_setup``, and call ``_targets_ready(envs)`` after a reset.
+    The targets are drawn uniform in [-amplitude, amplitude]: mean 0, variance amplitude^2 / 3, known.
+    R^2 is measured against that known mean, the answer of a circuit that has learnt nothing:
+    R^2 = 1 - SS_res / SS_ref with SS_ref = sum(target^2) over the episode's scored steps. (Not about
+    the episode's own target mean: with a few cues per episode that reference is itself a guess the
+    circuit cannot make, it pushes almost every partial recall below 0, and it is undefined for one cue.)
+
+    - score = max(0, R^2) of the episode, in [0, 1] (if SS_ref = 0: 1 if y hits the targets to 1e-12,
+      else 0);
+    - reward on a scored step = (target^2 - (y - target)^2) / (n_scored * amplitude^2 / 3), 0 otherwise:
+      the squared error saved against answering 0, over its expected total. So an episode's return is
+      an *unclipped* R^2 (answering 0 gives 0, perfect recall about 1, a wrong answer below 0), and its
+      mean over episodes estimates 1 - MSE / Var(target) without bias. Use the return, not the clipped
+      score, to compare circuits that fail: the clip makes every failure 0. (This also keeps ES's
+      fitness free of the cues' own spread: answering 0 scores exactly 0 whatever the cues were.)
+
+    Subclasses fill ``self.targets`` (P, T + 1) (column T, the post-episode pad, unused), set
+    ``self.scored`` (T + 1,) bool and ``self.amplitude`` before ``_alloc()`` in ``_setup``, and call
+    ``_targets_ready(envs)`` after a reset.
     """
 
     def _targets_ready(self, envs: np.ndarray) -> None:
         tg = self.targets[envs][:, self.scored]
-        self._ss_tot[envs] = np.square(tg - tg.mean(axis=1, keepdims=True)).sum(axis=1)
+        self._ss_tot[envs] = np.square(tg).sum(axis=1)
         self._ss_res[envs] = 0.0
 
     def _alloc(self) -> None:
         self.targets = np.zeros((self.n_envs, self.max_steps + 1))
         self._ss_tot = np.zeros(self.n_envs)
         self._ss_res = np.zeros(self.n_envs)
+        self._ss_expected = int(self.scored.sum()) * self.amplitude ** 2 / 3.0
 
     def _evaluate(self, action, t):
         y = readout_y(action)
@@ -182,7 +204,8 @@ class RegressionTask(NonMotorTask):
         scored = self.scored[t]
         err = np.where(scored, np.square(y - target), 0.0)
         self._ss_res += err
-        return -err, {"readout": y, "target": np.where(scored, target, 0.0), "scored": scored}
+        gain = np.where(scored, np.square(target) - err, 0.0) / self._ss_expected
+        return gain, {"readout": y, "target": np.where(scored, target, 0.0), "scored": scored}
 
     def _final_score(self, envs):
         ss_tot, ss_res = self._ss_tot[envs], self._ss_res[envs]
@@ -197,8 +220,9 @@ class MemoryTask(RegressionTask):
 
     task_names = ("cue", "go")
 
-    def __init__(self, n_envs: int = 1, n_cues: int = 3, cue_steps: int = 5, delay_steps: int = 10,
-                 recall_steps: int = 5, amplitude: float = DEFAULT_AMPLITUDE, **kwargs: Any) -> None:
+    def __init__(self, n_envs: int = 1, n_cues: int = N_CUES, cue_steps: int = 5,
+                 delay_steps: int = DELAY_STEPS, recall_steps: int = 5, amplitude: float = DEFAULT_AMPLITUDE,
+                 **kwargs: Any) -> None:
         for name, v, lo in (("n_cues", n_cues, 1), ("cue_steps", cue_steps, 1), ("delay_steps", delay_steps, 0),
                             ("recall_steps", recall_steps, 1)):
             if int(v) != v or v < lo:
@@ -446,24 +470,28 @@ class MemoryEnv(NonMotorEnv):
     K = n_cues cue values, uniform in [-amplitude, amplitude] (drawn from the seed), are shown one at a
     time: task input "cue" holds cue k for cue_steps control steps (0 otherwise). Then a delay of
     delay_steps (no input), then recall: K windows of recall_steps each, task input "go" = 1 throughout
-    recall (0 otherwise). Episode length K * (cue_steps + recall_steps) + delay_steps (40 by default).
+    recall (0 otherwise). Episode length K * (cue_steps + recall_steps) + delay_steps (25 by default).
 
     ## Readout and reward
     y = mean(dorsal muscles) - mean(ventral muscles), in [-1, 1]. On each recall step in window k the
-    target is cue k and reward = -(y - cue_k)^2; 0 on other steps.
+    target is cue k and reward = (cue_k^2 - (y - cue_k)^2) / (K * recall_steps * amplitude^2 / 3); 0 on
+    other steps. The return is the episode's unclipped recall R^2 against the cues' known mean 0
+    (see RegressionTask): 0 for answering 0, about 1 for perfect recall, below 0 for wrong answers.
 
     ## Info
     readout (y), target (0 off recall steps), scored (bool, a recall step), score: max(0, R^2) of y
-    against the targets over all recall steps of the episode, on the last step (0 before).
+    against the targets over all recall steps of the episode (R^2 about the cues' known mean 0), on
+    the last step (0 before).
 
     ## Arguments
-    n_cues=3, cue_steps=5, delay_steps=10, recall_steps=5, amplitude=0.75 (in (0, 1]; see DEFAULT_AMPLITUDE).
+    n_cues=2, cue_steps=5, delay_steps=5, recall_steps=5, amplitude=0.75 (in (0, 1]; see
+    DEFAULT_AMPLITUDE and N_CUES).
     """ + _COMMON_DOC
 
     task_class = MemoryTask
 
-    def __init__(self, n_segments: int = 12, control_dt: float = 0.02, n_cues: int = 3, cue_steps: int = 5,
-                 delay_steps: int = 10, recall_steps: int = 5, amplitude: float = DEFAULT_AMPLITUDE,
+    def __init__(self, n_segments: int = 12, control_dt: float = 0.02, n_cues: int = N_CUES, cue_steps: int = 5,
+                 delay_steps: int = DELAY_STEPS, recall_steps: int = 5, amplitude: float = DEFAULT_AMPLITUDE,
                  render_mode: str | None = None) -> None:
         super().__init__(render_mode=render_mode, n_segments=n_segments, control_dt=control_dt, n_cues=n_cues,
                          cue_steps=cue_steps, delay_steps=delay_steps, recall_steps=recall_steps,
@@ -477,12 +505,13 @@ class MemoryCapacityEnv(NonMotorEnv):
     Target y_t = u_{t - lag} (lag >= 1). A memory-capacity curve is this task for lag = 1 .. D.
 
     ## Readout and reward
-    y = mean(dorsal muscles) - mean(ventral muscles); reward = -(y - u_{t-lag})^2 for t >= lag (the
-    first lag steps are a washout, reward 0).
+    y = mean(dorsal muscles) - mean(ventral muscles); reward = (u_{t-lag}^2 - (y - u_{t-lag})^2) /
+    ((n_steps - lag) * amplitude^2 / 3) for t >= lag (the first lag steps are a washout, reward 0): the
+    return is the episode's unclipped R^2 against the input's known mean 0 (see RegressionTask).
 
     ## Info
     readout, target (0 during washout), scored, score: max(0, R^2) of y against the targets over the
-    scored steps, on the last step (0 before).
+    scored steps (about the known mean 0), on the last step (0 before).
 
     ## Arguments
     lag=1, n_steps=200 (>= lag + 2), amplitude=0.75 (in (0, 1]; see DEFAULT_AMPLITUDE).

@@ -1,17 +1,29 @@
-"""The realism x wiring experiment: cells, restartability, statistics, report."""
+"""The realism x wiring experiment: cells, restartability, stale cells, statistics, verdicts, report."""
+import csv
 import json
+import math
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
 
 import wormsim.experiment as ex
-from wormsim.cli import main
+from wormsim.cli import build_parser, main
 
 
-def tiny(out, tasks=("swim",)):
-    return ex.ExperimentConfig(levels=["rate", "mlp"], wirings=["connectome", "shuffled"], tasks=list(tasks),
-                               seeds=2, budget=1, popsize=4, duration=0.3, eval_episodes=1, workers=1,
-                               out=str(out))
+def tiny(out, tasks=("swim",), **kw):
+    args = dict(levels=["rate", "mlp"], wirings=["connectome", "shuffled"], tasks=list(tasks), trains=["weights"], seeds=2,
+                budget=1, popsize=4, duration=0.3, nonmotor_episodes=1, eval_episodes=1, workers=1,
+                out=str(out))
+    args.update(kw)
+    return ex.ExperimentConfig(**args)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
 
 
 def test_grid_writes_tables_tests_curves_and_report(tmp_path):
@@ -19,15 +31,25 @@ def test_grid_writes_tables_tests_curves_and_report(tmp_path):
     report = ex.run_experiment(cfg, progress=False)
     text = report.read_text()
     for needed in ("| rate | connectome | 2 |", "| rate | shuffled | 2 |", "| mlp | (none) | 2 |",
-                   "Hedges", "Schmidgall", "bio2art", "Elegans-AI", "wormsim experiment --levels rate mlp"):
-        assert needed in text
-    table = (tmp_path / "table_swim.csv").read_text().splitlines()
-    assert table[0].startswith("level,wiring,n,mean,ci_low,ci_high,n_params") and len(table) == 4
+                   "Hedges", "Schmidgall", "bio2art", "Elegans-AI", "wormsim experiment --levels rate mlp",
+                   "--eval-episodes 1", "--head-cpg 2"):
+        assert needed in text, needed
+    table = read_csv(tmp_path / "table_swim.csv")
+    assert list(table[0])[:6] == ["level", "wiring", "n", "mean", "ci_low", "ci_high"] and len(table) == 3
     assert (tmp_path / "curves_swim.png").read_bytes()[:4] == b"\x89PNG"
     # the mlp is trained once per seed, not once per wiring
     assert sorted(p.name for p in (tmp_path / "runs" / "swim").iterdir()) == [
         "mlp-connectome-s0", "mlp-connectome-s1", "rate-connectome-s0", "rate-connectome-s1",
         "rate-shuffled-s0", "rate-shuffled-s1"]
+    # wiring test (rate: connectome vs shuffled) and level test (mlp vs rate on the connectome)
+    tests = read_csv(tmp_path / "tests.csv")
+    assert {(t["family"], t["a"], t["b"]) for t in tests} == {
+        ("wiring", "rate / connectome", "rate / shuffled"), ("level", "mlp", "rate / connectome")}
+    assert all(float(t["p_holm"]) >= float(t["p"]) for t in tests)
+    cells = read_csv(tmp_path / "cells.csv")
+    assert len(cells) == 6 and len({c["config_hash"] for c in cells}) == 6
+    # 2 seeds a side: the smallest p is 2/6; the report says no test can reach 0.05
+    assert "smallest p it can return is 0.3333" in text and "no test of this report can be significant" in text
 
 
 def test_finished_cells_are_skipped_and_interrupted_ones_resumed(tmp_path, monkeypatch):
@@ -47,14 +69,131 @@ def test_finished_cells_are_skipped_and_interrupted_ones_resumed(tmp_path, monke
     assert calls == [("rate", "shuffled", 1, True)]
 
 
+def test_stale_cells_are_refused_then_retrained_on_request(tmp_path, monkeypatch):
+    ex.run_experiment(tiny(tmp_path, levels=["rate"], wirings=["connectome"]), progress=False)
+    bigger = tiny(tmp_path, levels=["rate"], wirings=["connectome"], budget=2)
+    with pytest.raises(ValueError, match=r"2 of 2 cells .* another configuration.*budget 1 -> 2.*--rerun-stale"):
+        ex.run_experiment(bigger, progress=False)
+    # the CLI says it on one line, exit status 2
+    assert main(["experiment", "--levels", "rate", "--wirings", "connectome", "--tasks", "swim", "--seeds", "2",
+                 "--budget", "2", "--popsize", "4", "--duration", "0.3", "--eval-episodes", "1",
+                 "--nonmotor-episodes", "1", "--workers", "1", "--out", str(tmp_path)]) == 2
+    # a change that does not touch the result (workers) is not stale
+    assert ex.cell_state(tiny(tmp_path, levels=["rate"], wirings=["connectome"], workers=2),
+                         ("swim", "rate", "connectome", "weights", 0)) == "done"
+    bigger.rerun_stale = True
+    text = ex.run_experiment(bigger, progress=False).read_text()
+    assert "2 generations" in text
+    for seed in (0, 1):
+        s = json.loads((ex.cell_dir(bigger, "swim", "rate", "connectome", "weights", seed) / "summary.json").read_text())
+        assert s["generations"] == 2
+    # now the cells match: nothing is trained again
+    monkeypatch.setattr(ex, "train_es", lambda *a, **k: pytest.fail("a matching finished cell was retrained"))
+    bigger.rerun_stale = False
+    ex.run_experiment(bigger, progress=False)
+
+
 def test_statistics():
     m, lo, hi = ex.mean_ci([1.0, 2.0, 3.0])
     assert m == 2.0 and np.isclose(hi - m, 4.3027 / np.sqrt(3), rtol=1e-3) and np.isclose(m - lo, hi - m)
+    # a bounded quantity's interval is clamped to its range
+    m, lo, hi = ex.mean_ci([0.0, 0.0, 0.1], 0.0, 1.0)
+    assert lo == 0.0 and 0 < hi < 1
     a, b = [10.0, 11, 12, 13, 14], [0.0, 1, 2, 3, 4]
     assert ex.hedges_g(a, b) > 5
     assert ex.permutation_p(a, b) == pytest.approx(2 / 252)   # exact: 2 of the 252 splits as extreme
     assert ex.permutation_p(a, a) == 1.0
     assert np.isnan(ex.hedges_g([1.0], [2.0]))
+    # ties: no spread at all
+    assert ex.hedges_g([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]) == 0.0 and ex.format_g(0.0) == "0 (tie)"
+    assert ex.hedges_g([1.0, 1.0], [0.0, 0.0]) == math.inf and "inf" in ex.format_g(math.inf)
+    assert ex.format_g(ex.hedges_g([0.0, 0.0], [1.0, 1.0])).startswith("-inf")
+    # the smallest reachable p: 3 seeds a side can never reach 0.05
+    assert ex.smallest_p(3, 3) == pytest.approx(0.1) and ex.smallest_p(5, 5) == pytest.approx(2 / 252)
+    assert ex.permutation_p([3.0, 4, 5], [0.0, 1, 2]) == pytest.approx(ex.smallest_p(3, 3))
+    # Holm: sorted p times (m - rank), made monotone; NaN ignored
+    np.testing.assert_allclose(ex.holm([0.01, 0.04, 0.03, math.nan])[:3], [0.03, 0.06, 0.06])
+    assert math.isnan(ex.holm([0.01, math.nan])[1]) and ex.holm([0.01, math.nan])[0] == 0.01
+
+
+def fake_results(values: dict, task="swim"):
+    """{(level, wiring): [value per seed]} -> result rows as run_experiment makes them."""
+    rows = []
+    for (level, wiring), xs in values.items():
+        for seed, x in enumerate(xs):
+            rows.append({"task": task, "level": level, "wiring": wiring, "seed": seed, "value": x,
+                         "value_is_clipped_score": False, "score": max(0.0, min(1.0, x)), "n_params": 10,
+                         "generations": 1, "wall_time": 1.0, "cell_seconds": None, "config_hash": "x"})
+    return rows
+
+
+def test_verdicts_follow_the_numbers(tmp_path):
+    levels, wirings = ["rate"], ["connectome", "erdos-renyi"]
+    # 8 seeds, the connectome clearly ahead on swim: consistent with Schmidgall and Elegans-AI
+    cfg = ex.ExperimentConfig(levels=levels, wirings=wirings, tasks=["swim"], seeds=8, out=str(tmp_path))
+    good = fake_results({("rate", "connectome"): [1.0 + 0.01 * k for k in range(8)],
+                         ("rate", "erdos-renyi"): [0.0 + 0.01 * k for k in range(8)]})
+    ex.write_report(cfg, good)
+    text = (tmp_path / "report.md").read_text()
+    assert "The connectome helps locomotion (swim: connectome above each null, every level): consistent" in text
+    assert "The connectome beats random rewiring" in text and "random rewiring (erdos-renyi, shuffled; every task and level): consistent" in text
+    assert "Watts-Strogatz comes close: not tested here" in text
+    assert "No gain of the connectome over random wiring on memory tasks: not tested here" in text
+    assert "swim: highest mean 1.0350 (rate on connectome)." in text
+    # the reverse: contradicted
+    bad = fake_results({("rate", "connectome"): [0.0 + 0.01 * k for k in range(8)],
+                        ("rate", "erdos-renyi"): [1.0 + 0.01 * k for k in range(8)]})
+    ex.write_report(cfg, bad)
+    assert "every level): contradicted" in (tmp_path / "report.md").read_text()
+    # 3 seeds: the same gap can never be significant -- inconclusive, and the report says why
+    cfg3 = ex.ExperimentConfig(levels=levels, wirings=wirings, tasks=["swim"], seeds=3, out=str(tmp_path))
+    ex.write_report(cfg3, fake_results({("rate", "connectome"): [1.0, 1.1, 1.2],
+                                        ("rate", "erdos-renyi"): [0.0, 0.1, 0.2]}))
+    text = (tmp_path / "report.md").read_text()
+    assert "every level): inconclusive at this n" in text and "smallest p it can return is 0.1000" in text
+
+
+def test_ties_and_floor_cells_are_said_as_such(tmp_path):
+    cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome", "shuffled"], tasks=["memory"], seeds=3,
+                              out=str(tmp_path))
+    ex.write_report(cfg, fake_results({("rate", "connectome"): [0.0, 0.0, 0.0],
+                                       ("rate", "shuffled"): [0.0, 0.0, 0.0]}, task="memory"))
+    text = (tmp_path / "report.md").read_text()
+    assert "memory: every cell ties at 0.0000." in text and "best cell" not in text
+    assert "| 0 (tie) |" in text and "+nan" not in text and "nan" not in text.split("## Cost")[0].lower()
+    assert "2 of 2 cells at the floor" in text
+    table = read_csv(tmp_path / "table_memory.csv")
+    assert {t["flag"] for t in table} == {"floor"}
+
+
+def test_level_against_level_on_the_connectome(tmp_path):
+    cfg = ex.ExperimentConfig(levels=["conductance", "spiking", "rate", "mlp"], wirings=["connectome"],
+                              tasks=["swim"], seeds=5, out=str(tmp_path))
+    vals = {("conductance", "connectome"): [1.0, 1.1, 1.2, 1.3, 1.4], ("spiking", "connectome"): [0.5] * 5,
+            ("rate", "connectome"): [0.0, 0.1, 0.2, 0.3, 0.4], ("mlp", "connectome"): [0.2, 0.3, 0.1, 0.0, 0.4]}
+    ex.write_report(cfg, fake_results(vals))
+    tests = read_csv(tmp_path / "tests.csv")
+    assert [(t["a"], t["b"]) for t in tests] == [("conductance / connectome", "rate / connectome"),
+                                                ("spiking / connectome", "rate / connectome"),
+                                                ("mlp", "rate / connectome")]
+    cond = tests[0]
+    assert float(cond["p"]) == pytest.approx(2 / 252) and float(cond["p_holm"]) == pytest.approx(3 * 2 / 252)
+    text = (tmp_path / "report.md").read_text()
+    # a detailed level significantly above rate contradicts "realism is not needed"
+    assert "Biophysical realism is not needed (no detailed level above the rate level): contradicted" in text
+
+
+def test_command_line_reproduces_the_config():
+    cfg = ex.ExperimentConfig(levels=["rate", "conductance"], wirings=["connectome", "watts-strogatz"],
+                              tasks=["memory", "digits"], trains=["weights", "readout"], seeds=3, budget=7,
+                              popsize=10, sigma=0.3, duration=2.5, episodes=2, nonmotor_episodes=3,
+                              eval_episodes=6, head_cpg=0.0, spectral_radius=0.7, ridge_alpha=0.1,
+                              workers=1, out="results/x y")
+    args = build_parser().parse_args(__import__("shlex").split(ex.command_line(cfg))[1:])
+    for name in ("levels", "wirings", "tasks", "trains", "seeds", "budget", "popsize", "sigma", "duration",
+                 "episodes", "nonmotor_episodes", "eval_episodes", "head_cpg", "spectral_radius",
+                 "ridge_alpha", "workers", "out", "dataset"):
+        assert getattr(args, name) == getattr(cfg, name), name
 
 
 def test_cli_requires_the_connectome_as_reference(tmp_path, capsys):
@@ -62,23 +201,65 @@ def test_cli_requires_the_connectome_as_reference(tmp_path, capsys):
     assert "must include connectome" in capsys.readouterr().err
 
 
+def test_a_grid_that_would_fail_part_way_is_refused_before_it_starts(tmp_path, capsys):
+    # witvliet has no motor neurons that reach a muscle: its swim cells could never run
+    assert main(["experiment", "--levels", "rate", "--wirings", "connectome", "--tasks", "memory", "swim",
+                 "--dataset", "witvliet", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "no motor neurons" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+    assert main(["experiment", "--levels", "rate", "--wirings", "connectome", "--tasks", "memory",
+                 "--ridge-alpha", "-1", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "--ridge-alpha" in capsys.readouterr().err
+
+
 def test_quick_grid_from_the_command_line(tmp_path, capsys):
     assert main(["experiment", "--quick", "--out", str(tmp_path)]) == 0
     assert "report:" in capsys.readouterr().out
     assert json.loads((tmp_path / "experiment.json").read_text())["seeds"] == 2
     report = (tmp_path / "report.md").read_text()
-    assert "## swim (score: forward speed" in report and "## memory (score: recall R^2)" in report
-    memory = (tmp_path / "table_memory.csv").read_text().splitlines()[1:]
-    assert len(memory) == 3 and all(0.0 <= float(row.split(",")[3]) <= 1.0 for row in memory)
+    assert "## swim (value: forward speed" in report and "## memory (value: recall R^2, unclipped" in report
+    assert "## digits (value: accuracy" in report and "wormsim experiment --quick --out" in report
+    for task in ("memory", "digits"):   # rate and mlp, trained and as reservoirs
+        rows = read_csv(tmp_path / f"table_{task}.csv")
+        assert len(rows) == 6 and all(float(r["mean"]) <= 1.0 for r in rows)
+        assert {r["level"] for r in rows} == {"rate", "mlp", "rate (readout)", "mlp (readout)"}
+    assert "| rate (readout) | connectome | 2 |" in report and "rate (readout) / connectome" not in report.split("## swim")[1].split("## memory")[0]
+    assert all(0.0 <= float(r["mean"]) <= 1.0 for r in read_csv(tmp_path / "table_digits.csv"))
 
 
 def test_reservoir_mode_is_one_more_axis(tmp_path):
     cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome", "shuffled"], tasks=["memory-capacity"],
                               trains=["weights", "readout"], seeds=2, budget=1, popsize=4, eval_episodes=1,
-                              workers=1, out=str(tmp_path))
+                              nonmotor_episodes=1, workers=1, out=str(tmp_path))
     text = ex.run_experiment(cfg, progress=False).read_text()
     assert "| rate (readout) | connectome | 2 |" in text and "| rate | connectome | 2 |" in text
-    rows = {r.split(",")[0] + "/" + r.split(",")[1]: float(r.split(",")[3])
-            for r in (tmp_path / "table_memory-capacity.csv").read_text().splitlines()[1:]}
+    rows = {r["level"] + "/" + r["wiring"]: float(r["score_mean"])
+            for r in read_csv(tmp_path / "table_memory-capacity.csv")}
     # a fitted readout on the fixed circuit recalls the last input well (lag 1)
     assert rows["rate (readout)/connectome"] > 0.5
+    assert ("training", "rate / connectome", "rate (readout) / connectome") in {
+        (t["family"], t["a"], t["b"]) for t in read_csv(tmp_path / "tests.csv")}
+
+
+def test_readout_only_grid_plots_its_fitted_scores_without_warnings(tmp_path):
+    cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome"], tasks=["memory-capacity"],
+                              trains=["readout"], seeds=1, workers=1, out=str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex.run_experiment(cfg, progress=False)
+    assert (tmp_path / "curves_memory-capacity.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_concurrent_cells_give_the_same_results_and_ray_stays_optional(tmp_path):
+    pytest.importorskip("ray")
+    base = dict(tasks=("memory",), levels=["rate"], wirings=["connectome", "shuffled"])
+    ex.run_experiment(tiny(tmp_path / "one", **base), progress=False)
+    ex.run_experiment(tiny(tmp_path / "pool", workers=2, **base), progress=False)
+    ex.run_experiment(tiny(tmp_path / "ray", workers=2, backend="ray", **base), progress=False)
+    vals = {k: [float(r["value"]) for r in read_csv(tmp_path / k / "cells.csv")] for k in ("one", "pool", "ray")}
+    assert vals["one"] == vals["pool"] == vals["ray"] and len(vals["one"]) == 4
+    # the default (local) path never imports ray
+    code = ("import sys, wormsim.experiment as ex; "
+            f"ex.run_experiment(ex.ExperimentConfig(levels=['rate'], wirings=['connectome'], tasks=['memory'], "
+            f"seeds=1, budget=1, popsize=4, nonmotor_episodes=1, eval_episodes=1, workers=1, "
+            f"out={str(tmp_path / 'noray')!r}), progress=False); assert 'ray' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

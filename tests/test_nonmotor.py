@@ -96,54 +96,56 @@ def test_memory_schedule_and_perfect_policy():
     env = gym.make("wormsim/Memory-v0")
     task = env.unwrapped.task
     J = env.unwrapped.layout.n_joints
-    assert env.unwrapped.max_steps == 3 * 5 + 10 + 3 * 5
+    K, C, D, R = 2, 5, 5, 5                                    # the defaults: 2 cues, a 5-step delay
+    T = K * C + D + K * R
+    assert (task.n_cues, task.cue_steps, task.delay_steps, task.recall_steps) == (K, C, D, R)
+    assert env.unwrapped.max_steps == T
     obs, _ = env.reset(seed=5)
     lay = env.unwrapped.layout
-    cues = task.cues[0, :3].copy()
+    cues = task.cues[0, :K].copy()
     assert np.all(np.abs(cues) <= 1)
-    seen, go = [], []
-    for t in range(env.unwrapped.max_steps):
+    seen, go, rewards = [], [], []
+    for t in range(T):
         seen.append(obs[lay.task][0])
         go.append(obs[lay.task][1])
         y = task.targets[0, t] if task.scored[t] else 0.0
         obs, r, term, trunc, info = env.step(muscles_for_y([y], J)[0])
-        assert r == pytest.approx(0.0, abs=1e-10)
-        assert trunc == (t == env.unwrapped.max_steps - 1) and not term
-    seen, go = np.array(seen), np.array(go)
-    np.testing.assert_allclose(seen[:15], np.repeat(cues, 5), rtol=1e-6)   # cue k for 5 steps
-    assert not seen[15:].any()                                              # delay and recall: no cue
-    np.testing.assert_array_equal(go, np.r_[np.zeros(25), np.ones(15)])
-    np.testing.assert_allclose(task.targets[0, 25:40], np.repeat(cues, 5))
+        rewards.append(r)
+        assert trunc == (t == T - 1) and not term
+    seen, go, rewards = np.array(seen), np.array(go), np.array(rewards)
+    np.testing.assert_allclose(seen[:K * C], np.repeat(cues, C), rtol=1e-6)   # cue k for C steps
+    assert not seen[K * C:].any()                                             # delay and recall: no cue
+    np.testing.assert_array_equal(go, np.r_[np.zeros(K * C + D), np.ones(K * R)])
+    np.testing.assert_allclose(task.targets[0, K * C + D:T], np.repeat(cues, R))
     assert score_of(info) == pytest.approx(1.0, abs=1e-9)
+    # perfect recall earns the squared targets over their expected total: the return is R^2 unclipped
+    expected = K * R * 0.75 ** 2 / 3
+    np.testing.assert_allclose(rewards[K * C + D:], np.repeat(cues, R) ** 2 / expected, rtol=1e-6)
+    assert not rewards[:K * C + D].any()
+    assert rewards.sum() == pytest.approx(R * np.sum(cues ** 2) / expected, rel=1e-6)
 
 
-@pytest.mark.parametrize("env_id,kw", [("wormsim/Memory-v0", {}), ("wormsim/MemoryCapacity-v0", {"lag": 3}),
-                                       ("wormsim/MemoryCapacity-v0", {"lag": 1})])
-def test_regression_tasks_perfect_and_constant_policies(env_id, kw):
-    n = 16
+@pytest.mark.parametrize("env_id,kw", [("wormsim/Memory-v0", {}), ("wormsim/MemoryCapacity-v0", {}),
+                                       ("wormsim/MemoryCapacity-v0", {"lag": 3})])
+def test_return_is_unclipped_r2_and_estimates_one_minus_mse_over_variance(env_id, kw):
+    """Answering 0 returns exactly 0; a shrunk answer y = b * target returns 1 - (1 - b)^2 on average;
+    a wrong-signed one returns below 0 (its score is clipped to 0, its return is not)."""
+    n = 256
     v = make_vec(env_id, n, **kw)
     J = v.layout.n_joints
-    for kind in ("perfect", "constant", "random"):
-        v.reset(seed=100)
+    for b, expected in ((0.0, 0.0), (0.5, 0.75), (-0.5, -1.25)):
+        v.reset(seed=7)
         total = np.zeros(n)
         for t in range(v.max_steps):
-            if kind == "perfect":
-                y = np.where(v.task.scored[t], v.task.targets[:, t], 0.0)
-            elif kind == "constant":
-                y = np.full(n, 0.1)
-            else:
-                y = np.random.default_rng(t).uniform(-1, 1, n)
+            y = np.where(v.task.scored[t], b * v.task.targets[:, t], 0.0)
             obs, r, term, trunc, info = v.step(muscles_for_y(y, J))
             total += r
-        assert trunc.all() and not term.any()
         score = score_of(info)
-        assert np.all((score >= 0) & (score <= 1))
-        if kind == "perfect":
-            np.testing.assert_allclose(score, 1.0, atol=1e-9)
-            np.testing.assert_allclose(total, 0.0, atol=1e-9)
-        else:
-            np.testing.assert_allclose(score, 0.0, atol=1e-9)
-            assert np.all(total < 0)
+        if b == 0.0:
+            np.testing.assert_allclose(total, 0.0, atol=1e-12)
+        # exact per episode: return = (1 - (1 - b)^2) * SS_ref / E[SS_ref]; the mean is near its expectation
+        assert total.mean() == pytest.approx(expected, abs=0.08)
+        np.testing.assert_allclose(score, max(0.0, 1 - (1 - b) ** 2), atol=1e-5)
 
 
 def test_memory_capacity_target_is_lagged_input():
@@ -153,7 +155,7 @@ def test_memory_capacity_target_is_lagged_input():
     us, targets, scored = [], [], []
     for _ in range(30):
         us.append(obs[lay.task][0])
-        obs, r, term, trunc, info = env.step(np.full(lay.n_muscles, 0.5, np.float32))
+        obs, r, term, trunc, info = env.step(muscles_for_y([0.2], lay.n_joints)[0])   # y = 0.2: reward != 0
         targets.append(info["target"])
         scored.append(info["scored"])
         assert (r == 0.0) == (not info["scored"])
@@ -295,6 +297,6 @@ def test_rate_brain_runs_each_task(task, env_id):
     res = ev.evaluate(np.stack([p, p]), seed=0)
     T = ev.env.max_steps
     assert res.steps == 2 * T and np.isfinite(res.returns).all() and not res.failed.any()
-    assert np.all(res.returns <= 0)
+    assert np.all(res.returns <= 0) if task == "digits" else np.all(res.returns < 1)   # log-lik. / R^2
     assert np.all((res.score >= 0) & (res.score <= 1)) and np.isnan(res.speed).all()
     assert ev.interface.channel_names[-len(TASK_NAMES[env_id]):] == tuple(f"task:{n}" for n in TASK_NAMES[env_id])

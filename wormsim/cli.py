@@ -261,8 +261,10 @@ def _add_experiment(sub) -> None:
     d = ExperimentConfig()
     p = sub.add_parser("experiment", help="the grid of levels x wirings x tasks x seeds, with its report",
                        description="Train every level on every wiring and task over several seeds; skips "
-                       "finished cells, resumes interrupted ones; writes tables, tests, curves and "
-                       "report.md into --out.")
+                       "finished cells, resumes interrupted ones, refuses cells made with another "
+                       "configuration (or retrains them with --rerun-stale); runs independent cells "
+                       "concurrently (--workers processes, or Ray tasks with --backend ray); writes "
+                       "tables, tests, curves and report.md into --out.")
     p.add_argument("--levels", nargs="+", choices=_choices("levels"), default=d.levels,
                    help=f"realism levels (default: {' '.join(d.levels)})")
     p.add_argument("--wirings", nargs="+", choices=_choices("wirings"), default=d.wirings,
@@ -271,37 +273,76 @@ def _add_experiment(sub) -> None:
                    help=f"tasks (default: {' '.join(d.tasks)})")
     p.add_argument("--train", nargs="+", dest="trains", choices=("weights", "readout"), default=d.trains,
                    help="weights: train the circuit by ES; readout: the circuit fixed at connectome-derived "
-                   "values, only a linear readout fitted (reservoir); both: one more axis (default: weights)")
+                   "values, only a linear readout fitted (reservoir, closed form on the non-motor tasks); "
+                   f"both: one more axis (default: {' '.join(d.trains)})")
+    p.add_argument("--readout-motor", action="store_true",
+                   help="readout cells on swim and navigate too (an ES-trained readout on the fixed circuit, "
+                   "as costly as a trained circuit; default: readout cells on the non-motor tasks only)")
     p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds per cell (default: {d.seeds})")
     p.add_argument("--budget", type=int, default=d.budget, help=f"ES generations per run (default: {d.budget})")
     p.add_argument("--popsize", type=int, default=d.popsize, help=f"ES population (default: {d.popsize})")
+    p.add_argument("--sigma", type=float, default=d.sigma, help=f"initial CMA-ES step size (default: {d.sigma})")
     p.add_argument("--duration", type=float, default=d.duration,
                    help=f"seconds per swim episode (default: {d.duration})")
-    p.add_argument("--workers", type=int, default=d.workers, help=f"evaluation processes (default: {d.workers})")
-    p.add_argument("--backend", choices=("local", "ray"), default="local", help="local processes or Ray")
-    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster")
+    p.add_argument("--episodes", type=int, default=d.episodes,
+                   help=f"episodes per candidate on swim and navigate (default: {d.episodes})")
+    p.add_argument("--nonmotor-episodes", type=int, default=d.nonmotor_episodes,
+                   help=f"episodes per candidate on memory, memory-capacity and digits, whose short "
+                   f"episodes make a noisy fitness (default: {d.nonmotor_episodes})")
+    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes,
+                   help=f"fresh episodes of each cell's final evaluation (default: {d.eval_episodes})")
+    p.add_argument("--head-cpg", type=float, default=d.head_cpg,
+                   help=f"frequency (Hz) of the head oscillator on swim; 0: off (default: {d.head_cpg})")
+    p.add_argument("--dataset", default=d.dataset, choices=_choices("datasets"),
+                   help=f"connectome dataset (default: {d.dataset})")
+    p.add_argument("--spectral-radius", type=float, default=d.spectral_radius,
+                   help=f"readout cells: spectral radius of the fixed circuit (default: {d.spectral_radius})")
+    p.add_argument("--ridge-alpha", type=float, default=d.ridge_alpha,
+                   help=f"readout cells: ridge regularisation (default: {d.ridge_alpha})")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help=f"cells run at once, one process each (default: {d.workers})")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local processes, or one Ray task per cell (default: local)")
+    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start "
+                   "a local one with --workers CPUs)")
+    p.add_argument("--rerun-stale", action="store_true",
+                   help="retrain from scratch the cells in --out that were made with another configuration "
+                   "(without it the grid refuses to start)")
     p.add_argument("--quick", action="store_true",
-                   help="a tiny grid (rate and mlp, connectome and shuffled, swim and memory, 2 seeds) "
-                   "that runs in a few minutes; ignores the grid flags")
+                   help="a tiny grid (rate and mlp, connectome and shuffled, swim, memory and digits, "
+                   "2 seeds) that runs in a minute or two; ignores the grid flags")
     p.add_argument("--out", default=d.out, help=f"results directory (default: {d.out})")
     p.set_defaults(func=cmd_experiment)
 
 
 def cmd_experiment(args) -> int:
-    from wormsim.experiment import ExperimentConfig, run_experiment
+    from wormsim.experiment import ExperimentConfig, command_line, run_experiment
     if args.quick:
         cfg = ExperimentConfig.quick(args.out)
+        cfg.rerun_stale = args.rerun_stale
     else:
-        if args.seeds < 1 or args.budget < 1 or args.popsize < 2 or args.workers < 1:
-            raise UserError("--seeds, --budget and --workers must be >= 1 and --popsize >= 2")
-        cfg = ExperimentConfig(levels=args.levels, wirings=args.wirings, tasks=args.tasks,
-                               trains=list(dict.fromkeys(args.trains)), seeds=args.seeds,
-                               budget=args.budget, popsize=args.popsize, duration=args.duration,
+        for name in ("seeds", "budget", "workers", "episodes", "nonmotor_episodes", "eval_episodes"):
+            if getattr(args, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        if args.popsize < 2:
+            raise UserError(f"--popsize must be >= 2, got {args.popsize}")
+        if not (args.duration > 0 and args.sigma > 0 and args.head_cpg >= 0):
+            raise UserError("--duration and --sigma must be positive and --head-cpg >= 0")
+        cfg = ExperimentConfig(levels=list(dict.fromkeys(args.levels)), wirings=list(dict.fromkeys(args.wirings)),
+                               tasks=list(dict.fromkeys(args.tasks)), trains=list(dict.fromkeys(args.trains)),
+                               readout_motor=args.readout_motor,
+                               seeds=args.seeds, budget=args.budget, popsize=args.popsize, sigma=args.sigma,
+                               duration=args.duration, episodes=args.episodes,
+                               nonmotor_episodes=args.nonmotor_episodes, eval_episodes=args.eval_episodes,
+                               head_cpg=args.head_cpg, dataset=args.dataset,
+                               spectral_radius=args.spectral_radius, ridge_alpha=args.ridge_alpha,
                                workers=args.workers, backend=args.backend, ray_address=args.ray_address,
-                               out=args.out)
+                               rerun_stale=args.rerun_stale, out=args.out)
     if "connectome" not in cfg.wirings:
         raise UserError("--wirings must include connectome: every null wiring is compared with it")
-    report = run_experiment(cfg)
+    # the report names the command that made it: as typed for --quick, spelled out otherwise
+    report = run_experiment(cfg, command=("wormsim experiment --quick --out " + args.out if args.quick
+                                          else command_line(cfg)))
     print(f"report: {report}")
     return 0
 
