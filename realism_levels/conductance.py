@@ -657,6 +657,7 @@ class ConductanceBrain(Brain):
         self._set_inputs(_np(interface.sense(obs)))
         returns = np.zeros(batch)
         speed_sum = np.zeros(batch)   # info["speed"] summed while alive (tasks that report one)
+        has_speed = [False]
         score = np.full(batch, np.nan)  # info["score"] at each episode's end (non-motor tasks)
         steps = np.zeros(batch, dtype=np.int64)
         alive = np.ones(batch, bool)
@@ -681,6 +682,7 @@ class ConductanceBrain(Brain):
                         self.failed |= alive & np.asarray(info[flag], bool)
             returns[alive] += rew[alive]
             if isinstance(info, dict) and "speed" in info:
+                has_speed[0] = True
                 speed_sum[alive] += np.nan_to_num(np.asarray(info["speed"], dtype=np.float64))[alive]
             steps[alive] += 1
             ended = alive & (np.asarray(term, bool) | np.asarray(trunc, bool))
@@ -709,7 +711,8 @@ class ConductanceBrain(Brain):
         member_failed = failed.reshape(self.population, e).any(axis=1)
         member_returns = np.where(member_failed, self.config.failure_return,
                                   returns.reshape(self.population, e).mean(axis=1))
-        speed = np.where(steps > 0, speed_sum / np.maximum(steps, 1), np.nan)
+        speed = (np.where(steps > 0, speed_sum / np.maximum(steps, 1), np.nan) if has_speed[0]
+                 else np.full(batch, np.nan))              # a task without info["speed"]: NaN, as elsewhere
         out = {"returns": returns, "failed": failed, "steps": steps, "speed": speed, "score": score,
                "member_returns": member_returns,
                "member_failed": member_failed, "sim_time": float(self._sim.net.t / second),

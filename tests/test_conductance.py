@@ -299,6 +299,7 @@ def test_closed_loop_equals_step_loop():
     assert out["returns"][0] == pytest.approx(ret, abs=1e-5)
     np.testing.assert_allclose(out["activity"][-1], act.numpy(), atol=1e-6)
     assert out["voltage"].shape == (4, 1, 3) and out["actions"].shape == (4, 1, 2)
+    assert np.isnan(out["speed"]).all()            # the task reports no speed: NaN, as the Evaluator gives
 
 
 def test_closed_loop_is_one_brian2_run(monkeypatch):

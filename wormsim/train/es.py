@@ -120,7 +120,7 @@ def _nanstd(x):
     return float(x[np.isfinite(x)].std()) if np.isfinite(x).any() else None
 
 
-UNTRAINED, FINAL = 10**6 + 1, 10**6  # episode-seed tags outside the generation numbers
+UNTRAINED, FINAL, CHOOSE = 10**6 + 1, 10**6, 10**6 + 2  # episode-seed tags outside the generation numbers
 
 
 def _generation_seed(seed: int, generation: int) -> int:
@@ -205,20 +205,21 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
         bar.close()
         backend.close()
 
-    # the final policy: the better of the best candidate seen and the distribution's mean, judged on
-    # fresh episodes
+    # the final policy: the better of the best candidate seen and the distribution's mean, chosen on
+    # one set of fresh episodes and reported on another (choosing and reporting on the same episodes
+    # would favour whichever got lucky on them)
     final_spec = config.eval_spec(episodes=config.eval_episodes, held_out=True)
     judge = Evaluator(final_spec)
     pair = np.stack([best["params"], np.asarray(es.mean)])
-    scores = judge.evaluate(pair, seed=_generation_seed(config.seed, FINAL))
-    k = int(np.argmax(scores.returns))
+    k = int(np.argmax(judge.evaluate(pair, seed=_generation_seed(config.seed, CHOOSE)).returns))
     final = pair[k]
+    scores = judge.evaluate(final[None], seed=_generation_seed(config.seed, FINAL))
     policy = run.save_policy(final, level=config.level, generation=best["generation"],
                              source=("best candidate", "distribution mean")[k], spec=spec.as_dict())
     untrained = run.metrics()[0]
     # None, not NaN, where a task has no speed or no score: summary.json stays valid JSON
-    summary = {"final_speed": _finite(scores.speed[k]), "final_return": float(scores.returns[k]),
-               "final_score": _finite(scores.score[k]), "algo": "es",
+    summary = {"final_speed": _finite(scores.speed[0]), "final_return": float(scores.returns[0]),
+               "final_score": _finite(scores.score[0]), "algo": "es",
                "untrained_speed": untrained["speed_mean"], "generations": config.budget,
                "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
                "policy": str(policy), "speed_unit": "body lengths / s"}
