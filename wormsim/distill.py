@@ -70,13 +70,13 @@ Report (held-out seeds and drives, steps after the warm-up)
   [1 - p, 1 + p]; the trained student scored zero-shot on the perturbed teacher, and after
   fine-tuning on the perturbed teacher's own training sequences (as Liu et al. retrain), beside the
   unperturbed teacher used as a model of the perturbed one.
-- decoding: ridge regression onto the head's forward and lateral velocity after the step (the
-  inputs carry joint angles and drives, not velocities; the bending rate is no good target, the
-  angle history predicts it with R^2 0.99), from the input history alone and with a source's
-  activity added (teacher's trial mean, trained student, untrained student, constant), reported as
-  gain over the inputs alone; and "transfer": the decoder fitted on the teacher's activity applied
-  to each source's activity, which a student reproducing the teacher passes and an untrained one
-  need not.
+- decoding: ridge regression onto the head's forward velocity after the step (the inputs carry
+  joint angles and drives, not velocities; the bending rate and the head's lateral velocity are no
+  good targets, the angle history predicts them with R^2 0.99), from the input history alone and
+  with a source's activity added (teacher's trial mean, trained student, untrained student,
+  constant), reported as gain over the inputs alone; and "transfer": a decoder fitted on the
+  teacher's activity applied to each source's activity, which a student reproducing the teacher
+  passes and an untrained one need not (any rich enough activity gains over the inputs alone).
 
 Alignment of one recorded step t (identical for Brian2's run_closed_loop and the torch loop): u_t is
 sensed from obs_t (plus noise, with the row's drive values), the brain integrates one control step
@@ -345,7 +345,7 @@ def gait(curvature: np.ndarray, control_dt: float, joint_positions: np.ndarray,
     fraction. Returns per sequence (B,): freq (Hz, FFT peak of the mid-body joint), amp (rad/BL,
     median over joints of sqrt(2) * std), phase_lag (cycles per body length, positive when the wave
     travels head to tail: the slope of a line fitted to the joints' unwrapped phases at that
-    frequency, over the joints with at least a fifth of the largest amplitude) and wave_speed
+    frequency, over the joints that move, amplitude >= 0.05 rad/BL, at least three) and wave_speed
     (freq / phase_lag, BL/s; NaN below 0.1 cycles/BL, a standing wave). freq, phase_lag and
     wave_speed are NaN where the body does not undulate (mid-body amplitude below 0.05 rad/BL)."""
     k = curvature[int(len(curvature) * skip):].astype(np.float64)
@@ -364,7 +364,7 @@ def gait(curvature: np.ndarray, control_dt: float, joint_positions: np.ndarray,
         if amp_j[i, mid] < 0.05:
             continue
         out["freq"][i] = freqs[peak[i]]
-        use = amp_j[i] >= 0.2 * amp_j[i].max()
+        use = amp_j[i] >= 0.05
         if use.sum() >= 3:
             # a wave travelling head to tail, cos(2 pi (f t - lag x)), has phase -2 pi lag x here
             phase = np.unwrap(np.angle(spec[peak[i], i, use]))
@@ -384,11 +384,23 @@ def _lagged(u: np.ndarray, lags: int) -> np.ndarray:
     return np.concatenate(parts, axis=-1)
 
 
-def ridge_cv(x: np.ndarray, y: np.ndarray, w: int, alphas=RIDGE_ALPHAS):
+def _ridge_raw(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form ridge on centred features in their own units (no z-scoring): a unit with tiny
+    variance gets a small weight, not a huge one. x (S, F), y (S, K) -> (w (F, K), b (K,))."""
+    mx, my = x.mean(0), y.mean(0)
+    xc = x - mx
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - my))
+    return w, my - mx @ w
+
+
+def ridge_cv(x: np.ndarray, y: np.ndarray, w: int, alphas=RIDGE_ALPHAS, standardize: bool = True):
     """Ridge from features x (T, B, F) to y (T, B, K) on the steps after the warm-up w, its
     regulariser chosen by cross-validation over blocks of whole sequences (up to 4 folds; a single
-    sequence: its two halves in time). Returns predict(x') -> (T', B', K) and the chosen alpha."""
+    sequence: its two halves in time). standardize: z-scored features (reservoir.ridge_fit), else
+    features in their own units. Returns predict(x') -> (T', B', K) and the chosen alpha."""
     from wormsim.reservoir import ridge_fit
+    if not standardize:
+        ridge_fit = _ridge_raw  # noqa: F811
     x, y = x[w:].astype(np.float64), y[w:].astype(np.float64)
     t, b = x.shape[:2]
     # fold id of every (step, sequence) sample
@@ -872,34 +884,32 @@ def _generalisation(controllers: dict, bodies: Bodies, unseen, heads, layout, co
 
 
 def _decoding(controllers: dict, train: dict, test: dict, w: int) -> dict:
-    """Ridge decoding of the head's forward and lateral velocity after each step (not among the
-    inputs) from the last ``w + 1`` input steps alone, from those plus a source's activity
-    ("with_inputs", and gain = its R^2 minus the inputs' alone), and from the activity alone. The
-    teacher's activity is its trial mean (the student's target); the other sources run open loop on
-    the teacher's recorded inputs. "transfer": the activity-alone decoder fitted on the teacher's
-    training activity, applied to each source's held-out activity (does the source's activity
-    support the teacher's decoder?)."""
+    """Ridge decoding of the head's forward velocity after each step (not among the inputs, which
+    carry joint angles and drives) from the last ``w + 1`` input steps alone, from those plus a
+    source's activity ("with_inputs"; gain = its R^2 minus the inputs' alone), and from the activity
+    alone. The teacher's activity is its trial mean (the student's target); the other sources run
+    open loop on the teacher's recorded inputs. "transfer": a decoder fitted on the teacher's
+    training activity (in its own units, so that near-flat neurons get little weight) applied to each
+    source's held-out activity: does the source's activity support the teacher's decoder?"""
     lags = max(w, 1)
     x_tr, x_te = _lagged(train["u"], lags), _lagged(test["u"], lags)
     acts = {}
     for name, c in controllers.items():
         acts[name] = ((train["activity"], test["activity"]) if name == "teacher" else
                       (open_loop(c, train["u"])["activity"], open_loop(c, test["u"])["activity"]))
-    out = {"history_steps": lags + 1, "targets": {}}
-    for i, target in enumerate(("head forward velocity", "head lateral velocity")):
-        y_tr, y_te = train["head_velocity"][..., i:i + 1], test["head_velocity"][..., i:i + 1]
-        score = lambda predict, x: _pooled_r2(y_te[w:], predict(x)[w:])  # noqa: E731
-        base = score(ridge_cv(x_tr, y_tr, w)[0], x_te)
-        teacher_dec = ridge_cv(acts["teacher"][0], y_tr, w)[0]
-        row = {"inputs_only": base, "sources": {}}
-        for name, (a_tr, a_te) in acts.items():
-            both = score(ridge_cv(np.concatenate([x_tr, a_tr], -1), y_tr, w)[0], np.concatenate([x_te, a_te], -1))
-            row["sources"][name] = {"with_inputs": both, "alone": score(ridge_cv(a_tr, y_tr, w)[0], a_te),
-                                    "gain": None if both is None or base is None else both - base,
-                                    "transfer": (score(teacher_dec, a_te) if a_te.shape[-1] == acts["teacher"][1].shape[-1]
-                                                 else None)}
-        out["targets"][target] = row
-    return out
+    y_tr, y_te = train["head_velocity"][..., :1], test["head_velocity"][..., :1]
+    score = lambda predict, x: _pooled_r2(y_te[w:], predict(x)[w:])  # noqa: E731
+    base = score(ridge_cv(x_tr, y_tr, w)[0], x_te)
+    teacher_dec = ridge_cv(acts["teacher"][0], y_tr, w, standardize=False)[0]
+    sources = {}
+    for name, (a_tr, a_te) in acts.items():
+        both = score(ridge_cv(np.concatenate([x_tr, a_tr], -1), y_tr, w)[0], np.concatenate([x_te, a_te], -1))
+        sources[name] = {"with_inputs": both, "alone": score(ridge_cv(a_tr, y_tr, w)[0], a_te),
+                         "gain": None if both is None or base is None else both - base,
+                         "transfer": (score(teacher_dec, a_te) if a_te.shape[-1] == acts["teacher"][1].shape[-1]
+                                      else None)}
+    return {"target": "head forward velocity (BL/s)", "history_steps": lags + 1, "inputs_only": base,
+            "sources": sources}
 
 
 def _f(x) -> float | None:
@@ -960,11 +970,13 @@ def _write_outputs(out: Path, m: dict, train, test, pred, heldout, names, comman
         fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.16), 3.2))
         x = np.arange(len(names))
         colors = ["tab:blue" if np.isfinite(v) else "lightgrey" for v in r2]
-        ax.bar(x, np.clip(np.nan_to_num(r2, nan=0.0), -1, 1), color=colors, label="student")
+        ax.bar(x, np.clip(np.nan_to_num(r2, nan=0.0), -1, 1), color=colors)
         if heldout.get("reliability"):
+            from matplotlib.patches import Patch
             rel = heldout["reliability"]["neuron"]["per_unit"]
-            ax.plot(x, np.clip(rel, -1, 1), "k_", ms=6, label="target reliability")
-            ax.legend(fontsize=7, loc="lower right")
+            line, = ax.plot(x, np.clip(rel, -1, 1), "k_", ms=6)
+            ax.legend([Patch(color="tab:blue"), line], ["student", "target reliability"], fontsize=7,
+                      loc="lower right")
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=90, fontsize=5)
         ax.set_ylim(-1, 1)
@@ -1106,7 +1118,8 @@ def _report(m: dict, figs: list[str], command: str | None) -> str:
           "forward speed of the centre of mass; frequency: FFT peak of the mid-body curvature; phase "
           "lag: cycles of the wave per body length from the joints' phases at that frequency (positive: "
           "travelling head to tail, 0: a standing wave; wave speed = frequency / phase lag is in "
-          "metrics.json); amplitude: median over joints; all after the first quarter of the episode (n/a: no undulation). Open-loop R^2: "
+          "metrics.json); amplitude: median over joints; all after the first quarter of the episode "
+          "(n/a: no undulation). Open-loop R^2: "
           "the student on the teacher's own inputs in that condition, against the teacher's trial mean "
           "(pooled).", "",
           "| head osc. | medium | drive (f, b) | drive in training range | speed (BL/s) | frequency (Hz) | "
@@ -1137,21 +1150,31 @@ def _report(m: dict, figs: list[str], command: str | None) -> str:
                  for k in ("zero_shot", "finetuned", "unperturbed_teacher")]
         L.append(f"| {r['fraction']:g} | " + " | ".join(cells) + " |")
     dc = m["decoding"]
-    L += ["", "## Decoding the head's velocity (ridge, fit on training, scored on held-out; pooled R^2)", "",
-          f"Features: the last {dc['history_steps']} steps of the input channels (which do not carry the "
-          "head's velocity), alone or with a source's activity at the step; the teacher's activity is its "
-          "trial mean, the student and the baselines run open loop on the teacher's recorded inputs. Gain: "
-          "R^2 with the activity minus R^2 of the inputs alone. Transfer: the decoder fitted on the "
-          "teacher's activity alone, applied to the source's activity.", "",
-          "| target | inputs alone | source | inputs + activity | gain | activity alone | transfer |",
-          "|---|---|---|---|---|---|---|"]
-    for tname, row_ in dc["targets"].items():
-        for sname, s_ in row_["sources"].items():
-            L.append(f"| {tname} | {_fmt(row_['inputs_only'])} | {sname} | {_fmt(s_['with_inputs'])} | "
-                     f"{_fmt(s_['gain'])} | {_fmt(s_['alone'])} | {_fmt(s_['transfer'])} |")
+    L += ["", f"## Decoding the {dc['target']} (ridge, fit on training, scored on held-out; R^2)", "",
+          f"Features: the last {dc['history_steps']} steps of the input channels (joint angles and drives, "
+          f"not velocities: alone they give R^2 {_fmt(dc['inputs_only'])}), with or without a source's activity "
+          "at the step; the teacher's activity is its trial mean, the student and the baselines run open loop "
+          "on the teacher's recorded inputs. Gain: R^2 with the activity minus R^2 of the inputs alone. "
+          "Transfer: a decoder fitted on the teacher's activity alone, applied to the source's activity.", "",
+          "| source | inputs + activity | gain over inputs | activity alone | transfer of the teacher's decoder |",
+          "|---|---|---|---|---|"]
+    for sname, s_ in dc["sources"].items():
+        L.append(f"| {sname} | {_fmt(s_['with_inputs'])} | {_fmt(s_['gain'])} | {_fmt(s_['alone'])} | "
+                 f"{_fmt(s_['transfer'])} |")
     L += ["", "## Findings", ""] + _findings(m) + [""]
     L += ["## Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
     return "\n".join(L)
+
+
+def _transfers(src: dict) -> bool:
+    """Whether the teacher's decoder scores at least half as well on the student's activity as on the
+    teacher's own held-out activity."""
+    t, st = src["teacher"]["transfer"], src.get("student", {}).get("transfer")
+    return t is not None and st is not None and t > 0 and st >= 0.5 * t
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _span(values) -> str:
@@ -1243,8 +1266,8 @@ def _findings(m: dict) -> list[str]:
         rest = [names[k] for k in GAIT_KEYS if by["student"][k] is not None and names[k] not in closer]
         out.append(f"- Closed loop, head oscillator {'off' if head == 0 else f'at {head:g} Hz'}: the trained "
                    "student is closer to the teacher than both the untrained and the constant-mean student in "
-                   + (", ".join(closer) if closer else "none of the gait measures")
-                   + (f", not in {', '.join(rest)}" if rest and closer else "")
+                   + (_and(closer) if closer else "none of the gait measures")
+                   + (f", not in {_and(rest)}" if rest and closer else "")
                    + " (mean absolute differences in the table above).")
     gen, head0 = m["generalisation"], m["teacher"]["head_cpg"]
     rng_ = lambda rows, c, k: _span([r[c][k] for r in rows])  # noqa: E731
@@ -1261,7 +1284,8 @@ def _findings(m: dict) -> list[str]:
         inside = [r for r in agar if r["seen_drive_range"]]
         part = "neurons" if h["neuron"] else "muscles"
         out.append(f"- Agar is a medium the student never saw (it was trained on water); {len(inside)} of the "
-                   f"{len(agar)} drives tried there lie inside the training drive range. Open-loop pooled R^2 "
+                   f"{len(agar)} drives tried there {'lies' if len(inside) == 1 else 'lie'} inside the training "
+                   "drive range. Open-loop pooled R^2 "
                    f"of the {part} in agar: " + ", ".join(
                        f"{_fmt(r['open_loop_neuron_r2'] if h['neuron'] else r['open_loop_muscle_r2'], 2)} at "
                        f"({r['drive_forward']:g}, {r['drive_backward']:g})" for r in agar)
@@ -1281,13 +1305,22 @@ def _findings(m: dict) -> list[str]:
         if ft is not None:
             sent += f"; fine-tuned for {r['finetune_epochs']} epochs on the perturbed teacher it scores {ft:.2f}"
         out.append(sent + ".")
-    for tname, t in m["decoding"]["targets"].items():
-        src = t["sources"]
-        out.append(f"- Decoding the {tname}: the input history alone gives R^2 {_fmt(t['inputs_only'], 2)}; "
-                   "adding activity gains " + ", ".join(f"{_fmt(v['gain'], 2)} ({k})" for k, v in src.items())
-                   + "; the teacher's decoder applied to the activity scores "
-                   + ", ".join(f"{_fmt(v['transfer'], 2)} ({k})" for k, v in src.items() if k != "teacher")
-                   + f" (on the teacher's own: {_fmt(src['teacher']['transfer'], 2)}).")
+    dc = m["decoding"]
+    src = dc["sources"]
+    out.append(f"- Decoding the {dc['target']}: the input history alone gives R^2 {_fmt(dc['inputs_only'], 2)}; "
+               "adding activity gains " + ", ".join(f"{_fmt(v['gain'], 2)} ({k})" for k, v in src.items())
+               + "; the teacher's decoder applied to the activity scores "
+               + ", ".join(f"{_fmt(v['transfer'], 2)} ({k})" for k, v in src.items() if k != "teacher")
+               + f" (on the teacher's own held-out activity: {_fmt(src['teacher']['transfer'], 2)}).")
+    g_s, g_u = (src.get(k, {}).get("gain") for k in ("student", "untrained"))
+    if g_s is not None and g_u is not None and g_s > 0.05:
+        out.append("- " + ("The untrained student's activity gains about as much as the trained one's, so that gain "
+                           "measures a nonlinear expansion of the input history, not the teacher's computation; "
+                           if g_u >= 0.8 * g_s else "The trained student's activity gains clearly more than the "
+                           "untrained one's; ")
+                   + ("the teacher's decoder transfers to the student's activity."
+                      if _transfers(src) else "the teacher's own decoder does not transfer to the student's "
+                      "activity (it scores below half of what it scores on the teacher's)."))
     if m["teacher"]["failed_sequences"]:
         out.append(f"- Warning: {m['teacher']['failed_sequences']} teacher sequences failed numerically.")
     return out

@@ -568,7 +568,8 @@ def train_readout(config, run, resume: bool = False, progress: bool = True) -> d
     import time
     t0 = time.perf_counter()
     input_weights = "random" if config.task == "digits" else "prior"
-    scale = {"conductance_scale": float(getattr(config, "conductance_scale", 1.0))} if config.level == "conductance" else {}
+    scale = ({"conductance_scale": float(getattr(config, "conductance_scale", 1.0))}
+             if config.level == "conductance" else {})
     common = dict(seed=config.seed, ridge_alpha=config.ridge_alpha, spectral_radius=config.spectral_radius,
                   dataset=config.dataset, **scale)
     out = fit_readout(config.level, config.wiring, config.task, input_weights=input_weights, **common)
