@@ -150,3 +150,83 @@ def test_readout_brain_with_evaluator_on_swim(monkeypatch):
     params = np.stack([x0, x0 + 0.1 * np.random.default_rng(0).standard_normal(len(x0))])
     res = ev.evaluate(params, seed=0)
     assert res.returns.shape == (2,) and np.all(np.isfinite(res.returns)) and not res.failed.any()
+
+
+# ---- every level, every task ------------------------------------------------------------------------
+SMALL_TASK_KWARGS = {"memory": {}, "digits": {}, "memory-capacity": {"n_steps": 40}}
+
+
+@pytest.mark.parametrize("task", ["memory", "digits", "memory-capacity"])
+@pytest.mark.parametrize("level", ["rate", "spiking", "mlp", "conductance"])
+def test_readout_fits_every_level_on_every_nonmotor_task(level, task):
+    out = rs.fit_readout(level, "connectome", task, seed=0, n_train=4, n_test=2,
+                         env_kwargs=SMALL_TASK_KWARGS[task],
+                         input_weights="random" if task == "digits" else "prior")
+    assert 0.0 <= out["score"] <= 1.0 and np.isfinite(out["train_score"])
+    n_out = 10 if task == "digits" else 1
+    assert out["n_readout_params"] == out["n_features"] * n_out + n_out
+    assert level == "mlp" or out["n_features"] == 81
+    # the reservoir's scale is the spectral radius for rate and spiking, the conductance scale for
+    # conductance, neither for the mlp
+    assert (out["spectral_radius"] is not None) == (level in ("rate", "spiking"))
+    assert (out["conductance_scale"] is not None) == (level == "conductance")
+
+
+def test_conductance_scale_is_the_conductance_knob(circuit):
+    from wormsim.envs.layout import ObsLayout
+    brain, _, info = rs.build_reservoir("conductance", circuit, ObsLayout(12, ("u",)), 0.02,
+                                        conductance_scale=0.5)
+    assert info["conductance_scale"] == 0.5 and info["spectral_radius"] is None
+    assert torch.allclose(brain.g_chem, torch.full_like(brain.g_chem, 0.5 * brain.config.init_g_chem))
+    assert torch.allclose(brain.g_gap, torch.full_like(brain.g_gap, 0.5 * brain.config.init_g_gap))
+    kw = dict(seed=0, n_train=4, n_test=2, env_kwargs={"n_steps": 40})
+    weak = rs.fit_readout("conductance", "connectome", "memory-capacity", conductance_scale=0.5, **kw)
+    default = rs.fit_readout("conductance", "connectome", "memory-capacity", **kw)
+    assert weak["conductance_scale"] == 0.5 and default["conductance_scale"] == 1.0
+    assert weak["train_score"] != default["train_score"]           # the knob changes the reservoir
+    # the spectral radius is documented as ignored for conductance: it changes nothing
+    other = rs.fit_readout("conductance", "connectome", "memory-capacity", spectral_radius=0.3, **kw)
+    assert other["score"] == default["score"] and other["spectral_radius"] is None
+    for bad, words in ((dict(level="rate", conductance_scale=2.0), "conductance level only"),
+                       (dict(level="conductance", conductance_scale=0.0), "conductance_scale")):
+        with pytest.raises(ValueError, match=words):
+            rs.fit_readout(wiring="connectome", task="memory", **bad)
+
+
+@pytest.mark.parametrize("level, task", [("rate", "memory"), ("spiking", "memory"), ("mlp", "memory"),
+                                         ("conductance", "memory"), ("conductance", "digits"),
+                                         ("conductance", "memory-capacity")])
+def test_train_readout_from_the_command_line(tmp_path, capsys, level, task):
+    import json
+    from wormsim.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--train", "readout", "--level", level, "--task", task, "--no-video",
+                 "--out", str(out)]) == 0
+    assert "final score" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert s["train"] == "readout" and 0.0 <= s["final_score"] <= 1.0
+    assert (s["spectral_radius"] is not None) == (level in ("rate", "spiking"))
+    assert (s["conductance_scale"] is not None) == (level == "conductance")
+    assert "ridge on all" in s["readout_features"] and "weights mode" in s["compared_with_weights"]
+    assert (task != "memory-capacity") or len(s["capacity_curve"]) == 10
+
+
+@pytest.mark.parametrize("level", ["rate", "spiking", "mlp"])
+def test_swim_readout_by_es_from_the_command_line(tmp_path, capsys, level):
+    import json
+    from wormsim.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--train", "readout", "--level", level, "--task", "swim", "--budget", "1",
+                 "--popsize", "2", "--duration", "0.2", "--eval-episodes", "1", "--workers", "1",
+                 "--no-video", "--out", str(out)]) == 0
+    assert "final speed" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert np.isfinite(s["final_speed"]) and s["n_params"] % 22 == 0         # (features + 1) * 2J
+    assert level == "mlp" or s["n_params"] == 81 * 22 + 22
+
+
+def test_conductance_swim_readout_is_refused_clearly(tmp_path, capsys):
+    from wormsim.cli import main
+    assert main(["train", "--train", "readout", "--level", "conductance", "--task", "swim", "--no-video",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "rate, spiking, mlp" in capsys.readouterr().err

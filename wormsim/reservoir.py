@@ -18,9 +18,15 @@ Neurons, signs, time constants and biases are the level's defaults; nothing is t
   the linearised recurrent gain is spectral_radius / 4 before the leak: an echo-state regime.) A
   wiring whose chemical matrix is nilpotent (spectral radius 0, e.g. an acyclic graph) cannot be
   scaled and keeps the level's default magnitudes (``info["spectral_radius_before"]`` is 0).
-- conductance: the level's default conductances, g = g_syn * synapse count (c302-style, derived from
-  the connectome); no spectral scaling is applied (the network is nonlinear in physical units and
-  has no single weight matrix), ``spectral_radius`` is ignored and reported as None.
+- conductance: its knob is ``conductance_scale`` (default 1), not the spectral radius. Every chemical
+  and gap conductance is the level's default times that factor: g = conductance_scale *
+  init_g_chem * g_syn * synapse count (c302-style, derived from the connectome; init_g_chem is 0.1,
+  so at 1 each synapse carries a tenth of the literature's 0.1 nS and the untrained circuit rests in
+  its graded regime, see realism_levels/conductance.py), gap junctions likewise with init_g_gap and
+  g_gap. The network is nonlinear in physical units and has no single weight matrix to take a
+  spectral radius of, so ``spectral_radius`` is ignored for it and reported as None; the result
+  reports ``conductance_scale`` instead (None for the other levels, which reject a value other
+  than 1).
 - mlp: the mlp has no connectome: the reservoir is its untrained random GRU (weights from its
   ``init_seed``), whose hidden state h (in (-1, 1)) is the activity the readout reads.
 - input gains: the interface's prior (``io.input_init``: +1 on every mask entry, -1 for
@@ -43,6 +49,26 @@ argmax). Scores on ``n_test`` held-out episodes with other env seeds (digits: ``
 images, never seen in training), computed as the env computes info["score"]: per episode
 max(0, R^2) with SS_tot about the episode's target mean (memory, memory-capacity), or the accuracy
 at the last respond step of each image (digits); averaged over test episodes.
+
+Readout against trained weights: what differs besides training
+------------------------------------------------------------------
+The experiment's "readout" and "weights" cells differ in more than which parameters are fitted,
+and a comparison of the two must say so:
+
+- output: a readout is a ridge regression on all N neurons' activity (81 features on Cook 2019, for
+  digits N * 10 + 10 parameters); "weights" training reads the task's answer from the 2J muscles
+  through the fixed neuromuscular map (interface.motor) and the task's fixed decoder, so its
+  output stage has no trained parameter and sees the circuit only through the motor neurons.
+- input gains: a readout on digits uses random gains (``input_weights="random"``) so that the 64
+  pixels reach the command interneurons as a pattern; "weights" training starts from the
+  interface's prior (+1 on every entry: the pixels arrive as their sum) and trains the gains.
+  memory and memory-capacity use the prior in both modes.
+- fitting: ridge in closed form on ``n_train`` episodes against CMA-ES on the task's return.
+- swim: both modes are trained by CMA-ES on the swimming return and both drive the muscles; the
+  readout (``ReadoutBrain``) maps all N neurons to the 2J muscles (N * 2J + 2J parameters, started
+  at the neuromuscular map) on a fixed circuit, "weights" keeps that map fixed and trains the circuit.
+train_readout records these in the run's summary (``readout_features``, ``input_weights``,
+``compared_with_weights``).
 
 Swim (motor): ``ReadoutBrain``
 ------------------------------
@@ -88,8 +114,14 @@ def _check_choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
 
 
-def _check_common(level, spectral_radius, input_scale, input_weights) -> None:
+def _check_common(level, spectral_radius, input_scale, input_weights, conductance_scale=1.0) -> None:
     _check_choice("level", level, LEVELS)
+    if not (isinstance(conductance_scale, (int, float)) and math.isfinite(conductance_scale)
+            and conductance_scale > 0):
+        raise ValueError(f"conductance_scale must be a finite number > 0, got {conductance_scale!r}")
+    if level != "conductance" and conductance_scale != 1.0:
+        raise ValueError(f"conductance_scale applies to the conductance level only; the {level} reservoir "
+                         "is scaled by spectral_radius")
     _check_choice("input_weights", input_weights, INPUT_WEIGHTS)
     if not (isinstance(spectral_radius, (int, float)) and math.isfinite(spectral_radius)
             and spectral_radius > 0):
@@ -125,11 +157,13 @@ def _random_gains(io: IOSpec, seed: int) -> np.ndarray:
 
 @torch.no_grad()
 def fix_reservoir(brain: Brain, spectral_radius: float = 0.9, input_scale: float = 1.0,
-                  input_weights: str = "prior", seed: int = 0) -> dict:
+                  input_weights: str = "prior", seed: int = 0, conductance_scale: float = 1.0) -> dict:
     """Put ``brain`` (population any, every member the same) into its reservoir state in place; see
-    the module docstring. Returns what was done: spectral radius before/after, the scale factor."""
+    the module docstring. Returns what was done: spectral radius before/after and the chemical scale
+    factor (rate, spiking), or the conductance scale (conductance)."""
     name = brain.name
-    info: dict[str, Any] = {"spectral_radius_before": None, "spectral_radius": None, "chem_factor": None}
+    info: dict[str, Any] = {"spectral_radius_before": None, "spectral_radius": None, "chem_factor": None,
+                            "conductance_scale": None}
     if name in ("rate", "spiking"):
         rho = chem_spectral_radius(brain)
         info["spectral_radius_before"] = rho
@@ -142,6 +176,10 @@ def fix_reservoir(brain: Brain, spectral_radius: float = 0.9, input_scale: float
                  else _random_gains(brain.io, seed))
         brain.gain.copy_(torch.as_tensor(gains * float(input_scale), dtype=torch.float32))
     elif name == "conductance":
+        scale = float(conductance_scale)
+        brain.g_chem.copy_(torch.full_like(brain.g_chem, brain.config.init_g_chem * scale))
+        brain.g_gap.copy_(torch.full_like(brain.g_gap, brain.config.init_g_gap * scale))
+        info["conductance_scale"] = scale
         gains = (brain.io.initial_gains(brain.config.init_input_gain) if input_weights == "prior"
                  else _random_gains(brain.io, seed))
         brain.input_gain.copy_(torch.as_tensor(gains * float(input_scale), dtype=torch.float32))
@@ -162,17 +200,17 @@ def _circuit(dataset: str, wiring: str, seed: int):
 
 def build_reservoir(level: str, circuit, layout, control_dt: float, spectral_radius: float = 0.9,
                     input_scale: float = 1.0, input_weights: str = "prior", seed: int = 0,
-                    level_kwargs: dict | None = None):
+                    level_kwargs: dict | None = None, conductance_scale: float = 1.0):
     """(brain (population 1), interface, info) of the fixed reservoir on ``circuit`` for ``layout``."""
     from wormsim.interface import Interface
     from wormsim.realism_levels import get_level
     from wormsim.rollout import make_level_config
-    _check_common(level, spectral_radius, input_scale, input_weights)
+    _check_common(level, spectral_radius, input_scale, input_weights, conductance_scale)
     interface = Interface(circuit, layout, control_dt=control_dt)
     cfg = make_level_config(level, dict(level_kwargs or {}))
     brain = get_level(level)(circuit, interface.io_spec(), cfg, population=1)
     brain.requires_grad_(False)
-    info = fix_reservoir(brain, spectral_radius, input_scale, input_weights, seed)
+    info = fix_reservoir(brain, spectral_radius, input_scale, input_weights, seed, conductance_scale)
     return brain, interface, info
 
 
@@ -287,7 +325,8 @@ def _task_env_kwargs(task: str, env_kwargs: dict | None, split: str) -> dict:
 def fit_readout(level: str, wiring: str, task: str, seed: int = 0, n_train: int = 64, n_test: int = 32,
                 ridge_alpha: float = 1.0, spectral_radius: float = 0.9, dataset: str = "cook2019",
                 input_scale: float = 1.0, input_weights: str = "prior", env_kwargs: dict | None = None,
-                level_kwargs: dict | None = None, shuffle_targets: bool = False) -> dict:
+                level_kwargs: dict | None = None, shuffle_targets: bool = False,
+                conductance_scale: float = 1.0) -> dict:
     """Fit a ridge readout on the fixed reservoir for a non-motor task and score it on held-out
     episodes. Deterministic for a seed (the null wiring, the episodes, random input gains).
 
@@ -295,14 +334,17 @@ def fit_readout(level: str, wiring: str, task: str, seed: int = 0, n_train: int 
     task: memory, memory-capacity or digits. env_kwargs: the task env's keyword arguments (e.g.
     {"lag": 3} for memory-capacity). shuffle_targets: a control, the training targets are permuted
     across samples before the fit (the held-out score should then be ~0 / chance).
+    spectral_radius scales rate and spiking reservoirs, conductance_scale the conductance one (see
+    the module docstring); the mlp reservoir takes neither.
 
     Returns dict: score (held-out, in [0, 1]: mean per-episode max(0, R^2), or accuracy), train_score,
     pooled_r2 (held-out R^2 over all scored steps pooled; regression tasks), n_readout_params,
     n_features, n_train_samples, spectral_radius (after scaling; None for conductance and mlp),
-    spectral_radius_before, chem_factor, and the arguments.
+    spectral_radius_before, chem_factor, conductance_scale (None except for conductance), and the
+    arguments.
     """
     _check_choice("task", task, NONMOTOR_TASKS)
-    _check_common(level, spectral_radius, input_scale, input_weights)
+    _check_common(level, spectral_radius, input_scale, input_weights, conductance_scale)
     _check_alpha(ridge_alpha)
     _check_count("n_train", n_train)
     _check_count("n_test", n_test)
@@ -317,7 +359,7 @@ def fit_readout(level: str, wiring: str, task: str, seed: int = 0, n_train: int 
     circuit = _circuit(dataset, wiring, seed)
     brain, interface, info = build_reservoir(level, circuit, train["layout"], train["control_dt"],
                                              spectral_radius, input_scale, input_weights, seed,
-                                             level_kwargs)
+                                             level_kwargs, conductance_scale)
     a_tr = run_reservoir(brain, interface, train["obs"])
     a_te = run_reservoir(brain, interface, test["obs"])
     n_feat = a_tr.shape[2]
@@ -365,13 +407,14 @@ def memory_capacity_curve(level: str, wiring: str, seed: int = 0, max_lag: int =
                           n_test: int = 16, ridge_alpha: float = 1.0, spectral_radius: float = 0.9,
                           dataset: str = "cook2019", input_scale: float = 1.0,
                           input_weights: str = "prior", env_kwargs: dict | None = None,
-                          level_kwargs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          level_kwargs: dict | None = None,
+                          conductance_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Memory capacity: for lag d = 1..max_lag, fit a readout activity_t -> u_{t-d} and score it on
     held-out streams. Returns (lags (D,), r2 (D,)); MC = r2.sum(). One reservoir run serves every
     lag (the input stream does not depend on the lag), and r2[d-1] equals
     fit_readout(..., task="memory-capacity", env_kwargs={"lag": d})["score"] with the same arguments."""
     _check_count("max_lag", max_lag)
-    _check_common(level, spectral_radius, input_scale, input_weights)
+    _check_common(level, spectral_radius, input_scale, input_weights, conductance_scale)
     _check_alpha(ridge_alpha)
     _check_count("n_train", n_train)
     _check_count("n_test", n_test)
@@ -388,7 +431,7 @@ def memory_capacity_curve(level: str, wiring: str, seed: int = 0, max_lag: int =
     test = _collect_episodes("memory-capacity", kw, _seeds(_TEST_SEED0, seed, n_test))
     brain, interface, _ = build_reservoir(level, _circuit(dataset, wiring, seed), train["layout"],
                                           train["control_dt"], spectral_radius, input_scale,
-                                          input_weights, seed, level_kwargs)
+                                          input_weights, seed, level_kwargs, conductance_scale)
     a_tr = run_reservoir(brain, interface, train["obs"])
     a_te = run_reservoir(brain, interface, test["obs"])
     T = a_tr.shape[0]
@@ -518,22 +561,32 @@ def train_readout(config, run, resume: bool = False, progress: bool = True) -> d
     the fixed circuit and score it on held-out episodes; the run gets one metrics row, the readout
     summary and (memory-capacity) the capacity curve over lags 1..10. Digits uses random input gains
     (with the interface's prior every pixel reaches every command interneuron with the same gain, so
-    the circuit would see only the total ink; see the module docstring). ``resume`` refits: the fit
-    is closed-form and deterministic, there is nothing to continue."""
+    the circuit would see only the total ink; see the module docstring). The reservoir's scale:
+    config.spectral_radius for rate and spiking, config.conductance_scale (1 when the config has no
+    such field) for conductance, none for mlp. ``resume`` refits: the fit is closed-form and
+    deterministic, there is nothing to continue."""
     import time
     t0 = time.perf_counter()
     input_weights = "random" if config.task == "digits" else "prior"
-    out = fit_readout(config.level, config.wiring, config.task, seed=config.seed,
-                      ridge_alpha=config.ridge_alpha, spectral_radius=config.spectral_radius,
-                      dataset=config.dataset, input_weights=input_weights)
+    scale = ({"conductance_scale": float(getattr(config, "conductance_scale", 1.0))}
+             if config.level == "conductance" else {})
+    common = dict(seed=config.seed, ridge_alpha=config.ridge_alpha, spectral_radius=config.spectral_radius,
+                  dataset=config.dataset, **scale)
+    out = fit_readout(config.level, config.wiring, config.task, input_weights=input_weights, **common)
     summary = {"final_score": out["score"], "train_score": out["train_score"], "final_speed": float("nan"),
                "final_return": float("nan"), "untrained_speed": None, "generations": 0,
                "n_params": out["n_readout_params"], "train": "readout", "input_weights": input_weights,
-               "spectral_radius": out.get("spectral_radius_target")}
+               "spectral_radius": out["spectral_radius_target"] if config.level in ("rate", "spiking") else None,
+               "conductance_scale": out["conductance_scale"],
+               "readout_features": f"ridge on all {out['n_features']} "
+                                   + ("hidden units" if config.level == "mlp" else "neurons") + "' activity",
+               "compared_with_weights": "weights mode reads the answer from the muscles through the fixed "
+                                        "neuromuscular map and the task's fixed decoder, with trained input "
+                                        "gains started at the interface's prior"
+                                        + (" (readout here: random input gains)" if input_weights == "random"
+                                           else "")}
     if config.task == "memory-capacity":
-        lags, r2 = memory_capacity_curve(config.level, config.wiring, seed=config.seed,
-                                         ridge_alpha=config.ridge_alpha,
-                                         spectral_radius=config.spectral_radius, dataset=config.dataset)
+        lags, r2 = memory_capacity_curve(config.level, config.wiring, **common)
         summary.update(memory_capacity=float(r2.sum()), capacity_curve=[float(x) for x in r2])
     summary["wall_time"] = round(time.perf_counter() - t0, 2)
     run.truncate_metrics(0)
