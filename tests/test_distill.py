@@ -198,10 +198,10 @@ def test_deterministic(distilled, tmp_path):
 # ---- a conductance teacher ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def conductance_teacher(tmp_path_factory):
-    """A conductance run in its weakly coupled graded regime: every chemical and gap conductance scale
-    at 0.03 (a tenth of the untrained level's 0.1 would leave cells isolated and blowing up; at 0.1 the
-    circuit is one synchronous 8.5 Hz oscillator a rate network cannot follow), the interface's input
-    gains, the head oscillator at 2 Hz bending the body so that proprioception drives the circuit."""
+    """A conductance run at the level's starting parameters (conductance scales 0.1, the interface's
+    input gains), with the head oscillator at 2 Hz bending the body so that proprioception drives the
+    circuit. (Before sensory input became a conductance, this regime was one synchronous 8.5 Hz
+    oscillation a rate network could not follow, and the test used scales of 0.03.)"""
     from wormsim.rollout import build_circuit
     from wormsim.runs import Run
     from wormsim.train.es import TrainConfig
@@ -211,14 +211,8 @@ def conductance_teacher(tmp_path_factory):
     brain = _make_setup("conductance", build_circuit(cfg.eval_spec()), bodies.get(1, "water").layout, 0.02,
                         {}).brain
     bodies.close()
-    params, sizes = brain.get_params()[0].numpy().copy(), brain.param_sizes()
-    start = 0
-    for name, size in sizes.items():
-        if name in ("g_chem", "g_gap"):
-            params[start:start + size] = 0.03
-        start += size
     run = Run.create(path, cfg)
-    run.save_policy(params)
+    run.save_policy(brain.get_params()[0].numpy())
     return path
 
 
@@ -228,8 +222,10 @@ def test_conductance_teacher_is_learnt(conductance_teacher, tmp_path):
     and decoding measures tell the trained student from the baselines."""
     from wormsim.distill import _gait_errors
     torch.set_num_threads(1)
-    m = distill(conductance_teacher, student="rate", out=tmp_path / "d", n_train=2, n_test=1, duration=2.0,
-                epochs=150, n_replays=8, data_sizes=(), perturb=(), unseen_drives=((2.0, 0.0),), seed=0)
+    # 4 sequences, 300 epochs: with 2 and 150 the open-loop fit was as good (R^2 0.95 / 0.86) but the
+    # student drove the body with twice the teacher's curvature amplitude in closed loop
+    m = distill(conductance_teacher, student="rate", out=tmp_path / "d", n_train=4, n_test=1, duration=2.0,
+                epochs=300, n_replays=8, data_sizes=(), perturb=(), unseen_drives=((2.0, 0.0),), seed=0)
     h = m["heldout"]
     assert m["teacher"]["level"] == "conductance" and m["teacher"]["head_cpg"] == 2.0
     assert m["teacher"]["failed_sequences"] == 0

@@ -228,7 +228,10 @@ def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=F
     from wormsim.rollout import MOTOR_TASKS
     path = cell_dir(cfg, task, level, wiring, train, seed)
     tc = train_config(cfg, task, level, wiring, train, seed, workers)
-    trainer = train_reservoir if train == "readout" and task not in MOTOR_TASKS else train_es
+    from wormsim.reservoir import train_readout
+    # a reservoir cell on a non-motor task: the ridge readout on the fixed circuit (its summary's
+    # final_r2, the unclipped held-out R^2, is what the statistics of a regression task use)
+    trainer = train_readout if train == "readout" and task not in MOTOR_TASKS else train_es
     diff = stale_fields(path, tc)
     if diff and not cfg.rerun_stale:
         raise ValueError(f"{path} was made with another configuration ({_describe(diff)}); "
@@ -243,42 +246,6 @@ def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=F
     for name in ("summary.json", "checkpoint.pkl"):
         (path / name).unlink(missing_ok=True)
     return trainer(tc, Run.create(path, tc, overwrite=True), progress=progress)
-
-
-def train_reservoir(config: TrainConfig, run: Run, resume: bool = False, progress: bool = False) -> dict:
-    """A reservoir cell on a non-motor task, as reservoir.train_readout fits it (the ridge readout on
-    the fixed circuit; random input gains for digits), keeping what the statistics need: the held-out
-    R^2 pooled over all test steps ("final_r2", unclipped, about the pooled target mean, which is
-    near the targets' known mean 0) is the cell's value, and its clip to [0, 1] its score.
-    (train_readout's own score is the mean per-episode R^2 about each episode's own target mean,
-    clipped: the definition the env used before, which puts nearly every memory episode at 0.) The
-    closed-form fit is deterministic: ``resume`` refits."""
-    from wormsim.reservoir import fit_readout, memory_capacity_curve
-    t0 = time.perf_counter()
-    input_weights = "random" if config.task == "digits" else "prior"
-    out = fit_readout(config.level, config.wiring, config.task, seed=config.seed,
-                      ridge_alpha=config.ridge_alpha, spectral_radius=config.spectral_radius,
-                      dataset=config.dataset, input_weights=input_weights)
-    r2 = out.get("pooled_r2") if config.task != "digits" else None
-    score = float(out["score"]) if r2 is None else min(max(float(r2), 0.0), 1.0)
-    summary = {"final_score": score, "final_r2": r2, "reservoir_episode_score": out["score"],
-               "train_score": out["train_score"], "final_speed": math.nan, "final_return": math.nan,
-               "untrained_speed": None, "generations": 0, "n_params": out["n_readout_params"],
-               "train": "readout", "input_weights": input_weights,
-               "spectral_radius": out.get("spectral_radius_target")}
-    if config.task == "memory-capacity":
-        lags, curve = memory_capacity_curve(config.level, config.wiring, seed=config.seed,
-                                            ridge_alpha=config.ridge_alpha,
-                                            spectral_radius=config.spectral_radius, dataset=config.dataset)
-        summary.update(memory_capacity=float(curve.sum()), capacity_curve=[float(x) for x in curve])
-    summary["wall_time"] = round(time.perf_counter() - t0, 2)
-    run.truncate_metrics(0)
-    run.append_metrics({"iteration": 0, "best": score, "mean": score, "std": 0.0, "score_best": score,
-                        "score_mean": score, "speed_best": None, "speed_mean": None,
-                        "wall_time": summary["wall_time"], "env_steps": 0,
-                        "note": "reservoir: ridge readout on the fixed circuit"})
-    run.write_summary(summary)
-    return summary
 
 
 def _describe(diff: dict) -> str:

@@ -51,6 +51,9 @@ class TrainConfig:
                       choices=("weights", "readout"))
     spectral_radius: float = _opt(0.9, "reservoir mode: spectral radius of the fixed chemical weights")
     ridge_alpha: float = _opt(1.0, "reservoir mode: ridge regularisation of the readout")
+    conductance_scale: float = _opt(1.0, "reservoir mode, conductance level: factor on every chemical and "
+                                    "gap conductance of the fixed circuit (the spectral radius does not "
+                                    "apply to it)")
     diagonal_above: int = _opt(200, "use separable CMA-ES above this many parameters")
     workers: int = _opt(2, "evaluation processes (or Ray actors)")
     backend: str = _opt("local", "where episodes run: local processes or a Ray cluster",
@@ -72,7 +75,8 @@ class TrainConfig:
         if self.train == "readout" and self.task in MOTOR_TASKS:
             if self.level == "conductance":
                 raise ValueError("--train readout on swim or navigate needs a level that steps in torch "
-                                 "(rate, spiking, mlp); conductance's readout is fitted on memory and digits")
+                                 "(rate, spiking, mlp); conductance's readout is fitted on memory, "
+                                 "memory-capacity and digits")
             level = f"readout-{self.level}"
             level_kwargs += (("spectral_radius", float(self.spectral_radius)),)
         env_kwargs = (("n_segments", self.n_segments),)
