@@ -103,7 +103,7 @@ class NavigateEnv(WormEnv):
     ## Arguments
     n_segments=12, medium="water", control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s,
     target_distance=3.0 BL, success_radius=0.3 BL, gradient_length=2.0 BL, success_bonus=5.0,
-    reset_noise_scale=0.05 rad, timestep=0.01 s, head_cpg=0.0 Hz and head_cpg_amplitude=1.0 (the head
+    reset_noise_scale=0.05 rad, timestep=0.02 s, head_cpg=0.0 Hz and head_cpg_amplitude=1.0 (the head
     oscillator of Swim-v0), render_mode=None or "rgb_array", width=480, height=480.
 
     ## Version history
@@ -115,7 +115,7 @@ class NavigateEnv(WormEnv):
     def __init__(self, n_segments: int = 12, medium: str | float = "water", control_dt: float = 0.02,
                  duration: float = 10.0, muscle_tau: float = 0.1, target_distance: float = 3.0,
                  success_radius: float = 0.3, gradient_length: float = 2.0, success_bonus: float = 5.0,
-                 reset_noise_scale: float = 0.05, timestep: float = 0.01, head_cpg: float = 0.0,
+                 reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
                  head_cpg_amplitude: float = 1.0, render_mode: str | None = None,
                  width: int = 480, height: int = 480) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
