@@ -1,5 +1,5 @@
 """Environment steps per second: wormsim/Swim-v0 (5 and 12 segments) vs Gymnasium's Swimmer-v5, and the
-native vector env. Prints a table and ratios; a report, not a test.
+native vector env. Prints a table and ratios, each the best of 3 timings; a report, not a test.
 
     python benchmarks/env_speed.py [--steps 3000]
 """
@@ -14,27 +14,36 @@ import numpy as np
 import wormsim  # noqa: F401  (registers wormsim/Swim-v0)
 
 
+REPEATS = 3  # each figure is the best of this many timings: other load only ever slows a run down
+
+
 def single_rate(env: gym.Env, steps: int) -> float:
     """env steps / s with random actions (drawn beforehand), including resets at episode ends."""
-    env.reset(seed=0)
     acts = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high,
                                             (steps,) + env.action_space.shape).astype(np.float32)
-    t = time.perf_counter()
-    for a in acts:
-        _, _, term, trunc, _ = env.step(a)
-        if term or trunc:
-            env.reset()
-    return steps / (time.perf_counter() - t)
+    best = float("inf")
+    for _ in range(REPEATS):
+        env.reset(seed=0)
+        t = time.perf_counter()
+        for a in acts:
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        best = min(best, time.perf_counter() - t)
+    return steps / best
 
 
 def vector_rate(envs, steps: int) -> float:
     """Aggregate env steps / s (num_envs per call)."""
-    envs.reset(seed=0)
     acts = np.random.default_rng(0).uniform(0, 1, (steps,) + envs.action_space.shape).astype(np.float32)
-    t = time.perf_counter()
-    for a in acts:
-        envs.step(a)
-    return steps * envs.num_envs / (time.perf_counter() - t)
+    best = float("inf")
+    for _ in range(REPEATS):
+        envs.reset(seed=0)
+        t = time.perf_counter()
+        for a in acts:
+            envs.step(a)
+        best = min(best, time.perf_counter() - t)
+    return steps * envs.num_envs / best
 
 
 def main() -> None:
@@ -44,10 +53,10 @@ def main() -> None:
     rows = [("Swimmer-v5 (gymnasium)", single_rate(gym.make("Swimmer-v5"), args.steps))]
     for n in (5, 12):
         rows.append((f"wormsim/Swim-v0 n={n}", single_rate(gym.make("wormsim/Swim-v0", n_segments=n), args.steps)))
-    # one 20 ms midpoint step per control step instead of two of 10 ms: the speed a user can buy with
-    # accuracy (the open-loop wave's water speed moves by about +3%)
-    rows.append(("wormsim/Swim-v0 n=12, timestep 0.02 s",
-                 single_rate(gym.make("wormsim/Swim-v0", timestep=0.02), args.steps)))
+    # two 10 ms midpoint steps per control step instead of one of 20 ms (the default): what accuracy
+    # costs (the open-loop wave's water speed within 0.2% of a 2.5 ms step instead of 3%)
+    rows.append(("wormsim/Swim-v0 n=12, timestep 0.01 s",
+                 single_rate(gym.make("wormsim/Swim-v0", timestep=0.01), args.steps)))
     for P in (8, 64):
         native = gym.make_vec("wormsim/Swim-v0", num_envs=P, vectorization_mode="vector_entry_point",
                               nthread=0)

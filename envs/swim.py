@@ -29,6 +29,9 @@ class WormTask:
     """What every body task shares, vectorised over P worms: muscles, physics, observation, truncation.
 
     Subclasses set ``task_names`` and implement ``_reset_task``, ``_task_inputs`` and ``_reward``.
+    What a step derives from the state it leaves (Swim: centre of mass and heading) is kept for the next
+    step's start; code that writes a worm's state other than through reset_worms or step should call
+    ``_state_changed()``.
     """
 
     task_names: tuple[str, ...] = ()
@@ -97,6 +100,7 @@ class WormTask:
         angles = np.stack([rng.uniform(-s, s, size=J) for rng in rngs])
         self.body.reset(worms, angles)
         self.steps[worms] = 0
+        self._state_changed()
         self._reset_task(worms, rngs)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -114,6 +118,7 @@ class WormTask:
         if not body.all_healthy():
             healthy = body.healthy()
             body.reset(np.flatnonzero(~healthy))
+            self._state_changed()
         before = self._before_step()
         drive = self.head_drive()
         if drive is not None:
@@ -124,6 +129,7 @@ class WormTask:
         if not body.all_healthy():
             after = body.healthy()
             body.reset(np.flatnonzero(~after))
+            self._state_changed()
             healthy = after if healthy is None else healthy & after
         reward, terminated, info = self._reward(action, before)
         self.steps += 1
@@ -209,6 +215,10 @@ class WormTask:
     def _before_step(self) -> Any:
         return None
 
+    def _state_changed(self) -> None:
+        """Called whenever worms are put somewhere other than where the last step left them (a reset):
+        drop anything derived from the state after the last step."""
+
     def _task_inputs(self) -> np.ndarray:
         return np.zeros((self.n_worms, 0))
 
@@ -243,13 +253,22 @@ class SwimTask(WormTask):
         n = self.layout.n_muscles
         self._ctrl_weights = np.full(n, -self.ctrl_cost_weight / n)
         self._inv_dt = 1.0 / self.control_dt
+        self._after: tuple[np.ndarray, np.ndarray] | None = None   # (com, heading) after the last step
 
     def _before_step(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.body.com_and_heading()
+        # the state before this step is the one the last step left: its centre of mass and heading
+        # were computed then (the same numbers; computing them twice cost a tenth of a step)
+        if self._after is None:
+            self._after = self.body.com_and_heading()
+        return self._after
+
+    def _state_changed(self) -> None:
+        self._after = None
 
     def _reward(self, action, before):
         com0, heading = before
-        com1 = self.body.com_position()
+        com1, heading1 = self.body.com_and_heading()
+        self._after = (com1.copy(), heading1)
         # Mean velocity over the control step (like Swimmer-v5's x_velocity), projected on the heading
         # (centre of mass -> head) at the start of the step.
         com_velocity = (com1 - com0) * self._inv_dt
