@@ -161,6 +161,23 @@ def test_gap_junction_pulls_voltages_together():
     assert v[0, 1] > v[1, 1] + 1.0  # the follower is pulled up
 
 
+def test_stiff_gap_coupling_warns_once():
+    circ = make_circuit(2, gap=[(0, 1, 1)])
+    brain = brain_for(circ, control_dt=0.05)
+    set_block(brain, "g_gap", np.array([[1000.0]]))        # G dt / C ~ 13: the coupling rings
+    with pytest.warns(RuntimeWarning, match="gap coupling .* > ln 4 on N"):
+        brain.reset(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # once per brain, not every episode
+        brain.reset(1)
+        brain.run_open_loop(np.zeros((1, 1, 1)))
+    calm = brain_for(circ, control_dt=0.05)                 # the starting scale 0.1: x ~ 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        calm.reset(1)
+        calm.run_open_loop(np.zeros((1, 1, 1)))
+
+
 def test_inhibitory_synapse_hyperpolarises_target():
     circ = make_circuit(2, chem=[(0, 1, 2)], sign=[-1, 1])
     brain = brain_for(circ, population=2, control_dt=0.05)
