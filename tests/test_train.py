@@ -205,3 +205,19 @@ def test_workers_end_when_the_trainer_is_killed(tmp_path):
     while time.time() < deadline and any(map(alive, workers)):
         time.sleep(0.1)
     assert not any(map(alive, workers))
+
+
+def test_a_process_keeps_only_its_latest_evaluators():
+    """An experiment worker runs cell after cell: it must not keep every earlier cell's env and brain."""
+    from wormsim import parallel
+    from wormsim.train.es import TrainConfig
+    parallel.clear_evaluators()
+    specs = [TrainConfig(duration=0.2, seed=s).eval_spec() for s in range(3)]
+    first = parallel._evaluator(specs[0])
+    first.initial_params()                                   # builds its env and brain
+    assert first.env is not None
+    for spec in specs[1:]:
+        parallel._evaluator(spec)
+    assert list(parallel._EVALUATORS) == specs[1:] and first.env is None     # evicted and closed
+    parallel.LocalBackend(1).close()
+    assert not parallel._EVALUATORS

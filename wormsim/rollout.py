@@ -146,6 +146,16 @@ class Evaluator:
         self.agent = Agent(self.brain, self.interface)
         self._population = population
 
+    def close(self) -> None:
+        """Close the environment and drop the brain (a closed Evaluator rebuilds them when used again).
+        Brian2's objects hold reference cycles: collect them now, not at some later garbage collection."""
+        import gc
+        if self.env is not None:
+            self.env.close()
+        self.env = self.brain = self.interface = self.agent = None
+        self._population = None
+        gc.collect()
+
     @property
     def n_params(self) -> int:
         self._setup(self._population or 1)

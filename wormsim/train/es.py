@@ -218,6 +218,8 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     k = int(np.argmax(judge.evaluate(pair, seed=_generation_seed(config.seed, CHOOSE)).returns))
     final = pair[k]
     scores = judge.evaluate(final[None], seed=_generation_seed(config.seed, FINAL))
+    judge.close()
+    local.close()
     policy = run.save_policy(final, level=config.level, generation=best["generation"],
                              source=("best candidate", "distribution mean")[k], spec=spec.as_dict())
     untrained = run.metrics()[0]
