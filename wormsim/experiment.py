@@ -375,7 +375,9 @@ def _execute(cfg: ExperimentConfig, todo: list, on_done) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     cfg_dict = dataclasses.asdict(cfg)
-    with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+    from wormsim.parallel import _init_worker       # one torch thread; ends with this process
+    with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker) as pool:
         pending = {pool.submit(_job, cfg_dict, cell): cell for cell in todo}
         try:
             while pending:
