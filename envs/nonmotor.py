@@ -207,6 +207,17 @@ class RegressionTask(NonMotorTask):
         gain = np.where(scored, np.square(target) - err, 0.0) / self._ss_expected
         return gain, {"readout": y, "target": np.where(scored, target, 0.0), "scored": scored}
 
+    def torch_reward(self, action, info: dict):
+        """This step's reward as ``_evaluate`` gave it, as a differentiable function of the muscles
+        ``action`` ((P, 2J) torch tensor) given the step's ``info`` ("target", "scored"): for BPTT."""
+        import torch
+        J = action.shape[1] // 2
+        y = action[:, :J].mean(dim=1) - action[:, J:].mean(dim=1)
+        target = torch.as_tensor(info["target"], dtype=action.dtype, device=action.device)
+        scored = torch.as_tensor(np.asarray(info["scored"], bool), device=action.device)
+        gain = target.square() - (y - target).square()
+        return torch.where(scored, gain, torch.zeros_like(gain)) / self._ss_expected
+
     def _final_score(self, envs):
         ss_tot, ss_res = self._ss_tot[envs], self._ss_res[envs]
         tiny = 1e-12
@@ -381,6 +392,17 @@ class DigitsTask(NonMotorTask):
         predicted = z.argmax(axis=1)
         self._correct += self.decide[t] & (predicted == label)
         return reward, {"predicted": predicted, "label": label, "respond": respond}
+
+    def torch_reward(self, action, info: dict):
+        """This step's reward as ``_evaluate`` gave it (log-probability of the label on respond steps),
+        differentiable in the muscles ``action`` ((P, 2J) torch tensor), from the step's ``info``."""
+        import torch
+        decoder = torch.as_tensor(self.decoder, dtype=action.dtype, device=action.device)
+        logp = torch.log_softmax(self.gain * (action - 0.5) @ decoder.T, dim=1)
+        label = torch.as_tensor(np.asarray(info["label"], np.int64), device=action.device)
+        respond = torch.as_tensor(np.asarray(info["respond"], bool), device=action.device)
+        chosen = logp.gather(1, label[:, None])[:, 0]
+        return torch.where(respond, chosen, torch.zeros_like(chosen))
 
     def _final_score(self, envs):
         return self._correct[envs] / self.n_images

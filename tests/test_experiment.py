@@ -185,12 +185,14 @@ def test_level_against_level_on_the_connectome(tmp_path):
 
 def test_command_line_reproduces_the_config():
     cfg = ex.ExperimentConfig(levels=["rate", "conductance"], wirings=["connectome", "watts-strogatz"],
-                              tasks=["memory", "digits"], trains=["weights", "readout"], seeds=3, budget=7,
+                              tasks=["memory", "digits"], trains=["weights", "readout", "bptt"], seeds=3,
+                              budget=7, bptt_budget=11,
                               popsize=10, sigma=0.3, duration=2.5, episodes=2, nonmotor_episodes=3,
                               eval_episodes=6, head_cpg=0.0, spectral_radius=0.7, ridge_alpha=0.1,
                               workers=1, out="results/x y")
     args = build_parser().parse_args(__import__("shlex").split(ex.command_line(cfg))[1:])
-    for name in ("levels", "wirings", "tasks", "trains", "seeds", "budget", "popsize", "sigma", "duration",
+    for name in ("levels", "wirings", "tasks", "trains", "seeds", "budget", "bptt_budget", "popsize", "sigma",
+                 "duration",
                  "episodes", "nonmotor_episodes", "eval_episodes", "head_cpg", "spectral_radius",
                  "ridge_alpha", "workers", "out", "dataset"):
         assert getattr(args, name) == getattr(cfg, name), name
@@ -238,6 +240,27 @@ def test_reservoir_mode_is_one_more_axis(tmp_path):
     assert rows["rate (readout)/connectome"] > 0.5
     assert ("training", "rate / connectome", "rate (readout) / connectome") in {
         (t["family"], t["a"], t["b"]) for t in read_csv(tmp_path / "tests.csv")}
+
+
+def test_bptt_is_one_more_axis_for_the_differentiable_levels_on_the_non_motor_tasks(tmp_path):
+    cfg = ex.ExperimentConfig(levels=["conductance", "rate", "mlp"], wirings=["connectome", "shuffled"],
+                              tasks=["swim", "memory"], trains=["weights", "bptt"], seeds=2, budget=1,
+                              bptt_budget=3, popsize=4, duration=0.3, eval_episodes=1, nonmotor_episodes=1,
+                              workers=1, out=str(tmp_path))
+    bptt = {(t, lv, w) for t, lv, w, train, _ in ex.cells(cfg) if train == "bptt"}
+    assert bptt == {("memory", "rate", "connectome"), ("memory", "rate", "shuffled"),
+                    ("memory", "mlp", "connectome")}       # no body, no conductance
+    tc = ex.train_config(cfg, "memory", "rate", "shuffled", "bptt", 1)
+    assert (tc.algo, tc.train, tc.budget) == ("bptt", "weights", 3)
+    cfg.levels, cfg.tasks = ["rate", "mlp"], ["memory"]
+    text = ex.run_experiment(cfg, progress=False).read_text()
+    assert "| rate (bptt) | shuffled | 2 |" in text and "bptt cells: 3 gradient steps" in text
+    pairs = {(t["family"], t["a"], t["b"]) for t in read_csv(tmp_path / "tests.csv")}
+    assert ("wiring", "rate (bptt) / connectome", "rate (bptt) / shuffled") in pairs
+    assert ("training", "rate / connectome", "rate (bptt) / connectome") in pairs
+    assert ("training", "mlp", "mlp (bptt)") in pairs
+    rows = ex.Run(ex.cell_dir(cfg, "memory", "rate", "connectome", "bptt", 0)).metrics()
+    assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
 
 
 def test_readout_only_grid_plots_its_fitted_scores_without_warnings(tmp_path):

@@ -131,7 +131,8 @@ def _add_train(sub) -> None:
     from wormsim.train.es import TrainConfig
     p = sub.add_parser("train", help="train a realism level on a task (default: rate level, connectome, swim)",
                        description="Train a realism level on a wiring and a task with CMA-ES (every level) "
-                       "or PPO (--algo ppo: rate, spiking, mlp); ends by printing the final speed "
+                       "or PPO (--algo ppo: rate, spiking, mlp) or BPTT (--algo bptt: rate, spiking, mlp on the non-motor "
+                       "tasks); ends by printing the final speed "
                        "(body lengths / s) or the task's score, and the run directory.")
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
@@ -198,6 +199,9 @@ def _check_config(config) -> None:
         raise UserError(f"--n-segments must be in {MIN_SEGMENTS}..{MAX_SEGMENTS}, got {config.n_segments}")
     from wormsim.train.es import _medium
     drag_ratio(_medium(config.medium))   # "water", "agar" or a number > 0, else a ValueError naming them
+    if config.algo == "bptt":
+        from wormsim.train.bptt import check_bptt
+        check_bptt(config)
     spec = config.eval_spec()  # rejects level/task/training combinations before any file is written
     from wormsim.rollout import build_circuit
     build_circuit(spec)        # and a circuit that cannot do the task
@@ -229,6 +233,9 @@ def _trainer(config):
     if config.algo == "ppo":
         from wormsim.train.ppo import train_ppo
         return train_ppo
+    if config.algo == "bptt":
+        from wormsim.train.bptt import train_bptt
+        return train_bptt
     from wormsim.train.es import train_es
     return train_es
 
@@ -271,10 +278,13 @@ def _add_experiment(sub) -> None:
                    help=f"wirings; the connectome is the reference (default: {' '.join(d.wirings)})")
     p.add_argument("--tasks", nargs="+", choices=_choices("tasks"), default=d.tasks,
                    help=f"tasks (default: {' '.join(d.tasks)})")
-    p.add_argument("--train", nargs="+", dest="trains", choices=("weights", "readout"), default=d.trains,
+    p.add_argument("--train", nargs="+", dest="trains", choices=("weights", "readout", "bptt"), default=d.trains,
                    help="weights: train the circuit by ES; readout: the circuit fixed at connectome-derived "
                    "values, only a linear readout fitted (reservoir, closed form on the non-motor tasks); "
-                   f"both: one more axis (default: {' '.join(d.trains)})")
+                   "bptt: the circuit trained by backpropagation through time (rate, spiking, mlp on the "
+                   f"non-motor tasks); each one more axis (default: {' '.join(d.trains)})")
+    p.add_argument("--bptt-budget", type=int, default=d.bptt_budget,
+                   help=f"gradient steps of a bptt cell (default: {d.bptt_budget})")
     p.add_argument("--readout-motor", action="store_true",
                    help="readout cells on swim and navigate too (an ES-trained readout on the fixed circuit, "
                    "as costly as a trained circuit; default: readout cells on the non-motor tasks only)")
@@ -321,7 +331,8 @@ def cmd_experiment(args) -> int:
         cfg = ExperimentConfig.quick(args.out)
         cfg.rerun_stale = args.rerun_stale
     else:
-        for name in ("seeds", "budget", "workers", "episodes", "nonmotor_episodes", "eval_episodes"):
+        for name in ("seeds", "budget", "bptt_budget", "workers", "episodes", "nonmotor_episodes",
+                     "eval_episodes"):
             if getattr(args, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
         if args.popsize < 2:
@@ -331,7 +342,8 @@ def cmd_experiment(args) -> int:
         cfg = ExperimentConfig(levels=list(dict.fromkeys(args.levels)), wirings=list(dict.fromkeys(args.wirings)),
                                tasks=list(dict.fromkeys(args.tasks)), trains=list(dict.fromkeys(args.trains)),
                                readout_motor=args.readout_motor,
-                               seeds=args.seeds, budget=args.budget, popsize=args.popsize, sigma=args.sigma,
+                               seeds=args.seeds, budget=args.budget, bptt_budget=args.bptt_budget,
+                               popsize=args.popsize, sigma=args.sigma,
                                duration=args.duration, episodes=args.episodes,
                                nonmotor_episodes=args.nonmotor_episodes, eval_episodes=args.eval_episodes,
                                head_cpg=args.head_cpg, dataset=args.dataset,

@@ -8,7 +8,10 @@ The default grid: every realism level (conductance, spiking, rate, and the mlp, 
 and is trained once per seed), the connectome and three null wirings (shuffled, erdos-renyi,
 watts-strogatz; add barabasi-albert with --wirings), swim, memory and digits, each circuit trained
 by CMA-ES (30 generations of 24) and, on memory and digits, also used as a fixed reservoir with a
-fitted linear readout (``trains``: weights, readout), 8 seeds.
+fitted linear readout (``trains``: weights, readout), 8 seeds. ``--train ... bptt`` adds cells of the
+differentiable levels (rate, spiking, mlp) on the non-motor tasks trained by backpropagation through
+time (``bptt_budget`` gradient steps; wormsim/train/bptt.py), set against the same circuits trained
+by ES and, like every trained cell, connectome against each null wiring.
 
 Why 8 seeds: the report's tests are exact permutation tests, Holm-corrected over all of them (about
 60 in the default grid). With n seeds a side the smallest two-sided p is 2 / C(2n, n): 0.1 at 3
@@ -136,6 +139,8 @@ class ExperimentConfig:
     #                                a trained circuit; the default fits readouts on the non-motor tasks only)
     seeds: int = 8
     budget: int = 30
+    bptt_budget: int = 300         # gradient steps of a "bptt" cell (train axis; rate, spiking, mlp on the
+    #                                non-motor tasks: BPTT through the brain, wormsim/train/bptt.py)
     popsize: int = 24
     sigma: float = 0.2
     duration: float = 3.0
@@ -165,11 +170,15 @@ def cells(cfg: ExperimentConfig):
     """(task, level, wiring, train, seed) of every cell. The mlp has no wiring: one set of seeds
     (filed under the first wiring) stands for every wiring. Readout (reservoir) cells on a body task
     are ES-trained readouts, run only with ``readout_motor``, and need a level that steps in torch,
-    so conductance x readout x (swim, navigate) is left out."""
+    so conductance x readout x (swim, navigate) is left out. BPTT cells exist for the differentiable
+    levels on the non-motor tasks only (a body is not differentiable)."""
     from wormsim.rollout import MOTOR_TASKS
+    from wormsim.train.ppo import DIFFERENTIABLE_LEVELS
     for task, level, wiring, train, seed in itertools.product(cfg.tasks, cfg.levels, cfg.wirings,
                                                               cfg.trains, range(cfg.seeds)):
         if level == "mlp" and wiring != cfg.wirings[0]:
+            continue
+        if train == "bptt" and (task in MOTOR_TASKS or level not in DIFFERENTIABLE_LEVELS):
             continue
         if train == "readout" and task in MOTOR_TASKS and (level == "conductance" or not cfg.readout_motor):
             continue
@@ -183,10 +192,13 @@ def cell_dir(cfg: ExperimentConfig, task, level, wiring, train, seed) -> Path:
 
 def train_config(cfg: ExperimentConfig, task, level, wiring, train, seed, workers=None) -> TrainConfig:
     from wormsim.rollout import MOTOR_TASKS
+    bptt = train == "bptt"        # a training axis of the grid; for the run it is an algorithm
     return TrainConfig(level=level, wiring=wiring, dataset=cfg.dataset, task=task, seed=seed,
-                       budget=cfg.budget, popsize=cfg.popsize, sigma=cfg.sigma, duration=cfg.duration,
+                       algo="bptt" if bptt else "es", budget=cfg.bptt_budget if bptt else cfg.budget,
+                       popsize=cfg.popsize, sigma=cfg.sigma, duration=cfg.duration,
                        episodes=cfg.episodes if task in MOTOR_TASKS else cfg.nonmotor_episodes,
-                       eval_episodes=cfg.eval_episodes, head_cpg=cfg.head_cpg, train=train,
+                       eval_episodes=cfg.eval_episodes, head_cpg=cfg.head_cpg,
+                       train="weights" if bptt else train,
                        spectral_radius=cfg.spectral_radius, ridge_alpha=cfg.ridge_alpha,
                        workers=cfg.workers if workers is None else workers, backend="local",
                        video=False, out=str(cell_dir(cfg, task, level, wiring, train, seed)))
@@ -229,9 +241,11 @@ def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=F
     path = cell_dir(cfg, task, level, wiring, train, seed)
     tc = train_config(cfg, task, level, wiring, train, seed, workers)
     from wormsim.reservoir import train_readout
+    from wormsim.train.bptt import train_bptt
     # a reservoir cell on a non-motor task: the ridge readout on the fixed circuit (its summary's
     # final_r2, the unclipped held-out R^2, is what the statistics of a regression task use)
-    trainer = train_readout if train == "readout" and task not in MOTOR_TASKS else train_es
+    trainer = (train_readout if train == "readout" and task not in MOTOR_TASKS else
+               train_bptt if train == "bptt" else train_es)
     diff = stale_fields(path, tc)
     if diff and not cfg.rerun_stale:
         raise ValueError(f"{path} was made with another configuration ({_describe(diff)}); "
@@ -553,11 +567,12 @@ def build_tables(cfg: ExperimentConfig, results: list[dict]) -> tuple[dict, list
         for level in weights:
             if level != ref:
                 add("level", level, ref_wiring if level != "mlp" else cfg.wirings[0], ref, ref_wiring)
-        # the trained circuit against its reservoir (readout only), on the connectome
+        # the circuit trained by ES against its reservoir (readout only) and against BPTT, on the connectome
         for level in weights:
-            if f"{level} (readout)" in labels:
-                w = ref_wiring if level != "mlp" else cfg.wirings[0]
-                add("training", level, w, f"{level} (readout)", w)
+            for other in ("readout", "bptt"):
+                if f"{level} ({other})" in labels:
+                    w = ref_wiring if level != "mlp" else cfg.wirings[0]
+                    add("training", level, w, f"{level} ({other})", w)
     for t, p in zip(tests, holm([t["p"] for t in tests])):
         t["p_holm"] = p
     return tables, tests
@@ -568,6 +583,7 @@ def _cell_name(level: str, wiring: str) -> str:
 
 
 def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None = None) -> None:
+    from wormsim.train.bptt import BPTTConfig
     out = Path(cfg.out)
     tables, tests = build_tables(cfg, results)
     for task, table in tables.items():
@@ -583,7 +599,10 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
              + f"; tasks {', '.join(cfg.tasks)}; {cfg.seeds} seeds; dataset {cfg.dataset}. CMA-ES, "
              f"{cfg.budget} generations of {cfg.popsize} candidates (sigma {cfg.sigma:g}), "
              f"{cfg.episodes} episode(s) per candidate on swim ({cfg.duration:g} s, head oscillator "
-             f"{cfg.head_cpg:g} Hz), {cfg.nonmotor_episodes} on the non-motor tasks; the final policy "
+             f"{cfg.head_cpg:g} Hz), {cfg.nonmotor_episodes} on the non-motor tasks"
+             + (f"; bptt cells: {cfg.bptt_budget} gradient steps of backpropagation through time "
+                f"(Adam, {BPTTConfig().num_envs} episodes a step; rate, spiking and mlp on the non-motor tasks)"
+                if "bptt" in cfg.trains else "") + "; the final policy "
              f"judged on {cfg.eval_episodes} fresh episodes. The mlp has no wiring: it is trained once per "
              f"seed and appears once per task.", "",
              "Reproduce with:", "", "```", command or command_line(cfg), "```", "",
@@ -689,9 +708,11 @@ def _findings(task, table, tests) -> list[str]:
                        + ", ".join(f"{t['level']} {t['wiring']}: {t['flag']}" for t in flagged) + ").")
     for t in tests:
         word = _verdict_word(t)
-        what = {"wiring": "the connectome", "level": t["level_a"], "training": "the trained circuit"}[t["family"]]
+        what = {"wiring": "the connectome", "level": t["level_a"],
+                "training": "the circuit trained by ES"}[t["family"]]
         against = {"wiring": t["wiring_b"], "level": f"the {t['level_b']} level",
-                   "training": "its reservoir (readout only)"}[t["family"]]
+                   "training": ("the same circuit trained by BPTT" if t["level_b"].endswith("(bptt)")
+                                else "its reservoir (readout only)")}[t["family"]]
         if t["family"] == "wiring":
             what = f"{t['level_a']} level, the connectome"
         sentence = (f"{task}, {what} vs {against}: " + (f"significantly {word}" if word in ("higher", "lower")
@@ -884,7 +905,7 @@ def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
     for k, (label, y) in enumerate(flat):
         ax.hlines(y, 0, n_max - 1, linestyles="dashed", colors=f"C{(n_lines + k) % 10}",
                   label=f"{label} (fitted; held-out)")
-    ax.set_xlabel("generation")
+    ax.set_xlabel("generation (bptt cells: gradient step)" if "bptt" in cfg.trains else "generation")
     ax.set_ylabel(ylabel)
     ax.set_title(f"{task}: mean over seeds (band: min to max)")
     if ax.get_legend_handles_labels()[0]:
@@ -906,6 +927,8 @@ def command_line(cfg: ExperimentConfig) -> str:
              "--duration", f"{cfg.duration:g}", "--episodes", str(cfg.episodes),
              "--nonmotor-episodes", str(cfg.nonmotor_episodes), "--eval-episodes", str(cfg.eval_episodes),
              "--head-cpg", f"{cfg.head_cpg:g}", "--dataset", cfg.dataset]
+    if "bptt" in cfg.trains:
+        parts += ["--bptt-budget", str(cfg.bptt_budget)]
     if "readout" in cfg.trains:
         parts += ["--spectral-radius", f"{cfg.spectral_radius:g}", "--ridge-alpha", f"{cfg.ridge_alpha:g}"]
         parts += ["--readout-motor"] if cfg.readout_motor else []

@@ -31,10 +31,12 @@ class TrainConfig:
     wiring: str = _opt("connectome", "the real connectome or a null model", choices="wirings")
     dataset: str = _opt("cook2019", "connectome dataset read through cect", choices="datasets")
     task: str = _opt("swim", "task environment", choices="tasks")
-    algo: str = _opt("es", "training algorithm: es (CMA-ES, every level) or ppo (rate, spiking, mlp; "
-                     "--budget counts PPO iterations)", choices=("es", "ppo"))
+    algo: str = _opt("es", "training algorithm: es (CMA-ES, every level), ppo (rate, spiking, mlp; "
+                     "--budget counts PPO iterations) or bptt (rate, spiking, mlp on memory, "
+                     "memory-capacity and digits; --budget counts gradient steps)",
+                     choices=("es", "ppo", "bptt"))
     seed: int = _opt(0, "seed of the trainer, the null wiring and the episodes")
-    budget: int = _opt(100, "number of ES generations (PPO: iterations)")
+    budget: int = _opt(100, "number of ES generations (PPO: iterations; BPTT: gradient steps)")
     popsize: int = _opt(32, "candidates per generation")
     sigma: float = _opt(0.2, "initial step size of CMA-ES, in parameter units")
     episodes: int = _opt(1, "episodes per candidate, averaged")

@@ -232,9 +232,10 @@ def plot_learning_curves(run_dirs, path: str | Path, labels=None, title: str | N
             if name == "score":
                 ax.set_ylim(-0.05, 1.05)
     algos = {run_config(r).get("algo") for r in run_dirs}
-    mean_name, best_name = {frozenset({"es"}): ("population mean", "best candidate"),
-                            frozenset({"ppo"}): ("mean over the batch's episodes", "best episode")}.get(
-        frozenset(algos), ("mean (ES: population, PPO: episodes)", "best (ES: candidate, PPO: episode)"))
+    episodes = ("mean over the batch's episodes", "best episode")     # PPO and BPTT alike
+    mean_name, best_name = {frozenset({"es"}): ("population mean", "best candidate")}.get(
+        frozenset(algos), episodes if "es" not in algos else
+        ("mean (ES: population, else: episodes)", "best (ES: candidate, else: episode)"))
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     handles = [Line2D([], [], color=RUN_COLOURS[k % len(RUN_COLOURS)], lw=2, label=label)
