@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from wormsim.runs import Run, RunError, atomic_write_text
+from wormsim.train import torch_threads
 from wormsim.train.es import TrainConfig, _finite, _nanmean
 from wormsim.train.ppo import DIFFERENTIABLE_LEVELS, _episode_seed
 
@@ -147,13 +148,8 @@ def train_bptt(config: TrainConfig, run: Run, resume: bool = False, progress: bo
     if bptt.num_envs < 1 or not bptt.learning_rate > 0:
         raise ValueError(f"num_envs must be >= 1 and learning_rate > 0: {bptt}")
     atomic_write_text(run.path / "bptt.json", json.dumps(asdict(bptt), indent=2))
-    threads = torch.get_num_threads()
-    if bptt.torch_threads:
-        torch.set_num_threads(bptt.torch_threads)
-    try:
+    with torch_threads(bptt.torch_threads):
         return _train(config, run, state, bptt, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, progress: bool) -> dict:

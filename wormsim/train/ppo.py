@@ -67,6 +67,7 @@ import torch
 from torch import nn
 
 from wormsim.runs import Run, RunError, atomic_write_text
+from wormsim.train import torch_threads
 from wormsim.train.es import TrainConfig, _finite, _nanmean
 
 DIFFERENTIABLE_LEVELS = ("rate", "spiking", "mlp")
@@ -451,13 +452,8 @@ def train_ppo(config: TrainConfig, run: Run, resume: bool = False, progress: boo
         raise ValueError(f"num_envs, bptt_steps, num_minibatches, update_epochs must be >= 1: {ppo}")
     atomic_write_text(run.path / "ppo.json", json.dumps(asdict(ppo), indent=2))
 
-    threads = torch.get_num_threads()
-    if ppo.torch_threads:
-        torch.set_num_threads(ppo.torch_threads)
-    try:
+    with torch_threads(ppo.torch_threads):
         return _train(config, run, state, ppo, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, progress: bool) -> dict:
