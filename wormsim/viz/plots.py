@@ -479,7 +479,9 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     −1: halved), for chemical synapses (presynaptic class down, postsynaptic across) and gap junctions
     (symmetric); grey cells have no edge. A diverging colour map centred at 0 with a labelled colour
     bar; the number in a cell is its value. Right: the spread of the per-edge changes, excitatory and
-    inhibitory synapses and gap junctions apart.
+    inhibitory synapses and gap junctions apart. Below: the circuit diagram (as ``wormsim circuit``
+    draws it) with every edge coloured by its own change on the same scale and drawn as wide as its
+    trained magnitude (chemical arrows, dashed gap junctions).
 
     brain: a level with circuit weights (rate, spiking, conductance), at its trained parameters (or
     pass ``trained_params``). initial_params: (n_params,) the start, default ``initial_params_of``.
@@ -502,10 +504,12 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     vmax = float(np.ceil(vmax * 20) / 20)                      # a round limit, in steps of 0.05
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
-    fig = plt.figure(figsize=(17, 6.6))
-    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 0.04, 0.32, 0.8], wspace=0.25)
+    fig = plt.figure(figsize=(17, 13.5))
+    grid = fig.add_gridspec(2, 5, width_ratios=[1, 1, 0.04, 0.32, 0.8], height_ratios=[1, 1.05],
+                            wspace=0.25, hspace=0.35)
     axes = [fig.add_subplot(grid[0, i]) for i in range(2)]
     cax, hax = fig.add_subplot(grid[0, 2]), fig.add_subplot(grid[0, 4])
+    dax = fig.add_subplot(grid[1, :])
     digits = 2 if vmax < 0.5 else 1
     for ax, kind, what in ((axes[0], "chem", "chemical synapses"), (axes[1], "gap", "gap junctions")):
         m = ch[kind]
@@ -548,10 +552,27 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     hax.set_title("spread over single edges", fontsize=9)
     hax.legend(fontsize=7, frameon=False, loc="upper left")
     hax.grid(alpha=0.3)
+    # the same changes on the circuit diagram, edge by edge
+    from wormsim.viz.circuit import draw_circuit_on
+
+    def widths(magnitude):
+        magnitude = np.asarray(magnitude, float)
+        return magnitude / magnitude.max() if magnitude.size and magnitude.max() > 0 else magnitude
+
+    edge_norm = TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)    # single edges: the histogram's range
+    draw_circuit_on(dax, c, chem_values=np.clip(ch["chem_edges"], -span, span),
+                    gap_values=np.clip(ch["gap_edges"], -span, span), chem_widths=widths(trained["chem"]),
+                    gap_widths=widths(trained["gap"]), cmap=cmap, norm=edge_norm)
+    from matplotlib.cm import ScalarMappable
+    fig.colorbar(ScalarMappable(norm=edge_norm, cmap=cmap), ax=dax, fraction=0.02, pad=0.01,
+                 extend="both", label=f"log2(trained / start) per edge (end colours: beyond ±{span:g})")
+    dax.set_title("every edge on the circuit: colour = its own change, width = trained magnitude (arrows: "
+                  "chemical synapses; dashed: gap junctions; dots: neurons, red excitatory, blue inhibitory)",
+                  fontsize=9)
     note = "" if top > 1e-6 else " — no change from the start"
     fig.suptitle(title or f"{brain.name} level, {c.dataset} circuit ({c.wiring}): trained weights "
                  f"against the connectome-derived start{note}", fontsize=11)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.9)
+    fig.subplots_adjust(left=0.05, right=0.96, bottom=0.05, top=0.94)
     return save_figure(fig, path)
 
 
