@@ -20,6 +20,19 @@ def rate_brain(circuit):
     return brain, interface, info
 
 
+def test_ridge_ignores_a_feature_that_did_not_move_in_training():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (400, 5))
+    y = x @ np.array([1.0, -0.5, 0.3, 0.0, 0.2]) + rng.normal(0, 0.1, 400)
+    silent = np.zeros((400, 1))
+    silent[7] = 1e-6                                # a neuron silent in training but for a transient
+    w, b = rs.ridge_fit(np.hstack([x, silent]), y, alpha=1.0)
+    assert w[5] == 0.0 and np.allclose(w[:5], [1.0, -0.5, 0.3, 0.0, 0.2], atol=0.05)
+    # ... so its activity on held-out data cannot move the prediction
+    x_te = np.hstack([rng.normal(0, 1, (50, 5)), np.full((50, 1), 0.3)])
+    assert np.allclose(x_te @ w, x_te[:, :5] @ w[:5], atol=1e-12)
+
+
 def test_spectral_radius_of_fixed_rate_circuit(rate_brain):
     brain, _, info = rate_brain
     assert info["spectral_radius_before"] > 0

@@ -43,7 +43,8 @@ the env is a constant 0.5 on every muscle: these envs have no body, their observ
 not depend on the actions, so the recorded activity is the same whatever is sent (the readout
 replaces the muscle decoder). Activity after seeing observation t is paired with the target of step
 t (info["target"] where info["scored"] for memory and memory-capacity; the label on info["respond"]
-steps for digits). A ridge regression (closed form on z-scored features, intercept unpenalised,
+steps for digits). A ridge regression (closed form on z-scored features, those that barely moved in
+training dropped, intercept unpenalised,
 regulariser ``ridge_alpha``) maps activity (N,) to the target (digits: the one-hot class, predicted class =
 argmax). Scores on ``n_test`` held-out episodes with other env seeds (digits: ``split="test"``
 images, never seen in training), computed as the env computes info["score"]: per episode
@@ -272,14 +273,23 @@ def run_reservoir(brain: Brain, interface, obs: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 # ridge readout
 # ----------------------------------------------------------------------------------------------------
+MIN_REL_STD = 1e-2   # ridge_fit drops features whose training std is below this fraction of the RMS std
+
+
 def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form ridge with an unpenalised intercept on standardised features (each feature
-    z-scored on the training samples, constant features dropped), so that ``alpha`` means the same
-    for every level whatever the scale of its activity. x (S, N), y (S,) or (S, K) -> (w (N,) or
-    (N, K), b scalar or (K,)) in the original feature units: prediction = x @ w + b."""
+    z-scored on the training samples), so that ``alpha`` means the same for every level whatever
+    the scale of its activity. x (S, N), y (S,) or (S, K) -> (w (N,) or (N, K), b scalar or (K,)) in
+    the original feature units: prediction = x @ w + b.
+
+    Features that (nearly) did not move in training are dropped: std below MIN_REL_STD of the RMS
+    std of all features. z-scoring would blow such a feature up (a spiking neuron silent but for a
+    transient, std 1e-8) into a huge weight, which its activity on held-out data turns into a huge
+    prediction: measured on a spiking reservoir, pooled held-out R^2 -290 on one memory seed with
+    only constant features dropped, 0.13 with this rule; rate reservoirs' fits were unchanged."""
     mx, my = x.mean(axis=0), y.mean(axis=0)
     sx = x.std(axis=0)
-    keep = sx > 1e-9
+    keep = sx > max(1e-9, MIN_REL_STD * float(np.sqrt(np.mean(np.square(sx)))))
     inv = np.where(keep, 1.0 / np.where(keep, sx, 1.0), 0.0)
     xc, yc = (x - mx) * inv, y - my
     a = xc.T @ xc + float(alpha) * np.eye(x.shape[1])
