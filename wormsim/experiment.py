@@ -708,13 +708,11 @@ def _findings(task, table, tests) -> list[str]:
                        + ", ".join(f"{t['level']} {t['wiring']}: {t['flag']}" for t in flagged) + ").")
     for t in tests:
         word = _verdict_word(t)
-        what = {"wiring": "the connectome", "level": t["level_a"],
-                "training": "the circuit trained by ES"}[t["family"]]
+        what = {"wiring": f"{t['level_a']} level, the connectome", "level": t["level_a"],
+                "training": f"{t['level_a']} level, the circuit trained by ES"}[t["family"]]
         against = {"wiring": t["wiring_b"], "level": f"the {t['level_b']} level",
                    "training": ("the same circuit trained by BPTT" if t["level_b"].endswith("(bptt)")
                                 else "its reservoir (readout only)")}[t["family"]]
-        if t["family"] == "wiring":
-            what = f"{t['level_a']} level, the connectome"
         sentence = (f"{task}, {what} vs {against}: " + (f"significantly {word}" if word in ("higher", "lower")
                                                        else word)
                     + f" (a - b {t['diff']:+.4f}, g = {format_g(t['hedges_g'])}, p = {_fmt_p(t['p'])}, "
