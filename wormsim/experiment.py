@@ -868,18 +868,23 @@ def _curve_key(task: str) -> tuple[str, str]:
     return "score_best", "score of the generation's best candidate"
 
 
+WIRING_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))   # one per wiring, in grid order
+
+
 def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
-    """Mean learning curves over seeds (band: min to max) in the task's own units; a reservoir cell,
-    fitted in closed form, is a dashed line at its held-out score."""
+    """Mean learning curves over seeds (band: min to max) in the task's own units: one colour per
+    level (and training), one line style per wiring; a reservoir cell, fitted in closed form, is a
+    thin horizontal line at its held-out score."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from wormsim.viz.plots import save_figure
     key, ylabel = _curve_key(task)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 5))
+    colours: dict[str, str] = {}
     flat, n_max = [], 1
-    for level, wiring, train in itertools.product(cfg.levels, cfg.wirings, cfg.trains):
+    for level, train, wiring in itertools.product(cfg.levels, cfg.trains, cfg.wirings):
         curves = []
         for seed in range(cfg.seeds):
             p = cell_dir(cfg, task, level, wiring, train, seed)
@@ -890,24 +895,27 @@ def _plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
                     curves.append(c)
         if not curves:
             continue
-        label = (_label(level, train) if level == "mlp" else f"{_label(level, train)} / {wiring}")
+        name = _label(level, train)
+        colour = colours.setdefault(name, f"C{len(colours) % 10}")
+        style = WIRING_STYLES[cfg.wirings.index(wiring) % len(WIRING_STYLES)]
+        label = name if level == "mlp" else f"{name} / {wiring}"
         n = min(map(len, curves))
         if n == 1:
-            flat.append((label, float(np.mean([c[0] for c in curves]))))
+            flat.append((label, float(np.mean([c[0] for c in curves])), colour, style))
             continue
         c = np.array([x[:n] for x in curves], float)
         n_max = max(n_max, n)
-        ax.plot(np.arange(n), c.mean(0), label=label)
-        ax.fill_between(np.arange(n), c.min(0), c.max(0), alpha=0.15)
-    n_lines = len(ax.get_lines())
-    for k, (label, y) in enumerate(flat):
-        ax.hlines(y, 0, n_max - 1, linestyles="dashed", colors=f"C{(n_lines + k) % 10}",
+        ax.plot(np.arange(n), c.mean(0), color=colour, ls=style, lw=1.6, label=label)
+        ax.fill_between(np.arange(n), c.min(0), c.max(0), color=colour, alpha=0.08)
+    for label, y, colour, style in flat:
+        ax.hlines(y, 0, n_max - 1, colors=colour, linestyles=[style], lw=1.0,
                   label=f"{label} (fitted; held-out)")
     ax.set_xlabel("generation (bptt cells: gradient step)" if "bptt" in cfg.trains else "generation")
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{task}: mean over seeds (band: min to max)")
+    ax.set_title(f"{task}: mean over seeds (band: min to max); colour: level, line style: wiring")
+    ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     else:
         ax.text(0.5, 0.5, "no learning curves in this grid", ha="center", va="center",
                 transform=ax.transAxes)
