@@ -652,22 +652,28 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
     lines += ["## Next to the published claims", ""]
     for key, text in CLAIMS.items():
         lines += [f"**{text}**", ""] + [f"- {v}" for v in claim_verdicts(key, cfg, tests)] + [""]
+    lines += ["## Cost", ""]
+    recorded = [r for r in results if r.get("wall_time") is not None]
+    if recorded:
+        total = sum(r["wall_time"] for r in recorded)
+        lines += [f"Training time as each run recorded it, {total / 60:.1f} min over {len(recorded)} cells "
+                  "(build and final evaluation not included; seconds per cell, mean over its seeds and "
+                  "wirings): " + _costs(recorded, "wall_time") + ".", ""]
     timed = [r for r in results if r.get("cell_seconds") is not None]
     if timed:
         total = sum(r["cell_seconds"] for r in timed)
-        lines += ["## Cost", "", f"{len(timed)} cells run by this invocation, {total / 60:.1f} min of cell time "
-                  f"in all, on {cfg.workers} worker(s); seconds per cell, build and final evaluation included "
-                  "(mean over its seeds and wirings): "
-                  + ", ".join(f"{lv} {task} {np.mean(ws):.1f}" for (lv, task), ws in _costs(timed).items())
-                  + ".", ""]
+        lines += [f"{len(timed)} cells run by this invocation, {total / 60:.1f} min of cell time in all, on "
+                  f"{cfg.workers} worker(s); seconds per cell, build and final evaluation included: "
+                  + _costs(timed, "cell_seconds") + ".", ""]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
 
 
-def _costs(results):
+def _costs(results, key: str) -> str:
+    """'level task seconds, ...': the mean of ``key`` over each (level, task)'s cells."""
     out = {}
     for r in results:
-        out.setdefault((r["level"], r["task"]), []).append(r["cell_seconds"])
-    return out
+        out.setdefault((r["level"], r["task"]), []).append(r[key])
+    return ", ".join(f"{lv} {task} {np.mean(v):.1f}" for (lv, task), v in out.items())
 
 
 def _fmt_p(p: float) -> str:
