@@ -211,6 +211,8 @@ def test_a_grid_that_would_fail_part_way_is_refused_before_it_starts(tmp_path, c
     assert main(["experiment", "--levels", "rate", "--wirings", "connectome", "--tasks", "memory",
                  "--ridge-alpha", "-1", "--seeds", "1", "--out", str(tmp_path)]) == 2
     assert "--ridge-alpha" in capsys.readouterr().err
+    assert main(["experiment", "--tasks", "swim", "--train", "bptt", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "bptt cells exist only for rate, spiking and mlp on memory" in capsys.readouterr().err
 
 
 def test_quick_grid_from_the_command_line(tmp_path, capsys):

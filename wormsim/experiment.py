@@ -431,7 +431,9 @@ def check_grid(cfg: ExperimentConfig, everything: list) -> None:
     dataset without motor neurons on a body task, a reservoir setting out of range."""
     from wormsim.rollout import MOTOR_TASKS, build_circuit
     if not everything:
-        raise ValueError("the grid is empty: give at least one level, wiring, task, training and seed")
+        raise ValueError("the grid is empty: give at least one level, wiring, task, training and seed"
+                         + ("; bptt cells exist only for rate, spiking and mlp on memory, "
+                            "memory-capacity and digits" if "bptt" in cfg.trains else ""))
     if "readout" in cfg.trains and not (math.isfinite(cfg.spectral_radius) and cfg.spectral_radius > 0
                                         and math.isfinite(cfg.ridge_alpha) and cfg.ridge_alpha >= 0):
         raise ValueError(f"--spectral-radius must be > 0 and --ridge-alpha >= 0, got {cfg.spectral_radius} "
