@@ -232,6 +232,17 @@ def choose_codegen_target(requested: str) -> str:
 
 
 # ---- small helpers ---------------------------------------------------------------------------------
+def _unit_name(constant: str) -> str:
+    """Brian2 unit of a membrane constant of ConductanceBrain._namespace, by its name."""
+    if constant == "C_m":
+        return "farad"
+    if constant.startswith("tau_"):
+        return "second"
+    if constant.startswith("g_"):
+        return "siemens"
+    return "volt"          # E_*, V_r, k_r, Vh_*, k_* (reversal potentials, half-points, slopes)
+
+
 def _np(x) -> np.ndarray:
     if torch.is_tensor(x):
         return x.detach().cpu().numpy()
@@ -273,13 +284,24 @@ class _Sim:
         self.batch, self.n = batch, n
         # one clock for every object: Brian2's runtime loop steps in Python, and each extra clock
         # costs a comparison per step
-        clock = b2.Clock(dt=cfg.dt_ms * b2.ms)
+        clock = b2.Clock(dt=cfg.dt_ms * b2.ms, name="wormsim_clock")
+        # the membrane constants are shared parameters of the group, not names in a namespace: Brian2
+        # writes namespace constants into the generated code, so every other configuration (a test's,
+        # an experiment's) would compile its own extension (~2 s each, and again in every fresh venv)
         ns = brain._namespace
         self.callback = None
-        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS, method=cfg.method, namespace=ns, clock=clock)
+        shared = "".join(f"{k} : {_unit_name(k)} (shared, constant)\n" for k in ns)
+        # fixed object names for the same reason: Brian2 names arrays in the generated code after their
+        # object, and numbers unnamed objects (neurongroup_1, _2, ...), so each new network compiled
+        # anew; names only need to be unique within one Network
+        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS + shared, method=cfg.method, namespace={},
+                                    clock=clock, name="wormsim_neurons")
+        for k, value in ns.items():
+            setattr(self.group, k, value)
         objs: list[Any] = [self.group]
         offs = (np.arange(batch) * n)[:, None]
-        self.group.run_regularly(_RELEASE_CODE, clock=clock, when="start", order=1)
+        self.group.run_regularly(_RELEASE_CODE, clock=clock, when="start", order=1,
+                                 name="wormsim_release")
         # chemical synapses, split by presynaptic sign; chem_sel[k] selects their edges (in order)
         ce = brain._chem_edges
         self.chem = []
@@ -287,8 +309,8 @@ class _Sim:
             if not sel.any():
                 self.chem.append(None)
                 continue
-            syn = b2.Synapses(self.group, self.group, _CHEM_EQS.format(target=target), namespace=ns,
-                              clock=clock)
+            syn = b2.Synapses(self.group, self.group, _CHEM_EQS.format(target=target), namespace={},
+                              clock=clock, name=f"wormsim_chem_{target}")
             pre = (ce[None, sel, 0] + offs).ravel()
             post = (ce[None, sel, 1] + offs).ravel()
             syn.connect(i=pre, j=post)
@@ -299,7 +321,8 @@ class _Sim:
         ge = brain._gap_directed
         self.gap = None
         if len(ge):
-            self.gap = b2.Synapses(self.group, self.group, _GAP_EQS, namespace=ns, clock=clock)
+            self.gap = b2.Synapses(self.group, self.group, _GAP_EQS, namespace={}, clock=clock,
+                                   name="wormsim_gap")
             pre, post = (ge[None, :, 0] + offs).ravel(), (ge[None, :, 1] + offs).ravel()
             self.gap.connect(i=pre, j=post)
             if not (np.array_equal(self.gap.i[:], pre) and np.array_equal(self.gap.j[:], post)):
@@ -310,9 +333,10 @@ class _Sim:
             if self.callback is not None:
                 self.callback()
 
-        self.op = b2.NetworkOperation(tick, dt=brain.io.control_dt * b2.second, when="start")
+        self.op = b2.NetworkOperation(tick, dt=brain.io.control_dt * b2.second, when="start",
+                                      name="wormsim_body")
         objs.append(self.op)
-        self.net = b2.Network(*objs)
+        self.net = b2.Network(*objs, name="wormsim_network")
         # every episode starts at t = 0 so that the control clock ticks at the start of each run, even
         # after a run that stopped early (Network.stop ends it between two control steps)
         self.net.store("start")
