@@ -232,6 +232,17 @@ def choose_codegen_target(requested: str) -> str:
 
 
 # ---- small helpers ---------------------------------------------------------------------------------
+def _unit_name(constant: str) -> str:
+    """Brian2 unit of a membrane constant of ConductanceBrain._namespace, by its name."""
+    if constant == "C_m":
+        return "farad"
+    if constant.startswith("tau_"):
+        return "second"
+    if constant.startswith("g_"):
+        return "siemens"
+    return "volt"          # E_*, V_r, k_r, Vh_*, k_* (reversal potentials, half-points, slopes)
+
+
 def _np(x) -> np.ndarray:
     if torch.is_tensor(x):
         return x.detach().cpu().numpy()
@@ -273,16 +284,20 @@ class _Sim:
         self.batch, self.n = batch, n
         # one clock for every object: Brian2's runtime loop steps in Python, and each extra clock
         # costs a comparison per step
-        clock = b2.Clock(dt=cfg.dt_ms * b2.ms)
+        clock = b2.Clock(dt=cfg.dt_ms * b2.ms, name="wormsim_clock")
+        # the membrane constants are shared parameters of the group, not names in a namespace: Brian2
+        # writes namespace constants into the generated code, so every other configuration (a test's,
+        # an experiment's) would compile its own extension (~2 s each, and again in every fresh venv)
         ns = brain._namespace
         self.callback = None
-        # fixed object names: Brian2 names arrays in the generated code after their object and numbers
-        # unnamed objects (neurongroup_1, _2, ...), so every new network compiled its own Cython
-        # extensions (~2 s each, and again in every fresh venv); names need only be unique within one
-        # Network. (The membrane constants stay in the namespace: Brian2 inlines them, and reading
-        # them as shared parameters instead cost 30% of the closed-loop speed.)
-        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS, method=cfg.method, namespace=ns,
+        shared = "".join(f"{k} : {_unit_name(k)} (shared, constant)\n" for k in ns)
+        # fixed object names for the same reason: Brian2 names arrays in the generated code after their
+        # object, and numbers unnamed objects (neurongroup_1, _2, ...), so each new network compiled
+        # anew; names only need to be unique within one Network
+        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS + shared, method=cfg.method, namespace={},
                                     clock=clock, name="wormsim_neurons")
+        for k, value in ns.items():
+            setattr(self.group, k, value)
         objs: list[Any] = [self.group]
         offs = (np.arange(batch) * n)[:, None]
         self.group.run_regularly(_RELEASE_CODE, clock=clock, when="start", order=1,
@@ -318,9 +333,10 @@ class _Sim:
             if self.callback is not None:
                 self.callback()
 
-        self.op = b2.NetworkOperation(tick, dt=brain.io.control_dt * b2.second, when="start")
+        self.op = b2.NetworkOperation(tick, dt=brain.io.control_dt * b2.second, when="start",
+                                      name="wormsim_body")
         objs.append(self.op)
-        self.net = b2.Network(*objs)
+        self.net = b2.Network(*objs, name="wormsim_network")
         # every episode starts at t = 0 so that the control clock ticks at the start of each run, even
         # after a run that stopped early (Network.stop ends it between two control steps)
         self.net.store("start")
