@@ -195,6 +195,25 @@ def test_inhibitory_synapse_hyperpolarises_target():
 
 
 # ---- parameters ---------------------------------------------------------------------------------------
+def test_every_network_generates_the_same_code():
+    """Brian2 compiles one Cython extension per distinct generated code, and its cache does not carry
+    over to a fresh venv: networks of other configurations must generate identical code (fixed object
+    names, membrane constants as parameters), or every new one compiles again (CI once took 16 min)."""
+    import dataclasses
+    circuit = make_circuit(2, chem=[(0, 1, 1.0)], gap=[(0, 1, 1.0)])
+    codes = []
+    for cfg in (ConductanceConfig(), dataclasses.replace(ConductanceConfig(), e_leak_mV=-45.0)):
+        brain = brain_for(circuit, config=cfg)
+        hold(brain, 1, 0.01)
+        code = {}
+        for obj in brain._sim.net.objects:
+            for sub in [obj, *getattr(obj, "contained_objects", [])]:
+                if getattr(sub, "codeobj", None) is not None:
+                    code[sub.name] = str(getattr(sub.codeobj.code, "main", sub.codeobj.code))
+        codes.append(code)
+    assert "wormsim_neurons_stateupdater" in codes[0] and codes[0] == codes[1]
+
+
 def test_params_round_trip_and_shapes():
     circ = recurrent_circuit()
     brain = brain_for(circ, population=3, n_inputs=2)
