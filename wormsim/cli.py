@@ -130,10 +130,10 @@ def _add_train(sub) -> None:
     import dataclasses
     from wormsim.train.es import TrainConfig
     p = sub.add_parser("train", help="train a realism level on a task (default: rate level, connectome, swim)",
-                       description="Train a realism level on a wiring and a task with CMA-ES (every level) "
-                       "or PPO (--algo ppo: rate, spiking, mlp) or BPTT (--algo bptt: rate, spiking, mlp on the non-motor "
-                       "tasks); ends by printing the final speed "
-                       "(body lengths / s) or the task's score, and the run directory.")
+                       description="Train a realism level on a wiring and a task with CMA-ES (every level), "
+                       "PPO (--algo ppo: rate, spiking, mlp) or BPTT (--algo bptt: rate, spiking, mlp on "
+                       "the non-motor tasks); ends by printing the final speed (body lengths / s) or the "
+                       "task's score, and the run directory.")
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -278,7 +278,8 @@ def _add_experiment(sub) -> None:
                    help=f"wirings; the connectome is the reference (default: {' '.join(d.wirings)})")
     p.add_argument("--tasks", nargs="+", choices=_choices("tasks"), default=d.tasks,
                    help=f"tasks (default: {' '.join(d.tasks)})")
-    p.add_argument("--train", nargs="+", dest="trains", choices=("weights", "readout", "bptt"), default=d.trains,
+    p.add_argument("--train", nargs="+", dest="trains", choices=("weights", "readout", "bptt"),
+                   default=d.trains,
                    help="weights: train the circuit by ES; readout: the circuit fixed at connectome-derived "
                    "values, only a linear readout fitted (reservoir, closed form on the non-motor tasks); "
                    "bptt: the circuit trained by backpropagation through time (rate, spiking, mlp on the "

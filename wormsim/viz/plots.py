@@ -232,10 +232,12 @@ def plot_learning_curves(run_dirs, path: str | Path, labels=None, title: str | N
             if name == "score":
                 ax.set_ylim(-0.05, 1.05)
     algos = {run_config(r).get("algo") for r in run_dirs}
-    episodes = ("mean over the batch's episodes", "best episode")     # PPO and BPTT alike
-    mean_name, best_name = {frozenset({"es"}): ("population mean", "best candidate")}.get(
-        frozenset(algos), episodes if "es" not in algos else
-        ("mean (ES: population, else: episodes)", "best (ES: candidate, else: episode)"))
+    if algos == {"es"}:
+        mean_name, best_name = "population mean", "best candidate"
+    elif "es" not in algos:                                            # PPO and BPTT: episodes
+        mean_name, best_name = "mean over the batch's episodes", "best episode"
+    else:
+        mean_name, best_name = "mean (ES: population, else: episodes)", "best (ES: candidate, else: episode)"
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     handles = [Line2D([], [], color=RUN_COLOURS[k % len(RUN_COLOURS)], lw=2, label=label)
@@ -480,8 +482,8 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     (symmetric); grey cells have no edge. A diverging colour map centred at 0 with a labelled colour
     bar; the number in a cell is its value. Right: the spread of the per-edge changes, excitatory and
     inhibitory synapses and gap junctions apart. Below: the circuit diagram (as ``wormsim circuit``
-    draws it) with every edge coloured by its own change on the same scale and drawn as wide as its
-    trained magnitude (chemical arrows, dashed gap junctions).
+    draws it) with every edge coloured by its own change, on the per-edge histogram's range (its own
+    colour bar), and drawn as wide as its trained magnitude (chemical arrows, dashed gap junctions).
 
     brain: a level with circuit weights (rate, spiking, conductance), at its trained parameters (or
     pass ``trained_params``). initial_params: (n_params,) the start, default ``initial_params_of``.
