@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from wormsim.runs import Run
-from wormsim.train.es import TrainConfig, train_es
+from wormsim.config import TrainConfig
+from wormsim.train.es import train_es
 
 
 def open_loop_speed(duration: float, seeds=range(4)) -> tuple[float, float]:

@@ -1,7 +1,6 @@
 """Non-motor tasks: working memory, memory capacity and digit classification, with no body.
 
-    from wormsim.envs.nonmotor import register_nonmotor
-    register_nonmotor()                                   # wormsim/Memory-v0, MemoryCapacity-v0, Digits-v0
+    import wormsim.envs    # registers wormsim/Memory-v0, MemoryCapacity-v0, Digits-v0 (envs/tasks.py)
     envs = gymnasium.make_vec("wormsim/Memory-v0", num_envs=64, vectorization_mode="vector_entry_point")
 
 These tasks test the same circuits, at every realism level, on computations other than locomotion
@@ -597,19 +596,3 @@ class DigitsVectorEnv(NonMotorVectorEnv):
     """num_envs episodes of wormsim/Digits-v0 (see DigitsEnv)."""
 
     task_class = DigitsTask
-
-
-NONMOTOR_ENVS: dict[str, str] = {
-    "wormsim/Memory-v0": "Memory",
-    "wormsim/MemoryCapacity-v0": "MemoryCapacity",
-    "wormsim/Digits-v0": "Digits",
-}
-
-
-def register_nonmotor() -> None:
-    """Register the non-motor envs with Gymnasium (idempotent)."""
-    from gymnasium.envs.registration import register, registry
-    for env_id, name in NONMOTOR_ENVS.items():
-        if env_id not in registry:
-            register(id=env_id, entry_point=f"wormsim.envs.nonmotor:{name}Env",
-                     vector_entry_point=f"wormsim.envs.nonmotor:{name}VectorEnv")

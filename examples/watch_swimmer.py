@@ -15,7 +15,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless; set before mujoco's rende
 
 from wormsim.rollout import MOTOR_TASKS  # noqa: E402
 from wormsim.runs import Run  # noqa: E402
-from wormsim.train.es import TrainConfig  # noqa: E402
+from wormsim.config import TrainConfig  # noqa: E402
 from wormsim.viz.commands import parse_size  # noqa: E402
 from wormsim.viz.video import describe_wave, record_video  # noqa: E402
 

@@ -19,13 +19,22 @@ hold before and after any gradient or ES step by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from wormsim.circuit import Circuit
+
+
+class CapabilityError(ValueError):
+    """A level was asked for something it cannot do (e.g. PPO on a level that is not differentiable).
+    The message names the level, the missing capability and the levels or the way out."""
+
+
+# what the runner's per-step callback returns: the next control step's inputs (batch, C), or None to stop
+StepCallback = Callable[[torch.Tensor], "torch.Tensor | None"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,11 +73,30 @@ class Brain(nn.Module):
     ``_build``, ``reset`` and ``step``; parameters are declared with ``add_param``."""
 
     name: ClassVar[str] = "base"
+    # ---- capabilities: what other modules may ask of a level (never its name) ----------------------
+    # gradients flow through step() (PPO, BPTT, distillation students)
     differentiable: ClassVar[bool] = True
+    # step() is cheap and in torch (a per-step Python loop is fine); False for levels whose own
+    # simulator runs a whole episode at once (conductance: one Brian2 run, see drive())
+    steps_in_torch: ClassVar[bool] = True
+    # the parameters live on the wiring's edges; False for connectome-free baselines (mlp), whose
+    # result does not depend on the wiring (an experiment runs them once, not once per wiring)
+    uses_wiring: ClassVar[bool] = True
     # False: step() returns the activity of every circuit neuron and the interface maps it onto the
     # muscles. True (the mlp baseline, which has no neurons of the worm): step() returns muscle
     # activations in [0, 1] directly.
     outputs_muscles: ClassVar[bool] = False
+    # the recurrent state: attributes, each a (batch, ...) tensor that reset(batch) creates and step()
+    # replaces; get_state/set_state read and write them (PPO's truncated BPTT, distillation)
+    state_names: ClassVar[tuple[str, ...]] = ()
+    # the parameters that are synapses (chemical, then gap junction): distillation's plasticity test
+    # perturbs these and nothing else
+    synaptic_params: ClassVar[tuple[str, ...]] = ()
+    # the config field a fixed reservoir is scaled by ("spectral_radius", "conductance_scale"), or None
+    reservoir_knob: ClassVar[str | None] = None
+    # parameter groups for ES step sizes: parameter name -> group ("synapse", "bias", "input", "time",
+    # "readout", ...); parameters not listed form a group of their own name
+    param_groups: ClassVar[dict[str, str]] = {}
 
     def __init__(self, circuit: Circuit, io: IOSpec, config=None, population: int = 1,
                  device: str | torch.device = "cpu"):
@@ -158,6 +186,116 @@ class Brain(nn.Module):
             raise ValueError(f"batch ({batch}) must be a positive multiple of the population "
                              f"({self.population}): rows [p*E:(p+1)*E] belong to member p")
         return batch // self.population
+
+    # ---- capabilities ----------------------------------------------------------------------------------
+    @classmethod
+    def capabilities(cls) -> dict[str, bool]:
+        """What this level can do, by name: differentiable, steps_in_torch, uses_wiring, outputs_muscles,
+        has_state, has_synapses, reservoir."""
+        return {"differentiable": cls.differentiable, "steps_in_torch": cls.steps_in_torch,
+                "uses_wiring": cls.uses_wiring, "outputs_muscles": cls.outputs_muscles,
+                "has_state": bool(cls.state_names), "has_synapses": bool(cls.synaptic_params),
+                "reservoir": cls.make_reservoir is not Brain.make_reservoir}
+
+    @classmethod
+    def require(cls, capability: str, purpose: str) -> None:
+        """CapabilityError unless this level has ``capability`` (a key of capabilities())."""
+        caps = cls.capabilities()
+        if capability not in caps:
+            raise KeyError(f"unknown capability {capability!r}; choose from {', '.join(caps)}")
+        if not caps[capability]:
+            from wormsim.realism_levels import levels_with
+            able = levels_with(capability)
+            raise CapabilityError(f"{purpose} needs a level that is {capability.replace('_', ' ')} "
+                                  f"({', '.join(able) or 'none registered'}); the {cls.name} level is not")
+
+    # ---- state -----------------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, torch.Tensor]:
+        """The recurrent state, {name: (batch, ...) tensor} (the live tensors; clone to keep them)."""
+        type(self).require("has_state", "reading the recurrent state")
+        missing = [k for k in self.state_names if getattr(self, k, None) is None]
+        if missing:
+            raise RuntimeError("call reset(batch) before get_state()")
+        return {k: getattr(self, k) for k in self.state_names}
+
+    def set_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Replace the recurrent state (the dict get_state returns, any batch size)."""
+        type(self).require("has_state", "setting the recurrent state")
+        bad = sorted(set(state) ^ set(self.state_names))
+        if bad:
+            raise ValueError(f"{self.name} state has {', '.join(self.state_names)}; got {', '.join(sorted(state))}")
+        for k in self.state_names:
+            setattr(self, k, state[k])
+
+    def init_from_activity(self, mean_activity: torch.Tensor, mean_input: torch.Tensor,
+                           first_activity: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """Data-driven start for a student: move the biases so that the brain rests at
+        ``mean_activity`` (N,) under ``mean_input`` (C,), and return the state (batch 1) that gives
+        ``first_activity`` (N,), or None when the level has no such rule (its start is left as it is)."""
+        return None
+
+    # ---- per-edge weights and synapses ---------------------------------------------------------------------
+    def edge_weights(self) -> dict:
+        """Member 0's effective magnitudes on the circuit's edges at the current parameters:
+        {"chem": (E,) on circuit.chem_edges, "gap": (G,) on circuit.gap_edges, "chem_unit", "gap_unit"},
+        all >= 0 (signs are fixed by the presynaptic neuron). Levels on the wiring implement it."""
+        type(self).require("uses_wiring", "per-edge weights")
+        raise CapabilityError(f"the {self.name} level does not report its per-edge weights: implement "
+                              "edge_weights() in its module")
+
+    # ---- reservoir ---------------------------------------------------------------------------------
+    def make_reservoir(self, scale: float | None, input_gains: np.ndarray | None,
+                       input_scale: float = 1.0) -> dict:
+        """Put every member into its fixed-reservoir state in place (nothing is trained afterwards).
+
+        scale: the value of the level's ``reservoir_knob`` (None: the level's default).
+        input_gains: gains on the input mask's True entries ((mask entries,), None: the interface's
+        prior), times ``input_scale``. Returns what was done (spectral radius before/after, factors)."""
+        raise CapabilityError(f"the {self.name} level has no reservoir rule: implement make_reservoir() "
+                              "in its module")
+
+    def readout_features(self, output: torch.Tensor) -> torch.Tensor:
+        """What a readout reads after a step, (batch, F): the step's output (every neuron's activity)
+        by default; a level that outputs muscles returns its hidden state."""
+        if self.outputs_muscles:
+            raise CapabilityError(f"the {self.name} level outputs muscles: implement readout_features()")
+        return output
+
+    # ---- running ---------------------------------------------------------------------------------------
+    def drive(self, inputs: torch.Tensor, on_step: StepCallback, n_steps: int) -> None:
+        """Run up to ``n_steps`` control steps from ``inputs`` (batch, C) (call reset(batch) first):
+        after each step, ``on_step(output)`` gets the step's output and returns the next step's
+        inputs, or None to stop. Levels with a simulator of their own (conductance: one Brian2 run
+        for the whole episode) override this; the runner (wormsim.rollout) only calls it."""
+        for _ in range(int(n_steps)):
+            inputs = on_step(self.step(inputs))
+            if inputs is None:
+                return
+
+    def failed_rows(self) -> np.ndarray | None:
+        """(batch,) bool: rows whose own simulation failed (numerically), or None when the level has no
+        such notion; the runner ends those episodes as failed."""
+        return None
+
+    def run_open_loop(self, inputs, record: bool = True) -> dict[str, np.ndarray]:
+        """T control steps driven by given inputs, (T, batch, C) (call reset(batch) first).
+        Returns "output" (T, batch, ·) as a torch tensor (with its graph when gradients are on), and,
+        when record, every recorded trace (T, batch, ·) as numpy ("activity" always)."""
+        u = torch.as_tensor(np.asarray(inputs) if not torch.is_tensor(inputs) else inputs,
+                            dtype=torch.float32, device=self.device)
+        if record:
+            self.start_recording()
+        outs: list[torch.Tensor] = []
+
+        def on_step(out: torch.Tensor) -> torch.Tensor | None:
+            outs.append(out)
+            return u[len(outs)] if len(outs) < len(u) else None
+
+        self.drive(u[0], on_step, len(u))
+        out = {"output": torch.stack(outs)}
+        if record:
+            out.update(self.stop_recording())
+        return out
 
     # ---- recording -----------------------------------------------------------------------------------
     def start_recording(self) -> None:

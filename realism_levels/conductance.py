@@ -354,13 +354,18 @@ class _Sim:
 class ConductanceBrain(Brain):
     """Graded-potential conductance-based circuit in Brian2 (see the module docstring for the model).
 
-    Fast path: ``run_closed_loop(env, interface, n_steps)`` couples the body inside ONE Brian2 run.
-    ``step()`` obeys the Brain contract but costs one Network.run (~0.3 s overhead) per call: use it
-    for tests and compatibility only.
+    Fast path: ``drive(inputs, on_step, n_steps)`` runs a whole episode in ONE Brian2 run, calling
+    the runner back at every control step (wormsim.rollout couples the body through it). ``step()``
+    obeys the Brain contract but costs one Network.run per call: use it for tests only.
     """
 
     name: ClassVar[str] = "conductance"
     differentiable: ClassVar[bool] = False
+    steps_in_torch: ClassVar[bool] = False     # one Brian2 run per episode: see drive()
+    synaptic_params: ClassVar[tuple[str, ...]] = ("g_chem", "g_gap")
+    reservoir_knob: ClassVar[str | None] = "conductance_scale"
+    param_groups: ClassVar[dict[str, str]] = {"g_chem": "synapse", "g_gap": "synapse", "bias": "bias",
+                                               "input_gain": "input"}
 
     @classmethod
     def default_config(cls) -> ConductanceConfig:
@@ -576,12 +581,9 @@ class ConductanceBrain(Brain):
                       f"{bool(np.isnan(v[rows]).any())}); their episodes end as failed. Largest parameters: "
                       f"{shown}{more}", RuntimeWarning, stacklevel=4)
 
-    def _record_now(self, force: bool = False, store: list | None = None) -> None:
-        v, a = self.voltage().copy(), self.activity()
+    def _record_now(self) -> None:
         if self._recording:
-            self._record(voltage=torch.from_numpy(v), activity=torch.from_numpy(a))
-        if store is not None:
-            store.append((v, a))
+            self._record(voltage=torch.from_numpy(self.voltage().copy()), activity=torch.from_numpy(self.activity()))
 
     def _run(self, duration_s: float) -> None:
         from brian2 import prefs, second
@@ -606,149 +608,68 @@ class ConductanceBrain(Brain):
         self._record_now()
         return torch.from_numpy(self.activity()).float()
 
-    @torch.no_grad()
-    def run_open_loop(self, inputs, record: bool = True) -> dict[str, np.ndarray]:
-        """Run T control steps with given inputs in ONE Brian2 run (no body).
+    def failed_rows(self) -> np.ndarray:
+        """(batch,) bool: rows whose voltages left the physical range (parked at rest since)."""
+        return self.failed.copy()
 
-        inputs: (T, batch, io.n_inputs) (call reset(batch) first); input t is applied during control
-        step t. Returns "voltage" (T, batch, N) mV and "activity" (T, batch, N) at the end of each
-        step (when record), and "failed" (batch,).
-        """
+    @torch.no_grad()
+    def drive(self, inputs, on_step, n_steps: int) -> None:
+        """The runner's hook (Brain.drive), as ONE Brian2 run of up to ``n_steps`` control steps: a
+        NetworkOperation at the control clock hands each step's activity to ``on_step`` and applies the
+        inputs it returns (or stops the run on None). Same order as the step() loop: the circuit
+        integrates control_dt with the inputs, then on_step sees its activity."""
         if self._sim is None:
-            raise RuntimeError("call reset(batch) before run_open_loop()")
-        u = _np(inputs)
-        if u.ndim != 3 or u.shape[1:] != (self._batch, self.io.n_inputs):
-            raise ValueError(f"inputs must have shape (T, {self._batch}, {self.io.n_inputs}), got "
-                             f"{u.shape}")
-        self._push_params()
-        store: list = []
-        k = [0]
-
-        def on_tick():
-            if k[0] > 0:
-                self._check()
-                self._record_now(store=store if record else None)
-                self._set_inputs(u[k[0]])
-            k[0] += 1
-
-        self._set_inputs(u[0])
-        self._sim.callback = on_tick
-        try:
-            self._run(len(u) * self.io.control_dt)
-        finally:
-            self._sim.callback = None
-        self._check()
-        self._record_now(store=store if record else None)
-        out = {"failed": self.failed.copy()}
-        if record:
-            out["voltage"] = np.stack([s[0] for s in store])
-            out["activity"] = np.stack([s[1] for s in store])
-        return out
-
-    @torch.no_grad()
-    def run_closed_loop(self, env, interface, n_steps: int, record: bool = False,
-                        seed: int | None = None) -> dict[str, np.ndarray]:
-        """Evaluate the whole population on a body task in ONE Brian2 run; the fast path.
-
-        env: a Gymnasium vector env (or duck-typed: ``num_envs``, ``reset(seed=)`` -> (obs, info),
-            ``step(actions)`` -> (obs, reward, terminated, truncated, info), batched numpy arrays) with
-            num_envs == batch, a multiple of the population; rows [p*E:(p+1)*E] are member p's episodes.
-        interface: ``sense(obs) -> (batch, C)`` inputs and ``motor(activity) -> (batch, n_muscles)``
-            muscle activations in [0, 1] (wormsim.interface.Interface).
-        n_steps: control steps (environment steps) at most; the run stops early once every row's
-            episode has ended. An episode's return counts rewards up to its first termination or
-            truncation (later auto-reset steps are ignored).
-
-        Order per control step k (identical to the reset/step loop of an Agent): the brain integrates
-        io.control_dt with the inputs sensed from obs_k; a NetworkOperation at the control clock then
-        reads the activity, maps it to muscles, steps all bodies once, adds the rewards, checks for
-        blow-up and writes the inputs sensed from obs_{k+1}.
-
-        Returns dict of numpy arrays:
-            returns (batch,) summed rewards (config.failure_return where failed); failed (batch,) bool;
-            steps (batch,) environment steps counted; speed (batch,) mean info["speed"] over those
-            steps (NaN when the task reports none); score (batch,) info["score"] at each episode's
-            end (NaN when the task reports none); member_returns (P,) mean over a member's rows
-            (failure_return if any row failed); member_failed (P,); sim_time (s of circuit+body time);
-            wall_time (s); with record: voltage, activity (T, batch, N) and actions (T, batch, M).
-        """
-        batch = int(getattr(env, "num_envs", 0) or 0)
-        if batch < 1:
-            raise ValueError("env must be a vector env with num_envs >= 1")
+            raise RuntimeError("call reset(batch) before drive()")
         if n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-        from brian2 import second
-        t0 = time.perf_counter()
-        self.reset(batch)
-        obs, _ = env.reset(seed=seed)
-        self._set_inputs(_np(interface.sense(obs)))
-        returns = np.zeros(batch)
-        speed_sum = np.zeros(batch)   # info["speed"] summed while alive (tasks that report one)
-        has_speed = [False]
-        score = np.full(batch, np.nan)  # info["score"] at each episode's end (non-motor tasks)
-        steps = np.zeros(batch, dtype=np.int64)
-        alive = np.ones(batch, bool)
-        store: list = []
-        actions_rec: list = []
-        k = [0]
+        self._push_params()
+        self._set_inputs(_np(inputs))
+        ticks, stopped = [0], [False]
 
-        def env_step():
-            new_fail = self._check()
-            alive[new_fail] = False
-            act = self.activity()
-            self._record_now(store=store if record else None)
-            muscles = _np(interface.motor(torch.from_numpy(act).float())).astype(np.float64)
-            muscles[~np.isfinite(muscles)] = 0.0
-            if record:
-                actions_rec.append(muscles.copy())
-            obs, rew, term, trunc, info = env.step(muscles.astype(np.float32))
-            rew = np.nan_to_num(np.asarray(rew, dtype=np.float64))
-            if isinstance(info, dict):         # the body failed (diverged physics, bad muscles): as the
-                for flag in ("diverged", "bad_action"):   # Evaluator does for the other levels
-                    if flag in info:
-                        self.failed |= alive & np.asarray(info[flag], bool)
-            returns[alive] += rew[alive]
-            if isinstance(info, dict) and "speed" in info:
-                has_speed[0] = True
-                speed_sum[alive] += np.nan_to_num(np.asarray(info["speed"], dtype=np.float64))[alive]
-            steps[alive] += 1
-            ended = alive & (np.asarray(term, bool) | np.asarray(trunc, bool))
-            if isinstance(info, dict) and "score" in info:
-                score[ended] = np.asarray(info["score"], dtype=np.float64)[ended]
-            alive[ended] = False
-            self._set_inputs(_np(interface.sense(obs)))
-            if not alive.any():
+        def control_step():
+            self._check()
+            self._record_now()
+            nxt = on_step(torch.from_numpy(self.activity()).float())
+            if nxt is None:
+                stopped[0] = True
                 self._sim.net.stop()
+            else:
+                self._set_inputs(_np(nxt))
 
         def on_tick():
-            if k[0] > 0:
-                env_step()
-            k[0] += 1
+            if ticks[0] > 0:
+                control_step()
+            ticks[0] += 1
 
         self._sim.callback = on_tick
         try:
             self._run(n_steps * self.io.control_dt)
         finally:
             self._sim.callback = None
-        if alive.any():  # the last control step ends with the run; step the bodies once more
-            env_step()
-        failed = self.failed.copy()
-        returns[failed] = self.config.failure_return
-        e = batch // self.population
-        member_failed = failed.reshape(self.population, e).any(axis=1)
-        member_returns = np.where(member_failed, self.config.failure_return,
-                                  returns.reshape(self.population, e).mean(axis=1))
-        speed = (np.where(steps > 0, speed_sum / np.maximum(steps, 1), np.nan) if has_speed[0]
-                 else np.full(batch, np.nan))              # a task without info["speed"]: NaN, as elsewhere
-        out = {"returns": returns, "failed": failed, "steps": steps, "speed": speed, "score": score,
-               "member_returns": member_returns,
-               "member_failed": member_failed, "sim_time": float(self._sim.net.t / second),
-               "wall_time": time.perf_counter() - t0}
-        if record:
-            out["voltage"] = np.stack([s[0] for s in store])
-            out["activity"] = np.stack([s[1] for s in store])
-            out["actions"] = np.stack(actions_rec)
-        return out
+        if not stopped[0]:      # the last control step ends with the run
+            control_step()
+
+    @torch.no_grad()
+    def make_reservoir(self, scale, input_gains, input_scale: float = 1.0) -> dict:
+        """Every chemical and gap conductance at the level's default times ``scale`` (default 1):
+        g = scale * init_g * g_syn * synapse count, derived from the wiring's counts. The network is
+        nonlinear in physical units and has no single weight matrix to take a spectral radius of."""
+        scale = 1.0 if scale is None else float(scale)
+        self.g_chem.copy_(torch.full_like(self.g_chem, self.config.init_g_chem * scale))
+        self.g_gap.copy_(torch.full_like(self.g_gap, self.config.init_g_gap * scale))
+        gains = self.io.initial_gains(self.config.init_input_gain) if input_gains is None else input_gains
+        self.input_gain.copy_(torch.as_tensor(np.asarray(gains) * float(input_scale), dtype=torch.float32))
+        return {"conductance_scale": scale}
+
+    def edge_weights(self) -> dict:
+        """Member 0's peak conductance on every chemical edge, |theta| * count * g_syn (nS), and
+        junction conductance on every gap pair, |theta| * count * g_gap (nS)."""
+        cfg = self.config
+        th_c = np.abs(self.g_chem[0].detach().cpu().numpy())
+        th_g = np.abs(self.g_gap[0].detach().cpu().numpy())
+        return {"chem": th_c[self._chem_group] * self._chem_count * cfg.g_syn_nS,
+                "gap": th_g[self._gap_group] * self._gap_count * cfg.g_gap_nS,
+                "chem_unit": "peak conductance, nS", "gap_unit": "junction conductance, nS"}
 
 
 __all__ = ["ConductanceBrain", "ConductanceConfig", "GATES", "choose_codegen_target",

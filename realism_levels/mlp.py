@@ -64,6 +64,10 @@ class MLPBrain(Brain):
     name = "mlp"
     differentiable = True
     outputs_muscles = True
+    uses_wiring = False
+    state_names = ("h",)
+    reservoir_knob = None
+    param_groups = {"b_ih": "bias", "b_hh": "bias", "b_1": "bias", "b_out": "bias"}
 
     @classmethod
     def default_config(cls) -> MLPConfig:
@@ -95,6 +99,18 @@ class MLPBrain(Brain):
         self.add_param("w_out", uniform(h, m, bound=0.1 * k))
         self.add_param("b_out", torch.zeros(m))
         self.h: torch.Tensor | None = None
+
+    def readout_features(self, output: torch.Tensor) -> torch.Tensor:
+        """The hidden state h (batch, H): a readout reads it, not the muscles."""
+        return self.h
+
+    @torch.no_grad()
+    def make_reservoir(self, scale, input_gains, input_scale: float = 1.0) -> dict:
+        """The untrained random network is the reservoir (weights from ``init_seed``); no connectome,
+        so no scale; ``input_scale`` multiplies its random input weights (``input_gains`` does not
+        apply: every input reaches every hidden unit)."""
+        (self.w_ih if self.config.kind == "gru" else self.w_1).mul_(float(input_scale))
+        return {}
 
     def reset(self, batch: int) -> None:
         self._episodes_per_member(batch)

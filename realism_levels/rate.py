@@ -58,6 +58,11 @@ class EdgeWeights:
     ``share_weights``, ``chem_scale``, ``gap_scale``, ``input_gain``.
     """
 
+    state_names: tuple[str, ...] = ("v",)
+    synaptic_params = ("chem", "gap")
+    reservoir_knob = "spectral_radius"
+    param_groups = {"chem": "synapse", "gap": "synapse", "gain": "input", "bias": "bias", "log_tau": "time"}
+
     def _declare_edges(self) -> None:
         c: Circuit = self.circuit
         cfg = self.config
@@ -121,6 +126,40 @@ class EdgeWeights:
     def input_matrix(self) -> torch.Tensor:
         """(P, C, N) input gains, zero where io.input_mask is False."""
         return self._scatter(self._in_flat, self.gain * self._in_scale, self.io.n_inputs)
+
+    def edge_weights(self) -> dict:
+        """Member 0's |W| on every chemical edge (sign[pre] |theta| / in-degree) and gap conductance on
+        every gap pair, at the current parameters (see Brain.edge_weights)."""
+        ce, ge = self.circuit.chem_edges, self.circuit.gap_edges
+        with torch.no_grad():
+            w = self.chem_matrix()[0].cpu().numpy()
+            g = self.gap_matrix()[0].cpu().numpy()
+        return {"chem": np.abs(w[ce[:, 0], ce[:, 1]]), "gap": g[ge[:, 0], ge[:, 1]],
+                "chem_unit": "|sign · θ / in-degree|", "gap_unit": "|θ| / sqrt(deg deg)"}
+
+    def chem_spectral_radius(self) -> float:
+        """Largest |eigenvalue| of member 0's effective signed chemical matrix."""
+        with torch.no_grad():
+            w = self.chem_matrix()[0].double().cpu().numpy()
+        return float(np.abs(np.linalg.eigvals(w)).max()) if w.size else 0.0
+
+    @torch.no_grad()
+    def make_reservoir(self, scale: float | None, input_gains: np.ndarray | None,
+                       input_scale: float = 1.0) -> dict:
+        """The chemical magnitudes start where the level puts them (derived from the wiring's synapse
+        counts) and are multiplied by one factor so that the spectral radius of the signed chemical
+        matrix is ``scale`` (default 0.9; a nilpotent matrix, spectral radius 0, keeps its magnitudes).
+        Gap junctions stay at the level's default; input gains as given (None: the interface's prior)."""
+        target = 0.9 if scale is None else float(scale)
+        rho = self.chem_spectral_radius()
+        info = {"spectral_radius_before": rho, "chem_factor": None}
+        if rho > 1e-12:
+            info["chem_factor"] = target / rho
+            self.chem.copy_(self.chem.abs() * info["chem_factor"])
+        info["spectral_radius"] = self.chem_spectral_radius()
+        gains = self.io.initial_gains(self.config.input_gain) if input_gains is None else input_gains
+        self.gain.copy_(torch.as_tensor(np.asarray(gains) * float(input_scale), dtype=torch.float32))
+        return info
 
     def _matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(W (P, N, N), L (P, N, N), U (P, C, N)) with L = G - diag(G 1), so that v @ L is the gap
@@ -186,6 +225,21 @@ class RateBrain(EdgeWeights, Brain):
         """(P, N) time constants, s, within [tau_min, tau_max]."""
         cfg = self.config
         return self.log_tau.clamp(math.log(cfg.tau_min), math.log(cfg.tau_max)).exp()
+
+    def init_from_activity(self, mean_activity, mean_input, first_activity):
+        """The state v* = logit(a*) is made the fixed point under the mean input by the bias
+        b = v* - a* W - v* L - u U; returns the state logit(first_activity). A saturated teacher
+        (activity near 0 or 1) is otherwise out of reach of a bias that starts at 0."""
+        def logit(a):
+            a = torch.as_tensor(a, dtype=torch.float32).clamp(1e-3, 1 - 1e-3)
+            return torch.log(a / (1 - a))
+        a_star = torch.as_tensor(mean_activity, dtype=torch.float32).clamp(1e-3, 1 - 1e-3)
+        v_star = logit(a_star)
+        with torch.no_grad():
+            w, lap, u = self._matrices()
+            b = v_star - a_star @ w[0] - v_star @ lap[0] - torch.as_tensor(mean_input, dtype=torch.float32) @ u[0]
+            self.bias.copy_(b.expand_as(self.bias))
+        return {"v": logit(first_activity).unsqueeze(0)}
 
     def reset(self, batch: int) -> None:
         self._episodes_per_member(batch)

@@ -98,6 +98,7 @@ class SpikingBrain(EdgeWeights, Brain):
     name = "spiking"
     differentiable = True
     outputs_muscles = False
+    state_names = ("v", "i_syn", "x", "spk")
 
     @classmethod
     def default_config(cls) -> SpikingConfig:

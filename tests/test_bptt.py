@@ -10,7 +10,7 @@ import wormsim  # noqa: F401  (registers the environments)
 from wormsim.cli import main
 from wormsim.runs import Run
 from wormsim.train.bptt import BPTTConfig, train_bptt
-from wormsim.train.es import TrainConfig
+from wormsim.config import TrainConfig
 
 
 @pytest.mark.parametrize("env_id", ["wormsim/Memory-v0", "wormsim/MemoryCapacity-v0", "wormsim/Digits-v0"])

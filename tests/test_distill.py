@@ -204,7 +204,7 @@ def conductance_teacher(tmp_path_factory):
     oscillation a rate network could not follow, and the test used scales of 0.03.)"""
     from wormsim.rollout import build_circuit
     from wormsim.runs import Run
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     path = tmp_path_factory.mktemp("cond") / "teacher"
     cfg = TrainConfig(level="conductance", duration=2.0, head_cpg=2.0, video=False, out=str(path))
     bodies = Bodies(12, 0.2, 0.0)

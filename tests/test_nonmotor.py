@@ -8,11 +8,11 @@ from gymnasium.utils.env_checker import check_env
 
 import wormsim  # noqa: F401
 from wormsim.envs.layout import ObsLayout
-from wormsim.envs.nonmotor import (NONMOTOR_ENVS, digits_data, digits_decoder, readout_y, register_nonmotor,
+from wormsim.envs.tasks import get_task, task_names
+from wormsim.envs.nonmotor import (digits_data, digits_decoder, readout_y,
                                    score_of)
 
-register_nonmotor()
-IDS = list(NONMOTOR_ENVS)
+IDS = [get_task(t).env_id for t in task_names(has_body=False)]
 TASK_NAMES = {"wormsim/Memory-v0": ("cue", "go"), "wormsim/MemoryCapacity-v0": ("u",),
               "wormsim/Digits-v0": tuple(f"px{i:02d}" for i in range(64))}
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from wormsim.runs import Run
-from wormsim.train.es import TrainConfig
+from wormsim.config import TrainConfig
 from wormsim.train.ppo import (PPOConfig, _Setup, clipped_surrogate, collect_rollout, get_brain_state,
                                replay, set_brain_state, train_ppo, update)
 

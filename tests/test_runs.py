@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from wormsim.runs import Run, RunError
-from wormsim.train.es import TrainConfig
+from wormsim.config import TrainConfig
 
 
 def test_config_metrics_and_policy_round_trip(tmp_path):

@@ -89,7 +89,7 @@ def test_bad_runs_and_flags_get_one_line_errors(tmp_path):
 def test_local_workers_give_the_same_scores_as_one_process(tmp_path):
     from wormsim.parallel import LocalBackend
     from wormsim.rollout import Evaluator
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     spec = TrainConfig(duration=0.4).eval_spec()
     x0 = Evaluator(spec).initial_params()
     params = x0 + 0.1 * np.random.default_rng(0).standard_normal((4, len(x0)))
@@ -106,7 +106,7 @@ def test_ray_backend_on_a_local_cluster():
     pytest.importorskip("ray", reason="the ray extra is not installed")
     from wormsim.parallel import LocalBackend, RayBackend
     from wormsim.rollout import Evaluator
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     spec = TrainConfig(duration=0.4).eval_spec()
     x0 = Evaluator(spec).initial_params()
     params = x0 + 0.1 * np.random.default_rng(1).standard_normal((4, len(x0)))
@@ -180,7 +180,7 @@ def test_workers_end_when_the_trainer_is_killed(tmp_path):
     code = ("import os, time, numpy as np\n"
             "from wormsim.parallel import LocalBackend\n"
             "from wormsim.rollout import Evaluator\n"
-            "from wormsim.train.es import TrainConfig\n"
+            "from wormsim.config import TrainConfig\n"
             "spec = TrainConfig(duration=0.2).eval_spec()\n"
             "x0 = Evaluator(spec).initial_params()\n"
             "pool = LocalBackend(2); pool.evaluate(spec, np.stack([x0, x0]), seed=0)\n"
@@ -210,7 +210,7 @@ def test_workers_end_when_the_trainer_is_killed(tmp_path):
 def test_a_process_keeps_only_its_latest_evaluators():
     """An experiment worker runs cell after cell: it must not keep every earlier cell's env and brain."""
     from wormsim import parallel
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     parallel.clear_evaluators()
     specs = [TrainConfig(duration=0.2, seed=s).eval_spec() for s in range(3)]
     first = parallel._evaluator(specs[0])

@@ -407,7 +407,7 @@ def test_plot_run_of_a_rate_run(tiny_runs, tmp_path):
     assert sizes["weights.png"][0] > 1500
     # a trained run's weights moved from the connectome start
     from wormsim.runs import Run
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     from wormsim.viz.video import _build_brain, make_env
     run = Run.open(tiny_runs["rate"])
     spec = TrainConfig.from_dict(run.config).eval_spec()

@@ -112,8 +112,8 @@ def _choices(key):
     if not isinstance(key, str):
         return list(key)
     if key == "levels":
-        from wormsim.realism_levels import REALISM_LEVELS
-        return list(REALISM_LEVELS)
+        from wormsim.realism_levels import level_names
+        return level_names()
     if key == "wirings":
         from wormsim.wiring import WIRINGS
         return list(WIRINGS)
@@ -128,7 +128,7 @@ def _choices(key):
 
 def _add_train(sub) -> None:
     import dataclasses
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     p = sub.add_parser("train", help="train a realism level on a task (default: rate level, connectome, swim)",
                        description="Train a realism level on a wiring and a task with CMA-ES (every level), "
                        "PPO (--algo ppo: rate, spiking, mlp) or BPTT (--algo bptt: rate, spiking, mlp on "
@@ -197,7 +197,7 @@ def _check_config(config) -> None:
     from wormsim.envs.body import MAX_SEGMENTS, MIN_SEGMENTS, drag_ratio
     if not MIN_SEGMENTS <= config.n_segments <= MAX_SEGMENTS:
         raise UserError(f"--n-segments must be in {MIN_SEGMENTS}..{MAX_SEGMENTS}, got {config.n_segments}")
-    from wormsim.train.es import _medium
+    from wormsim.config import medium_value as _medium
     drag_ratio(_medium(config.medium))   # "water", "agar" or a number > 0, else a ValueError naming them
     if config.algo == "bptt":
         from wormsim.train.bptt import check_bptt
@@ -210,7 +210,7 @@ def _check_config(config) -> None:
 def cmd_train(args) -> int:
     import dataclasses
     from wormsim.runs import Run
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     _check_config(config)
     config.out = config.run_dir()
@@ -242,7 +242,7 @@ def _trainer(config):
 
 def cmd_resume(args) -> int:
     from wormsim.runs import Run, atomic_write_text
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     run = Run.open(args.run)
     config = TrainConfig.from_dict(run.config)
     for key in ("budget", "workers", "video"):

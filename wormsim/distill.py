@@ -441,7 +441,7 @@ def _teacher_spec(teacher_run, teacher_level: str, dataset: str, n_segments: int
         return (EvalSpec(level=teacher_level, dataset=dataset, env_kwargs=(("n_segments", n_segments),)),
                 None, f"untrained {teacher_level} (connectome-derived initial parameters)")
     from wormsim.runs import Run, RunError
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     path = Path(teacher_run)
     if not path.is_dir():
         raise ValueError(f"teacher run {path} does not exist (expected a run directory with config.json "

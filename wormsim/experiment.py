@@ -74,7 +74,8 @@ from pathlib import Path
 import numpy as np
 
 from wormsim.runs import Run, atomic_write_text
-from wormsim.train.es import TrainConfig, train_es
+from wormsim.config import TrainConfig
+from wormsim.train.es import train_es
 
 CLAIMS = {
     "schmidgall": ("Schmidgall, Schuman & Parsa 2022: the motor circuit helps locomotion without "

@@ -4,9 +4,10 @@
     result = ev.evaluate(params, seed=0)          # params (P, n_params) -> result.returns (P,)
 
 The brain batch and the worm batch are the same P (times ``episodes`` per member), stepped together:
-one brain step and one vector-environment step per control step for the whole population. The
-conductance level runs its own loop inside one Brian2 run (its ``run_closed_loop``) on the same vector
-environment. An Evaluator keeps its environment and brain between calls, so a trainer pays for
+one brain step and one vector-environment step per control step for the whole population.
+``run_episodes`` is the one closed-loop episode runner: the Evaluator, distillation and the video call
+it, and a level with a simulator of its own (conductance: one Brian2 run per episode) plugs in through
+its ``drive`` hook. An Evaluator keeps its environment and brain between calls, so a trainer pays for
 building them once.
 """
 from __future__ import annotations
@@ -17,27 +18,21 @@ from functools import cached_property
 import numpy as np
 import torch
 
-TASKS: dict[str, str] = {
-    "swim": "wormsim/Swim-v0",
-    "navigate": "wormsim/Navigate-v0",
-    "memory": "wormsim/Memory-v0",
-    "memory-capacity": "wormsim/MemoryCapacity-v0",
-    "digits": "wormsim/Digits-v0",
-}
-MOTOR_TASKS = ("swim", "navigate")
+FAILURE_RETURN = -1.0e6   # the return of an episode that failed (finite, so that ES can rank it)
 
 
 def task_env_id(task: str) -> str:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    return TASKS[task]
+    """The Gymnasium id of a registered task."""
+    from wormsim.envs.tasks import get_task
+    return get_task(task).env_id
 
 
 @dataclass(frozen=True)
 class EvalSpec:
     """Everything that defines an evaluation, hashable so that workers can cache evaluators.
 
-    level: realism level name. dataset, wiring, wiring_seed: the circuit. task: a key of TASKS.
+    level: realism level name. dataset, wiring, wiring_seed: the circuit. task: a registered task
+    (wormsim.envs.tasks).
     env_kwargs: keyword arguments of the environment (n_segments, medium, duration, ...), as a
     tuple of (key, value) pairs. level_kwargs: config overrides of the level, likewise.
     episodes: episodes per member, averaged.
@@ -84,12 +79,14 @@ def build_circuit(spec: EvalSpec):
     import warnings
 
     from wormsim.connectome import load_circuit
+    from wormsim.envs.tasks import get_task
     from wormsim.wiring import rewire
+    body = get_task(spec.task).has_body
     with warnings.catch_warnings():
-        if spec.task in MOTOR_TASKS:       # the error below says more than the missing-neuron warning
+        if body:                           # the error below says more than the missing-neuron warning
             warnings.simplefilter("ignore")
         base = load_circuit(spec.dataset)
-    if spec.task in MOTOR_TASKS and not base.nmj.any():
+    if body and not base.nmj.any():
         raise ValueError(f"dataset {spec.dataset!r} has no motor neurons that reach a muscle, so its "
                          f"circuit cannot drive the body in {spec.task!r}; "
                          "use cook2019, openworm, varshney, white or wang2024, or a non-motor task")
@@ -117,7 +114,7 @@ class Evaluator:
     def __init__(self, spec: EvalSpec):
         self.spec = spec
         self._population = None
-        self.env = self.brain = self.interface = self.agent = None
+        self.env = self.brain = self.interface = None
 
     @cached_property
     def circuit(self):
@@ -132,7 +129,7 @@ class Evaluator:
     def _setup(self, population: int) -> None:
         if self._population == population:
             return
-        from wormsim.interface import Agent, Interface
+        from wormsim.interface import Interface
         from wormsim.realism_levels import get_level
         if self.env is not None:
             self.env.close()
@@ -143,7 +140,6 @@ class Evaluator:
         cfg = make_level_config(self.spec.level, dict(self.spec.level_kwargs))
         self.brain = level_cls(self.circuit, self.interface.io_spec(), cfg, population=population,
                                device=self.spec.device)
-        self.agent = Agent(self.brain, self.interface)
         self._population = population
 
     def close(self) -> None:
@@ -152,7 +148,7 @@ class Evaluator:
         import gc
         if self.env is not None:
             self.env.close()
-        self.env = self.brain = self.interface = self.agent = None
+        self.env = self.brain = self.interface = None
         self._population = None
         gc.collect()
 
@@ -166,7 +162,6 @@ class Evaluator:
         self._setup(self._population or 1)
         return self.brain.get_params()[0].cpu().numpy()
 
-    @torch.no_grad()
     def evaluate(self, params: np.ndarray, seed: int = 0, record: bool = False) -> EvalResult:
         """params: (P, n_params). Member p runs ``episodes`` episodes with environment seeds
         seed + 1000 * p + e, so a member's score does not depend on how a population is chunked."""
@@ -175,61 +170,123 @@ class Evaluator:
         self._setup(P)
         self.brain.set_params(params)
         seeds = [int(seed) + 1000 * p + e for p in range(P) for e in range(E)]
-        if hasattr(self.brain, "run_closed_loop"):
-            out = self.brain.run_closed_loop(self.env, self.interface, n_steps=max_episode_steps(self.env),
-                                             record=record, seed=seeds)
-            returns, speed, failed = (np.asarray(out["returns"]), np.asarray(out["speed"]),
-                                      np.asarray(out["failed"]))
-            score = np.asarray(out.get("score", np.full(len(returns), np.nan)))
-            steps = int(np.sum(out["steps"]))
-            traces = {k: out[k] for k in ("voltage", "activity", "actions") if k in out}
-        else:
-            returns, speed, failed, steps, traces, score = self._loop(seeds, record)
-        return EvalResult(returns=returns.reshape(P, E).mean(1), speed=speed.reshape(P, E).mean(1),
-                          failed=failed.reshape(P, E).any(1), steps=steps, traces=traces,
-                          score=score.reshape(P, E).mean(1))
+        out = run_episodes(self.brain, self.interface, self.env, seeds, record=record)
+        return EvalResult(returns=out.returns.reshape(P, E).mean(1), speed=out.speed.reshape(P, E).mean(1),
+                          failed=out.failed.reshape(P, E).any(1), steps=int(out.steps.sum()),
+                          traces=out.traces, score=out.score.reshape(P, E).mean(1))
 
-    def _loop(self, seeds, record):
-        n = len(seeds)
-        obs, _ = self.env.reset(seed=seeds)
-        self.agent.reset(n)
-        if record:
-            self.brain.start_recording()
-        total = np.zeros(n)
-        speed_sum = np.zeros(n)
-        has_speed = False
-        counted = np.zeros(n)
-        alive = np.ones(n, bool)
-        failed = np.zeros(n, bool)
-        score = np.full(n, np.nan)
-        steps = 0
-        body = {"curvature": [], "com": []}
-        while alive.any():
-            action = self.agent.act(obs)
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            steps += int(alive.sum())
-            total += np.where(alive, reward, 0.0)
-            if "speed" in info:
-                has_speed = True
-                speed_sum += np.where(alive, info["speed"], 0.0)
-            counted += alive
-            for flag in ("diverged", "bad_action"):
-                if flag in info:
-                    failed |= alive & np.asarray(info[flag], bool)
-            if record:
-                body["curvature"].append(np.asarray(info.get("curvature", np.zeros((n, 0)))).copy())
-                body["com"].append(np.stack([info.get("x_position", np.zeros(n)),
-                                             info.get("y_position", np.zeros(n))], -1))
-            ended = alive & (np.asarray(terminated) | np.asarray(truncated))
-            if "score" in info:
-                score[ended] = np.asarray(info["score"], float)[ended]
-            alive &= ~ended
-        speed = speed_sum / np.maximum(counted, 1) if has_speed else np.full(n, np.nan)
-        traces = {}
-        if record:
-            traces = self.brain.stop_recording()
-            traces.update({k: np.stack(v) for k, v in body.items() if v})
-        return total, speed, failed, steps, traces, score
+
+# ---- THE closed-loop episode runner ---------------------------------------------------------------------
+@dataclass
+class Episodes:
+    """What ``run_episodes`` measured, one entry per row (episode), numpy arrays.
+
+    returns (B,): summed rewards until each episode's first end (FAILURE_RETURN where it failed).
+    speed (B,): mean info["speed"] over the counted steps, body lengths / s (NaN for tasks without one).
+    score (B,): info["score"] at each episode's end (NaN for tasks without one).
+    failed (B,) bool: the body (info "diverged" / "bad_action") or the brain's own simulation failed.
+    steps (B,): environment steps counted.
+    traces: with record, each (T, B, ...): the brain's recorded traces ("activity" always; the level's
+    own, e.g. "voltage"), "u" (inputs), "muscles", "obs" (the observation after each step) and, where
+    the task reports them, "curvature" (rad per segment) and "com" (x, y of the centre of mass, m).
+    """
+    returns: np.ndarray
+    speed: np.ndarray
+    score: np.ndarray
+    failed: np.ndarray
+    steps: np.ndarray
+    traces: dict = field(default_factory=dict)
+
+
+class _Book:
+    """The bookkeeping of a batch of episodes: which rows still run, what each has earned."""
+
+    def __init__(self, n: int, record: bool):
+        self.returns, self.speed_sum = np.zeros(n), np.zeros(n)
+        self.score = np.full(n, np.nan)
+        self.steps = np.zeros(n, np.int64)
+        self.alive, self.failed = np.ones(n, bool), np.zeros(n, bool)
+        self.has_speed = False
+        self.record = record
+        self.series: dict[str, list] = {}
+
+    def add(self, reward, terminated, truncated, info: dict, brain_failed) -> None:
+        alive = self.alive
+        if brain_failed is not None:
+            self.failed |= alive & np.asarray(brain_failed, bool)
+        for flag in ("diverged", "bad_action"):
+            if flag in info:
+                self.failed |= alive & np.asarray(info[flag], bool)
+        self.returns += np.where(alive, np.nan_to_num(np.asarray(reward, np.float64)), 0.0)
+        if "speed" in info:
+            self.has_speed = True
+            self.speed_sum += np.where(alive, np.nan_to_num(np.asarray(info["speed"], np.float64)), 0.0)
+        self.steps += alive
+        ended = alive & (np.asarray(terminated, bool) | np.asarray(truncated, bool))
+        if "score" in info:
+            self.score[ended] = np.asarray(info["score"], np.float64)[ended]
+        self.alive = alive & ~ended & ~self.failed
+
+    def keep(self, **arrays) -> None:
+        if self.record:
+            for k, v in arrays.items():
+                self.series.setdefault(k, []).append(np.array(v, copy=True))
+
+    def result(self, brain_traces: dict) -> Episodes:
+        speed = (self.speed_sum / np.maximum(self.steps, 1) if self.has_speed
+                 else np.full(len(self.returns), np.nan))
+        returns = np.where(self.failed, FAILURE_RETURN, self.returns)
+        traces = dict(brain_traces)
+        traces.update({k: np.stack(v) for k, v in self.series.items() if v})
+        return Episodes(returns, speed, self.score, self.failed.copy(), self.steps, traces)
+
+
+@torch.no_grad()
+def run_episodes(brain, interface, env, seeds, n_steps: int | None = None, record: bool = False,
+                 sense=None, observe=None) -> Episodes:
+    """Run one episode per row of ``env`` (a vector env, num_envs == len(seeds)) with ``brain`` behind
+    ``interface``: THE closed-loop runner that training, video, distillation and the experiment call.
+
+    Per control step: inputs sensed from the observation, one brain step (through the level's
+    ``drive``, so a level with its own simulator runs the whole episode in it), muscles = the brain's
+    output (levels that output muscles) or interface.motor(activity), one environment step. Rows stop
+    counting at their first termination, truncation or failure; the run ends when every row has.
+    n_steps: control steps at most (default: the env's episode). sense: replaces interface.sense
+    (distillation adds its drives and noise there). observe(obs, info): called after every environment
+    step (video frames, extra recordings). record: keep the traces (see Episodes).
+    """
+    sense = sense or interface.sense
+    seeds = [int(s) for s in seeds]
+    n = len(seeds)
+    book = _Book(n, record)
+    obs, _ = env.reset(seed=seeds)
+    brain.reset(n)
+    if record:
+        brain.start_recording()
+    inputs = sense(obs, device=brain.device)
+
+    def on_step(out: torch.Tensor):
+        nonlocal obs, inputs
+        muscles = out if brain.outputs_muscles else interface.motor(out)
+        muscles = np.nan_to_num(muscles.detach().cpu().numpy().astype(np.float64))
+        obs, reward, terminated, truncated, info = env.step(muscles.astype(np.float32))
+        info = info if isinstance(info, dict) else {}
+        book.add(reward, terminated, truncated, info, brain.failed_rows())
+        book.keep(u=inputs.detach().cpu().numpy().astype(np.float32), muscles=muscles, obs=obs)
+        if "curvature" in info:
+            book.keep(curvature=info["curvature"])
+        if "x_position" in info:
+            book.keep(com=np.stack([info["x_position"], info.get("y_position", np.zeros(n))], -1))
+        if observe is not None:
+            observe(obs, info)
+        if not book.alive.any():
+            return None
+        inputs = sense(obs, device=brain.device)
+        return inputs
+
+    brain.drive(inputs, on_step, int(n_steps or max_episode_steps(env)))
+    traces = brain.stop_recording() if record else {}
+    return book.result(traces)
 
 
 def layout_control_dt(env) -> float:

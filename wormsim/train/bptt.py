@@ -39,7 +39,8 @@ from torch import nn
 
 from wormsim.runs import Run, RunError, atomic_write_text
 from wormsim.train import torch_threads
-from wormsim.train.es import TrainConfig, _finite, _nanmean
+from wormsim.config import TrainConfig
+from wormsim.train.es import _finite, _nanmean
 from wormsim.train.ppo import DIFFERENTIABLE_LEVELS, _episode_seed
 
 

@@ -13,103 +13,11 @@ continues exactly: a resumed run gives the same curve as an uninterrupted one wi
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from wormsim.config import TrainConfig
 from wormsim.runs import Run, RunError
-
-
-def _opt(default, help: str, **kw):
-    return field(default=default, metadata={"help": help, **kw})
-
-
-@dataclass
-class TrainConfig:
-    """Every field is a flag of `wormsim train` (underscores become dashes)."""
-    level: str = _opt("rate", "realism level", choices="levels")
-    wiring: str = _opt("connectome", "the real connectome or a null model", choices="wirings")
-    dataset: str = _opt("cook2019", "connectome dataset read through cect", choices="datasets")
-    task: str = _opt("swim", "task environment", choices="tasks")
-    algo: str = _opt("es", "training algorithm: es (CMA-ES, every level), ppo (rate, spiking, mlp; "
-                     "--budget counts PPO iterations) or bptt (rate, spiking, mlp on memory, "
-                     "memory-capacity and digits; --budget counts gradient steps)",
-                     choices=("es", "ppo", "bptt"))
-    seed: int = _opt(0, "seed of the trainer, the null wiring and the episodes")
-    budget: int = _opt(100, "number of ES generations (PPO: iterations; BPTT: gradient steps)")
-    popsize: int = _opt(32, "candidates per generation")
-    sigma: float = _opt(0.2, "initial step size of CMA-ES, in parameter units")
-    episodes: int = _opt(1, "episodes per candidate, averaged")
-    duration: float = _opt(5.0, "simulated seconds per training episode (swim, navigate)")
-    n_segments: int = _opt(12, "body segments of the worm")
-    medium: str = _opt("water", "water, agar, or a drag ratio (normal / tangential)")
-    head_cpg: float = _opt(2.0, "frequency (Hz) of the head's own oscillator, which drives the head "
-                           "muscles no simulated motor neuron reaches (swim, navigate; 0: off, the "
-                           "circuit must make its own rhythm)")
-    share_weights: bool = _opt(False, "one weight per cell-class pair instead of one per edge")
-    train: str = _opt("weights", "weights: train the circuit; readout: keep the circuit at its "
-                      "connectome-derived values (reservoir) and fit only a linear readout (ridge "
-                      "regression for memory and digits, ES for swim and navigate)",
-                      choices=("weights", "readout"))
-    spectral_radius: float = _opt(0.9, "reservoir mode: spectral radius of the fixed chemical weights")
-    ridge_alpha: float = _opt(1.0, "reservoir mode: ridge regularisation of the readout")
-    conductance_scale: float = _opt(1.0, "reservoir mode, conductance level: factor on every chemical and "
-                                    "gap conductance of the fixed circuit (the spectral radius does not "
-                                    "apply to it)")
-    diagonal_above: int = _opt(200, "use separable CMA-ES above this many parameters")
-    workers: int = _opt(2, "evaluation processes (or Ray actors)")
-    backend: str = _opt("local", "where episodes run: local processes or a Ray cluster",
-                        choices=("local", "ray"))
-    ray_address: str | None = _opt(None, "address of a running Ray cluster (default: start a local one)")
-    eval_episodes: int = _opt(4, "episodes of the final evaluation of the best policy")
-    video: bool = _opt(True, "record a video of the final policy into the run directory")
-    out: str | None = _opt(None, "run directory (default: runs/LEVEL-WIRING-TASK-sSEED)")
-
-    def run_dir(self) -> str:
-        return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
-
-    def eval_spec(self, episodes: int | None = None, held_out: bool = False):
-        """The EvalSpec of this set-up. held_out: the final judgement, on data training never saw
-        (digits: the test split of the images; the other tasks draw fresh episodes from new seeds)."""
-        from wormsim.rollout import MOTOR_TASKS, EvalSpec
-        level_kwargs = (("share_weights", True),) if self.share_weights and self.level != "mlp" else ()
-        level = self.level
-        if self.train == "readout" and self.task in MOTOR_TASKS:
-            if self.level == "conductance":
-                raise ValueError("--train readout on swim or navigate needs a level that steps in torch "
-                                 "(rate, spiking, mlp); conductance's readout is fitted on memory, "
-                                 "memory-capacity and digits")
-            level = f"readout-{self.level}"
-            level_kwargs += (("spectral_radius", float(self.spectral_radius)),)
-        env_kwargs = (("n_segments", self.n_segments),)
-        if self.task in MOTOR_TASKS:  # the non-motor tasks have no body and a fixed trial structure
-            env_kwargs += (("medium", _medium(self.medium)), ("duration", float(self.duration)),
-                           ("head_cpg", float(self.head_cpg)))
-        elif held_out and self.task == "digits":
-            env_kwargs += (("split", "test"),)
-        return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
-                        wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
-                        env_kwargs=env_kwargs, level_kwargs=level_kwargs)
-
-    # what a resumed run may change; everything else is its set-up, kept in every checkpoint
-    RESUMABLE = ("budget", "workers", "video", "backend", "ray_address", "out")
-
-    def fingerprint(self) -> dict:
-        """The set-up a checkpoint belongs to: every field but those a resume may change."""
-        d = asdict(self)
-        return {k: v for k, v in d.items() if k not in self.RESUMABLE}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def _medium(m):
-    try:
-        return float(m)
-    except (TypeError, ValueError):
-        return m
 
 
 def _finite(x):

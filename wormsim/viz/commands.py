@@ -76,7 +76,7 @@ def add_rollout(subparsers) -> argparse.ArgumentParser:
 def cmd_rollout(args) -> int:
     from wormsim.rollout import MOTOR_TASKS
     from wormsim.runs import Run
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     from wormsim.viz.video import describe_wave, record_video
     run = Run.open(args.run)
     config = TrainConfig.from_dict(run.config)

@@ -620,7 +620,7 @@ def plot_rollout_figures(run, out: Path, prefix: str = "", ext: str = ".png", se
     tasks only) and the weights against the connectome start (levels with circuit weights, not in
     readout mode). What is left out is said in ``notes``."""
     from wormsim.rollout import MOTOR_TASKS
-    from wormsim.train.es import TrainConfig
+    from wormsim.config import TrainConfig
     from wormsim.viz.video import _build_brain, describe_wave, make_env, rollout as do_rollout
     notes = notes if notes is not None else []
     config = TrainConfig.from_dict(run.config)

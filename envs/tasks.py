@@ -1,0 +1,104 @@
+"""The task registry: what every task declares once, so that the trainers, the reservoir, the CLI and the
+experiment read it here instead of keeping lists of task names.
+
+    from wormsim.envs.tasks import get_task, task_names
+    get_task("digits").chance        # 0.1
+    get_task("swim").has_body        # True
+
+A new task is a Gymnasium environment (with a native vector env, as envs/vector.py and envs/nonmotor.py
+build them) and one ``register_task(TaskSpec(...), entry_point=..., vector_entry_point=...)`` call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is, for the code that trains and judges on it.
+
+    name: the --task value. env_id: its Gymnasium id. has_body: a MuJoCo worm (speed, gait, video);
+    False for tasks whose observation does not depend on the actions (no body in the loop).
+    metric: the summary key a comparison of runs uses ("final_speed", "final_return", "final_score",
+    or "final_r2" for a reservoir's unclipped R^2); metric_label its words and unit.
+    low, high: the metric's bounds where it has them. chance: its value for a policy that knows
+    nothing of the input (None: no such level). score, score_label: a second summary key the report
+    shows beside it (e.g. the env's clipped score), if any.
+    held_out: environment keyword arguments of the final, held-out judgement (digits: the test images).
+    readout: how a fixed reservoir's linear readout is fitted on it: "regression" (info "target" on
+    info "scored" steps), "classification" (info "label" on "respond" steps, judged on the task's
+    ``decide`` steps) or None (trained by ES through the muscles instead).
+    """
+    name: str
+    env_id: str
+    has_body: bool
+    metric: str = "final_return"
+    metric_label: str = "return"
+    low: float | None = None
+    high: float | None = None
+    chance: float | None = None
+    score: str | None = None
+    score_label: str = ""
+    held_out: tuple = ()
+    readout: str | None = None
+
+    def __post_init__(self):
+        if self.readout not in (None, "regression", "classification"):
+            raise ValueError(f"readout must be None, 'regression' or 'classification', got {self.readout!r}")
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec, entry_point: str | None = None, vector_entry_point: str | None = None,
+                  replace: bool = False) -> None:
+    """Add a task; with entry points its environment is registered with Gymnasium too."""
+    if spec.name in TASKS and not replace:
+        raise ValueError(f"task {spec.name!r} is registered already (replace=True to replace it)")
+    if entry_point is not None:
+        from gymnasium.envs.registration import register, registry
+        if spec.env_id not in registry or replace:
+            register(id=spec.env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)
+    TASKS[spec.name] = spec
+
+
+def unregister_task(name: str) -> None:
+    TASKS.pop(name, None)
+
+
+def get_task(name: str) -> TaskSpec:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def task_names(has_body: bool | None = None) -> list[str]:
+    """Registered tasks, in order; only those with (True) or without (False) a body if given."""
+    return [n for n, t in TASKS.items() if has_body is None or t.has_body == has_body]
+
+
+def _register_builtin() -> None:
+    vec = "wormsim.envs.vector:{}VectorEnv"
+    nm = "wormsim.envs.nonmotor:{}"
+    register_task(TaskSpec("swim", "wormsim/Swim-v0", True, "final_speed",
+                           "forward speed, body lengths / s"),
+                  "wormsim.envs.swim:SwimEnv", vec.format("Swim"), replace=True)
+    register_task(TaskSpec("navigate", "wormsim/Navigate-v0", True), "wormsim.envs.navigate:NavigateEnv",
+                  vec.format("Navigate"), replace=True)
+    # the unclipped R^2's expectation, 1 - MSE / variance, is at most 1 (one episode's may pass 1)
+    register_task(TaskSpec("memory", "wormsim/Memory-v0", False, "final_return",
+                           "recall R^2, unclipped (1 - MSE / cue variance)", high=1.0, chance=0.0,
+                           score="final_score", score_label="clipped R^2 (the env's score)",
+                           readout="regression"),
+                  nm.format("MemoryEnv"), nm.format("MemoryVectorEnv"), replace=True)
+    register_task(TaskSpec("memory-capacity", "wormsim/MemoryCapacity-v0", False, "final_return",
+                           "recall R^2 of u(t-1), unclipped", high=1.0, chance=0.0, score="final_score",
+                           score_label="clipped R^2 (the env's score)", readout="regression"),
+                  nm.format("MemoryCapacityEnv"), nm.format("MemoryCapacityVectorEnv"), replace=True)
+    register_task(TaskSpec("digits", "wormsim/Digits-v0", False, "final_score", "accuracy on held-out images",
+                           low=0.0, high=1.0, chance=0.1, held_out=(("split", "test"),),
+                           readout="classification"),
+                  nm.format("DigitsEnv"), nm.format("DigitsVectorEnv"), replace=True)
+
+
+_register_builtin()

@@ -1,0 +1,210 @@
+"""Run configurations as dataclasses, and command-line flags generated from them.
+
+A config dataclass is the whole set-up of a command (CleanRL's Args): every field carries its help text
+and, where it has a fixed set of values, the name of the registry its choices come from
+(``opt(default, help, choices="levels")``). ``add_arguments`` makes one flag per field (underscores
+become dashes, booleans get --x/--no-x, lists take several values); ``from_args`` builds the config back.
+`wormsim train`, `wormsim experiment` and `wormsim distill` are generated this way.
+
+TrainConfig lives here, below the trainers, so that the modules that only read a set-up (rollout,
+reservoir, viz, distill) need not import a trainer.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field, fields
+
+
+def opt(default, help: str, **meta):
+    """A config field: its default, its help text, and optionally choices= (a list or a registry name:
+    "levels", "wirings", "datasets", "tasks", "algos"), low= (the smallest allowed number), positive=True,
+    flag= (another flag name), list fields take a default list (copied)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
+def choices_of(key) -> list:
+    """The valid values named by ``key``: a registry name or an explicit list."""
+    if not isinstance(key, str):
+        return list(key)
+    if key == "levels":
+        from wormsim.realism_levels import level_names
+        return level_names()
+    if key == "wirings":
+        from wormsim.wiring import available_wirings
+        return available_wirings()
+    if key == "datasets":
+        from wormsim.connectome import DATASETS
+        return sorted(DATASETS)
+    if key == "tasks":
+        from wormsim.envs.tasks import task_names
+        return task_names()
+    if key == "algos":
+        from wormsim.train import algo_names
+        return algo_names()
+    raise KeyError(f"no registry named {key!r} for choices")
+
+
+def _field_type(cls, f) -> tuple[type, bool, bool]:
+    """(element type, is a list, is optional) of a field, from its annotation."""
+    hints = typing.get_type_hints(cls)
+    t = hints[f.name]
+    optional = False
+    args = typing.get_args(t)
+    if type(None) in args:
+        optional = True
+        t = next(a for a in args if a is not type(None))
+    if typing.get_origin(t) is list:
+        return typing.get_args(t)[0], True, optional
+    return t, False, optional
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field of the dataclass ``cls``, with its default and help."""
+    defaults = cls()
+    for f in fields(cls):
+        if f.name in skip or "help" not in f.metadata:
+            continue
+        flag = "--" + f.metadata.get("flag", f.name.replace("_", "-"))
+        default = getattr(defaults, f.name)
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        help_text = f.metadata["help"] + (f" (default: {shown})" if default is not None else "")
+        kind, is_list, _ = _field_type(cls, f)
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=help_text)
+            continue
+        choices = choices_of(f.metadata["choices"]) if "choices" in f.metadata else None
+        parser.add_argument(flag, dest=f.name, type=kind if kind in (int, float) else str, default=default,
+                            choices=choices, help=help_text,
+                            **({"nargs": f.metadata.get("nargs", "+")} if is_list else {}))
+
+
+def from_args(cls, args: argparse.Namespace, **extra):
+    """The config ``cls`` from parsed flags (fields without a flag keep their defaults); list fields are
+    de-duplicated in order; every bound declared with low= or positive= is checked."""
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    for f in fields(cls):
+        if isinstance(values.get(f.name), list):
+            values[f.name] = list(dict.fromkeys(values[f.name]))
+    cfg = cls(**values, **extra)
+    check_bounds(cfg)
+    return cfg
+
+
+def check_bounds(cfg) -> None:
+    """ValueError naming the flag of the first field outside its declared bound (low=, positive=)."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        flag = "--" + f.metadata.get("flag", f.name.replace("_", "-"))
+        if value is None or isinstance(value, (list, bool)):
+            continue
+        if "low" in f.metadata and value < f.metadata["low"]:
+            raise ValueError(f"{flag} must be >= {f.metadata['low']}, got {value}")
+        if f.metadata.get("positive") and not value > 0:
+            raise ValueError(f"{flag} must be positive, got {value}")
+
+
+def config_from_dict(cls, d: dict):
+    """``cls`` from a stored dict; keys it does not know (a field since removed) are ignored, fields
+    added since take their defaults."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def medium_value(m):
+    """--medium as the body takes it: a drag ratio given as a number, else the medium's name."""
+    try:
+        return float(m)
+    except (TypeError, ValueError):
+        return m
+
+
+@dataclass
+class TrainConfig:
+    """Every field is a flag of `wormsim train` (underscores become dashes)."""
+    level: str = opt("rate", "realism level", choices="levels")
+    wiring: str = opt("connectome", "the real connectome or a null model", choices="wirings")
+    dataset: str = opt("cook2019", "connectome dataset read through cect", choices="datasets")
+    task: str = opt("swim", "task environment", choices="tasks")
+    algo: str = opt("es", "training algorithm: es (CMA-ES, every level), ppo (differentiable levels; "
+                    "--budget counts PPO iterations) or bptt (differentiable levels on the tasks "
+                    "without a body; --budget counts gradient steps)", choices="algos")
+    seed: int = opt(0, "seed of the trainer, the null wiring and the episodes", low=0)
+    budget: int = opt(100, "number of ES generations (PPO: iterations; BPTT: gradient steps)", low=1)
+    popsize: int = opt(32, "candidates per generation", low=2)
+    sigma: float = opt(0.2, "initial step size of CMA-ES, in parameter units", positive=True)
+    episodes: int = opt(1, "episodes per candidate, averaged", low=1)
+    duration: float = opt(5.0, "simulated seconds per training episode (swim, navigate)", positive=True)
+    n_segments: int = opt(12, "body segments of the worm")
+    medium: str = opt("water", "water, agar, or a drag ratio (normal / tangential)")
+    head_cpg: float = opt(2.0, "frequency (Hz) of the head's own oscillator, which drives the head "
+                          "muscles no simulated motor neuron reaches (swim, navigate; 0: off, the "
+                          "circuit must make its own rhythm)", low=0)
+    share_weights: bool = opt(False, "one weight per cell-class pair instead of one per edge")
+    train: str = opt("weights", "weights: train the circuit; readout: keep the circuit at its "
+                     "connectome-derived values (reservoir) and fit only a linear readout (ridge "
+                     "regression on the tasks without a body, ES on swim and navigate)",
+                     choices=("weights", "readout"))
+    spectral_radius: float = opt(0.9, "reservoir mode: spectral radius of the fixed chemical weights "
+                                 "(levels whose reservoir knob it is: rate, spiking)", positive=True)
+    ridge_alpha: float = opt(1.0, "reservoir mode: ridge regularisation of the readout", low=0)
+    conductance_scale: float = opt(1.0, "reservoir mode, conductance level: factor on every chemical and "
+                                   "gap conductance of the fixed circuit", positive=True)
+    diagonal_above: int = opt(200, "use separable CMA-ES above this many parameters")
+    workers: int = opt(2, "evaluation processes (or Ray actors)", low=1)
+    backend: str = opt("local", "where episodes run: local processes or a Ray cluster",
+                       choices=("local", "ray"))
+    ray_address: str | None = opt(None, "address of a running Ray cluster (default: start a local one)")
+    eval_episodes: int = opt(4, "episodes of the final evaluation of the best policy", low=1)
+    video: bool = opt(True, "record a video of the final policy into the run directory")
+    out: str | None = opt(None, "run directory (default: runs/LEVEL-WIRING-TASK-sSEED)")
+
+    # what a resumed run may change; everything else is its set-up, kept in every checkpoint
+    RESUMABLE = ("budget", "workers", "video", "backend", "ray_address", "out")
+
+    def run_dir(self) -> str:
+        return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
+
+    def level_kwargs(self) -> tuple:
+        """Config overrides of the level: share_weights where the level has such an option."""
+        from wormsim.realism_levels import get_level
+        cfg = get_level(self.level).default_config()
+        has_share = dataclasses.is_dataclass(cfg) and "share_weights" in {f.name for f in fields(cfg)}
+        return (("share_weights", True),) if self.share_weights and has_share else ()
+
+    def eval_spec(self, episodes: int | None = None, held_out: bool = False):
+        """The EvalSpec of this set-up. held_out: the final judgement, on data training never saw (the
+        task's held_out environment options, e.g. digits' test images; every task draws fresh
+        episodes from new seeds)."""
+        from wormsim.envs.tasks import get_task
+        from wormsim.realism_levels import get_level
+        from wormsim.rollout import EvalSpec
+        task = get_task(self.task)
+        level, level_kwargs = self.level, self.level_kwargs()
+        if self.train == "readout" and task.has_body:
+            inner = get_level(self.level)
+            inner.require("steps_in_torch", "--train readout on a task with a body (an ES-trained readout)")
+            level = f"readout-{self.level}"
+            scale = getattr(self, inner.reservoir_knob, None) if inner.reservoir_knob else None
+            level_kwargs = level_kwargs + (("scale", None if scale is None else float(scale)),)
+        env_kwargs = (("n_segments", self.n_segments),)
+        if task.has_body:  # tasks without a body have a fixed trial structure
+            env_kwargs += (("medium", medium_value(self.medium)), ("duration", float(self.duration)),
+                           ("head_cpg", float(self.head_cpg)))
+        elif held_out:
+            env_kwargs += tuple(task.held_out)
+        return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
+                        wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
+                        env_kwargs=env_kwargs, level_kwargs=level_kwargs)
+
+    def fingerprint(self) -> dict:
+        """The set-up a checkpoint belongs to: every field but those a resume may change."""
+        return {k: v for k, v in asdict(self).items() if k not in self.RESUMABLE}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return config_from_dict(cls, d)
