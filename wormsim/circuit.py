@@ -134,7 +134,6 @@ class Circuit:
 
     def stats(self, small_world_seed: int = 0, small_world: bool = True) -> dict:
         """Graph statistics of the chemical network (and gap junction counts) as a plain dict."""
-        from wormsim.wiring import graph_stats  # statistics live with the null models they compare
         return graph_stats(self, seed=small_world_seed, small_world=small_world)
 
     def replace(self, **changes) -> "Circuit":
@@ -150,3 +149,65 @@ class Circuit:
     def __repr__(self) -> str:
         return (f"Circuit({self.dataset}, wiring={self.wiring}, {self.n} neurons, "
                 f"{len(self.chem_edges)} chemical edges, {len(self.gap_edges)} gap pairs)")
+
+
+# ---- graph statistics -------------------------------------------------------------------------------------
+def graph_stats(circuit: Circuit, seed: int = 0, small_world: bool = True, n_random: int = 5) -> dict:
+    """Statistics of the chemical network (directed) and the gap junctions, as a plain dict.
+
+    Clustering and path length are taken on the undirected union of chemical and gap edges (the
+    graph signals can travel on), over its largest connected component. Small-world coefficients:
+    sigma = (C / C_rand) / (L / L_rand) with G(n, m) references (Humphries & Gurney 2008), and
+    omega = L_rand / L - C / C_latt with a ring lattice of the same density (Telesford et al. 2011).
+    """
+    chem = circuit.to_networkx("chemical")
+    n = circuit.n
+    e_chem = [(i, j) for i, j in circuit.chem_edges if i != j]
+    exc = sum(1 for i, j in circuit.chem_edges if circuit.sign[i] > 0)
+    und = nx.Graph()
+    und.add_nodes_from(range(n))
+    und.add_edges_from((int(i), int(j)) for i, j in e_chem)
+    und.add_edges_from((int(i), int(j)) for i, j in circuit.gap_edges)
+    out = {
+        "dataset": circuit.dataset,
+        "wiring": circuit.wiring,
+        "neurons": n,
+        "neurons_by_class": circuit.summary_by_class(),
+        "chemical_edges": int(len(circuit.chem_edges)),
+        "chemical_synapses": float(circuit.chem.sum()),
+        "excitatory_edges": int(exc),
+        "inhibitory_edges": int(len(circuit.chem_edges) - exc),
+        "gap_pairs": int(len(circuit.gap_edges)),
+        "gap_junctions": float(np.triu(circuit.gap, 1).sum()),
+        "density": len(e_chem) / (n * (n - 1)) if n > 1 else 0.0,
+        "reciprocity": float(nx.reciprocity(chem)) if chem.number_of_edges() else 0.0,
+        "self_loops": int(nx.number_of_selfloops(chem)),
+        "sign_rule": circuit.sign_rule,
+        "nmj_source": circuit.nmj_source,
+        "missing": list(circuit.missing),
+        "notes": list(circuit.notes),
+    }
+    cc, path = _clustering_and_path(und)
+    out["clustering"] = cc
+    out["mean_shortest_path"] = path
+    if small_world and und.number_of_edges() > n:
+        rng = np.random.default_rng(seed)
+        m = und.number_of_edges()
+        rand = [_clustering_and_path(nx.gnm_random_graph(n, m, seed=int(rng.integers(2**31))))
+                for _ in range(n_random)]
+        c_rand, l_rand = float(np.mean([r[0] for r in rand])), float(np.mean([r[1] for r in rand]))
+        k = max(2, min(n - 1 - (n - 1) % 2, int(round(2 * m / n / 2)) * 2))
+        c_latt = nx.average_clustering(nx.watts_strogatz_graph(n, k, 0.0))
+        out["small_world_sigma"] = (cc / c_rand) / (path / l_rand) if c_rand > 0 and path > 0 else None
+        out["small_world_omega"] = l_rand / path - cc / c_latt if path > 0 and c_latt > 0 else None
+    else:
+        out["small_world_sigma"] = out["small_world_omega"] = None
+    return out
+
+
+def _clustering_and_path(g: nx.Graph) -> tuple[float, float]:
+    if g.number_of_edges() == 0:
+        return 0.0, 0.0
+    giant = g.subgraph(max(nx.connected_components(g), key=len))
+    path = nx.average_shortest_path_length(giant) if giant.number_of_nodes() > 1 else 0.0
+    return float(nx.average_clustering(g)), float(path)

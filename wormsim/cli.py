@@ -109,43 +109,18 @@ def cmd_circuit(args) -> int:
 
 # ---- wormsim train / resume ------------------------------------------------------------------------------
 def _choices(key):
-    if not isinstance(key, str):
-        return list(key)
-    if key == "levels":
-        from wormsim.realism_levels import level_names
-        return level_names()
-    if key == "wirings":
-        from wormsim.wiring import WIRINGS
-        return list(WIRINGS)
-    if key == "datasets":
-        from wormsim.connectome import DATASETS
-        return sorted(DATASETS)
-    if key == "tasks":
-        from wormsim.rollout import TASKS
-        return list(TASKS)
-    raise KeyError(key)
+    from wormsim.config import choices_of
+    return choices_of(key)
 
 
 def _add_train(sub) -> None:
-    import dataclasses
-    from wormsim.config import TrainConfig
+    from wormsim.config import TrainConfig, add_arguments
     p = sub.add_parser("train", help="train a realism level on a task (default: rate level, connectome, swim)",
                        description="Train a realism level on a wiring and a task with CMA-ES (every level), "
-                       "PPO (--algo ppo: rate, spiking, mlp) or BPTT (--algo bptt: rate, spiking, mlp on "
-                       "the non-motor tasks); ends by printing the final speed (body lengths / s) or the "
-                       "task's score, and the run directory.")
-    defaults = TrainConfig()
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        help_text = f.metadata["help"] + (f" (default: {default})" if default is not None else "")
-        if f.type in (bool, "bool"):
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
-                           help=help_text)
-            continue
-        kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
-        choices = _choices(f.metadata["choices"]) if "choices" in f.metadata else None
-        p.add_argument(flag, dest=f.name, type=kind, default=default, choices=choices, help=help_text)
+                       "PPO (--algo ppo: differentiable levels) or BPTT (--algo bptt: differentiable levels "
+                       "on the tasks without a body); ends by printing the final speed (body lengths / s) "
+                       "or the task's score, and the run directory.")
+    add_arguments(p, TrainConfig)
     p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
     p.set_defaults(func=cmd_train)
 
@@ -161,15 +136,18 @@ def _add_train(sub) -> None:
 
 
 def _finish(config, run, summary) -> int:
-    from wormsim.rollout import MOTOR_TASKS
+    from wormsim.envs.tasks import get_task
     took = f"{summary['generations']} iterations, {summary['wall_time']:.0f} s"
-    if config.task in MOTOR_TASKS:
-        untrained = summary.get("untrained_speed")
-        print(f"final speed: {summary['final_speed']:.3f} body lengths/s "
-              f"(untrained {untrained if untrained is None else format(untrained, '.3f')}; {took})")
+    body = get_task(config.task).has_body
+    fmt = lambda x: "n/a" if x is None else format(x, ".3f")  # noqa: E731
+    if body and summary.get("final_speed") is not None:
+        print(f"final speed: {fmt(summary['final_speed'])} body lengths/s "
+              f"(untrained {fmt(summary.get('untrained_speed'))}; {took})")
+    elif summary.get("final_score") is not None:
+        print(f"final score: {fmt(summary['final_score'])} ({config.task}; {took})")
     else:
-        print(f"final score: {summary['final_score']:.3f} ({config.task}; {took})")
-    if config.video and config.task in MOTOR_TASKS:
+        print(f"final return: {fmt(summary.get('final_return'))} ({config.task}; {took})")
+    if config.video and body:
         from wormsim.viz.video import record_video
         params, _ = run.load_policy()
         video = record_video(config.eval_spec(), params, run.path / "swim.mp4", seed=config.seed)
@@ -180,64 +158,32 @@ def _finish(config, run, summary) -> int:
     return 0
 
 
-def _check_config(config) -> None:
-    """Every value a run needs, checked before any file is written (a bad one leaves no half-made run)."""
-    for flag, value, low in (("--budget", config.budget, 1), ("--popsize", config.popsize, 2),
-                             ("--episodes", config.episodes, 1), ("--eval-episodes", config.eval_episodes, 1),
-                             ("--workers", config.workers, 1), ("--seed", config.seed, 0)):
-        if value < low:
-            raise UserError(f"{flag} must be >= {low}, got {value}")
-    if not config.duration > 0:
-        raise UserError(f"--duration must be positive seconds, got {config.duration}")
-    if not config.sigma > 0:
-        raise UserError(f"--sigma must be positive, got {config.sigma}")
-    if not config.head_cpg >= 0:
-        raise UserError(f"--head-cpg must be a frequency >= 0 Hz (0 turns the head oscillator off), "
-                        f"got {config.head_cpg}")
+def _check_config(config):
+    """Every value a run needs, checked before any file is written (a bad one leaves no half-made run).
+    Returns the trainer (from the trainer registry) that takes this level, task and training mode."""
+    from wormsim.config import check_bounds, medium_value
     from wormsim.envs.body import MAX_SEGMENTS, MIN_SEGMENTS, drag_ratio
+    from wormsim.rollout import build_circuit
+    from wormsim.train import trainer_for
+    check_bounds(config)
     if not MIN_SEGMENTS <= config.n_segments <= MAX_SEGMENTS:
         raise UserError(f"--n-segments must be in {MIN_SEGMENTS}..{MAX_SEGMENTS}, got {config.n_segments}")
-    from wormsim.config import medium_value as _medium
-    drag_ratio(_medium(config.medium))   # "water", "agar" or a number > 0, else a ValueError naming them
-    if config.algo == "bptt":
-        from wormsim.train.bptt import check_bptt
-        check_bptt(config)
-    spec = config.eval_spec()  # rejects level/task/training combinations before any file is written
-    from wormsim.rollout import build_circuit
-    build_circuit(spec)        # and a circuit that cannot do the task
+    drag_ratio(medium_value(config.medium))   # "water", "agar" or a number > 0, else a ValueError naming them
+    trainer = trainer_for(config)             # a level, task or mode the trainer cannot take
+    spec = config.eval_spec()                 # rejects level/task/training combinations before any file
+    build_circuit(spec)                       # and a circuit that cannot do the task
+    return trainer
 
 
 def cmd_train(args) -> int:
-    import dataclasses
+    from wormsim.config import TrainConfig, from_args
     from wormsim.runs import Run
-    from wormsim.config import TrainConfig
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    _check_config(config)
+    config = from_args(TrainConfig, args)
+    trainer = _check_config(config)
     config.out = config.run_dir()
-    if config.algo == "ppo" and config.level == "conductance":
-        raise UserError("PPO needs a differentiable level (rate, spiking, mlp); use --algo es for conductance")
     run = Run.create(config.out, config, overwrite=args.overwrite)
-    summary = _trainer(config)(config, run)
+    summary = trainer.load()(config, run)
     return _finish(config, run, summary)
-
-
-def _trainer(config):
-    from wormsim.rollout import MOTOR_TASKS
-    if config.train == "readout":
-        if config.algo == "ppo":
-            raise UserError("--train readout fits a ridge readout (non-motor tasks) or an ES-trained "
-                            "readout (swim, navigate); use --algo es")
-        if config.task not in MOTOR_TASKS:
-            from wormsim.reservoir import train_readout
-            return train_readout
-    if config.algo == "ppo":
-        from wormsim.train.ppo import train_ppo
-        return train_ppo
-    if config.algo == "bptt":
-        from wormsim.train.bptt import train_bptt
-        return train_bptt
-    from wormsim.train.es import train_es
-    return train_es
 
 
 def cmd_resume(args) -> int:
@@ -248,7 +194,7 @@ def cmd_resume(args) -> int:
     for key in ("budget", "workers", "video"):
         if getattr(args, key) is not None:
             setattr(config, key, getattr(args, key))
-    _check_config(config)
+    trainer = _check_config(config)
     done = max((r.get("iteration", 0) for r in run.metrics()), default=0)
     if args.budget is not None and args.budget < done:
         raise UserError(f"--budget {args.budget} is below the {done} iterations {run.path} has finished; "
@@ -258,7 +204,7 @@ def cmd_resume(args) -> int:
         raw = json.loads((run.path / "config.json").read_text())
         raw["config"]["budget"] = config.budget
         atomic_write_text(run.path / "config.json", json.dumps(raw, indent=2))
-    summary = _trainer(config)(config, run, resume=True)
+    summary = trainer.load()(config, run, resume=True)
     return _finish(config, run, summary)
 
 

@@ -1,4 +1,4 @@
-"""Backpropagation through time for the differentiable levels (rate, spiking, mlp) on the non-motor tasks.
+"""Backpropagation through time for the differentiable levels on the tasks without a body.
 
 The non-motor tasks (working memory, memory capacity, digits) have no body: their observations are the
 task's inputs, which do not depend on what the circuit answers, and their reward is a smooth function of
@@ -41,7 +41,7 @@ from wormsim.runs import Run, RunError, atomic_write_text
 from wormsim.train import torch_threads
 from wormsim.config import TrainConfig
 from wormsim.train.es import _finite, _nanmean
-from wormsim.train.ppo import DIFFERENTIABLE_LEVELS, _episode_seed
+from wormsim.train.ppo import _episode_seed
 
 
 @dataclass(frozen=True)
@@ -67,16 +67,12 @@ class BPTTConfig:
 
 
 def check_bptt(config: TrainConfig) -> None:
-    """ValueError naming the way out unless BPTT can train this set-up."""
-    from wormsim.rollout import MOTOR_TASKS
-    if config.level not in DIFFERENTIABLE_LEVELS:
-        raise ValueError(f"BPTT needs a differentiable level ({', '.join(DIFFERENTIABLE_LEVELS)}); "
-                         f"use --algo es for {config.level}")
-    if config.task in MOTOR_TASKS:
-        raise ValueError(f"BPTT trains the non-motor tasks (memory, memory-capacity, digits): the body "
-                         f"of {config.task} is not differentiable; use --algo es or --algo ppo")
+    """CapabilityError / ValueError naming the way out unless BPTT can train this set-up (the trainer
+    registry knows which levels and tasks it takes)."""
+    from wormsim.train import get_trainer
     if config.train != "weights":
         raise ValueError("--train readout fits its readout in closed form; use --algo es with it")
+    get_trainer("bptt").check(config.level, config.task)
 
 
 class _Setup:

@@ -1,4 +1,4 @@
-"""PPO for the differentiable realism levels (rate, spiking, mlp), with the recurrent brain itself as the actor.
+"""PPO for the differentiable realism levels that step in torch, with the recurrent brain itself as the actor.
 
 One algorithm top to bottom (CleanRL style, after cleanrl/ppo_continuous_action.py and ppo_atari_lstm.py);
 every PPO hyper-parameter is a field of `PPOConfig`, the set-up (level, wiring, task, seed, budget, ...) comes
@@ -31,13 +31,10 @@ A (chunk, worm) pair is one training sequence: a minibatch is a random set of se
 as one brain batch from their stored start states, with gradients through the ``bptt_steps`` steps (and
 every internal substep) of the chunk and cut at its start.
 
-Brain state. The Brain contract (realism_levels/base.py) has reset/step but no get_state/set_state, so this
-module reads and writes the levels' documented state attributes (``_STATE_ATTRS``: rate ``v``; spiking ``v``,
-``i_syn``, ``x``, ``spk``; mlp ``h``; all (batch, ·) tensors set by reset). A brain that defines
-``get_state() -> dict`` and ``set_state(dict)`` is used through those instead. Recommendation: the contract
-should gain get_state/set_state (each level knows its state; a new level then works with PPO without an
-entry here). Replaying every chunk from the episode start would avoid it, at a cost quadratic in episode
-length.
+Brain state. The level contract's ``get_state()``/``set_state()`` (realism_levels/base.py; each level
+names its state tensors in ``state_names``) store a chunk's start state and restore it for the replay, so
+any level with a recurrent state works here without an entry in this module. Replaying every chunk from
+the episode start would avoid the need, at a cost quadratic in episode length.
 
 Why not a library. Stable-Baselines3 has no recurrent PPO; sb3-contrib's RecurrentPPO supports only its own
 LSTM policies (MlpLstmPolicy, CnnLstmPolicy, MultiInputLstmPolicy; its docs: "Other than adding support for
@@ -70,17 +67,6 @@ from wormsim.runs import Run, RunError, atomic_write_text
 from wormsim.train import torch_threads
 from wormsim.config import TrainConfig
 from wormsim.train.es import _finite, _nanmean
-
-DIFFERENTIABLE_LEVELS = ("rate", "spiking", "mlp")
-
-# The recurrent state of each level, every attribute a (batch, ...) tensor that reset(batch) creates and
-# step() replaces (see each level's reset). Used when a brain has no get_state/set_state of its own.
-_STATE_ATTRS: dict[str, tuple[str, ...]] = {
-    "rate": ("v",),
-    "spiking": ("v", "i_syn", "x", "spk"),
-    "mlp": ("h",),
-}
-
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -135,26 +121,13 @@ def _episode_seed(seed: int, stream: int, iteration: int = 0) -> int:
 
 # ---- brain state ----------------------------------------------------------------------------------
 def get_brain_state(brain) -> dict[str, torch.Tensor]:
-    """The brain's recurrent state as detached copies, each (batch, ...)."""
-    if hasattr(brain, "get_state"):
-        return {k: v.detach().clone() for k, v in brain.get_state().items()}
-    return {k: getattr(brain, k).detach().clone() for k in _state_attrs(brain)}
+    """The brain's recurrent state (the level contract's get_state) as detached copies, each (batch, ...)."""
+    return {k: v.detach().clone() for k, v in brain.get_state().items()}
 
 
 def set_brain_state(brain, state: dict[str, torch.Tensor]) -> None:
     """Overwrite the brain's recurrent state (after reset(batch) with the matching batch)."""
-    if hasattr(brain, "set_state"):
-        brain.set_state(state)
-        return
-    for k in _state_attrs(brain):
-        setattr(brain, k, state[k].to(brain.device))
-
-
-def _state_attrs(brain) -> tuple[str, ...]:
-    if brain.name not in _STATE_ATTRS:
-        raise ValueError(f"PPO does not know the recurrent state of level {brain.name!r}: give the level "
-                         f"get_state()/set_state() or add it to ppo._STATE_ATTRS")
-    return _STATE_ATTRS[brain.name]
+    brain.set_state({k: v.to(brain.device) for k, v in state.items()})
 
 
 # ---- critic and observation normaliser --------------------------------------------------------------
@@ -429,11 +402,13 @@ def update(setup: _Setup, ppo: PPOConfig, ro: Rollout) -> dict:
     return {k: float(np.mean(v)) if v else float("nan") for k, v in stats.items()}
 
 
-def _check_level(level: str) -> None:
+def _check_level(level: str, task: str = "swim") -> None:
+    """CapabilityError naming the way out unless PPO can train ``level`` (differentiable, steps in torch,
+    with a recurrent state it can store and restore)."""
     from wormsim.realism_levels import get_level
-    if level not in DIFFERENTIABLE_LEVELS or not get_level(level).differentiable:
-        raise ValueError(f"PPO needs a differentiable level ({', '.join(DIFFERENTIABLE_LEVELS)}); "
-                         f"use --algo es for {level}")
+    from wormsim.train import get_trainer
+    get_trainer("ppo").check(level, task)
+    get_level(level).require("has_state", "PPO's truncated BPTT (it stores and restores the brain state)")
 
 
 def train_ppo(config: TrainConfig, run: Run, resume: bool = False, progress: bool = True,
@@ -444,7 +419,7 @@ def train_ppo(config: TrainConfig, run: Run, resume: bool = False, progress: boo
     ``ppo.update_epochs`` passes over it). ppo: the PPO hyper-parameters, default PPOConfig(); on resume
     the checkpoint's are used unless given. They are written to RUN/ppo.json as used.
     """
-    _check_level(config.level)
+    _check_level(config.level, config.task)
     state = run.load_checkpoint(algo="ppo", fingerprint=config.fingerprint()) if resume else None
     if state is not None and ppo is None:
         ppo = PPOConfig.from_dict(state["ppo"])
