@@ -70,7 +70,7 @@ def get_level(name: str) -> type[Brain]:
     else:
         prefix, _, inner = name.partition("-")
         if prefix not in DERIVED or inner not in LEVELS:
-            raise ValueError(f"unknown level {name!r}; choose from {', '.join(LEVELS)}")
+            raise ValueError(f"unknown level {name!r}; choose from {', '.join(sorted(LEVELS))}")
         cls = _load(DERIVED[prefix])(inner)
     _CLASSES[name] = cls
     return cls

@@ -197,17 +197,25 @@ class Brain(nn.Module):
                 "has_state": bool(cls.state_names), "has_synapses": bool(cls.synaptic_params),
                 "reservoir": cls.make_reservoir is not Brain.make_reservoir}
 
+    # how a missing capability reads in an error: "<purpose> needs a level <phrase>"
+    _CAPABILITY_PHRASES: ClassVar[dict[str, str]] = {
+        "differentiable": "that is differentiable", "steps_in_torch": "that steps in torch",
+        "uses_wiring": "on the wiring's edges", "outputs_muscles": "that outputs muscles",
+        "has_state": "with a recurrent state", "has_synapses": "with synaptic parameters",
+        "reservoir": "with a reservoir rule"}
+
     @classmethod
-    def require(cls, capability: str, purpose: str) -> None:
-        """CapabilityError unless this level has ``capability`` (a key of capabilities())."""
+    def require(cls, capability: str, purpose: str, way_out: str = "") -> None:
+        """CapabilityError unless this level has ``capability`` (a key of capabilities()): one line that
+        names the purpose, the levels that can, this level, and ``way_out`` if given."""
         caps = cls.capabilities()
         if capability not in caps:
             raise KeyError(f"unknown capability {capability!r}; choose from {', '.join(caps)}")
         if not caps[capability]:
             from wormsim.realism_levels import levels_with
-            able = levels_with(capability)
-            raise CapabilityError(f"{purpose} needs a level that is {capability.replace('_', ' ')} "
-                                  f"({', '.join(able) or 'none registered'}); the {cls.name} level is not")
+            able = ", ".join(levels_with(capability)) or "none registered"
+            raise CapabilityError(f"{purpose} needs a level {cls._CAPABILITY_PHRASES[capability]} ({able}); "
+                                  f"the {cls.name} level is not" + (f": {way_out}" if way_out else ""))
 
     # ---- state -----------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, torch.Tensor]:

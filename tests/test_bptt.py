@@ -70,7 +70,7 @@ def test_resume_continues_exactly(tmp_path, level):
 
 @pytest.mark.parametrize("args, message", [
     (["--task", "swim"], "body of swim is not differentiable"),
-    (["--task", "memory", "--level", "conductance"], "BPTT needs a differentiable level"),
+    (["--task", "memory", "--level", "conductance"], "BPTT needs a level that is differentiable"),
     (["--task", "memory", "--train", "readout"], "closed form"),
 ])
 def test_what_bptt_cannot_train_is_refused_before_any_file(tmp_path, capsys, args, message):

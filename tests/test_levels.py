@@ -1,5 +1,7 @@
-"""The rate, spiking and mlp levels: masks and signs, gradients, population batching, determinism,
-flat parameters, the registry, golden traces, and whole episodes in wormsim/Swim-v0.
+"""Every registered level that steps in torch (rate, spiking, mlp, and any level registered later): masks
+and signs, gradients, population batching, determinism, flat parameters, the contract's state and
+capabilities, the registry, golden traces, and whole episodes in wormsim/Swim-v0. The lists come from the
+registry, so a new level is tested here without an entry in this file.
 
 Golden traces: ``realism_levels/golden/<level>.npz`` hold a short fixed-input run of each level on the
 synthetic circuit. After an intended change of a model, regenerate them with
@@ -21,10 +23,13 @@ import torch
 from test_interface import LAYOUT, real_circuit_or_skip, synthetic_circuit
 from wormsim.circuit import Circuit
 from wormsim.interface import Agent, Interface
-from wormsim.realism_levels import get_level
+from wormsim.realism_levels import CapabilityError, get_level, level_names, levels_with
+from wormsim.realism_levels.rate import EdgeWeights
 
-MINE = ("rate", "spiking", "mlp")
-CONNECTOME_LEVELS = ("rate", "spiking")
+MINE = tuple(levels_with("steps_in_torch"))
+DIFFERENTIABLE = tuple(lv for lv in MINE if get_level(lv).differentiable)
+# levels whose parameters are the shared edge-weight scheme (masks, signs, degree scaling)
+CONNECTOME_LEVELS = tuple(lv for lv in MINE if issubclass(get_level(lv), EdgeWeights))
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "realism_levels" / "golden"
 GOLDEN_STEPS = 12
 
@@ -124,7 +129,7 @@ def test_sharing_ties_class_pairs():
 
 
 # ---- gradients -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("level", MINE)
+@pytest.mark.parametrize("level", DIFFERENTIABLE)
 def test_gradients_flow_over_a_rollout(level):
     brain, itf = build(level)
     inputs = fixed_inputs(brain.io.n_inputs, 6, 2)
@@ -327,7 +332,9 @@ def _swim_env(duration: float):
     return gym.make("wormsim/Swim-v0", duration=duration)
 
 
-WIRINGS = ("connectome", "shuffled", "erdos-renyi", "watts-strogatz", "barabasi-albert", "dense")
+from wormsim.wiring import available_wirings  # noqa: E402
+
+WIRINGS = tuple(available_wirings())
 
 
 @pytest.mark.parametrize("wiring", WIRINGS)
@@ -372,3 +379,66 @@ def test_shared_gap_groups_are_unordered_class_pairs():
     ab = [(cls[i], cls[j]) for i, j in c.chem_edges]
     a, b = next(p for p in ab if p[0] != p[1] and p[::-1] in ab)  # a class pair wired both ways
     assert chem_groups[ab.index((a, b))] != chem_groups[ab.index((b, a))]
+
+
+# ---- the contract --------------------------------------------------------------------------------------
+def test_registry_lists_the_shipped_levels_in_order_of_detail():
+    assert level_names()[:4] == ["conductance", "spiking", "rate", "mlp"]
+    assert set(MINE) >= {"rate", "spiking", "mlp"} and "conductance" not in MINE
+    assert get_level("readout-rate").outputs_muscles and not get_level("mlp").uses_wiring
+
+
+@pytest.mark.parametrize("level", MINE)
+def test_state_round_trip(level):
+    """get_state/set_state restore a brain exactly: the replayed steps equal the original ones."""
+    brain, _ = build(level)
+    if not brain.capabilities()["has_state"]:
+        with pytest.raises(CapabilityError, match=level):
+            brain.get_state()
+        return
+    inputs = fixed_inputs(brain.io.n_inputs, 6, 2)
+    brain.reset(2)
+    with torch.no_grad():
+        for u in inputs[:3]:
+            brain.step(u)
+        saved = {k: v.clone() for k, v in brain.get_state().items()}
+        first = torch.stack([brain.step(u) for u in inputs[3:]])
+        brain.set_state(saved)
+        again = torch.stack([brain.step(u) for u in inputs[3:]])
+    torch.testing.assert_close(first, again)
+    with pytest.raises(ValueError, match="state has"):
+        brain.set_state({"nope": saved[next(iter(saved))]})
+
+
+@pytest.mark.parametrize("level", MINE)
+def test_edge_weights_follow_the_wiring_or_say_why_not(level):
+    brain, _ = build(level)
+    c = brain.circuit
+    if not brain.uses_wiring:
+        with pytest.raises(CapabilityError, match="on the wiring"):
+            brain.edge_weights()
+        return
+    w = brain.edge_weights()
+    assert w["chem"].shape == (len(c.chem_edges),) and w["gap"].shape == (len(c.gap_edges),)
+    assert (w["chem"] >= 0).all() and (w["gap"] >= 0).all() and w["chem_unit"] and w["gap_unit"]
+    assert set(brain.synaptic_params) <= set(brain.param_sizes())
+
+
+@pytest.mark.parametrize("level", MINE)
+def test_run_open_loop_equals_stepping(level):
+    brain, _ = build(level, population=1)
+    inputs = fixed_inputs(brain.io.n_inputs, 5, 3)
+    with torch.no_grad():
+        stepped = rollout(brain, inputs)
+        brain.reset(3)
+        out = brain.run_open_loop(inputs)
+    torch.testing.assert_close(out["output"], stepped)
+    assert out["activity"].shape[:2] == (5, 3)
+
+
+def test_missing_capability_names_the_level_and_the_way_out():
+    cond = get_level("conductance")
+    with pytest.raises(CapabilityError) as err:
+        cond.require("differentiable", "PPO")
+    msg = str(err.value)
+    assert "conductance" in msg and "PPO" in msg and "rate" in msg

@@ -27,10 +27,12 @@ class TrainerSpec:
     --budget counts."""
     name: str
     entry: str
+    title: str = ""
     needs: tuple[str, ...] = ()
     body: bool | None = None
     readout: bool = False
     budget: str = "generations"
+    body_reason: str = ""        # why the body restriction holds, "{task}" filled in
 
     def load(self):
         module, fn = self.entry.split(":")
@@ -43,16 +45,17 @@ class TrainerSpec:
         from wormsim.realism_levels import get_level
         spec = get_task(task)
         if self.readout and spec.readout is None:
-            raise ValueError(f"{self.name} fits a readout on tasks that declare one "
+            raise ValueError(f"{self.title or self.name} fits a readout on tasks that declare one "
                              f"({', '.join(t for t in task_names() if get_task(t).readout)}), not {task!r}")
         if self.body is not None and spec.has_body != self.body:
             where = "with" if self.body else "without"
-            raise ValueError(f"{self.name} trains on tasks {where} a body "
-                             f"({', '.join(task_names(has_body=self.body))}), not {task!r}"
+            why = f": {self.body_reason.format(task=task)}" if self.body_reason else f", not {task!r}"
+            raise ValueError(f"{self.title or self.name} trains on tasks {where} a body "
+                             f"({', '.join(task_names(has_body=self.body))}){why}"
                              + ("; use --algo es" if self.name != "es" else ""))
         cls = get_level(level)
         for cap in self.needs:
-            cls.require(cap, f"{self.name}" + ("" if self.readout else " (--algo es takes every level)"))
+            cls.require(cap, self.title or self.name, "" if self.readout else f"use --algo es for {level}")
 
 
 TRAINERS: dict[str, TrainerSpec] = {}
@@ -82,8 +85,8 @@ def trainer_for(config) -> TrainerSpec:
     from wormsim.envs.tasks import get_task
     if config.train == "readout":
         if config.algo != "es":
-            raise ValueError("--train readout fits a ridge readout (tasks without a body) or an ES-trained "
-                             "readout (swim, navigate); use --algo es")
+            raise ValueError("--train readout fits a ridge readout in closed form (tasks without a body) or "
+                             "trains one by ES (tasks with a body); use --algo es")
         if get_task(config.task).readout is not None:
             spec = next(t for t in TRAINERS.values() if t.readout)
             spec.check(config.level, config.task)
@@ -93,13 +96,14 @@ def trainer_for(config) -> TrainerSpec:
     return spec
 
 
-register_trainer(TrainerSpec("es", "wormsim.train.es:train_es"))
-register_trainer(TrainerSpec("ppo", "wormsim.train.ppo:train_ppo", needs=("differentiable", "steps_in_torch"),
+register_trainer(TrainerSpec("es", "wormsim.train.es:train_es", "CMA-ES"))
+register_trainer(TrainerSpec("ppo", "wormsim.train.ppo:train_ppo", "PPO", needs=("differentiable", "steps_in_torch"),
                              budget="iterations"))
-register_trainer(TrainerSpec("bptt", "wormsim.train.bptt:train_bptt",
-                             needs=("differentiable", "steps_in_torch"), body=False, budget="gradient steps"))
-register_trainer(TrainerSpec("ridge", "wormsim.reservoir:train_readout", needs=("reservoir",), body=False,
-                             readout=True, budget="(closed form)"))
+register_trainer(TrainerSpec("bptt", "wormsim.train.bptt:train_bptt", "BPTT",
+                             needs=("differentiable", "steps_in_torch"), body=False, budget="gradient steps",
+                             body_reason="the body of {task} is not differentiable"))
+register_trainer(TrainerSpec("ridge", "wormsim.reservoir:train_readout", "the ridge readout (--train readout)",
+                             needs=("reservoir",), body=False, readout=True, budget="(closed form)"))
 
 
 @contextmanager
