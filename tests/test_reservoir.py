@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from wormsim import reservoir as rs
+from wormsim.realism_levels import get_level
 
 torch.set_num_threads(1)
 
@@ -15,7 +16,7 @@ def rate_brain(circuit):
     import gymnasium as gym
     import wormsim  # noqa: F401
     env = gym.make_vec("wormsim/MemoryCapacity-v0", num_envs=1, vectorization_mode="vector_entry_point")
-    brain, interface, info = rs.build_reservoir("rate", circuit, env.layout, env.control_dt, spectral_radius=0.9)
+    brain, interface, info = rs.build_reservoir("rate", circuit, env.layout, env.control_dt, scale=0.9)
     env.close()
     return brain, interface, info
 
@@ -36,7 +37,7 @@ def test_ridge_ignores_a_feature_that_did_not_move_in_training():
 def test_spectral_radius_of_fixed_rate_circuit(rate_brain):
     brain, _, info = rate_brain
     assert info["spectral_radius_before"] > 0
-    assert rs.chem_spectral_radius(brain) == pytest.approx(0.9, rel=1e-6)
+    assert brain.chem_spectral_radius() == pytest.approx(0.9, rel=1e-6)
     assert info["spectral_radius"] == pytest.approx(0.9, rel=1e-6)
     # input gains at the interface prior (input_scale 1), nothing else touched
     assert np.allclose(brain.gain[0].numpy(), brain.io.initial_gains(1.0))
@@ -50,8 +51,8 @@ def test_spectral_radius_any_wiring_and_spiking(wiring):
     from wormsim.wiring import rewire
     c = rewire(load_circuit("cook2019"), wiring, 1)
     for level in ("rate", "spiking"):
-        brain, _, _ = rs.build_reservoir(level, c, ObsLayout(12, ("u",)), 0.02, spectral_radius=0.7)
-        assert rs.chem_spectral_radius(brain) == pytest.approx(0.7, rel=1e-6)
+        brain, _, _ = rs.build_reservoir(level, c, ObsLayout(12, ("u",)), 0.02, scale=0.7)
+        assert brain.chem_spectral_radius() == pytest.approx(0.7, rel=1e-6)
 
 
 def test_memory_capacity_lag1_beats_shuffled_control():
@@ -93,7 +94,7 @@ def test_spiking_and_null_wiring_run():
 def test_mlp_reservoir_is_its_random_gru():
     out = rs.fit_readout("mlp", "connectome", "memory-capacity", seed=0, n_train=8, n_test=4,
                          env_kwargs={"n_steps": 60})
-    assert out["spectral_radius"] is None and 0.0 <= out["score"] <= 1.0
+    assert out["knob"] is None and "spectral_radius" not in out and 0.0 <= out["score"] <= 1.0
 
 
 def test_same_seed_same_score():
@@ -106,12 +107,13 @@ def test_same_seed_same_score():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(level="rate", wiring="connectome", task="swim"), ["memory-capacity", "digits"]),
+    (dict(level="rate", wiring="connectome", task="swim"), ["memory-capacity", "digits", "by ES"]),
     (dict(level="hh", wiring="connectome", task="memory"), ["rate", "spiking", "conductance", "mlp"]),
+    (dict(level="mlp", wiring="connectome", task="memory", scale=0.5), ["no scale"]),
     (dict(level="rate", wiring="lattice", task="memory"), ["erdos-renyi"]),
     (dict(level="rate", wiring="connectome", task="memory", ridge_alpha=-1.0), ["ridge_alpha"]),
     (dict(level="rate", wiring="connectome", task="memory", ridge_alpha=float("nan")), ["ridge_alpha"]),
-    (dict(level="rate", wiring="connectome", task="memory", spectral_radius=0.0), ["spectral_radius"]),
+    (dict(level="rate", wiring="connectome", task="memory", scale=0.0), ["spectral_radius"]),
     (dict(level="rate", wiring="connectome", task="memory", input_weights="gauss"), ["prior", "random"]),
     (dict(level="rate", wiring="connectome", task="memory", n_train=0), ["n_train"]),
 ])
@@ -128,7 +130,7 @@ def test_readout_brain_starts_as_the_interface(circuit):
     layout = ObsLayout(12, ())
     itf = Interface(circuit, layout, 0.02)
     cls = rs.readout_brain_class("rate")
-    assert cls is rs.ReadoutRateBrain and cls.outputs_muscles
+    assert cls is get_level("readout-rate") and cls.outputs_muscles and cls.name == "readout-rate"
     rb = cls(circuit, itf.io_spec(), population=3)
     assert rb.n_params == circuit.n * 22 + 22 == rs.n_readout_params(circuit, 12)
     ref, _, _ = rs.build_reservoir("rate", circuit, layout, 0.02)
@@ -153,10 +155,8 @@ def test_readout_brain_starts_as_the_interface(circuit):
     assert sum(p.numel() for p in rb.parameters()) == 3 * rb.n_params   # the reservoir is not trained
 
 
-def test_readout_brain_with_evaluator_on_swim(monkeypatch):
-    from wormsim import realism_levels
+def test_readout_brain_with_evaluator_on_swim():
     from wormsim.rollout import EvalSpec, Evaluator
-    monkeypatch.setitem(realism_levels.LEVELS, "readout-rate", "wormsim.reservoir:ReadoutRateBrain")
     ev = Evaluator(EvalSpec(level="readout-rate", task="swim", env_kwargs=(("duration", 0.2),)))
     x0 = ev.initial_params()
     assert len(x0) == 81 * 22 + 22
@@ -179,29 +179,24 @@ def test_readout_fits_every_level_on_every_nonmotor_task(level, task):
     n_out = 10 if task == "digits" else 1
     assert out["n_readout_params"] == out["n_features"] * n_out + n_out
     assert level == "mlp" or out["n_features"] == 81
-    # the reservoir's scale is the spectral radius for rate and spiking, the conductance scale for
-    # conductance, neither for the mlp
-    assert (out["spectral_radius"] is not None) == (level in ("rate", "spiking"))
-    assert (out["conductance_scale"] is not None) == (level == "conductance")
+    # the reservoir's scale is the level's own knob: the spectral radius for rate and spiking, the
+    # conductance scale for conductance, none for the mlp
+    knob = get_level(level).reservoir_knob
+    assert out["knob"] == knob and (knob is None or out[knob] is not None)
 
 
 def test_conductance_scale_is_the_conductance_knob(circuit):
     from wormsim.envs.layout import ObsLayout
-    brain, _, info = rs.build_reservoir("conductance", circuit, ObsLayout(12, ("u",)), 0.02,
-                                        conductance_scale=0.5)
-    assert info["conductance_scale"] == 0.5 and info["spectral_radius"] is None
+    brain, _, info = rs.build_reservoir("conductance", circuit, ObsLayout(12, ("u",)), 0.02, scale=0.5)
+    assert info["conductance_scale"] == 0.5 and info["knob"] == "conductance_scale"
     assert torch.allclose(brain.g_chem, torch.full_like(brain.g_chem, 0.5 * brain.config.init_g_chem))
     assert torch.allclose(brain.g_gap, torch.full_like(brain.g_gap, 0.5 * brain.config.init_g_gap))
     kw = dict(seed=0, n_train=4, n_test=2, env_kwargs={"n_steps": 40})
-    weak = rs.fit_readout("conductance", "connectome", "memory-capacity", conductance_scale=0.5, **kw)
+    weak = rs.fit_readout("conductance", "connectome", "memory-capacity", scale=0.5, **kw)
     default = rs.fit_readout("conductance", "connectome", "memory-capacity", **kw)
     assert weak["conductance_scale"] == 0.5 and default["conductance_scale"] == 1.0
     assert weak["train_score"] != default["train_score"]           # the knob changes the reservoir
-    # the spectral radius is documented as ignored for conductance: it changes nothing
-    other = rs.fit_readout("conductance", "connectome", "memory-capacity", spectral_radius=0.3, **kw)
-    assert other["score"] == default["score"] and other["spectral_radius"] is None
-    for bad, words in ((dict(level="rate", conductance_scale=2.0), "conductance level only"),
-                       (dict(level="conductance", conductance_scale=0.0), "conductance_scale")):
+    for bad, words in ((dict(level="conductance", scale=0.0), "conductance_scale"),):
         with pytest.raises(ValueError, match=words):
             rs.fit_readout(wiring="connectome", task="memory", **bad)
 
@@ -218,8 +213,8 @@ def test_train_readout_from_the_command_line(tmp_path, capsys, level, task):
     assert "final score" in capsys.readouterr().out
     s = json.loads((out / "summary.json").read_text())
     assert s["train"] == "readout" and 0.0 <= s["final_score"] <= 1.0
-    assert (s["spectral_radius"] is not None) == (level in ("rate", "spiking"))
-    assert (s["conductance_scale"] is not None) == (level == "conductance")
+    assert s["reservoir_knob"] == get_level(level).reservoir_knob
+    assert (s["reservoir_scale"] is None) == (s["reservoir_knob"] is None)
     assert "ridge on all" in s["readout_features"] and "weights mode" in s["compared_with_weights"]
     assert (task != "memory-capacity") or len(s["capacity_curve"]) == 10
 
@@ -242,4 +237,4 @@ def test_conductance_swim_readout_is_refused_clearly(tmp_path, capsys):
     from wormsim.cli import main
     assert main(["train", "--train", "readout", "--level", "conductance", "--task", "swim", "--no-video",
                  "--out", str(tmp_path / "run")]) == 2
-    assert "rate, spiking, mlp" in capsys.readouterr().err
+    assert "steps in torch (spiking, rate, mlp)" in capsys.readouterr().err
