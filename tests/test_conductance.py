@@ -18,6 +18,7 @@ from wormsim.realism_levels import get_level
 from wormsim.realism_levels.base import IOSpec
 from wormsim.realism_levels import conductance as cond
 from wormsim.realism_levels.conductance import ConductanceBrain, ConductanceConfig, resting_potential
+from wormsim.rollout import FAILURE_RETURN, run_episodes
 
 GOLDEN = Path(cond.__file__).resolve().parent / "golden" / "conductance.npz"
 PASSIVE = dict(g_k_slow_mS_cm2=0.0, g_k_fast_mS_cm2=0.0, g_ca_mS_cm2=0.0)
@@ -59,6 +60,11 @@ def set_block(brain, name, values):
     brain.set_params(theta)
 
 
+def closed_loop(brain, env, itf, n_steps, record=False):
+    """The one closed-loop runner (wormsim.rollout.run_episodes) on a fake vector env."""
+    return run_episodes(brain, itf, env, [0] * env.num_envs, n_steps=n_steps, record=record)
+
+
 def hold(brain, batch, seconds, u=0.0):
     """Run with a constant input; returns voltage (T, batch, N) in mV."""
     steps = int(round(seconds / brain.io.control_dt))
@@ -93,7 +99,7 @@ class FakeInterface:
     def __init__(self, n_inputs: int, n_muscles: int = 2):
         self.n_inputs, self.n_muscles = n_inputs, n_muscles
 
-    def sense(self, obs):
+    def sense(self, obs, device="cpu"):
         return torch.as_tensor(np.asarray(obs)[:, :self.n_inputs], dtype=torch.float32)
 
     def motor(self, activity):
@@ -259,10 +265,9 @@ def test_blow_up_is_a_recorded_failure_not_a_crash():
     set_block(brain, "bias", np.array([[0.0, 0.0, 0.0], [1e9, 0.0, 0.0]]))  # absurd: 1 mA
     env = FakeVectorEnv(2, max_steps=20)
     with pytest.warns(RuntimeWarning, match="member 1"):
-        out = brain.run_closed_loop(env, FakeInterface(2), n_steps=10)
-    assert out["failed"].tolist() == [False, True]
-    assert out["member_failed"].tolist() == [False, True]
-    assert out["returns"][1] == brain.config.failure_return and np.isfinite(out["returns"][0])
+        out = closed_loop(brain, env, FakeInterface(2), n_steps=10)
+    assert out.failed.tolist() == [False, True]
+    assert out.returns[1] == FAILURE_RETURN and np.isfinite(out.returns[0])
     # the same through step(): flagged, zeros returned, no exception
     brain.reset(2)
     with pytest.warns(RuntimeWarning, match="member 1"):
@@ -277,9 +282,9 @@ def test_a_failing_body_fails_the_episode():
             obs, reward, done, trunc, _ = super().step(actions)
             return obs, reward, done, trunc, {"diverged": np.array([False, self.t == 3])}
     brain = brain_for(recurrent_circuit(), population=2, n_inputs=2)
-    out = brain.run_closed_loop(DivergingEnv(2, max_steps=10), FakeInterface(2), n_steps=10)
-    assert out["failed"].tolist() == [False, True] and out["member_failed"].tolist() == [False, True]
-    assert out["returns"][1] == brain.config.failure_return and out["steps"][0] == 10
+    out = closed_loop(brain, DivergingEnv(2, max_steps=10), FakeInterface(2), n_steps=10)
+    assert out.failed.tolist() == [False, True]
+    assert out.returns[1] == FAILURE_RETURN and out.steps[0] == 10
 
 
 def test_numpy_fallback_builds_a_working_brain(monkeypatch):
@@ -289,7 +294,7 @@ def test_numpy_fallback_builds_a_working_brain(monkeypatch):
     assert brain.target == "numpy"
     brain.reset(1)
     out = brain.run_open_loop(np.ones((3, 1, 2)))
-    assert np.isfinite(out["voltage"]).all() and not out["failed"].any()
+    assert np.isfinite(out["voltage"]).all() and not brain.failed.any()
 
 
 def test_codegen_fallback_decision(monkeypatch):
@@ -318,12 +323,12 @@ def test_numpy_target_matches_cython():
 
 # ---- closed loop and population ---------------------------------------------------------------------
 def test_closed_loop_equals_step_loop():
-    """run_closed_loop (one Brian2 run) does what an Agent's reset/step loop does."""
+    """The runner through the level's drive hook (one Brian2 run) does what a reset/step loop does."""
     circ = recurrent_circuit()
     brain = brain_for(circ, population=1, n_inputs=2)
     set_block(brain, "bias", np.array([[4.0, 1.0, 0.0]]))
     itf = FakeInterface(2)
-    out = brain.run_closed_loop(FakeVectorEnv(1), itf, n_steps=4, record=True)
+    out = closed_loop(brain, FakeVectorEnv(1), itf, n_steps=4, record=True)
     env = FakeVectorEnv(1)
     obs, _ = env.reset()
     brain.reset(1)
@@ -332,10 +337,10 @@ def test_closed_loop_equals_step_loop():
         act = brain.step(itf.sense(obs))
         obs, r, *_ = env.step(itf.motor(act).numpy())
         ret += r[0]
-    assert out["returns"][0] == pytest.approx(ret, abs=1e-5)
-    np.testing.assert_allclose(out["activity"][-1], act.numpy(), atol=1e-6)
-    assert out["voltage"].shape == (4, 1, 3) and out["actions"].shape == (4, 1, 2)
-    assert np.isnan(out["speed"]).all()            # the task reports no speed: NaN, as the Evaluator gives
+    assert out.returns[0] == pytest.approx(ret, abs=1e-5)
+    np.testing.assert_allclose(out.traces["activity"][-1], act.numpy(), atol=1e-6)
+    assert out.traces["voltage"].shape == (4, 1, 3) and out.traces["muscles"].shape == (4, 1, 2)
+    assert np.isnan(out.speed).all()            # the task reports no speed: NaN, as for every level
 
 
 def test_closed_loop_is_one_brian2_run(monkeypatch):
@@ -344,8 +349,8 @@ def test_closed_loop_is_one_brian2_run(monkeypatch):
     calls = []
     run = brain._run
     monkeypatch.setattr(brain, "_run", lambda seconds: (calls.append(seconds), run(seconds)))
-    out = brain.run_closed_loop(FakeVectorEnv(2, max_steps=50), FakeInterface(2), n_steps=50)
-    assert len(calls) == 1 and out["steps"].tolist() == [50, 50]
+    out = closed_loop(brain, FakeVectorEnv(2, max_steps=50), FakeInterface(2), n_steps=50)
+    assert len(calls) == 1 and out.steps.tolist() == [50, 50]
 
 
 def test_batched_population_equals_sequential():
@@ -356,18 +361,16 @@ def test_batched_population_equals_sequential():
     theta = batched.get_params().numpy() * (1 + 0.5 * rng.random((pop, batched.n_params)))
     theta[:, 6:9] = rng.uniform(0, 5, (pop, 3))  # biases, pA
     batched.set_params(theta)
-    out = batched.run_closed_loop(FakeVectorEnv(pop, max_steps=15), FakeInterface(2), n_steps=20,
-                                  record=True)
-    assert out["steps"].tolist() == [15] * pop  # stopped counting at termination
-    assert not out["failed"].any()
+    out = closed_loop(batched, FakeVectorEnv(pop, max_steps=15), FakeInterface(2), n_steps=20, record=True)
+    assert out.steps.tolist() == [15] * pop  # stopped counting at termination
+    assert not out.failed.any()
     single = brain_for(circ, population=1, n_inputs=2)
     for p in range(pop):
         single.set_params(theta[p])
-        o = single.run_closed_loop(FakeVectorEnv(1, max_steps=15), FakeInterface(2), n_steps=20,
-                                   record=True)
-        assert o["returns"][0] == pytest.approx(out["returns"][p], abs=1e-6)
-        np.testing.assert_allclose(o["voltage"][:, 0], out["voltage"][:, p], atol=1e-6)
-    assert len(np.unique(np.round(out["returns"], 6))) == pop  # members really differ
+        o = closed_loop(single, FakeVectorEnv(1, max_steps=15), FakeInterface(2), n_steps=20, record=True)
+        assert o.returns[0] == pytest.approx(out.returns[p], abs=1e-6)
+        np.testing.assert_allclose(o.traces["voltage"][:, 0], out.traces["voltage"][:, p], atol=1e-6)
+    assert len(np.unique(np.round(out.returns, 6))) == pop  # members really differ
 
 
 def test_recording_contract():
@@ -411,11 +414,11 @@ def test_swim_closed_loop_episode():
     layout, dt = env.layout, env.control_dt
     itf = Interface(circuit, layout, control_dt=dt)
     brain = ConductanceBrain(circuit, itf.io_spec(), population=2)
-    out = brain.run_closed_loop(env, itf, n_steps=int(round(1.0 / dt)) + 5, seed=0)
+    out = run_episodes(brain, itf, env, [0, 1], n_steps=int(round(1.0 / dt)) + 5)
     env.close()
-    assert out["returns"].shape == (2,) and np.all(np.isfinite(out["returns"]))
-    assert not out["failed"].any()
-    assert np.all(out["steps"] == int(round(1.0 / dt)))
+    assert out.returns.shape == (2,) and np.all(np.isfinite(out.returns))
+    assert not out.failed.any()
+    assert np.all(out.steps == int(round(1.0 / dt)))
 
 
 def test_swim_population_with_several_episodes_equals_members_one_by_one():
