@@ -89,10 +89,8 @@ class BodyParams:
     mass: whole-worm mass; small, so the worm is overdamped (inertial time mass / c_t = 1 ms): the
         low-Reynolds worm has no inertia to speak of.
     radius: capsule radius, BL (visual only; C. elegans is ~1 mm long and ~80 um wide).
-    timestep: physics (midpoint) step, s. Open-loop wave (2 Hz, 1.5 BL) against a 2.5 ms step, 12 and 48
-        segments: 20 ms (default, one step per 20 ms control step) +3.1% / +2.9% in water, -0.5% on
-        agar; 10 ms within 0.2% at twice the cost (see WormBody.step). No divergence in 100 s of
-        random bang-bang muscle commands on 48 segments at 20 ms.
+    timestep: physics (midpoint) step, s; 20 ms by default, one step per control step (its accuracy
+        against a 2.5 ms step: docs/measurements.md; see WormBody.step).
     actuator: "muscle" (dorsal/ventral muscles, action in [0, 1]) or "servo" (one stiff position servo
         per joint, ctrl = target joint angle in rad; for prescribing kinematics in tests and analysis).
     servo_kp: servo stiffness, force * BL / rad.
@@ -240,10 +238,8 @@ def build_mjcf(params: BodyParams, n_worms: int = 1, spacing: float = 2.0, marke
 def _default_nthread(n_worms: int) -> int:
     """Rollout worker threads for a population: none below 32 worms, else one per core, at most 2.
 
-    Measured on a 2-core machine shared with other jobs (vector env steps/s, 0 vs 2 threads, 10 runs at
-    P = 64): P = 8 and 16 a wash or a loss (hand-off and contention); at P = 32..256 +25..60% while the
-    second core was free, but -10..-47% when another job held it; on average +10% at P = 64. Override with
-    ``WormBody(nthread=...)`` (0 = step on the calling thread)."""
+    Threads pay only for large populations and only while a core is free (docs/measurements.md).
+    Override with ``WormBody(nthread=...)`` (0 = step on the calling thread)."""
     if n_worms < 32:
         return 0
     return max(0, min(2, (os.cpu_count() or 1)))
@@ -261,15 +257,14 @@ class WormBody:
 
     Why not one model with all P worms: MuJoCo computes each site-transmission (drag) actuator's moment
     from a Jacobian dense over every DoF of the model, so one model of P worms costs O(P^2) per step
-    (measured 12.6k worm-steps/s at P = 1, 1.5k at P = 64). Here ``model`` is the ONE-worm model and the
+    (docs/measurements.md). Here ``model`` is the ONE-worm model and the
     population is P states of it: row p of ``state`` is worm p's MuJoCo state in mjSTATE_FULLPHYSICS
     layout (time, qpos, qvel, act), and ``qpos`` / ``qvel`` / ``act`` are (P, ...) views of its columns.
     A step advances all P states with ``mujoco.rollout`` (one C call per half-step pair, optionally on a
     thread pool; linear in P), and the midpoint update is one numpy operation over the population.
-    (Chunking the population into models of k worms stepped one after another was measured too: per worm
-    and half step k = 2 was ~12% cheaper than k = 1, k = 4 no better and k = 8 1.7x dearer, the quadratic
-    cost again; rollout over one-worm states was as fast, needs no Python per chunk, can use a thread pool,
-    and keeps a diverged worm's NaNs out of every other worm's arithmetic by construction.)
+    (Chunks of a few worms per model were no faster; rollout over one-worm states needs no Python per
+    chunk, can use a thread pool, and keeps a diverged worm's NaNs out of every other worm's arithmetic
+    by construction.)
 
     A single worm (P = 1) is stepped by mj_step directly on ``data`` (cheaper than a rollout call), so
     ``data`` then always holds the live state with its kinematics; for P > 1 ``data`` is not a worm's live

@@ -80,8 +80,8 @@ def readout_y(action: np.ndarray) -> np.ndarray:
 DEFAULT_AMPLITUDE = 0.75
 
 # Working memory's default load: 2 cues, a 5-step (0.1 s) delay. Calibrated so that the grid's default
-# ES budget lands in the measurable range: with 3 cues and a 10-step delay every level scored 0 after
-# 30 generations (measured: rate, spiking and mlp). Two items and a short delay are the easy end of
+# ES budget lands in the measurable range (a harder default left every level at 0:
+# docs/measurements.md). Two items and a short delay are the easy end of
 # bio2art's memory tasks (Goulas et al. 2021), which vary the pattern length and the delay; raise
 # n_cues and delay_steps for a harder task.
 N_CUES = 2

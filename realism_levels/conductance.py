@@ -47,16 +47,11 @@ offsets), so it never blows up. What it does not do for any dt is resolve strong
 difference between two coupled cells changes by a factor 2 exp(-x) - 1 per step (x = G_tot dt / C_m)
 where the exact solution has exp(-x). Above x = ln 2 it flips sign every step; above x = ln 4 it
 keeps more than half of itself while flipping, a ringing the cells do not have, and the brain warns
-once when a parameter set gets there (on Cook 2019 at dt = 0.1 ms the largest x, AVAR's, is 0.22
-at the starting scale 0.1 and 2.2 at the literature scale 1.0; CMA-ES took PVCL past ln 2 within 100
-generations of swim, to 0.78, where the flip shrinks the difference 12-fold per step).
-dt = 0.1 ms (default) against a 0.025 ms reference, 8 perturbed parameter sets of the Cook 2019 circuit
-in closed loop (3 s of Swim, head oscillator on): per-neuron mean voltage within 0.8 mV (median; 90th
-percentile 2.1 mV), against 1.4 (2.8) mV at dt = 0.2 ms; swimming speeds within 0.0014 BL/s. Point by
-point the traces part within a few hundred ms at any dt (plateau transitions shift in time; 0.025 and
-0.0125 ms part as well), so accuracy is judged on these statistics. One circuit with its body runs
-about 5x real time at 0.1 ms on one core here. A voltage outside [v_min, v_max] or NaN ends that episode
-with a recorded failure (see run_closed_loop) instead of raising.
+once when a parameter set gets there. dt = 0.1 ms (default) was chosen against a 0.025 ms reference
+on per-neuron mean voltages and swimming speeds (docs/measurements.md): point by point the traces part
+within a few hundred ms at any dt (plateau transitions shift in time), so accuracy is judged on such
+statistics. A voltage outside [v_min, v_max] or NaN ends that episode with a recorded failure
+(``failed_rows``; the runner ends the episode as failed) instead of raising.
 
 Trainable parameters (per population member, flat vector order):
     g_chem      (n_chem_groups,)  conductance scale per chemical edge (or cell-class pair), |.|
@@ -177,18 +172,13 @@ class ConductanceConfig:
     # (c302's leak), so an injected current of a few pA already drove voltages past -150 mV and ended
     # most episodes of training as failures; a conductance stops at its reversal. Per input unit:
     # theta 1.0 = input_scale_nS (drives, task inputs) or curvature_scale_nS (proprioception).
-    # Chosen on cook2019 swim (40 CMA-ES generations of 16, 3 s episodes, head oscillator 2 Hz):
-    # (input, curvature) nS = (0.1, 0.5) -> 0.034 BL/s, (0.1, 2) -> 0.038, (0.1, 5) -> 0.034,
-    # (0.5, 2) -> 0.044, (2, 2) -> 0.043; none failed. As injected currents, 1 pA per unit reached
-    # 0.009 BL/s, 20 pA 0.035 with most candidates failing, 50 pA every candidate failing.
+    # Chosen on cook2019 swim by a sweep against injected currents (docs/measurements.md).
     input_scale_nS: float = 0.5
     curvature_scale_nS: float = 2.0
     # Trainable conductance scales start at 0.1 of the literature values (so a synapse starts at 10 pS,
     # not the cited 100 pS): at 1.0 the per-synapse 0.1 nS times Cook 2019's synapse counts (up to 52
-    # per connection) drives the excitatory circuit onto a
-    # depolarised plateau (mean -5 mV, activity 0.98, 8 of 81 neurons varying over a swim episode);
-    # at 0.1 it rests around the release midpoint (mean -33 mV, activity 0.38, all 81 varying), the
-    # graded regime the model is about (measured with the untrained circuit in closed loop, 2 s of Swim).
+    # per connection) drives the excitatory circuit onto a depolarised plateau; at 0.1 it rests around
+    # the release midpoint, the graded regime the model is about (docs/measurements.md).
     init_g_chem: float = 0.1
     init_g_gap: float = 0.1
     init_input_gain: float = 1.0

@@ -185,9 +185,8 @@ class RateConfig:
     fixed degree normalisation. input_gain: start of every input gain. curvature_gain: a fixed factor
     on the proprioceptive gains (the trainable gain stays ~1, so ES steps it by its own relative
     amount): the interface scales curvature to O(1), which moves a rate neuron that also sums
-    synaptic drive of O(chem_scale) too little to pass a bend on. Measured on cook2019, swim with
-    the head oscillator, 100 CMA-ES generations: factor 1 -> 0.092 BL/s, 2.5 -> 0.117, 5 -> 0.135,
-    10 -> 0.152, 20 -> 0.153."""
+    synaptic drive of O(chem_scale) too little to pass a bend on (the sweep that chose 10:
+    docs/measurements.md)."""
     n_substeps: int = 4
     tau_init: float = 0.05
     tau_min: float = 0.02

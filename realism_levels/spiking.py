@@ -52,10 +52,9 @@ class SpikingConfig:
     (just below threshold: a neuron fires only when driven). surrogate, surrogate_kwargs:
     snntorch.surrogate function and arguments. share_weights, chem_scale, gap_scale, input_gain: as
     in the rate level. chem_scale 0.5 and bias_init 0.9 start the connectome in a moderate regime
-    (median ~20 Hz, few silent cells, drive channel on); chem_scale 1 already runs away to most cells
-    firing > 200 Hz, since unlike a sigmoid a spike rate is bounded only by 1/dt. curvature_gain: the
-    rate level's fixed factor on the proprioceptive gains; 1 here (10 made no difference: 0.151 vs
-    0.146 BL/s after 100 generations of swim)."""
+    (few silent cells, drive channel on); larger chem_scale runs away, since unlike a sigmoid a spike
+    rate is bounded only by 1/dt. curvature_gain: the rate level's fixed factor on the proprioceptive
+    gains; 1 here (docs/measurements.md)."""
     dt: float = 1e-3
     tau_init: float = 0.02
     tau_min: float = 0.005

@@ -22,8 +22,8 @@ from wormsim.rollout import EvalResult, EvalSpec, Evaluator
 BACKENDS = ("local", "ray")
 # A process's evaluators, most recently used last. A training run uses one spec for all its generations;
 # a process that runs many runs one after another (an experiment's worker) must not keep every earlier
-# run's environment and brain alive: measured, a worker's memory grew to ~1 GB over 11 conductance
-# cells and each cell ran slower than the last (112 s -> 197 s).
+# run's environment and brain alive (without the cap a worker's memory grew cell after cell:
+# docs/measurements.md).
 _EVALUATORS: "OrderedDict[EvalSpec, Evaluator]" = OrderedDict()
 MAX_EVALUATORS = 2
 
@@ -76,7 +76,7 @@ def _run_chunk(spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
 def one_torch_thread():
     """Evaluate with one torch thread, then restore the caller's setting. The brains' matrices are
     small (81 x 81 per member): a second thread only contends with MuJoCo's rollout threads
-    (measured with 64 rate brains in closed loop: 8.8k env steps/s with one thread, 0.6-6.4k with two)."""
+    (docs/measurements.md)."""
     import torch
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -86,8 +86,8 @@ class PPOConfig:
     critic_hidden: width of the critic's two hidden layers.
     target_kl: stop an iteration's epochs early when the approximate KL exceeds it (None: never).
     torch_threads: torch CPU threads while training (None: leave torch's setting). 1 by default: the
-        brain's per-step tensors are small (batch x ~100 neurons), thread synchronisation costs more than
-        it gains, and on a loaded 2-core machine one thread made an update 15-30x faster.
+        brain's per-step tensors are small (batch x ~100 neurons) and thread synchronisation costs more
+        than it gains (docs/measurements.md).
     """
     num_envs: int = 16
     num_steps: int | None = None
