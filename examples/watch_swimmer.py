@@ -5,7 +5,8 @@
 Writes swim.mp4 (trained), swim-untrained.mp4 (the level's connectome-derived start) and
 swim-open-loop.gif (the 2 Hz travelling wave, no brain) into the run directory and prints each one's
 speed (body lengths / s) and body wave (frequency, wavelength, wave speed, mid-body amplitude, head
-oscillator). The same as `wormsim rollout`. Only swim and navigate runs have a body to film.
+oscillator). The same as `wormsim rollout`. Only runs of a task with a body (swim, navigate) can be
+filmed.
 """
 import argparse
 import os
@@ -13,9 +14,9 @@ import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless; set before mujoco's rendering is imported
 
-from wormsim.rollout import MOTOR_TASKS  # noqa: E402
-from wormsim.runs import Run  # noqa: E402
 from wormsim.config import TrainConfig  # noqa: E402
+from wormsim.envs.tasks import get_task  # noqa: E402
+from wormsim.runs import Run  # noqa: E402
 from wormsim.viz.commands import parse_size  # noqa: E402
 from wormsim.viz.video import describe_wave, record_video  # noqa: E402
 
@@ -27,7 +28,7 @@ args = parser.parse_args()
 
 run = Run.open(args.run)
 config = TrainConfig.from_dict(run.config)
-if config.task not in MOTOR_TASKS:
+if not get_task(config.task).has_body:
     sys.exit(f"watch_swimmer: {run.path} is a {config.task!r} run, which has no body to film")
 spec = config.eval_spec()                   # the level, circuit and body of the run
 params, _ = run.load_policy()

@@ -158,6 +158,39 @@ def test_video_rejects_a_bad_suffix(tmp_path):
         record_video(EvalSpec(), None, tmp_path / "swim.avi", mode="open-loop", env=_StubSwim())
 
 
+def test_the_recorder_is_a_vector_env_of_one_worm():
+    """What run_episodes steps: num_envs 1, every array batched, truncation after max_steps."""
+    from wormsim.viz.video import _Recorder
+    rec = _Recorder(_StubSwim(duration=0.1), None, frame_every=1, max_steps=3)
+    obs, _ = rec.reset(seed=[0])
+    assert rec.num_envs == 1 and obs.shape == (1, rec.layout.obs_dim)
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = rec.step(np.full((1, 10), 0.5, np.float32))
+        assert obs.shape == (1, rec.layout.obs_dim)
+        assert reward.shape == terminated.shape == truncated.shape == info["speed"].shape == (1,)
+    assert truncated[0] and not terminated[0] and rec.done
+    assert len(rec.rollout({}).curvature) == 3                 # the reset row is dropped
+
+
+@pytest.mark.parametrize("level", ["rate", "conductance"])
+def test_a_video_and_a_training_evaluation_see_the_same_worm(level):
+    """The video's rollout runs through the one closed-loop runner (conductance too, through its
+    one-Brian2-run drive hook): the same seed gives the same body and brain as an Evaluator's."""
+    from wormsim.rollout import EvalSpec, Evaluator
+    from wormsim.viz.video import rollout
+    spec = EvalSpec(level=level, env_kwargs=(("n_segments", 12), ("duration", 0.3)))
+    r = rollout(spec, None, mode="untrained", seed=3)
+    ev = Evaluator(spec)
+    try:
+        out = ev.evaluate(ev.initial_params()[None], seed=3, record=True)
+    finally:
+        ev.close()
+    assert r.curvature.shape == out.traces["curvature"][:, 0].shape == (15, 11)
+    assert np.allclose(r.curvature, out.traces["curvature"][:, 0], atol=1e-5)
+    assert np.array_equal(r.traces["activity"], out.traces["activity"][:, 0])
+    assert r.mean_speed == pytest.approx(float(out.speed[0]), rel=1e-5)
+
+
 @needs_swim
 def test_untrained_rate_rollout_video(tmp_path):
     import imageio.v3 as iio
@@ -231,10 +264,57 @@ def test_weights_of_the_mlp_are_refused(circuit, tmp_path):
     from wormsim.envs.layout import ObsLayout
     from wormsim.interface import Interface
     from wormsim.realism_levels import get_level
+    from wormsim.realism_levels.base import CapabilityError
     brain = get_level("mlp")(circuit, Interface(circuit, ObsLayout(12)).io_spec())
-    assert plots.edge_weights(brain) is None
-    with pytest.raises(ValueError, match="no circuit weights"):
+    with pytest.raises(CapabilityError):
+        plots.edge_weights(brain)
+    with pytest.raises(CapabilityError, match="no weights figure for the mlp level: it has no per-edge"):
         plots.plot_weights(brain, tmp_path / "weights.png")
+    assert not (tmp_path / "weights.png").exists()
+
+
+def test_a_level_on_the_wiring_without_edge_weights_is_told_so(circuit, tmp_path):
+    """A new level that forgot edge_weights() gets an error naming what to implement, not a None."""
+    from wormsim.envs.layout import ObsLayout
+    from wormsim.interface import Interface
+    from wormsim.realism_levels.base import Brain, CapabilityError
+    from wormsim.realism_levels.rate import RateBrain
+
+    class Forgetful(RateBrain):
+        name = "forgetful"
+
+        def edge_weights(self):
+            return Brain.edge_weights(self)              # the contract's default: not implemented
+
+    brain = Forgetful(circuit, Interface(circuit, ObsLayout(12)).io_spec())
+    with pytest.raises(CapabilityError, match="implement edge_weights"):
+        plots.plot_weights(brain, tmp_path / "weights.png")
+
+
+def test_the_trace_shown_follows_the_traces_recorded():
+    assert plots._trace_kind({"activity": 0, "state": 0}) == ("activity", "image")
+    assert plots._trace_kind({"activity": 0, "membrane": 0, "spikes": 0}) == ("spikes", "raster")
+    assert plots._trace_kind({"activity": 0, "voltage": 0}) == ("voltage", "image")
+    with pytest.raises(ValueError, match="no neural trace"):
+        plots._trace_kind({"u": 0, "muscles": 0})
+
+
+def test_activity_of_a_connectome_free_level_shows_hidden_units(circuit, tmp_path):
+    """Whether columns are the worm's neurons comes from the level's capabilities, not its name."""
+    assert plots._shows_circuit_neurons("rate", circuit, circuit.n)
+    assert not plots._shows_circuit_neurons("mlp", circuit, circuit.n)       # not built on the wiring
+    assert not plots._shows_circuit_neurons("rate", circuit, circuit.n + 1)
+    traces = {"activity": np.random.default_rng(0).random((50, 1, 40))}
+    _png_size(plots.plot_activity(traces, circuit, _wave(T=50), 0.02, tmp_path / "act.png", level="mlp"))
+
+
+def test_circuit_drawing_and_plots_import_no_cycle():
+    import subprocess
+    import sys
+    code = ("import sys, wormsim.viz.circuit, wormsim.viz.figures; "
+            "assert 'wormsim.viz.plots' not in sys.modules, 'viz.circuit imports viz.plots'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_labels_say_what_tells_runs_apart(tmp_path):
@@ -322,14 +402,17 @@ TRAIN = ["--duration", "0.5", "--eval-episodes", "1", "--workers", "1", "--no-vi
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """Real runs, as small as training allows: rate/ES on swim, rate/ES on memory, rate/PPO on swim."""
+    """Real runs, as small as training allows: rate/ES on swim, rate/ES on memory, rate/PPO on swim,
+    mlp/ES on swim."""
     from wormsim.cli import main
     root = tmp_path_factory.mktemp("runs")
-    runs = {"rate": root / "rate", "memory": root / "memory", "ppo": root / "ppo"}
+    runs = {"rate": root / "rate", "memory": root / "memory", "ppo": root / "ppo", "mlp": root / "mlp"}
     assert main(["train", "--budget", "2", "--popsize", "4", *TRAIN, "--out", str(runs["rate"])]) == 0
     assert main(["train", "--task", "memory", "--budget", "1", "--popsize", "2", *TRAIN,
                  "--out", str(runs["memory"])]) == 0
     assert main(["train", "--algo", "ppo", "--budget", "1", *TRAIN, "--out", str(runs["ppo"])]) == 0
+    assert main(["train", "--level", "mlp", "--budget", "1", "--popsize", "2", *TRAIN,
+                 "--out", str(runs["mlp"])]) == 0
     return runs
 
 
@@ -412,7 +495,7 @@ def test_plot_run_of_a_rate_run(tiny_runs, tmp_path):
     run = Run.open(tiny_runs["rate"])
     spec = TrainConfig.from_dict(run.config).eval_spec()
     env = make_env(spec)
-    brain, _, _ = _build_brain(spec, env)
+    brain, _ = _build_brain(spec, env)
     env.close()
     start = brain.get_params()[0].numpy()
     change = plots.class_weight_change(brain.circuit, plots.edge_weights(brain, run.load_policy()[0]),
@@ -429,6 +512,15 @@ def test_plot_of_a_ppo_run(tiny_runs, tmp_path):
     assert plots.run_labels([tiny_runs["rate"], tiny_runs["ppo"]])[1].startswith("rate / connectome (PPO")
 
 
+def test_plot_of_an_mlp_run_says_it_has_no_per_edge_weights(tiny_runs, tmp_path, capsys):
+    from wormsim.cli import main
+    capsys.readouterr()
+    assert main(["plot", str(tiny_runs["mlp"]), "--out", str(tmp_path), "--duration", "0.5"]) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "activity.png").is_file() and not (tmp_path / "weights.png").exists()
+    assert "no weights figure for the mlp level: it has no per-edge weights" in captured.err
+
+
 @pytest.mark.parametrize("level, seconds, key", [("spiking", 0.4, "spikes"), ("conductance", 0.3, "voltage")])
 def test_activity_figure_of_spiking_and_conductance(tmp_path, level, seconds, key):
     from wormsim.rollout import EvalSpec, build_circuit
@@ -439,10 +531,10 @@ def test_activity_figure_of_spiking_and_conductance(tmp_path, level, seconds, ke
     assert x.shape == (len(r.curvature), 81)
     if key == "spikes":
         assert x.sum() > 0 and set(np.unique(x)) <= set(range(0, 20))     # spike counts per step
-        assert plots._trace_kind(r.traces, level) == ("spikes", "raster")
+        assert plots._trace_kind(r.traces) == ("spikes", "raster")
     else:
         assert -100 < x.min() < x.max() < 60 and np.ptp(x) > 1.0        # membrane potential, mV
-        assert plots._trace_kind(r.traces, level) == ("voltage", "image")
+        assert plots._trace_kind(r.traces) == ("voltage", "image")
     w, h = _png_size(plots.plot_activity(r.traces, build_circuit(spec), r.curvature, r.control_dt,
                                          tmp_path / "activity.png", level=level))
     assert w > 1000 and h > 900

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from wormsim.circuit import Circuit
+from wormsim.viz.figures import check_figure_path, pyplot, save_figure
 
 EXCITATORY, INHIBITORY, GAP = "#c0392b", "#2471a3", "#7f8c8d"
 
@@ -17,12 +18,8 @@ def draw_circuit(circuit: Circuit, path: str | Path, title: str | None = None) -
     are arrows coloured by the presynaptic sign (red excitatory, blue inhibitory), their width by
     synapse count; gap junctions are dashed grey lines.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.lines import Line2D
-
-    from wormsim.viz.plots import check_figure_path, save_figure
     path = check_figure_path(path)
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(circuit.classes) + 2))
     draw_circuit_on(ax, circuit)

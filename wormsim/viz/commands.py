@@ -49,9 +49,9 @@ def add_rollout(subparsers) -> argparse.ArgumentParser:
         "and a fading trail of its path, and print its speed (body lengths / s) and its body wave "
         "from the curvature kymograph: undulation frequency (Hz, mid-body), head-to-tail phase lag, "
         "wavelength (body lengths), wave speed (body lengths / s, + head to tail), mid-body curvature "
-        "amplitude (rad / body length), and whether the head oscillator ran. Only swim and navigate "
-        "runs have a body to film. The conductance level is slow (Brian2): minutes for a few "
-        "seconds of video.")
+        "amplitude (rad / body length), and whether the head oscillator ran. Only runs of a task "
+        "with a body (swim, navigate) can be filmed. The conductance level simulates in Brian2 and "
+        "is much slower than the others.")
     p.add_argument("run", help="run directory (runs/NAME)")
     p.add_argument("--video", metavar="FILE", default=None,
                    help="video file, .mp4 or .gif (default: RUN/swim.mp4; "
@@ -74,16 +74,16 @@ def add_rollout(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_rollout(args) -> int:
-    from wormsim.rollout import MOTOR_TASKS
-    from wormsim.runs import Run
     from wormsim.config import TrainConfig
+    from wormsim.envs.tasks import get_task, task_names
+    from wormsim.runs import Run
     from wormsim.viz.video import describe_wave, record_video
     run = Run.open(args.run)
     config = TrainConfig.from_dict(run.config)
-    if config.task not in MOTOR_TASKS:
+    if not get_task(config.task).has_body:
         raise ValueError(f"{run.path} is a {config.task!r} run: that task has no body to film (rollout "
-                         f"replays {' and '.join(MOTOR_TASKS)} runs); `wormsim plot {run.path}` draws "
-                         f"its score curve")
+                         f"replays {' and '.join(task_names(has_body=True))} runs); `wormsim plot "
+                         f"{run.path}` draws its score curve")
     mode = "untrained" if args.untrained else "open-loop" if args.open_loop else "trained"
     params = run.load_policy()[0] if mode == "trained" else None
     default = {"trained": "swim.mp4", "untrained": "swim-untrained.mp4", "open-loop": "swim-open-loop.mp4"}
@@ -117,7 +117,8 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
         "one recorded episode of the trained policy the body-curvature kymograph and the neural "
         "activity of every neuron aligned with it (swim and navigate only: the other tasks have no "
         "body); and how training changed the weights from the connectome-derived start, per pair of "
-        "cell classes (not for the mlp baseline, which has no circuit weights). Several runs are "
+        "cell classes (levels with per-edge weights; for the others, e.g. the mlp baseline, a note "
+        "says the figure is left out). Several runs are "
         "overlaid in one learning-curve figure, written into the first run's directory or --out.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (runs/NAME)")
     p.add_argument("--out", metavar="DIR", default=None,

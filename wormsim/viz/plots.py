@@ -11,10 +11,13 @@ Every function writes PNG, or SVG/PDF by the file's suffix, atomically, and retu
 A metrics file that is missing, empty, truncated or lacks a column raises ValueError naming the file
 and what is wrong (``load_metrics``).
 
-Body tasks (swim, navigate) get the speed learning curve and the body figures (kymograph, activity);
-the non-motor tasks (memory, memory-capacity, digits) have no body: their learning curve shows the
-score in [0, 1] (metrics columns score_best, score_mean) and ``plot_run`` draws no body figure. The
-weights figure needs no body (every level but the mlp baseline, whose GRU weights sit on no synapse).
+Tasks with a body (the task registry's ``has_body``: swim, navigate) get the speed learning curve and
+the body figures (kymograph, activity); the others (memory, memory-capacity, digits) have no body:
+their learning curve shows the score in [0, 1] (metrics columns score_best, score_mean) and
+``plot_run`` draws no body figure. The weights figure needs no body, but a level that reports per-edge
+weights (``Brain.edge_weights``); for a level without them (the mlp baseline, whose weights sit on no
+synapse) ``plot_weights`` raises CapabilityError (a ValueError) and ``plot_run`` notes that the
+figure is left out and why.
 """
 from __future__ import annotations
 
@@ -23,48 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from wormsim.viz.circuit import EXCITATORY, GAP, INHIBITORY
+from wormsim.viz.circuit import EXCITATORY, GAP, INHIBITORY, draw_circuit_on
+# check_figure_path and save_figure are re-exported: callers that import them from here keep working
+from wormsim.viz.figures import FIGURE_SUFFIXES, check_figure_path, pyplot, save_figure  # noqa: F401
 
 # The columns a learning curve needs (written by every trainer, see wormsim/runs.py); the score
 # columns are optional (runs from before they existed), NaN when absent.
 METRIC_COLUMNS = ("iteration", "best", "mean", "std", "speed_best", "speed_mean", "env_steps")
 OPTIONAL_COLUMNS = ("score_best", "score_mean")
 RUN_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
-
-
-def check_figure_path(path: str | Path) -> Path:
-    """``path`` as a Path if a figure can be written there (a known suffix); ValueError otherwise."""
-    path = Path(path)
-    if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise ValueError(f"figure file must end in {', '.join(FIGURE_SUFFIXES)}, got {path.name!r}")
-    return path
-
-
-def save_figure(fig, path: str | Path, dpi: int = 120, **savefig_kwargs) -> Path:
-    """Write ``fig`` atomically (rendered in memory, then a temporary file renamed onto ``path``; the
-    format follows the suffix) and close it. The one way wormsim writes a figure."""
-    import io
-
-    from wormsim.runs import atomic_write_bytes
-    plt = _plt()
-    try:
-        path = check_figure_path(path)
-        buf = io.BytesIO()
-        fig.savefig(buf, format=path.suffix.lower()[1:], dpi=dpi, **savefig_kwargs)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
 
 
 # ---- metrics ----------------------------------------------------------------------------------------
@@ -190,7 +160,7 @@ def plot_learning_curves(run_dirs, path: str | Path, labels=None, title: str | N
     the other rows have no std) and the best candidate or episode as a dashed line. Several runs share
     the axes, labelled by what tells them apart (``run_labels``).
     """
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
     run_dirs = [Path(r) for r in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
     if not run_dirs:
@@ -277,7 +247,7 @@ def plot_kymograph(curvature: np.ndarray, dt: float, path: str | Path, title: st
     centred at zero (red dorsal, blue ventral), so a wave travelling head to tail shows as diagonal
     stripes running down and to the right.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.6))
     im = _kymograph(ax, curvature, dt, plt)
     ax.set_xlabel("time (s)")
@@ -294,38 +264,52 @@ def neuron_order(circuit) -> np.ndarray:
     return np.array([k[2] for k in sorted(key)], dtype=int)
 
 
-def _trace_kind(traces: dict, level: str | None) -> tuple[str, str]:
-    """Which trace to show and how: (key, 'raster' | 'image')."""
-    if level == "spiking" and "spikes" in traces:
-        return "spikes", "raster"
-    if level == "conductance" and "voltage" in traces:
-        return "voltage", "image"
-    if level in (None, "rate", "mlp") or "activity" in traces:
-        if "activity" in traces:
-            return "activity", "image"
-    for key in ("spikes", "voltage", "activity", "state"):
+# the neural trace a figure shows, in order of preference: spikes as a raster, the others as images.
+# Keys are the Brain contract's trace names (realism_levels/base.py, Brain.traces).
+TRACE_PREFERENCE = ("spikes", "voltage", "activity", "state")
+
+
+def _trace_kind(traces: dict) -> tuple[str, str]:
+    """Which recorded trace to show and how: (key, 'raster' | 'image'), from the traces there are:
+    spikes (a raster) before membrane voltage before activity before a level's state."""
+    for key in TRACE_PREFERENCE:
         if key in traces:
             return key, "raster" if key == "spikes" else "image"
-    raise ValueError(f"no neural trace to plot; the rollout recorded {', '.join(traces) or 'nothing'}")
+    raise ValueError(f"no neural trace to plot; the rollout recorded {', '.join(traces) or 'nothing'} "
+                     f"(a figure needs one of {', '.join(TRACE_PREFERENCE)})")
+
+
+def _shows_circuit_neurons(level: str | None, circuit, n_units: int) -> bool:
+    """Whether a trace's columns are the worm's neurons (ordered and labelled by class) or units of a
+    model of their own (hidden units): the level's capabilities say whether it is built on the wiring
+    (a connectome-free baseline's units are no neurons of the worm); the width must match the circuit."""
+    if circuit is None or n_units != circuit.n:
+        return False
+    if level is None:
+        return True
+    from wormsim.realism_levels import get_level
+    return bool(get_level(level).capabilities()["uses_wiring"])
 
 
 def plot_activity(traces: dict, circuit, curvature: np.ndarray, dt: float, path: str | Path,
                   level: str | None = None, title: str | None = None) -> Path:
     """Kymograph (top) and the activity of every neuron (bottom) on one time axis.
 
-    traces: the brain's traces, each (T, N) (one episode) or (T, batch, N) (row 0 is shown): voltage
-    (mV) for conductance, spikes as a raster for spiking, activity in [0, 1] for rate, hidden units
-    for mlp (not circuit neurons: shown in their own order). Neurons are ordered by class, then by
-    soma position head to tail, with the classes labelled. curvature: (T, J) rad / BL; dt: s.
+    traces: the brain's traces, each (T, N) (one episode) or (T, batch, N) (row 0 is shown); the
+    figure shows the first there is of spikes (a raster), voltage (mV), activity (0..1) and state.
+    level: the level's name, for the title and its capabilities: the units of a level that is not
+    built on the wiring (the mlp baseline) are hidden units, shown in their own order; circuit neurons
+    are ordered by class, then by soma position head to tail, with the classes labelled.
+    curvature: (T, J) rad / BL; dt: s.
     """
-    plt = _plt()
-    key, how = _trace_kind(traces, level)
+    plt = pyplot()
+    key, how = _trace_kind(traces)
     x = np.asarray(traces[key], float)
     if x.ndim == 3:
         x = x[:, 0]
     if x.ndim != 2:
         raise ValueError(f"trace {key!r} must be (T, N) or (T, batch, N), got shape {x.shape}")
-    circuit_neurons = circuit is not None and level != "mlp" and x.shape[1] == circuit.n
+    circuit_neurons = _shows_circuit_neurons(level, circuit, x.shape[1])
     order = neuron_order(circuit) if circuit_neurons else np.arange(x.shape[1])
     x = x[:, order]
     T = x.shape[0]
@@ -349,17 +333,14 @@ def plot_activity(traces: dict, circuit, curvature: np.ndarray, dt: float, path:
         fig.colorbar(plt.cm.ScalarMappable(cmap="Greys"), ax=ax1, pad=0.01).ax.set_visible(False)
     else:
         cmap, label = {"voltage": ("viridis", "membrane potential (mV)"),
-                       "activity": ("magma", "activity (sigmoid output, 0..1)" if level != "mlp"
-                                    else "hidden-unit state"),
+                       "activity": ("magma", "activity (0..1)" if circuit_neurons else "hidden-unit state"),
                        "state": ("magma", "state v")}.get(key, ("magma", key))
-        if level == "conductance" and key == "activity":
-            label = "graded release s(V), 0..1"
         im1 = ax1.imshow(x.T, aspect="auto", origin="upper", cmap=cmap, interpolation="nearest",
                          extent=(0.0, T * dt, x.shape[1] - 0.5, -0.5))
         fig.colorbar(im1, ax=ax1, label=label, pad=0.01)
-        ax1.set_title({"voltage": "membrane potential of every neuron",
-                       "activity": "activity of every neuron" if level != "mlp"
-                       else "hidden units of the mlp (no circuit neurons)"}.get(key, key))
+        what = "every neuron" if circuit_neurons else "every hidden unit (no neurons of the worm)"
+        ax1.set_title({"voltage": f"membrane potential of {what}", "activity": f"activity of {what}",
+                       "state": f"state of {what}"}.get(key, key))
     if circuit_neurons:
         cls = [circuit.cell_class[i] for i in order]
         starts = [k for k in range(len(cls)) if k == 0 or cls[k] != cls[k - 1]]
@@ -379,42 +360,39 @@ def plot_activity(traces: dict, circuit, curvature: np.ndarray, dt: float, path:
 
 
 # ---- trained weights against the connectome start -----------------------------------------------------
-def _edge_magnitudes(brain) -> dict | None:
-    """Member 0's effective magnitude on every chemical edge (circuit.chem_edges) and gap pair
-    (circuit.gap_edges) at the brain's current parameters, or None without circuit weights (mlp)."""
+def _edge_magnitudes(brain) -> dict:
+    """Member 0's per-edge magnitudes at the brain's current parameters (Brain.edge_weights), checked:
+    "chem" (E,) on circuit.chem_edges and "gap" (G,) on circuit.gap_edges, finite and >= 0.
+    CapabilityError (a ValueError) for a level that reports none (the mlp baseline, or a new level
+    that has not implemented edge_weights); ValueError naming the level for a malformed answer."""
     import torch
     c = brain.circuit
-    ce, ge = c.chem_edges, c.gap_edges
     with torch.no_grad():
-        if hasattr(brain, "chem_matrix") and hasattr(brain, "gap_matrix"):       # rate, spiking
-            w = brain.chem_matrix()[0].cpu().numpy()
-            g = brain.gap_matrix()[0].cpu().numpy()
-            return {"chem": np.abs(w[ce[:, 0], ce[:, 1]]), "gap": g[ge[:, 0], ge[:, 1]],
-                    "chem_unit": "|sign · θ / in-degree|", "gap_unit": "|θ| / sqrt(deg deg)"}
-        if hasattr(brain, "g_chem") and hasattr(brain, "g_gap"):                 # conductance
-            from wormsim.realism_levels.base import edge_groups
-            share = bool(getattr(brain.config, "share_weights", False))
-            chem_groups, _ = edge_groups(c, ce, share)
-            gap_groups, _ = edge_groups(c, ge, share, directed=False)
-            th_c = np.abs(brain.g_chem[0].detach().cpu().numpy())
-            th_g = np.abs(brain.g_gap[0].detach().cpu().numpy())
-            g_syn = float(getattr(brain.config, "g_syn_nS", 1.0))
-            g_gap = float(getattr(brain.config, "g_gap_nS", 1.0))
-            return {"chem": th_c[chem_groups] * c.chem[ce[:, 0], ce[:, 1]] * g_syn,
-                    "gap": th_g[gap_groups] * c.gap[ge[:, 0], ge[:, 1]] * g_gap,
-                    "chem_unit": "peak conductance, nS", "gap_unit": "junction conductance, nS"}
-    return None
+        found = brain.edge_weights()
+    missing = [k for k in ("chem", "gap", "chem_unit", "gap_unit") if k not in found]
+    if missing:
+        raise ValueError(f"the {brain.name} level's edge_weights() lacks {', '.join(missing)}")
+    out = dict(found)
+    for kind, edges in (("chem", c.chem_edges), ("gap", c.gap_edges)):
+        v = np.asarray(found[kind], float)
+        if v.shape != (len(edges),):
+            raise ValueError(f"the {brain.name} level's edge_weights()[{kind!r}] has shape {v.shape}; "
+                             f"the circuit has {len(edges)} {kind} edges")
+        if not (np.isfinite(v).all() and (v >= 0).all()):
+            raise ValueError(f"the {brain.name} level's edge_weights()[{kind!r}] must be finite "
+                             f"magnitudes >= 0")
+        out[kind] = v
+    return out
 
 
-def edge_weights(brain, params=None) -> dict | None:
+def edge_weights(brain, params=None) -> dict:
     """Effective weights of member 0 on the circuit's edges, at ``params`` (n_params,) or, by default,
     the brain's current parameters (which are put back afterwards).
 
-    Returns {"chem": (E,) on circuit.chem_edges, "gap": (G,) on circuit.gap_edges, "chem_unit",
-    "gap_unit"}, magnitudes >= 0 (signs are fixed by the presynaptic neuron and never trained):
-    rate, spiking: |W| of ``chem_matrix()`` (sign[pre] |θ| / in-degree) and ``gap_matrix()``;
-    conductance: |θ| · count · g_syn (nS) and |θ| · count · g_gap (nS), as the level builds them.
-    None for brains without circuit weights (the mlp baseline).
+    Returns the level's ``Brain.edge_weights()``: {"chem": (E,) on circuit.chem_edges, "gap": (G,) on
+    circuit.gap_edges, "chem_unit", "gap_unit"}, magnitudes >= 0 (signs are fixed by the presynaptic
+    neuron and never trained); each level defines its magnitudes and names their unit.
+    CapabilityError (a ValueError) for a level without per-edge weights (the mlp baseline).
     """
     if params is None:
         return _edge_magnitudes(brain)
@@ -426,10 +404,11 @@ def edge_weights(brain, params=None) -> dict | None:
         brain.set_params(saved)
 
 
-def chem_edge_weights(brain) -> tuple[np.ndarray, str] | None:
-    """(magnitude on every chemical edge, unit) of member 0, or None (mlp); see ``edge_weights``."""
+def chem_edge_weights(brain) -> tuple[np.ndarray, str]:
+    """(magnitude on every chemical edge, unit) of member 0; CapabilityError for a level without
+    per-edge weights. See ``edge_weights``."""
     found = edge_weights(brain)
-    return None if found is None else (found["chem"], found["chem_unit"])
+    return found["chem"], found["chem_unit"]
 
 
 def initial_params_of(brain) -> np.ndarray:
@@ -474,6 +453,16 @@ def class_weight_change(circuit, trained: dict, initial: dict) -> dict:
     return out
 
 
+def _weights_for_figure(brain, params) -> dict:
+    """``edge_weights`` for the weights figure: a level without them gets an error that says so."""
+    from wormsim.realism_levels.base import CapabilityError
+    try:
+        return edge_weights(brain, params)
+    except CapabilityError as err:
+        raise CapabilityError(f"no weights figure for the {brain.name} level: it has no per-edge weights "
+                              f"to compare with the connectome ({err})") from None
+
+
 def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, title: str | None = None,
                  trained_params=None) -> Path:
     """How training changed the circuit: per pair of cell classes, log2 of the summed trained
@@ -485,17 +474,15 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     draws it) with every edge coloured by its own change, on the per-edge histogram's range (its own
     colour bar), and drawn as wide as its trained magnitude (chemical arrows, dashed gap junctions).
 
-    brain: a level with circuit weights (rate, spiking, conductance), at its trained parameters (or
-    pass ``trained_params``). initial_params: (n_params,) the start, default ``initial_params_of``.
-    ValueError for the mlp baseline, which has no circuit weights.
+    brain: a level that reports per-edge weights (``Brain.edge_weights``), at its trained parameters
+    (or pass ``trained_params``). initial_params: (n_params,) the start, default ``initial_params_of``.
+    CapabilityError (a ValueError), before anything is drawn, for a level without per-edge weights
+    (the mlp baseline: its weights sit on no synapse).
     """
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.colors import TwoSlopeNorm
     path = check_figure_path(path)
-    trained = edge_weights(brain, trained_params)
-    if trained is None:
-        raise ValueError(f"the {brain.name} level has no circuit weights to compare with the connectome "
-                         f"(its weights sit on no synapse)")
+    trained = _weights_for_figure(brain, trained_params)
     initial = edge_weights(brain, initial_params if initial_params is not None else initial_params_of(brain))
     c = brain.circuit
     ch = class_weight_change(c, trained, initial)
@@ -555,8 +542,6 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     hax.legend(fontsize=7, frameon=False, loc="upper left")
     hax.grid(alpha=0.3)
     # the same changes on the circuit diagram, edge by edge
-    from wormsim.viz.circuit import draw_circuit_on
-
     def widths(magnitude):
         magnitude = np.asarray(magnitude, float)
         return magnitude / magnitude.max() if magnitude.size and magnitude.max() > 0 else magnitude
@@ -586,9 +571,10 @@ def plot_run(run_dirs, out: str | Path | None = None, svg: bool = False, seed: i
     Always: learning_curves.png (every run overlaid; speed for body tasks, score for the others).
     With ``rollout`` and a policy.npz, per run (``plot_rollout_figures``): for body tasks
     kymograph.png and activity.png from one recorded episode of the trained policy (``seed``;
-    ``duration`` s, default the run's episode), and weights.png (every level with circuit weights,
-    body or not). Files go to ``out``, default the (first) run's directory; with several runs the
-    per-run figures are prefixed by the run's name. svg: write .svg instead of .png.
+    ``duration`` s, default the run's episode), and weights.png (every level that reports per-edge
+    weights, body or not; for the others a note says there are none). Files go to ``out``, default
+    the (first) run's directory; with several runs the per-run figures are prefixed by the run's
+    name. svg: write .svg instead of .png.
     notes: a list that receives one line for every figure left out, and why.
     """
     from wormsim.runs import Run
@@ -617,15 +603,16 @@ def plot_run(run_dirs, out: str | Path | None = None, svg: bool = False, seed: i
 def plot_rollout_figures(run, out: Path, prefix: str = "", ext: str = ".png", seed: int = 0,
                          duration: float | None = None, notes: list | None = None) -> list[Path]:
     """The figures of ``run``'s trained policy: kymograph and activity of one recorded episode (body
-    tasks only) and the weights against the connectome start (levels with circuit weights, not in
-    readout mode). What is left out is said in ``notes``."""
-    from wormsim.rollout import MOTOR_TASKS
+    tasks only) and the weights against the connectome start (levels that report per-edge weights,
+    not in readout mode). What is left out, and why, is said in ``notes``."""
     from wormsim.config import TrainConfig
+    from wormsim.envs.tasks import get_task
+    from wormsim.realism_levels.base import CapabilityError
     from wormsim.viz.video import _build_brain, describe_wave, make_env, rollout as do_rollout
     notes = notes if notes is not None else []
     config = TrainConfig.from_dict(run.config)
     spec = config.eval_spec()
-    motor = spec.task in MOTOR_TASKS
+    motor = get_task(spec.task).has_body
     readout = config.train == "readout"
     name = run_label(run.path)
     out = Path(out)
@@ -643,7 +630,7 @@ def plot_rollout_figures(run, out: Path, prefix: str = "", ext: str = ".png", se
     try:
         r = (do_rollout(spec, params, mode="trained", seed=seed, env=env, duration=duration)
              if motor else None)
-        brain, _, _ = _build_brain(spec, env)
+        brain, _ = _build_brain(spec, env)
     finally:
         env.close()
     initial = brain.get_params()[0].cpu().numpy()      # a fresh brain holds the connectome start
@@ -658,10 +645,9 @@ def plot_rollout_figures(run, out: Path, prefix: str = "", ext: str = ".png", se
                                          title=f"{name}: body curvature and neural activity\n{stats}"))
     if readout:
         return written
-    if edge_weights(brain) is None:
-        notes.append(f"{run.path}: the {config.level} level has no circuit weights (its GRU's weights "
-                     f"sit on no synapse), so no weights figure")
-    else:
+    try:
         written.append(plot_weights(brain, out / f"{prefix}weights{ext}", initial_params=initial,
                                     title=f"{name}: trained weights against the connectome-derived start"))
+    except CapabilityError as err:
+        notes.append(f"{run.path}: {err}")
     return written

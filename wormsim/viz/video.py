@@ -33,19 +33,12 @@ all in 3-D (correct under any camera, no projection to maintain):
 On the pixels (Pillow): the simulated time, the forward speed averaged over the last second (BL/s;
 the instantaneous speed swings with every undulation), an optional label, and a scale bar.
 
-Cost. ``benchmark_render()`` times the renderer alone (scene, head colour, a 75-point trail, GL
-drawing and read-back, text overlay; the body's physics outside the timing) over 200 frames at
-320x240 after a warm-up, on a bare 12-segment body, llvmpipe EGL (Mesa 22.3, MuJoCo 4.0). On this
-2-core machine shared with other jobs (load average 3.5-6): 57-76 frames/s, typically ~70
-(~14 ms a frame: ``Renderer.render``, i.e. GL drawing plus pixel read-back, ~12 ms; scene and trail
-~0.8 ms; overlay ~1 ms); 150-165 frames/s in a moment when the other jobs paused (an earlier review
-measured ~125; the old "~13 frames/s" was wrong). The renderer before the head colour and the overlay,
-timed alongside in the same way, was 0-10 % faster. A whole rate-level rollout (brain, physics,
-rendering, H.264 encoding) of 5 s at 320x240 took 3 s of wall time. The conductance level's
-per-step ``Brain.step`` costs one Brian2 ``Network.run`` per control step (~0.3 s each), so this
-module runs it through its fast path ``run_closed_loop`` on a one-worm adapter of the rendering
-environment (frames are taken inside the adapter's ``step``); a 5 s conductance video still takes
-minutes rather than seconds.
+Running. The brain-driven modes run through ``wormsim.rollout.run_episodes``, the closed-loop runner
+that training and the experiment use, on the rendering environment seen as a vector environment of one
+worm (``_Recorder``): the recorder takes the body's curvature, centre of mass and speed and the frames
+inside its ``step``, so a level with a simulator of its own (conductance: one Brian2 run per episode,
+through its ``drive`` hook) is filmed the same way as every other. ``benchmark_render()`` times the
+renderer alone (frames per second; the body's physics outside the timing).
 
 Metrics of the rollout (``wave_metrics``, from the body-curvature kymograph): ``speed`` is the
 environment's forward speed (info["speed"], BL/s) averaged over the control steps, or, where the task
@@ -81,11 +74,12 @@ class NoBodyError(ValueError):
 
 
 def check_filmable(task: str) -> None:
-    """NoBodyError (a ValueError) unless ``task`` is a body task (swim, navigate)."""
-    from wormsim.rollout import MOTOR_TASKS
-    if task not in MOTOR_TASKS:
-        raise NoBodyError(f"task {task!r} has no body to film (only {', '.join(MOTOR_TASKS)} have a "
-                          f"MuJoCo worm); its runs report a score in [0, 1]: `wormsim plot` draws it")
+    """NoBodyError (a ValueError) unless ``task`` has a body (the task registry's ``has_body``);
+    ValueError for a task that is not registered."""
+    from wormsim.envs.tasks import get_task, task_names
+    if not get_task(task).has_body:
+        raise NoBodyError(f"task {task!r} has no body to film (only {', '.join(task_names(has_body=True))} "
+                          f"have a MuJoCo worm); its runs report a score in [0, 1]: `wormsim plot` draws it")
 
 
 # ---- metrics ----------------------------------------------------------------------------------------
@@ -227,7 +221,9 @@ class Rollout:
 
     curvature: (T, J) rad / BL, head to tail. com: (T, 2) centre of mass in the world, BL.
     speed: (T,) forward speed reported by the env, BL/s (NaN where it reports none).
-    traces: the brain's recorded traces, each (T, N) (empty for open-loop). control_dt: s per row.
+    traces: what ``wormsim.rollout.run_episodes`` recorded, each (T, ...) (the worm's row): the brain's
+    traces ("activity" always, plus the level's own: "voltage", "spikes", "state", ...) and the
+    runner's "u" (inputs), "muscles", "obs"; empty for open-loop. control_dt: s per row.
     frames: rendered frames (H, W, 3) uint8, every ``frame_every`` control steps.
     head_cpg: the body's head oscillator, Hz (0: off).
     """
@@ -370,8 +366,8 @@ class TrailRenderer:
         mj = self.mujoco
         scene = self.renderer.scene
         z = -0.19  # just above the floor (at z = -0.2), below the worm
-        # GL lines, not capsules: on a software (llvmpipe) EGL a tessellated capsule costs ~3 ms
-        # each, and an 8 s trail is 400 of them; lines cost next to nothing. Width in pixels.
+        # GL lines, not capsules: on a software (llvmpipe) EGL every tessellated capsule is drawn
+        # triangle by triangle, and an 8 s trail is 400 of them; lines cost next to nothing. Width in pixels.
         width = max(3.0, self.height / 40)
         for k in range(len(trail) - 1):
             if scene.ngeom >= scene.maxgeom:
@@ -432,16 +428,23 @@ class TrailRenderer:
         self.renderer.close()
 
 
-# ---- a one-worm env seen as a vector env (for the conductance level's fast path) ----------------------
+# ---- the rendering env seen as a vector env of one worm --------------------------------------------------
 class _Recorder:
-    """Steps one rendering env, batched as a vector env of one, recording body and frames."""
+    """One (single-worm) environment behind the vector-env interface that ``run_episodes`` steps
+    (num_envs 1; batched observations, rewards, flags and info entries with a leading axis of 1),
+    recording the body (curvature, world centre of mass, speed) and, with a renderer, a frame every
+    ``frame_every`` steps and at the episode's end.
 
-    def __init__(self, env, renderer: TrailRenderer | None, frame_every: int, max_steps: int):
+    max_steps: control steps after which the episode is truncated (None: the env's own end).
+    Row 0 of the body records is the reset; ``rollout()`` drops it.
+    """
+
+    def __init__(self, env, renderer: TrailRenderer | None, frame_every: int, max_steps: int | None):
         self.env = env
         self.num_envs = 1
         self.renderer = renderer
         self.frame_every = max(1, int(frame_every))
-        self.max_steps = int(max_steps)
+        self.max_steps = None if max_steps is None else int(max_steps)
         u = env.unwrapped
         self.layout = u.layout
         self.control_dt = control_dt_of(env)
@@ -469,6 +472,7 @@ class _Recorder:
         self.frames.append(self.renderer.frame(com[-1], trail, age, text))
 
     def reset(self, seed=None, **_):
+        """seed: an int or a list of one (the vector-env form). Returns obs (1, obs_dim), {}."""
         seed = seed[0] if isinstance(seed, (list, tuple, np.ndarray)) else seed
         obs, info = self.env.reset(seed=None if seed is None else int(seed))
         self.t, self.done = 0, False
@@ -478,27 +482,30 @@ class _Recorder:
         return np.asarray(obs, np.float32)[None], {}
 
     def step(self, actions):
+        """actions: (1, n_muscles) or (n_muscles,). Returns obs (1, obs_dim), reward (1,),
+        terminated (1,), truncated (1,) and info with every entry batched (leading axis 1)."""
         action = np.asarray(actions, np.float32).reshape(-1)
-        if self.done:   # the batch has ended; hold still until the caller notices
+        if self.done:   # the episode has ended; hold still until the caller notices
             obs = np.zeros((1, self.layout.obs_dim), np.float32)
             return obs, np.zeros(1), np.ones(1, bool), np.zeros(1, bool), {}
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.t += 1
         self._observe(obs, info)
-        self.done = bool(terminated or truncated or self.t >= self.max_steps)
+        truncated = bool(truncated) or (self.max_steps is not None and self.t >= self.max_steps)
+        self.done = bool(terminated) or truncated
         self._render(force=self.done)
         return (np.asarray(obs, np.float32)[None], np.array([reward], float),
-                np.array([bool(terminated)]), np.array([bool(truncated or self.t >= self.max_steps)]),
-                {k: np.asarray(v)[None] for k, v in (info or {}).items() if np.ndim(v) == 0})
+                np.array([bool(terminated)]), np.array([truncated]),
+                {k: np.asarray(v)[None] for k, v in (info or {}).items()})
 
     def rollout(self, traces: dict) -> Rollout:
+        """The recorded episode; traces: each (T, ...) (one worm), aligned with the body rows."""
         # rows: the reset observation, then one per step; drop the reset row so that row k is the
         # body after control step k, aligned with the brain's trace row k
         def rows(x):
             return np.asarray(x[1:] if len(x) > 1 else x)
-        one = {k: np.asarray(v)[:, 0] if np.ndim(v) == 3 else np.asarray(v) for k, v in traces.items()}
         return Rollout(curvature=rows(self.curvature), com=rows(self.com), speed=rows(self.speed),
-                       control_dt=self.control_dt, traces=one, frames=self.frames,
+                       control_dt=self.control_dt, traces=traces, frames=self.frames,
                        frame_every=self.frame_every, head_cpg=head_cpg_of(self.env))
 
 
@@ -522,15 +529,16 @@ def make_env(spec, duration: float | None = None, size: tuple[int, int] | None =
 
 
 def _build_brain(spec, env):
-    from wormsim.interface import Agent, Interface
+    """(brain, interface) of ``spec``'s level and circuit for one worm of ``env``, at the level's
+    initial (connectome-derived) parameters."""
+    from wormsim.interface import Interface
     from wormsim.realism_levels import get_level
     from wormsim.rollout import build_circuit, make_level_config
-    u = env.unwrapped
     circuit = build_circuit(spec)
-    interface = Interface(circuit, u.layout, control_dt=control_dt_of(env))
+    interface = Interface(circuit, env.unwrapped.layout, control_dt=control_dt_of(env))
     brain = get_level(spec.level)(circuit, interface.io_spec(),
                                   make_level_config(spec.level, dict(spec.level_kwargs)))
-    return brain, interface, Agent(brain, interface)
+    return brain, interface
 
 
 def rollout(spec, params: np.ndarray | None = None, mode: str = "trained", seed: int = 0,
@@ -540,12 +548,15 @@ def rollout(spec, params: np.ndarray | None = None, mode: str = "trained", seed:
 
     spec: an EvalSpec (level, circuit, task, env_kwargs); its task must have a body (NoBodyError, a
     ValueError, otherwise). params: (n_params,) for mode "trained".
-    mode: one of MODES. duration: simulated seconds (default: the env's episode).
+    mode: one of MODES; "trained" and "untrained" run the level through
+    ``wormsim.rollout.run_episodes`` (one worm), "open-loop" steps the travelling wave itself.
+    duration: simulated seconds (default: the env's episode).
     size: (width, height) pixels, None for no frames. fps: frames per simulated second.
-    env: an already built environment of the task (its own duration applies).
+    env: an already built single-worm environment of the task (its own duration applies; ``duration``
+    may end the episode sooner).
     label: a line of text on every frame (bottom left), or None.
     """
-    import torch
+    from wormsim.rollout import run_episodes
     check_filmable(spec.task)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
@@ -554,40 +565,23 @@ def rollout(spec, params: np.ndarray | None = None, mode: str = "trained", seed:
     own_env = env is None
     env = make_env(spec, duration, head_cpg=0.0 if mode == "open-loop" else None) if own_env else env
     try:
-        u = env.unwrapped
         dt = control_dt_of(env)
-        max_steps = int(round(duration / dt)) if duration is not None else 10**9
+        n_steps = int(round(duration / dt)) if duration is not None else _episode_steps(env)
         renderer = None
         if size is not None:
             model, data = _mujoco_of(env)
             renderer = TrailRenderer(model, data, int(size[0]), int(size[1]), trail_seconds, label)
-        every = max(1, int(round(1.0 / (fps * dt))))
-        rec = _Recorder(env, renderer, every, max_steps)
+        rec = _Recorder(env, renderer, max(1, int(round(1.0 / (fps * dt)))), n_steps)
         try:
             if mode == "open-loop":
-                from wormsim.envs.waves import TravellingWave
-                wave = TravellingWave(n_segments=u.layout.n_segments)
-                rec.reset(seed=seed)
-                k = 0
-                while not rec.done:
-                    rec.step(wave(k * dt)[None])
-                    k += 1
-                return rec.rollout({})
-            brain, interface, agent = _build_brain(spec, env)
+                return _open_loop(rec, env, seed)
+            if n_steps is None:
+                raise ValueError("the environment states no episode length; pass duration")
+            brain, interface = _build_brain(spec, env)
             if mode == "trained":
                 brain.set_params(np.asarray(params, np.float32))
-            if hasattr(brain, "run_closed_loop"):     # conductance: the one-Brian2-run fast path
-                steps = max_steps if max_steps < 10**9 else _episode_steps(env)
-                out = brain.run_closed_loop(rec, interface, n_steps=steps, record=True, seed=seed)
-                traces = {k: out[k] for k in ("voltage", "activity") if k in out}
-                return rec.rollout(traces)
-            obs, _ = rec.reset(seed=seed)
-            agent.reset(1)
-            brain.start_recording()
-            with torch.no_grad():
-                while not rec.done:
-                    obs, *_ = rec.step(agent.act(obs))
-            return rec.rollout(brain.stop_recording())
+            out = run_episodes(brain, interface, rec, [seed], n_steps=n_steps, record=True)
+            return rec.rollout({k: np.asarray(v)[:, 0] for k, v in out.traces.items()})
         finally:
             if renderer is not None:
                 renderer.close()
@@ -596,16 +590,33 @@ def rollout(spec, params: np.ndarray | None = None, mode: str = "trained", seed:
             env.close()
 
 
-def _episode_steps(env) -> int:
+def _open_loop(rec: _Recorder, env, seed: int) -> Rollout:
+    """The reference gait without a brain: envs.waves.TravellingWave drives the muscles."""
+    from wormsim.envs.waves import TravellingWave
+    wave = TravellingWave(n_segments=env.unwrapped.layout.n_segments)
+    rec.reset(seed=seed)
+    k = 0
+    while not rec.done:
+        rec.step(wave(k * rec.control_dt)[None])
+        k += 1
+    return rec.rollout({})
+
+
+def _episode_steps(env) -> int | None:
+    """Control steps of one episode of ``env``: its registered max_episode_steps, its (or its task's)
+    max_steps, or duration / control_dt; None when it states none."""
     spec = getattr(env, "spec", None)
-    if spec is not None and spec.max_episode_steps:
+    if spec is not None and getattr(spec, "max_episode_steps", None):
         return int(spec.max_episode_steps)
     u = env.unwrapped
     for owner in (u, getattr(u, "task", None)):
+        steps = getattr(owner, "max_steps", None) if owner is not None else None
+        if steps is not None:
+            return int(steps)
         duration = getattr(owner, "duration", None) if owner is not None else None
         if duration is not None:
             return int(round(float(duration) / control_dt_of(env)))
-    raise ValueError("the environment states no episode length; pass duration")
+    return None
 
 
 def write_video(frames: list, path: str | Path, fps: float) -> Path:
@@ -688,7 +699,7 @@ def _nanmean(values) -> float:
 def benchmark_render(size: tuple[int, int] = (320, 240), frames: int = 200, n_segments: int = 12) -> float:
     """Frames per second of TrailRenderer alone (scene, head colour, a 75-point trail, GL render,
     pixel read-back and the text overlay) on a bare worm body; the body's physics is outside the
-    timing. The figure in the module docstring is this at 320x240."""
+    timing."""
     from wormsim.envs.body import WormBody
     body = WormBody(n_worms=1, n_segments=n_segments)
     r = TrailRenderer(body.model, body.data, *size, label="benchmark")
