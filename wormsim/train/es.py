@@ -41,9 +41,68 @@ def _generation_seed(seed: int, generation: int) -> int:
     return int(np.random.SeedSequence([seed, generation]).generate_state(1)[0] % (2**31 - 10**6))
 
 
+def _new_state(config: TrainConfig, run: Run, local, x0: np.ndarray) -> dict:
+    """A fresh CMA-ES state; metrics row 0 is the untrained policy."""
+    import cma
+    run.truncate_metrics(0)                   # a run killed before its first checkpoint restarts
+    # CMA-ES draws from its own generator, pickled with it, so that nothing else in the process (or a
+    # resumed process) can shift its samples
+    es = cma.CMAEvolutionStrategy(x0, config.sigma, {
+        "popsize": config.popsize, "seed": config.seed + 1, "verbose": -9,
+        "randn": np.random.RandomState(config.seed + 1).randn,
+        "CMA_diagonal": len(x0) > config.diagonal_above, "tolfun": 0, "tolx": 0,
+        "tolflatfitness": 10**9, "tolstagnation": 10**9, "maxiter": 10**9})
+    untrained = local.evaluate(x0[None], seed=_generation_seed(config.seed, UNTRAINED))
+    r = float(untrained.returns[0])
+    run.append_metrics({"iteration": 0, "best": r, "mean": r, "std": 0.0,
+                        "score_best": _finite(untrained.score[0]), "score_mean": _finite(untrained.score[0]),
+                        "speed_best": _finite(untrained.speed[0]), "speed_mean": _finite(untrained.speed[0]),
+                        "failed": int(untrained.failed[0]), "sigma": config.sigma, "wall_time": 0.0,
+                        "env_steps": untrained.steps,
+                        "note": "untrained (connectome-derived initial parameters)"})
+    return {"es": es, "generation": 0, "best": {"return": -np.inf, "params": x0, "generation": -1},
+            "dim": len(x0), "elapsed": 0.0, "env_steps": untrained.steps}
+
+
+def _resumed_state(config: TrainConfig, run: Run, dim: int) -> dict | None:
+    state = run.load_checkpoint(algo="es", fingerprint=config.fingerprint())
+    if state is None:
+        return None
+    if state.get("dim") != dim:
+        raise RunError(f"{run.path}'s checkpoint holds {state.get('dim')} parameters, this "
+                       f"configuration has {dim}: the checkpoint belongs to another set-up")
+    run.truncate_metrics(state["generation"] + 1)   # rows past the checkpoint are redone identically
+    return state
+
+
+def _generation(config: TrainConfig, run: Run, spec, backend, state: dict) -> dict:
+    """Ask, evaluate, tell; one metrics row, the checkpoint and the best policy so far, all atomic."""
+    gen, es = state["generation"], state["es"]
+    t0 = time.perf_counter()
+    candidates = np.asarray(es.ask())
+    result = backend.evaluate(spec, candidates, seed=_generation_seed(config.seed, gen))
+    fitness = np.where(np.isfinite(result.returns), result.returns, -1e6)
+    es.tell(list(candidates), list(-fitness))   # cma minimises
+    k = int(np.argmax(fitness))
+    if fitness[k] > state["best"]["return"]:
+        state["best"] = {"return": float(fitness[k]), "params": candidates[k].copy(), "generation": gen}
+    state.update(generation=gen + 1, elapsed=state["elapsed"] + time.perf_counter() - t0,
+                 env_steps=state["env_steps"] + result.steps)
+    row = {"iteration": gen + 1, "best": float(fitness.max()), "mean": float(fitness.mean()),
+           "std": float(fitness.std()), "speed_best": _finite(result.speed[k]),
+           "speed_mean": _nanmean(result.speed), "speed_std": _nanstd(result.speed),
+           "score_best": _finite(result.score[k]), "score_mean": _nanmean(result.score),
+           "failed": int(result.failed.sum()), "sigma": float(es.sigma),
+           "wall_time": round(state["elapsed"], 3), "env_steps": state["env_steps"]}
+    run.append_metrics(row)
+    run.save_checkpoint({"algo": "es", "fingerprint": config.fingerprint(), **state})
+    run.save_policy(state["best"]["params"], level=config.level, generation=state["best"]["generation"],
+                    spec=spec.as_dict())
+    return row
+
+
 def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool = True) -> dict:
     """Run (or continue) CMA-ES in ``run``; returns the summary written to summary.json."""
-    import cma
     from tqdm.auto import tqdm
 
     from wormsim.parallel import make_backend
@@ -52,65 +111,13 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     spec = config.eval_spec()
     local = Evaluator(spec)                       # for the initial vector and the final evaluation
     x0 = local.initial_params()
-    dim = len(x0)
-    state = run.load_checkpoint(algo="es", fingerprint=config.fingerprint()) if resume else None
-    if state is not None:
-        if state.get("dim") != dim:
-            raise RunError(f"{run.path}'s checkpoint holds {state.get('dim')} parameters, this "
-                           f"configuration has {dim}: the checkpoint belongs to another set-up")
-        es, start = state["es"], state["generation"]
-        best = state["best"]
-        elapsed, env_steps = state["elapsed"], state["env_steps"]
-        run.truncate_metrics(start + 1)           # rows past the checkpoint are redone identically
-    else:
-        run.truncate_metrics(0)                   # a run killed before its first checkpoint restarts
-        # CMA-ES draws from its own generator, pickled with it, so that nothing else in the process
-        # (or a resumed process) can shift its samples
-        es = cma.CMAEvolutionStrategy(x0, config.sigma, {
-            "popsize": config.popsize, "seed": config.seed + 1, "verbose": -9,
-            "randn": np.random.RandomState(config.seed + 1).randn,
-            "CMA_diagonal": dim > config.diagonal_above, "tolfun": 0, "tolx": 0,
-            "tolflatfitness": 10**9, "tolstagnation": 10**9, "maxiter": 10**9})
-        start, elapsed, env_steps = 0, 0.0, 0
-        untrained = local.evaluate(x0[None], seed=_generation_seed(config.seed, UNTRAINED))
-        best = {"return": -np.inf, "params": x0, "generation": -1}
-        run.append_metrics({"iteration": 0, "best": float(untrained.returns[0]),
-                            "mean": float(untrained.returns[0]), "std": 0.0,
-                            "score_best": _finite(untrained.score[0]),
-                            "score_mean": _finite(untrained.score[0]),
-                            "speed_best": _finite(untrained.speed[0]),
-                            "speed_mean": _finite(untrained.speed[0]), "failed": int(untrained.failed[0]),
-                            "sigma": config.sigma, "wall_time": 0.0, "env_steps": untrained.steps,
-                            "note": "untrained (connectome-derived initial parameters)"})
-        env_steps = untrained.steps
-
+    state = (_resumed_state(config, run, len(x0)) if resume else None) or _new_state(config, run, local, x0)
     backend = make_backend(config.backend, config.workers, config.ray_address)
-    bar = tqdm(total=config.budget, initial=start, disable=not progress, unit="gen",
+    bar = tqdm(total=config.budget, initial=state["generation"], disable=not progress, unit="gen",
                desc=f"{config.level}/{config.wiring}")
     try:
-        for gen in range(start, config.budget):
-            t0 = time.perf_counter()
-            candidates = np.asarray(es.ask())
-            result = backend.evaluate(spec, candidates, seed=_generation_seed(config.seed, gen))
-            fitness = np.where(np.isfinite(result.returns), result.returns, -1e6)
-            es.tell(list(candidates), list(-fitness))   # cma minimises
-            k = int(np.argmax(fitness))
-            if fitness[k] > best["return"]:
-                best = {"return": float(fitness[k]), "params": candidates[k].copy(), "generation": gen}
-            elapsed += time.perf_counter() - t0
-            env_steps += result.steps
-            row = {"iteration": gen + 1, "best": float(fitness.max()), "mean": float(fitness.mean()),
-                   "std": float(fitness.std()), "speed_best": _finite(result.speed[k]),
-                   "speed_mean": _nanmean(result.speed), "speed_std": _nanstd(result.speed),
-                   "score_best": _finite(result.score[k]),
-                   "score_mean": _nanmean(result.score), "failed": int(result.failed.sum()),
-                   "sigma": float(es.sigma), "wall_time": round(elapsed, 3), "env_steps": env_steps}
-            run.append_metrics(row)
-            run.save_checkpoint({"algo": "es", "fingerprint": config.fingerprint(),
-                                 "es": es, "generation": gen + 1, "best": best, "dim": dim,
-                                 "elapsed": elapsed, "env_steps": env_steps})
-            run.save_policy(best["params"], level=config.level, generation=best["generation"],
-                            spec=spec.as_dict())
+        while state["generation"] < config.budget:
+            row = _generation(config, run, spec, backend, state)
             shown = ({"speed": f"{row['speed_best']:.3f}BL/s"} if row["speed_best"] is not None else
                      {"score": f"{row['score_best']:.3f}"} if row["score_best"] is not None else {})
             bar.set_postfix(best=f"{row['best']:.2f}", mean=f"{row['mean']:.2f}", **shown)
@@ -118,18 +125,22 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     finally:
         bar.close()
         backend.close()
+    local.close()
+    return _finish(config, run, spec, state)
 
-    # the final policy: the better of the best candidate seen and the distribution's mean, chosen on
-    # one set of fresh episodes and reported on another (choosing and reporting on the same episodes
-    # would favour whichever got lucky on them)
-    final_spec = config.eval_spec(episodes=config.eval_episodes, held_out=True)
-    judge = Evaluator(final_spec)
-    pair = np.stack([best["params"], np.asarray(es.mean)])
+
+def _finish(config: TrainConfig, run: Run, spec, state: dict) -> dict:
+    """The final policy: the better of the best candidate seen and the distribution's mean, chosen on one
+    set of fresh episodes and reported on another (choosing and reporting on the same episodes would
+    favour whichever got lucky on them); the summary."""
+    from wormsim.rollout import Evaluator
+    best = state["best"]
+    judge = Evaluator(config.eval_spec(episodes=config.eval_episodes, held_out=True))
+    pair = np.stack([best["params"], np.asarray(state["es"].mean)])
     k = int(np.argmax(judge.evaluate(pair, seed=_generation_seed(config.seed, CHOOSE)).returns))
     final = pair[k]
     scores = judge.evaluate(final[None], seed=_generation_seed(config.seed, FINAL))
     judge.close()
-    local.close()
     policy = run.save_policy(final, level=config.level, generation=best["generation"],
                              source=("best candidate", "distribution mean")[k], spec=spec.as_dict())
     untrained = run.metrics()[0]
@@ -137,7 +148,8 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     summary = {"final_speed": _finite(scores.speed[0]), "final_return": float(scores.returns[0]),
                "final_score": _finite(scores.score[0]), "algo": "es",
                "untrained_speed": untrained["speed_mean"], "generations": config.budget,
-               "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
+               "wall_time": round(state["elapsed"], 1), "env_steps": state["env_steps"],
+               "n_params": state["dim"],
                "policy": str(policy), "speed_unit": "body lengths / s"}
     run.write_summary(summary)
     return summary
