@@ -263,6 +263,24 @@ def _policy(setup: _Setup, obs: torch.Tensor) -> torch.distributions.Normal:
     return torch.distributions.Normal(mean, setup.log_std.exp().expand_as(mean))
 
 
+def gae(values: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor, boot: torch.Tensor, gamma: float,
+        lam: float) -> torch.Tensor:
+    """Generalised advantage estimates (T, n) over each worm's valid prefix (mask (T, n)); at its last
+    valid step the value bootstraps from ``boot`` (n,) (zero where the episode terminated)."""
+    T, n = values.shape
+    length = mask.sum(0).long()                           # (n,) valid steps per worm
+    adv = torch.zeros_like(values)
+    last_gae = torch.zeros(n)
+    for k in reversed(range(T)):
+        is_last = (length - 1) == k
+        next_value = torch.where(is_last, boot, values[k + 1] if k + 1 < T else boot)
+        cont = (~is_last).float() * mask[k]
+        delta = rewards[k] + gamma * next_value - values[k]
+        last_gae = (delta + gamma * lam * cont * last_gae) * mask[k]
+        adv[k] = last_gae
+    return adv
+
+
 @torch.no_grad()
 def collect_rollout(setup: _Setup, ppo: PPOConfig, seed: int) -> Rollout:
     """Run fresh episodes on every worm, sampling actions; returns the data with GAE advantages."""
@@ -319,16 +337,7 @@ def collect_rollout(setup: _Setup, ppo: PPOConfig, seed: int) -> Rollout:
     # episode terminated (a time-limit truncation is not an end of the task, Pardo et al. 2018)
     boot = setup.critic(setup.obs_norm(torch.as_tensor(final_obs, dtype=torch.float32))).squeeze(-1)
     boot = torch.where(torch.as_tensor(terminated_at_end), torch.zeros_like(boot), boot)
-    length = mask.sum(0).long()                           # (n,) valid steps per worm
-    adv = torch.zeros_like(values)
-    last_gae = torch.zeros(n)
-    for k in reversed(range(T)):
-        is_last = (length - 1) == k
-        next_value = torch.where(is_last, boot, values[k + 1] if k + 1 < T else boot)
-        cont = (~is_last).float() * mask[k]
-        delta = rewards[k] + ppo.gamma * next_value - values[k]
-        last_gae = (delta + ppo.gamma * ppo.gae_lambda * cont * last_gae) * mask[k]
-        adv[k] = last_gae
+    adv = gae(values, rewards, mask, boot, ppo.gamma, ppo.gae_lambda)
     returns = adv + values
 
     # pad to K whole chunks, then (T, n, ·) -> (L, K * n, ·): sequence s = k * n + e
