@@ -486,19 +486,29 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     initial = edge_weights(brain, initial_params if initial_params is not None else initial_params_of(brain))
     c = brain.circuit
     ch = class_weight_change(c, trained, initial)
-    classes, K = ch["classes"], len(ch["classes"])
     finite = np.concatenate([v[np.isfinite(v)].ravel() for v in (ch["chem"], ch["gap"])])
     top = float(np.abs(finite).max()) if finite.size else 0.0
-    vmax = min(max(top, 0.05), 4.0)
-    vmax = float(np.ceil(vmax * 20) / 20)                      # a round limit, in steps of 0.05
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    vmax = float(np.ceil(min(max(top, 0.05), 4.0) * 20) / 20)     # a round limit, in steps of 0.05
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
     fig = plt.figure(figsize=(17, 13.5))
     grid = fig.add_gridspec(2, 5, width_ratios=[1, 1, 0.04, 0.32, 0.8], height_ratios=[1, 1.05],
                             wspace=0.25, hspace=0.35)
-    axes = [fig.add_subplot(grid[0, i]) for i in range(2)]
-    cax, hax = fig.add_subplot(grid[0, 2]), fig.add_subplot(grid[0, 4])
-    dax = fig.add_subplot(grid[1, :])
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    im = _class_maps(fig, [fig.add_subplot(grid[0, i]) for i in range(2)], ch, trained, cmap, norm, vmax)
+    fig.colorbar(im, cax=fig.add_subplot(grid[0, 2]), extend="both" if top > vmax else "neither",
+                 label="log2(trained / start) of the summed |weight|\n+1 doubled, 0 unchanged, −1 halved")
+    span = _edge_spread(fig.add_subplot(grid[0, 4]), c, ch)
+    _edges_on_circuit(fig, fig.add_subplot(grid[1, :]), c, ch, trained, cmap, span)
+    note = "" if top > 1e-6 else " — no change from the start"
+    fig.suptitle(title or f"{brain.name} level, {c.dataset} circuit ({c.wiring}): trained weights "
+                 f"against the connectome-derived start{note}", fontsize=11)
+    fig.subplots_adjust(left=0.05, right=0.96, bottom=0.05, top=0.94)
+    return save_figure(fig, path)
+
+
+def _class_maps(fig, axes, ch: dict, trained: dict, cmap, norm, vmax: float):
+    """The class-pair maps of the weights figure (chemical, gap); returns the last image (colour bar)."""
+    classes, K = ch["classes"], len(ch["classes"])
     digits = 2 if vmax < 0.5 else 1
     for ax, kind, what in ((axes[0], "chem", "chemical synapses"), (axes[1], "gap", "gap junctions")):
         m = ch[kind]
@@ -518,10 +528,11 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
         ax.set_title(f"{what} ({n_edges} {'pairs' if kind == 'gap' else 'edges'}; {unit})", fontsize=9)
         ax.set_xlabel("postsynaptic class (to)" if kind == "chem" else "cell class")
         ax.set_ylabel("presynaptic class (from)" if kind == "chem" else "cell class")
-    extend = "both" if top > vmax else "neither"
-    fig.colorbar(im, cax=cax, extend=extend,
-                 label="log2(trained / start) of the summed |weight|\n+1 doubled, 0 unchanged, −1 halved")
-    # per-edge spread
+    return im
+
+
+def _edge_spread(hax, c, ch: dict) -> float:
+    """Histograms of the per-edge changes by kind; returns the range drawn (98 % of the edges)."""
     sign = c.sign[c.chem_edges[:, 0]] > 0
     groups = [("excitatory synapses", ch["chem_edges"][sign], EXCITATORY),
               ("inhibitory synapses", ch["chem_edges"][~sign], INHIBITORY),
@@ -541,7 +552,14 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     hax.set_title("spread over single edges", fontsize=9)
     hax.legend(fontsize=7, frameon=False, loc="upper left")
     hax.grid(alpha=0.3)
-    # the same changes on the circuit diagram, edge by edge
+    return span
+
+
+def _edges_on_circuit(fig, dax, c, ch: dict, trained: dict, cmap, span: float) -> None:
+    """The same changes on the circuit diagram, edge by edge: colour its change, width its magnitude."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import TwoSlopeNorm
+
     def widths(magnitude):
         magnitude = np.asarray(magnitude, float)
         return magnitude / magnitude.max() if magnitude.size and magnitude.max() > 0 else magnitude
@@ -550,17 +568,11 @@ def plot_weights(brain, path: str | Path = "weights.png", initial_params=None, t
     draw_circuit_on(dax, c, chem_values=np.clip(ch["chem_edges"], -span, span),
                     gap_values=np.clip(ch["gap_edges"], -span, span), chem_widths=widths(trained["chem"]),
                     gap_widths=widths(trained["gap"]), cmap=cmap, norm=edge_norm)
-    from matplotlib.cm import ScalarMappable
     fig.colorbar(ScalarMappable(norm=edge_norm, cmap=cmap), ax=dax, fraction=0.02, pad=0.01,
                  extend="both", label=f"log2(trained / start) per edge (end colours: beyond ±{span:g})")
     dax.set_title("every edge on the circuit: colour = its own change, width = trained magnitude (arrows: "
                   "chemical synapses; dashed: gap junctions; dots: neurons, red excitatory, blue inhibitory)",
                   fontsize=9)
-    note = "" if top > 1e-6 else " — no change from the start"
-    fig.suptitle(title or f"{brain.name} level, {c.dataset} circuit ({c.wiring}): trained weights "
-                 f"against the connectome-derived start{note}", fontsize=11)
-    fig.subplots_adjust(left=0.05, right=0.96, bottom=0.05, top=0.94)
-    return save_figure(fig, path)
 
 
 # ---- everything about one run ----------------------------------------------------------------------
