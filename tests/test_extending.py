@@ -160,3 +160,9 @@ def test_what_the_toy_level_cannot_do_is_said():
     from wormsim.reservoir import fit_readout
     with pytest.raises(ValueError, match="toy reservoir has no scale"):
         fit_readout("toy", "connectome", "echo", scale=0.5)
+
+
+def test_toy_level_in_wormsim_plot(tmp_path):
+    train(tmp_path, "--level", "toy", "--wiring", "reversed", *SHORT)
+    assert main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "weights.png").stat().st_size > 10_000
