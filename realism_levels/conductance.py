@@ -63,12 +63,13 @@ Trainable parameters (per population member, flat vector order):
 
 Population: P members x E episodes are B = P*E copies of the circuit in ONE NeuronGroup of B*N neurons
 with block-diagonal Synapses (index arrays), so a generation runs as one Brian2 simulation; the body
-runs alongside in one vector environment (run_closed_loop).
+runs alongside in one vector environment, stepped from inside that run by the runner's callback
+(``drive``, the level's hook into wormsim.rollout.run_episodes).
 
     brain = ConductanceBrain(circuit, io, population=32)
     brain.set_params(theta)                                # (32, brain.n_params)
-    out = brain.run_closed_loop(vec_env, interface, n_steps=500)
-    out["returns"], out["failed"]                          # (32,), (32,)
+    out = run_episodes(brain, interface, vec_env, seeds=range(32), n_steps=500)
+    out.returns, out.failed                                # (32,), (32,)
 """
 from __future__ import annotations
 
