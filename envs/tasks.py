@@ -50,9 +50,10 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {}
 
 
-def register_task(spec: TaskSpec, entry_point: str | None = None, vector_entry_point: str | None = None,
-                  replace: bool = False) -> None:
-    """Add a task; with entry points its environment is registered with Gymnasium too."""
+def register_task(spec: TaskSpec, entry_point=None, vector_entry_point=None, replace: bool = False,
+                  _builtin: bool = False) -> None:
+    """Add a task; with entry points ("module:Class" or the class) its environment (and native vector
+    environment) is registered with Gymnasium too."""
     if spec.name in TASKS and not replace:
         raise ValueError(f"task {spec.name!r} is registered already (replace=True to replace it)")
     if entry_point is not None:
@@ -60,10 +61,17 @@ def register_task(spec: TaskSpec, entry_point: str | None = None, vector_entry_p
         if spec.env_id not in registry or replace:
             register(id=spec.env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)
     TASKS[spec.name] = spec
+    if not _builtin:
+        ADDED[spec.name] = (spec, entry_point, vector_entry_point)
 
 
 def unregister_task(name: str) -> None:
     TASKS.pop(name, None)
+    ADDED.pop(name, None)
+
+
+# the tasks registered at run time (not shipped): worker processes register them too (wormsim.extensions)
+ADDED: dict[str, tuple] = {}
 
 
 def get_task(name: str) -> TaskSpec:
@@ -82,23 +90,23 @@ def _register_builtin() -> None:
     nm = "wormsim.envs.nonmotor:{}"
     register_task(TaskSpec("swim", "wormsim/Swim-v0", True, "final_speed",
                            "forward speed, body lengths / s"),
-                  "wormsim.envs.swim:SwimEnv", vec.format("Swim"), replace=True)
+                  "wormsim.envs.swim:SwimEnv", vec.format("Swim"), replace=True, _builtin=True)
     register_task(TaskSpec("navigate", "wormsim/Navigate-v0", True), "wormsim.envs.navigate:NavigateEnv",
-                  vec.format("Navigate"), replace=True)
+                  vec.format("Navigate"), replace=True, _builtin=True)
     # the unclipped R^2's expectation, 1 - MSE / variance, is at most 1 (one episode's may pass 1)
     register_task(TaskSpec("memory", "wormsim/Memory-v0", False, "final_return",
                            "recall R^2, unclipped (1 - MSE / cue variance)", high=1.0, chance=0.0,
                            score="final_score", score_label="clipped R^2 (the env's score)",
                            readout="regression"),
-                  nm.format("MemoryEnv"), nm.format("MemoryVectorEnv"), replace=True)
+                  nm.format("MemoryEnv"), nm.format("MemoryVectorEnv"), replace=True, _builtin=True)
     register_task(TaskSpec("memory-capacity", "wormsim/MemoryCapacity-v0", False, "final_return",
                            "recall R^2 of u(t-1), unclipped", high=1.0, chance=0.0, score="final_score",
                            score_label="clipped R^2 (the env's score)", readout="regression"),
-                  nm.format("MemoryCapacityEnv"), nm.format("MemoryCapacityVectorEnv"), replace=True)
+                  nm.format("MemoryCapacityEnv"), nm.format("MemoryCapacityVectorEnv"), replace=True, _builtin=True)
     register_task(TaskSpec("digits", "wormsim/Digits-v0", False, "final_score", "accuracy on held-out images",
                            low=0.0, high=1.0, chance=0.1, held_out=(("split", "test"),),
                            readout="classification"),
-                  nm.format("DigitsEnv"), nm.format("DigitsVectorEnv"), replace=True)
+                  nm.format("DigitsEnv"), nm.format("DigitsVectorEnv"), replace=True, _builtin=True)
 
 
 _register_builtin()

@@ -44,12 +44,18 @@ def register_level(name: str, cls: str | type[Brain], *, replace: bool = False) 
     if "-" in name and name.split("-", 1)[0] in DERIVED:
         raise ValueError(f"level names starting with {name.split('-', 1)[0]}- are derived levels")
     LEVELS[name] = cls
+    ADDED[name] = cls
     _CLASSES.pop(name, None)
 
 
 def unregister_level(name: str) -> None:
     LEVELS.pop(name, None)
+    ADDED.pop(name, None)
     _CLASSES.pop(name, None)
+
+
+# the levels registered at run time (not shipped): worker processes register them too (wormsim.extensions)
+ADDED: dict[str, str | type[Brain]] = {}
 
 
 _CLASSES: dict[str, type[Brain]] = {}

@@ -133,6 +133,14 @@ def test_toy_level_trains_by_es_on_swim_with_the_toy_wiring(tmp_path):
     assert np.isfinite(s["final_speed"]) and s["n_params"] > 0
 
 
+def test_toy_level_and_wiring_in_worker_processes(tmp_path):
+    """Workers are fresh processes: they learn the parent's run-time registrations (wormsim.extensions)."""
+    out = tmp_path / "run"
+    assert main(["train", "--level", "toy", "--wiring", "reversed", *SHORT, "--workers", "2", "--no-video",
+                 "--out", str(out)]) == 0
+    assert np.isfinite(json.loads((out / "summary.json").read_text())["final_speed"])
+
+
 def test_toy_level_by_ppo_and_bptt(tmp_path):
     s = train(tmp_path / "ppo", "--level", "toy", "--algo", "ppo", "--budget", "1", "--duration", "0.2",
               "--eval-episodes", "1")

@@ -45,10 +45,15 @@ def clear_evaluators() -> None:
         _EVALUATORS.popitem(last=False)[1].close()
 
 
-def _init_worker() -> None:
+def _init_worker(extensions: dict | None = None) -> None:
+    """A worker: one torch thread, gone with its parent, and the parent's run-time registrations
+    (a level, task or wiring registered in the user's script is known here too)."""
     # one core per worker: several torch threads per process only fight over the same cores
     import torch
+
+    from wormsim import extensions as ext
     torch.set_num_threads(1)
+    ext.restore(extensions)
     _exit_with_parent()
 
 
@@ -114,8 +119,9 @@ class LocalBackend:
             with one_torch_thread():
                 return _run_chunk(spec, params, seed)
         if self._pool is None:
+            from wormsim.extensions import snapshot
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker)
+                                             initializer=_init_worker, initargs=(snapshot(),))
         futures = [self._pool.submit(_run_chunk, spec, params[a:b], seed + 1000 * a)
                    for a, b in _chunks(len(params), self.workers)]
         return _merge([f.result() for f in futures])
@@ -149,13 +155,14 @@ class RayBackend:
 
         @ray.remote(num_cpus=1)
         class _Worker:
-            def __init__(self):
-                _init_worker()
+            def __init__(self, extensions):
+                _init_worker(extensions)
 
             def run(self, spec, params, seed):
                 return _run_chunk(spec, params, seed)
 
-        self.actors = [_Worker.remote() for _ in range(workers)]
+        from wormsim.extensions import snapshot
+        self.actors = [_Worker.remote(snapshot()) for _ in range(workers)]
 
     def evaluate(self, spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
         refs = [actor.run.remote(spec, params[a:b], seed + 1000 * a)

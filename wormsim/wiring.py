@@ -180,13 +180,19 @@ def register_wiring(name: str, generator: Generator, uniform_weights: bool = Fal
     if name in WIRINGS and not replace:
         raise ValueError(f"wiring {name!r} is registered already (replace=True to replace it)")
     WIRINGS[name] = generator
+    ADDED[name] = (generator, uniform_weights)
     (UNIFORM_WEIGHTS.add if uniform_weights else UNIFORM_WEIGHTS.discard)(name)
 
 
 def unregister_wiring(name: str) -> None:
     if name != "connectome":
         WIRINGS.pop(name, None)
+        ADDED.pop(name, None)
         UNIFORM_WEIGHTS.discard(name)
+
+
+# the wirings registered at run time (not shipped): worker processes register them too (wormsim.extensions)
+ADDED: dict[str, tuple] = {}
 
 
 def available_wirings() -> list[str]:
