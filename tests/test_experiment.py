@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import wormsim.experiment as ex
+import wormsim.train.es as es
 from wormsim.cli import build_parser, main
+from wormsim.runs import Run
 
 
 def tiny(out, tasks=("swim",), **kw):
@@ -58,13 +60,13 @@ def test_finished_cells_are_skipped_and_interrupted_ones_resumed(tmp_path, monke
     # an interrupted cell: summary gone, checkpoint there
     (ex.cell_dir(cfg, "swim", "rate", "shuffled", "weights", 1) / "summary.json").unlink()
     calls = []
-    real = ex.train_es
+    real = es.train_es
 
     def spy(config, run, resume=False, progress=True):
         calls.append((config.level, config.wiring, config.seed, resume))
         return real(config, run, resume=resume, progress=progress)
 
-    monkeypatch.setattr(ex, "train_es", spy)
+    monkeypatch.setattr(es, "train_es", spy)      # the trainer registry loads it by name, at the call
     ex.run_experiment(cfg, progress=False)
     assert calls == [("rate", "shuffled", 1, True)]
 
@@ -88,7 +90,7 @@ def test_stale_cells_are_refused_then_retrained_on_request(tmp_path, monkeypatch
         s = json.loads((ex.cell_dir(bigger, "swim", "rate", "connectome", "weights", seed) / "summary.json").read_text())
         assert s["generations"] == 2
     # now the cells match: nothing is trained again
-    monkeypatch.setattr(ex, "train_es", lambda *a, **k: pytest.fail("a matching finished cell was retrained"))
+    monkeypatch.setattr(es, "train_es", lambda *a, **k: pytest.fail("a matching finished cell was retrained"))
     bigger.rerun_stale = False
     ex.run_experiment(bigger, progress=False)
 
@@ -183,18 +185,54 @@ def test_level_against_level_on_the_connectome(tmp_path):
     assert "Biophysical realism is not needed (no detailed level above the rate level): contradicted" in text
 
 
+def test_level_tests_need_the_reference_level_in_the_grid(tmp_path):
+    vals = {("spiking", "connectome"): [1.0, 1.1, 1.2], ("mlp", "connectome"): [0.0, 0.1, 0.2]}
+    cfg = ex.ExperimentConfig(levels=["spiking", "mlp"], wirings=["connectome"], tasks=["swim"], seeds=3,
+                              out=str(tmp_path))
+    ex.write_report(cfg, fake_results(vals))
+    assert read_csv(tmp_path / "tests.csv") == []
+    text = (tmp_path / "report.md").read_text()
+    assert "Level against level: not tested, the reference level rate is not among the grid's levels" in text
+    cfg.reference_level = "spiking"
+    ex.write_report(cfg, fake_results(vals))
+    assert [(t["family"], t["a"], t["b"]) for t in read_csv(tmp_path / "tests.csv")] == [
+        ("level", "mlp", "spiking / connectome")]
+    assert "every level trained by ES against the spiking level" in (tmp_path / "report.md").read_text()
+
+
+def test_cells_ask_the_level_registry():
+    """A registered level without a wiring is trained once per seed, and gets bptt cells only if it is
+    differentiable: the grid asks the level's capabilities and the trainer registry, not its name."""
+    from wormsim.realism_levels import get_level, register_level, unregister_level
+
+    class Toy(get_level("rate")):
+        name = "toy"
+        uses_wiring = False
+        differentiable = False
+
+    register_level("toy", Toy)
+    try:
+        cfg = ex.ExperimentConfig(levels=["toy", "rate"], wirings=["connectome", "shuffled"], tasks=["memory"],
+                                  trains=["weights", "bptt"], seeds=1)
+        assert {(lv, w, tr) for _, lv, w, tr, _ in ex.cells(cfg)} == {
+            ("toy", "connectome", "weights"), ("rate", "connectome", "weights"), ("rate", "shuffled", "weights"),
+            ("rate", "connectome", "bptt"), ("rate", "shuffled", "bptt")}
+    finally:
+        unregister_level("toy")
+
+
 def test_command_line_reproduces_the_config():
     cfg = ex.ExperimentConfig(levels=["rate", "conductance"], wirings=["connectome", "watts-strogatz"],
                               tasks=["memory", "digits"], trains=["weights", "readout", "bptt"], seeds=3,
                               budget=7, bptt_budget=11,
                               popsize=10, sigma=0.3, duration=2.5, episodes=2, nonmotor_episodes=3,
                               eval_episodes=6, head_cpg=0.0, spectral_radius=0.7, ridge_alpha=0.1,
-                              workers=1, out="results/x y")
+                              readout_motor=True, reference_level="conductance", workers=1, out="results/x y")
     args = build_parser().parse_args(__import__("shlex").split(ex.command_line(cfg))[1:])
     for name in ("levels", "wirings", "tasks", "trains", "seeds", "budget", "bptt_budget", "popsize", "sigma",
                  "duration",
                  "episodes", "nonmotor_episodes", "eval_episodes", "head_cpg", "spectral_radius",
-                 "ridge_alpha", "workers", "out", "dataset"):
+                 "ridge_alpha", "readout_motor", "reference_level", "workers", "backend", "out", "dataset"):
         assert getattr(args, name) == getattr(cfg, name), name
 
 
@@ -212,7 +250,8 @@ def test_a_grid_that_would_fail_part_way_is_refused_before_it_starts(tmp_path, c
                  "--ridge-alpha", "-1", "--seeds", "1", "--out", str(tmp_path)]) == 2
     assert "--ridge-alpha" in capsys.readouterr().err
     assert main(["experiment", "--tasks", "swim", "--train", "bptt", "--seeds", "1", "--out", str(tmp_path)]) == 2
-    assert "bptt cells exist only for rate, spiking and mlp on memory" in capsys.readouterr().err
+    # the scope comes from the trainer registry, levels in registry order
+    assert "bptt cells exist only for spiking, rate and mlp on memory" in capsys.readouterr().err
 
 
 def test_quick_grid_from_the_command_line(tmp_path, capsys):
@@ -261,7 +300,7 @@ def test_bptt_is_one_more_axis_for_the_differentiable_levels_on_the_non_motor_ta
     assert ("wiring", "rate (bptt) / connectome", "rate (bptt) / shuffled") in pairs
     assert ("training", "rate / connectome", "rate (bptt) / connectome") in pairs
     assert ("training", "mlp", "mlp (bptt)") in pairs
-    rows = ex.Run(ex.cell_dir(cfg, "memory", "rate", "connectome", "bptt", 0)).metrics()
+    rows = Run(ex.cell_dir(cfg, "memory", "rate", "connectome", "bptt", 0)).metrics()
     assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
 
 

@@ -210,93 +210,29 @@ def cmd_resume(args) -> int:
 
 # ---- wormsim experiment --------------------------------------------------------------------------------
 def _add_experiment(sub) -> None:
+    from wormsim.config import add_arguments
     from wormsim.experiment import ExperimentConfig
-    d = ExperimentConfig()
     p = sub.add_parser("experiment", help="the grid of levels x wirings x tasks x seeds, with its report",
                        description="Train every level on every wiring and task over several seeds; skips "
                        "finished cells, resumes interrupted ones, refuses cells made with another "
                        "configuration (or retrains them with --rerun-stale); runs independent cells "
                        "concurrently (--workers processes, or Ray tasks with --backend ray); writes "
                        "tables, tests, curves and report.md into --out.")
-    p.add_argument("--levels", nargs="+", choices=_choices("levels"), default=d.levels,
-                   help=f"realism levels (default: {' '.join(d.levels)})")
-    p.add_argument("--wirings", nargs="+", choices=_choices("wirings"), default=d.wirings,
-                   help=f"wirings; the connectome is the reference (default: {' '.join(d.wirings)})")
-    p.add_argument("--tasks", nargs="+", choices=_choices("tasks"), default=d.tasks,
-                   help=f"tasks (default: {' '.join(d.tasks)})")
-    p.add_argument("--train", nargs="+", dest="trains", choices=("weights", "readout", "bptt"),
-                   default=d.trains,
-                   help="weights: train the circuit by ES; readout: the circuit fixed at connectome-derived "
-                   "values, only a linear readout fitted (reservoir, closed form on the non-motor tasks); "
-                   "bptt: the circuit trained by backpropagation through time (rate, spiking, mlp on the "
-                   f"non-motor tasks); each one more axis (default: {' '.join(d.trains)})")
-    p.add_argument("--bptt-budget", type=int, default=d.bptt_budget,
-                   help=f"gradient steps of a bptt cell (default: {d.bptt_budget})")
-    p.add_argument("--readout-motor", action="store_true",
-                   help="readout cells on swim and navigate too (an ES-trained readout on the fixed circuit, "
-                   "as costly as a trained circuit; default: readout cells on the non-motor tasks only)")
-    p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds per cell (default: {d.seeds})")
-    p.add_argument("--budget", type=int, default=d.budget, help=f"ES generations per run (default: {d.budget})")
-    p.add_argument("--popsize", type=int, default=d.popsize, help=f"ES population (default: {d.popsize})")
-    p.add_argument("--sigma", type=float, default=d.sigma, help=f"initial CMA-ES step size (default: {d.sigma})")
-    p.add_argument("--duration", type=float, default=d.duration,
-                   help=f"seconds per swim episode (default: {d.duration})")
-    p.add_argument("--episodes", type=int, default=d.episodes,
-                   help=f"episodes per candidate on swim and navigate (default: {d.episodes})")
-    p.add_argument("--nonmotor-episodes", type=int, default=d.nonmotor_episodes,
-                   help=f"episodes per candidate on memory, memory-capacity and digits, whose short "
-                   f"episodes make a noisy fitness (default: {d.nonmotor_episodes})")
-    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes,
-                   help=f"fresh episodes of each cell's final evaluation (default: {d.eval_episodes})")
-    p.add_argument("--head-cpg", type=float, default=d.head_cpg,
-                   help=f"frequency (Hz) of the head oscillator on swim; 0: off (default: {d.head_cpg})")
-    p.add_argument("--dataset", default=d.dataset, choices=_choices("datasets"),
-                   help=f"connectome dataset (default: {d.dataset})")
-    p.add_argument("--spectral-radius", type=float, default=d.spectral_radius,
-                   help=f"readout cells: spectral radius of the fixed circuit (default: {d.spectral_radius})")
-    p.add_argument("--ridge-alpha", type=float, default=d.ridge_alpha,
-                   help=f"readout cells: ridge regularisation (default: {d.ridge_alpha})")
-    p.add_argument("--workers", type=int, default=d.workers,
-                   help=f"cells run at once, one process each (default: {d.workers})")
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="local processes, or one Ray task per cell (default: local)")
-    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start "
-                   "a local one with --workers CPUs)")
-    p.add_argument("--rerun-stale", action="store_true",
-                   help="retrain from scratch the cells in --out that were made with another configuration "
-                   "(without it the grid refuses to start)")
+    add_arguments(p, ExperimentConfig)
     p.add_argument("--quick", action="store_true",
                    help="a tiny grid (rate and mlp, connectome and shuffled, swim, memory and digits, "
                    "2 seeds) that runs in a minute or two; ignores the grid flags")
-    p.add_argument("--out", default=d.out, help=f"results directory (default: {d.out})")
     p.set_defaults(func=cmd_experiment)
 
 
 def cmd_experiment(args) -> int:
+    from wormsim.config import from_args
     from wormsim.experiment import ExperimentConfig, command_line, run_experiment
     if args.quick:
         cfg = ExperimentConfig.quick(args.out)
         cfg.rerun_stale = args.rerun_stale
     else:
-        for name in ("seeds", "budget", "bptt_budget", "workers", "episodes", "nonmotor_episodes",
-                     "eval_episodes"):
-            if getattr(args, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-        if args.popsize < 2:
-            raise UserError(f"--popsize must be >= 2, got {args.popsize}")
-        if not (args.duration > 0 and args.sigma > 0 and args.head_cpg >= 0):
-            raise UserError("--duration and --sigma must be positive and --head-cpg >= 0")
-        cfg = ExperimentConfig(levels=list(dict.fromkeys(args.levels)), wirings=list(dict.fromkeys(args.wirings)),
-                               tasks=list(dict.fromkeys(args.tasks)), trains=list(dict.fromkeys(args.trains)),
-                               readout_motor=args.readout_motor,
-                               seeds=args.seeds, budget=args.budget, bptt_budget=args.bptt_budget,
-                               popsize=args.popsize, sigma=args.sigma,
-                               duration=args.duration, episodes=args.episodes,
-                               nonmotor_episodes=args.nonmotor_episodes, eval_episodes=args.eval_episodes,
-                               head_cpg=args.head_cpg, dataset=args.dataset,
-                               spectral_radius=args.spectral_radius, ridge_alpha=args.ridge_alpha,
-                               workers=args.workers, backend=args.backend, ray_address=args.ray_address,
-                               rerun_stale=args.rerun_stale, out=args.out)
+        cfg = from_args(ExperimentConfig, args)    # every bound of the config checked, one-line errors
     if "connectome" not in cfg.wirings:
         raise UserError("--wirings must include connectome: every null wiring is compared with it")
     # the report names the command that made it: as typed for --quick, spelled out otherwise

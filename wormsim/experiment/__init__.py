@@ -1,0 +1,78 @@
+"""Does biophysical detail matter? The grid of realism levels x wirings x tasks x seeds, and its report.
+
+    wormsim experiment --out results/NAME        # the default grid (below)
+    wormsim experiment --quick --out /tmp/q      # a tiny grid, a minute or two (CI)
+    wormsim experiment --levels rate mlp --wirings connectome shuffled --tasks swim --seeds 5 --out ...
+
+The default grid: every registered realism level (a level without a wiring, the mlp, is trained once
+per seed), the connectome and three null wirings (shuffled, erdos-renyi, watts-strogatz; add
+barabasi-albert with --wirings), swim, memory and digits, each circuit trained by CMA-ES (30
+generations of 24) and, on the tasks without a body, also used as a fixed reservoir with a fitted
+linear readout (``trains``: weights, readout), 8 seeds (stats.py says why 8). ``--train ... bptt`` adds
+cells trained by backpropagation through time (``bptt_budget`` gradient steps) wherever the bptt trainer
+takes the level and the task (differentiable levels, tasks without a body), set against the same
+circuits trained by ES and, like every trained cell, connectome against each null wiring.
+docs/experiment/README.md gives the measured cost of the default grid.
+
+The steps, one module each:
+- config.py: ``ExperimentConfig``, whose fields are the command's flags, and ``command_line``;
+- grid.py: the cells, their run directories, stale detection, running them locally or on Ray;
+- stats.py: intervals, Hedges' g, exact permutation tests, Holm's correction, the test families;
+- claims.py: the published claims and the verdict the tests give on each;
+- report.py and figures.py: the tables, report.md and the learning curves.
+
+Every cell (task, level, wiring, train, seed) is an ordinary training run under ``OUT/runs/``, trained
+by the trainer the registry (wormsim.train) gives its run. A cell whose config.json matches the cell's
+configuration is finished (summary.json: skipped) or resumed (checkpoint.pkl); a cell made with another
+configuration (another budget, population, ...) is *stale*: the grid refuses to start, naming the cells
+and the fields that differ, unless ``rerun_stale`` (``--rerun-stale``) retrains them from scratch. So
+the experiment can be stopped and started again at any point, and a report never mixes configurations.
+
+Cells are independent, so they run concurrently: ``workers`` processes on this machine (each cell
+then evaluates its population in its own process), or one Ray task per cell on a Ray cluster
+(``backend="ray"``; Ray is imported only then). A cell's result does not depend on where it ran.
+
+Into OUT:
+
+- ``cells.csv``: one row per cell: the analysed value, the task's score, parameters, wall time,
+  the hash of the cell's configuration;
+- ``table_<task>.csv``: per level x wiring, mean and 95% t-interval over seeds of the analysed value
+  (clamped to the value's range where it is bounded), the task's clipped score, parameters, and a
+  floor / ceiling flag;
+- ``tests.csv``: every comparison of the report (stats.py: the test families); difference of means,
+  Hedges' g, the exact two-sided permutation test, and Holm's correction over all the report's tests;
+- ``curves_<task>.png``: mean learning curves of every level x wiring, in the task's own units;
+- ``report.md``: the tables, the findings in plain words, a verdict on each published claim, and
+  the exact command that made it.
+
+The analysed value of a cell is its task's metric (wormsim.envs.tasks, ``TaskSpec.metric``): forward
+speed (body lengths / s) for swim, the return for navigate, the *unclipped* recall R^2 for memory and
+memory-capacity (the episode return, 1 - MSE / target variance on average: the clipped score would
+make every failing cell 0 and hide their differences), the accuracy for digits; all measured on fresh
+episodes after training (digits: held-out images).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from wormsim.experiment.claims import CLAIMS, claim_verdicts
+from wormsim.experiment.config import TRAINS, ExperimentConfig, command_line
+from wormsim.experiment.grid import (cell_dir, cell_label, cell_state, cell_value, cells, check_grid,
+                                     config_hash, run_cell, run_grid, stale_fields, train_config)
+from wormsim.experiment.report import build_tables, write_report
+from wormsim.experiment.stats import (ALPHA, comparisons, format_g, hedges_g, holm, mean_ci, permutation_p,
+                                      smallest_p)
+
+
+def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, command: str | None = None) -> Path:
+    """Run (or finish) the grid and write its report; returns the report's path. ``command``: the
+    command line to print in the report (default: the full equivalent ``wormsim experiment`` line)."""
+    results = run_grid(cfg, progress=progress, log=log)
+    write_report(cfg, results, command=command)
+    return Path(cfg.out) / "report.md"
+
+
+__all__ = ["ALPHA", "CLAIMS", "TRAINS", "ExperimentConfig", "build_tables", "cell_dir", "cell_label",
+           "cell_state", "cell_value", "cells", "check_grid", "claim_verdicts", "command_line", "comparisons",
+           "config_hash", "format_g", "hedges_g", "holm", "mean_ci", "permutation_p", "run_cell",
+           "run_experiment", "run_grid", "smallest_p", "stale_fields", "train_config", "write_report"]

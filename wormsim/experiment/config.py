@@ -1,0 +1,83 @@
+"""The experiment's set-up: one dataclass whose fields are the flags of `wormsim experiment`, and the
+command line that makes exactly a given grid."""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field, fields
+
+from wormsim.config import opt
+from wormsim.realism_levels import level_names
+
+# the training axis: the circuit trained by ES, fixed as a reservoir with a fitted readout, or trained
+# by backpropagation through time
+TRAINS = ("weights", "readout", "bptt")
+
+
+@dataclass
+class ExperimentConfig:
+    """The grid, every field a flag of `wormsim experiment` (underscores become dashes; ``trains`` is
+    --train). docs/experiment/README.md gives the measured cost of the default grid; ``quick`` is a tiny
+    grid for CI."""
+    levels: list[str] = field(default_factory=level_names, metadata={
+        "help": "realism levels", "choices": "levels"})
+    wirings: list[str] = opt(["connectome", "shuffled", "erdos-renyi", "watts-strogatz"],
+                             "wirings; the connectome is the reference", choices="wirings")
+    tasks: list[str] = opt(["swim", "memory", "digits"], "tasks", choices="tasks")
+    trains: list[str] = opt(["weights", "readout"], "weights: train the circuit by ES; readout: the circuit "
+                            "fixed at connectome-derived values, only a linear readout fitted (reservoir, "
+                            "closed form on the tasks without a body); bptt: the circuit trained by "
+                            "backpropagation through time (differentiable levels on the tasks without a "
+                            "body); each one more axis", choices=list(TRAINS), flag="train")
+    readout_motor: bool = opt(False, "readout cells on the tasks with a body too (an ES-trained readout on the "
+                              "fixed circuit, as costly as a trained circuit; without it, readout cells only "
+                              "on the tasks without a body)")
+    seeds: int = opt(8, "seeds per cell", low=1)
+    budget: int = opt(30, "ES generations per run", low=1)
+    bptt_budget: int = opt(300, "gradient steps of a bptt cell", low=1)
+    popsize: int = opt(24, "ES population", low=2)
+    sigma: float = opt(0.2, "initial CMA-ES step size", positive=True)
+    duration: float = opt(3.0, "seconds per episode on the tasks with a body", positive=True)
+    episodes: int = opt(1, "episodes per candidate on the tasks with a body", low=1)
+    nonmotor_episodes: int = opt(2, "episodes per candidate on the tasks without a body, whose short "
+                                 "episodes make a noisy fitness", low=1)
+    eval_episodes: int = opt(8, "fresh episodes of each cell's final evaluation", low=1)
+    head_cpg: float = opt(2.0, "frequency (Hz) of the head oscillator on the tasks with a body; 0: off", low=0)
+    dataset: str = opt("cook2019", "connectome dataset", choices="datasets")
+    spectral_radius: float = opt(0.9, "readout cells: spectral radius of the fixed circuit", positive=True)
+    ridge_alpha: float = opt(1.0, "readout cells: ridge regularisation", low=0)
+    reference_level: str = opt("rate", "the level every other level is compared with on the connectome "
+                               "(without it among --levels the level-vs-level tests are skipped, with a "
+                               "note)", choices="levels")
+    workers: int = opt(2, "cells run at once, one process each", low=1)
+    backend: str = opt("local", "local processes, or one Ray task per cell", choices=("local", "ray"))
+    ray_address: str | None = opt(None, "address of a running Ray cluster (default: start a local one with "
+                                  "--workers CPUs)")
+    rerun_stale: bool = opt(False, "retrain from scratch the cells in --out that were made with another "
+                            "configuration (without it the grid refuses to start)", command=False)
+    out: str = opt("results/experiment", "results directory")
+
+    @classmethod
+    def quick(cls, out: str) -> "ExperimentConfig":
+        """A tiny grid that runs in a minute or two on 2 cores (the CI check of the whole pipeline)."""
+        return cls(levels=["rate", "mlp"], wirings=["connectome", "shuffled"],
+                   tasks=["swim", "memory", "digits"], seeds=2, budget=3, popsize=6, duration=0.5,
+                   nonmotor_episodes=2, eval_episodes=1, workers=1, out=out)
+
+
+def command_line(cfg: ExperimentConfig) -> str:
+    """The `wormsim experiment` command that makes exactly this grid: every setting spelled out, so that
+    a later change of a default does not change what it means (a true flag as --flag; a false one and
+    an unset address left out; --rerun-stale, an action rather than a setting, never)."""
+    parts = ["wormsim", "experiment"]
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if not f.metadata.get("command", True) or value is None or value is False:
+            continue
+        parts.append("--" + f.metadata.get("flag", f.name.replace("_", "-")))
+        if isinstance(value, list):
+            parts += [str(v) for v in value]
+        elif isinstance(value, float):
+            parts.append(f"{value:.12g}")
+        elif value is not True:
+            parts.append(str(value))
+    return " ".join(shlex.quote(p) for p in parts)

@@ -1,0 +1,339 @@
+"""The grid's cells: which exist, where each one's run lives, whether it is finished, resumable or
+stale, and running them here (one after another or in worker processes) or as Ray tasks.
+
+A cell is (task, level, wiring, train, seed) and is an ordinary training run under ``OUT/runs/``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import itertools
+import json
+import math
+import time
+from pathlib import Path
+
+from wormsim.config import TrainConfig, check_bounds
+from wormsim.envs.tasks import get_task, task_names
+from wormsim.experiment.config import ExperimentConfig
+from wormsim.realism_levels import get_level, level_names
+from wormsim.runs import Run, atomic_write_text
+from wormsim.train import get_trainer, trainer_for
+
+# fields of a cell's TrainConfig that do not change its result (where and how fast it runs)
+RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "out")
+
+
+# ---- what a cell is --------------------------------------------------------------------------------------
+def cell_label(level: str, train: str) -> str:
+    """The name of a level on a training axis in tables and tests: "rate", "rate (readout)"."""
+    return level if train == "weights" else f"{level} ({train})"
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """(level, train) of a cell_label."""
+    level, _, train = label.partition(" (")
+    return level, train.rstrip(")") or "weights"
+
+
+def uses_wiring(label: str) -> bool:
+    """Whether the level of a label (or a level name) lives on the wiring; one without a wiring is
+    trained once per seed, filed under the grid's first wiring."""
+    return get_level(split_label(label)[0]).uses_wiring
+
+
+def _trainable(cfg: ExperimentConfig, task: str, level: str, train: str) -> bool:
+    """Whether a (task, level, train) cell can exist: its trainer accepts the level on the task (bptt
+    needs a differentiable level and a task without a body); an ES-trained readout on a task with a
+    body is run only with ``readout_motor`` and needs a level that steps in torch."""
+    brain, spec = get_level(level), get_task(task)     # an unknown name is an error, not an empty grid
+    if train == "readout" and spec.has_body:
+        return cfg.readout_motor and brain.steps_in_torch
+    try:
+        trainer_for(train_config(cfg, task, level, cfg.wirings[0], train, 0))
+    except ValueError:                          # CapabilityError included
+        return False
+    return True
+
+
+def cells(cfg: ExperimentConfig):
+    """(task, level, wiring, train, seed) of every cell. A level without a wiring (the mlp) has one set
+    of seeds, filed under the first wiring, standing for every wiring; see _trainable for which
+    trainings a level gets on a task."""
+    able = {(t, lv, tr): _trainable(cfg, t, lv, tr) for t, lv, tr in
+            itertools.product(cfg.tasks, cfg.levels, cfg.trains)} if cfg.wirings else {}
+    for task, level, wiring, train, seed in itertools.product(cfg.tasks, cfg.levels, cfg.wirings,
+                                                              cfg.trains, range(cfg.seeds)):
+        if able[task, level, train] and (wiring == cfg.wirings[0] or uses_wiring(level)):
+            yield task, level, wiring, train, seed
+
+
+def cell_dir(cfg: ExperimentConfig, task, level, wiring, train, seed) -> Path:
+    mode = "" if train == "weights" else f"-{train}"
+    return Path(cfg.out) / "runs" / task / f"{level}{mode}-{wiring}-s{seed}"
+
+
+def train_config(cfg: ExperimentConfig, task, level, wiring, train, seed, workers=None) -> TrainConfig:
+    """The run of a cell. The bptt axis is, for the run, an algorithm (its circuit's weights trained
+    by backpropagation through time, ``bptt_budget`` gradient steps)."""
+    bptt = train == "bptt"
+    return TrainConfig(level=level, wiring=wiring, dataset=cfg.dataset, task=task, seed=seed,
+                       algo="bptt" if bptt else "es", budget=cfg.bptt_budget if bptt else cfg.budget,
+                       popsize=cfg.popsize, sigma=cfg.sigma, duration=cfg.duration,
+                       episodes=cfg.episodes if get_task(task).has_body else cfg.nonmotor_episodes,
+                       eval_episodes=cfg.eval_episodes, head_cpg=cfg.head_cpg,
+                       train="weights" if bptt else train,
+                       spectral_radius=cfg.spectral_radius, ridge_alpha=cfg.ridge_alpha,
+                       workers=cfg.workers if workers is None else workers, backend="local",
+                       video=False, out=str(cell_dir(cfg, task, level, wiring, train, seed)))
+
+
+# ---- finished, resumable, stale ------------------------------------------------------------------------
+def _semantic(config: dict | TrainConfig) -> dict:
+    """The fields of a cell's config that decide its result (a stored dict is read as TrainConfig
+    reads it, so a field added later with a default compares equal to its default)."""
+    tc = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    return {k: v for k, v in dataclasses.asdict(tc).items() if k not in RUNTIME_FIELDS}
+
+
+def config_hash(config: dict | TrainConfig) -> str:
+    return hashlib.sha256(json.dumps(_semantic(config), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def stale_fields(path: Path, tc: TrainConfig) -> dict:
+    """{field: (stored, wanted)} where the run in ``path`` was made with another configuration ({} if
+    it matches or there is no run yet)."""
+    if not (path / "config.json").is_file():
+        return {}
+    stored, wanted = _semantic(Run.open(path).config), _semantic(tc)
+    return {k: (stored.get(k), wanted[k]) for k in wanted if stored.get(k) != wanted[k]}
+
+
+def describe(diff: dict) -> str:
+    return ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
+
+
+def cell_state(cfg: ExperimentConfig, cell) -> str:
+    """'done', 'resume', 'new' or 'stale'."""
+    path = cell_dir(cfg, *cell)
+    if stale_fields(path, train_config(cfg, *cell)):
+        return "stale"
+    if (path / "summary.json").is_file():
+        return "done"
+    return "resume" if (path / "checkpoint.pkl").is_file() else "new"
+
+
+def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=False, workers=None) -> dict:
+    """Train one cell with the trainer the registry gives its run (or return its summary if it is
+    finished). A stale cell is an error unless ``cfg.rerun_stale``: then it starts afresh."""
+    path = cell_dir(cfg, task, level, wiring, train, seed)
+    tc = train_config(cfg, task, level, wiring, train, seed, workers)
+    trainer = trainer_for(tc).load()
+    diff = stale_fields(path, tc)
+    if diff and not cfg.rerun_stale:
+        raise ValueError(f"{path} was made with another configuration ({describe(diff)}); "
+                         f"use another --out, or --rerun-stale to retrain it")
+    if not diff:
+        if (path / "summary.json").is_file():
+            return json.loads((path / "summary.json").read_text())
+        if (path / "checkpoint.pkl").is_file():
+            return trainer(tc, Run.open(path), resume=True, progress=progress)
+    # a new or stale cell starts afresh: drop the old summary and checkpoint *before* the new
+    # config.json is written, so that an interruption can never pair them with it
+    for name in ("summary.json", "checkpoint.pkl"):
+        (path / name).unlink(missing_ok=True)
+    return trainer(tc, Run.create(path, tc, overwrite=True), progress=progress)
+
+
+def cell_value(task: str, summary: dict) -> tuple[float, bool]:
+    """(the analysed value of a finished cell, whether it is the clipped score standing in for it). The
+    value is the task's metric (TaskSpec.metric); a reservoir cell on a regression task has no episode
+    return and reports the held-out pooled R^2 if its summary has it, else the clipped score (flagged)."""
+    spec = get_task(task)
+    v = summary.get(spec.metric)
+    if v is not None and math.isfinite(float(v)):
+        return float(v), False
+    for key in ("pooled_r2", "final_r2"):
+        if summary.get(key) is not None and math.isfinite(float(summary[key])):
+            return float(summary[key]), False
+    return float(summary.get(spec.score or "final_score", math.nan)), True
+
+
+# ---- checks before anything runs ----------------------------------------------------------------------------
+def _and(names) -> str:
+    names = list(names)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _bptt_scope() -> str:
+    """Which registered levels and tasks the bptt trainer takes, in words."""
+    def ok(level, task):
+        try:
+            get_trainer("bptt").check(level, task)
+        except ValueError:
+            return False
+        return True
+    pairs = [(lv, t) for lv in level_names() for t in task_names() if ok(lv, t)]
+    return (f"bptt cells exist only for {_and(dict.fromkeys(lv for lv, _ in pairs))} on "
+            f"{_and(dict.fromkeys(t for _, t in pairs))}")
+
+
+def check_grid(cfg: ExperimentConfig, everything: list) -> None:
+    """Reject, before anything runs, a grid that would fail part-way: a setting out of its range, an
+    empty grid, a dataset without motor neurons on a task with a body."""
+    from wormsim.rollout import build_circuit
+    check_bounds(cfg)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{f.name.replace('_', '-')} must be finite, got {value}")
+    if not everything:
+        raise ValueError("the grid is empty: give at least one level, wiring, task, training and seed"
+                         + ("; " + _bptt_scope() if "bptt" in cfg.trains else ""))
+    body = [cell for cell in everything if get_task(cell[0]).has_body]
+    if body:                                    # the dataset's motor neurons must reach the muscles
+        build_circuit(train_config(cfg, *body[0]).eval_spec())
+
+
+# ---- running cells -----------------------------------------------------------------------------------------
+def _timed(cfg: ExperimentConfig, cell, workers: int) -> tuple[dict, float]:
+    """(summary, seconds the whole cell took: building, training, final evaluation)."""
+    t0 = time.perf_counter()
+    summary = run_cell(cfg, *cell, workers=workers)
+    return summary, round(time.perf_counter() - t0, 2)
+
+
+def _job(cfg_dict: dict, cell) -> tuple[dict, float]:
+    """One cell in a worker process (or Ray task): one torch thread, population evaluated in-process."""
+    from wormsim.parallel import _init_worker
+    _init_worker()
+    return _timed(ExperimentConfig(**cfg_dict), cell, workers=1)
+
+
+def _longest_first(cell) -> tuple:
+    """Sort key: the more biophysical levels first (registry order), tasks with a body before the
+    others, so that the last cells to finish are short ones."""
+    task, level = cell[0], cell[1]
+    order = level_names()
+    return (order.index(level) if level in order else len(order), not get_task(task).has_body,
+            task_names().index(task))
+
+
+def execute(cfg: ExperimentConfig, todo: list, on_done) -> None:
+    """Run the cells of ``todo``, calling on_done(cell, (summary, seconds)) as each finishes. Sequential in
+    this process (workers = 1: the population is evaluated here), or ``workers`` cells at once in
+    spawned processes, or one Ray task per cell. Longest cells first."""
+    todo = sorted(todo, key=_longest_first)
+    if cfg.backend == "ray":
+        return _execute_ray(cfg, todo, on_done)
+    if cfg.workers <= 1 or len(todo) <= 1:
+        for cell in todo:
+            on_done(cell, _timed(cfg, cell, cfg.workers))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from wormsim.parallel import _init_worker       # one torch thread; ends with this process
+    cfg_dict = dataclasses.asdict(cfg)
+    with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        pending = {pool.submit(_job, cfg_dict, cell): cell for cell in todo}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    on_done(pending.pop(f), f.result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def _execute_ray(cfg: ExperimentConfig, todo: list, on_done) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--backend ray needs Ray: pip install 'wormsim[ray]' (or pip install ray)") from None
+    if not ray.is_initialized():   # a cluster runs as many cells at once as it has CPUs; a local Ray, workers
+        kwargs = {"address": cfg.ray_address} if cfg.ray_address else {"num_cpus": cfg.workers}
+        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
+    remote = ray.remote(num_cpus=1)(_job)
+    cfg_dict = dataclasses.asdict(cfg)
+    pending = {remote.remote(cfg_dict, cell): cell for cell in todo}
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                on_done(pending.pop(ref), ray.get(ref))
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+# ---- the whole grid -------------------------------------------------------------------------------------------
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _refuse_stale(cfg: ExperimentConfig, everything: list, states: dict) -> None:
+    stale = [c for c in everything if states[c] == "stale"]
+    if stale and not cfg.rerun_stale:
+        first = cell_dir(cfg, *stale[0])
+        raise ValueError(
+            f"{len(stale)} of {len(everything)} cells in {cfg.out} were made with another configuration, "
+            f"e.g. {first} ({describe(stale_fields(first, train_config(cfg, *stale[0])))}); use another "
+            f"--out, or --rerun-stale to retrain them")
+
+
+def result_row(cfg: ExperimentConfig, cell, summary: dict, seconds: float | None) -> dict:
+    """The row of cells.csv for a finished cell."""
+    task, level, wiring, train, seed = cell
+    value, clipped = cell_value(task, summary)
+    score = get_task(task).score
+    return {"task": task, "level": cell_label(level, train), "wiring": wiring, "seed": seed,
+            "value": value, "value_is_clipped_score": clipped,
+            "score": float(summary[score]) if score and summary.get(score) is not None else value,
+            "n_params": summary["n_params"], "generations": summary.get("generations"),
+            "wall_time": summary.get("wall_time"), "cell_seconds": seconds,
+            "config_hash": config_hash(train_config(cfg, *cell))}
+
+
+def run_grid(cfg: ExperimentConfig, progress: bool = True, log=print) -> list[dict]:
+    """Run (or finish) every cell; write experiment.json and cells.csv into cfg.out; return the rows."""
+    out = Path(cfg.out)
+    everything = list(cells(cfg))
+    check_grid(cfg, everything)
+    states = {cell: cell_state(cfg, cell) for cell in everything}
+    _refuse_stale(cfg, everything, states)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "experiment.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+    summaries = {c: json.loads((cell_dir(cfg, *c) / "summary.json").read_text())
+                 for c in everything if states[c] == "done"}
+    todo = [c for c in everything if states[c] != "done"]
+    n_stale = sum(states[c] == "stale" for c in todo)
+    t0 = time.perf_counter()
+    if progress:
+        log(f"{len(everything)} cells: {len(summaries)} done, {len(todo)} to run"
+            + (f" ({n_stale} stale, retrained)" if n_stale else ""))
+    seconds = {}
+
+    def on_done(cell, result):
+        summaries[cell], seconds[cell] = result
+        if progress:
+            task, level, wiring, train, seed = cell
+            value, _ = cell_value(task, summaries[cell])
+            log(f"[{len(summaries)}/{len(everything)}] {task:8s} {cell_label(level, train):19s} {wiring:15s} "
+                f"seed {seed}: {value:.4f} ({seconds[cell]:.0f} s)  [{time.perf_counter() - t0:.0f} s]")
+
+    execute(cfg, todo, on_done)
+    results = [result_row(cfg, c, summaries[c], seconds.get(c)) for c in everything]
+    write_csv(out / "cells.csv", results)
+    return results
