@@ -12,6 +12,8 @@ import pytest
 import wormsim.experiment as ex
 import wormsim.train.es as es
 from wormsim.cli import build_parser, main
+from wormsim.realism_levels import register_level, unregister_level
+from wormsim.realism_levels.rate import RateBrain
 from wormsim.runs import Run
 
 
@@ -200,25 +202,36 @@ def test_level_tests_need_the_reference_level_in_the_grid(tmp_path):
     assert "every level trained by ES against the spiking level" in (tmp_path / "report.md").read_text()
 
 
-def test_cells_ask_the_level_registry():
+class UnwiredRate(RateBrain):
+    """A toy level: the rate level declaring that it neither uses the wiring nor is differentiable."""
+    name = "unwired"
+    uses_wiring = False
+    differentiable = False
+
+
+@pytest.fixture
+def unwired():
+    register_level("unwired", UnwiredRate)
+    yield "unwired"
+    unregister_level("unwired")
+
+
+def test_cells_ask_the_level_registry(unwired):
     """A registered level without a wiring is trained once per seed, and gets bptt cells only if it is
     differentiable: the grid asks the level's capabilities and the trainer registry, not its name."""
-    from wormsim.realism_levels import get_level, register_level, unregister_level
+    cfg = ex.ExperimentConfig(levels=[unwired, "rate"], wirings=["connectome", "shuffled"], tasks=["memory"],
+                              trains=["weights", "bptt"], seeds=1)
+    assert {(lv, w, tr) for _, lv, w, tr, _ in ex.cells(cfg)} == {
+        (unwired, "connectome", "weights"), ("rate", "connectome", "weights"), ("rate", "shuffled", "weights"),
+        ("rate", "connectome", "bptt"), ("rate", "shuffled", "bptt")}
 
-    class Toy(get_level("rate")):
-        name = "toy"
-        uses_wiring = False
-        differentiable = False
 
-    register_level("toy", Toy)
-    try:
-        cfg = ex.ExperimentConfig(levels=["toy", "rate"], wirings=["connectome", "shuffled"], tasks=["memory"],
-                                  trains=["weights", "bptt"], seeds=1)
-        assert {(lv, w, tr) for _, lv, w, tr, _ in ex.cells(cfg)} == {
-            ("toy", "connectome", "weights"), ("rate", "connectome", "weights"), ("rate", "shuffled", "weights"),
-            ("rate", "connectome", "bptt"), ("rate", "shuffled", "bptt")}
-    finally:
-        unregister_level("toy")
+def test_a_level_registered_at_run_time_runs_in_worker_processes(tmp_path, unwired):
+    cfg = tiny(tmp_path, tasks=("memory",), levels=[unwired, "rate"], wirings=["connectome"], workers=2)
+    ex.run_experiment(cfg, progress=False)
+    assert {r["level"] for r in read_csv(tmp_path / "cells.csv")} == {unwired, "rate"}
+    assert ("level", unwired, "rate / connectome") in {(t["family"], t["a"], t["b"])
+                                                       for t in read_csv(tmp_path / "tests.csv")}
 
 
 def test_command_line_reproduces_the_config():

@@ -206,10 +206,15 @@ def _timed(cfg: ExperimentConfig, cell, workers: int) -> tuple[dict, float]:
 
 
 def _job(cfg_dict: dict, cell) -> tuple[dict, float]:
-    """One cell in a worker process (or Ray task): one torch thread, population evaluated in-process."""
-    from wormsim.parallel import _init_worker
-    _init_worker()
+    """One cell in a worker process, its population evaluated in-process."""
     return _timed(ExperimentConfig(**cfg_dict), cell, workers=1)
+
+
+def _ray_job(cfg_dict: dict, cell, extensions: dict) -> tuple[dict, float]:
+    """One cell as a Ray task, set up as a worker process is (parallel._init_worker)."""
+    from wormsim.parallel import _init_worker
+    _init_worker(extensions)
+    return _job(cfg_dict, cell)
 
 
 def _longest_first(cell) -> tuple:
@@ -235,10 +240,11 @@ def execute(cfg: ExperimentConfig, todo: list, on_done) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from wormsim.parallel import _init_worker       # one torch thread; ends with this process
+    from wormsim.extensions import snapshot
+    from wormsim.parallel import _init_worker   # one torch thread, gone with this process, its registrations
     cfg_dict = dataclasses.asdict(cfg)
     with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker) as pool:
+                             initializer=_init_worker, initargs=(snapshot(),)) as pool:
         pending = {pool.submit(_job, cfg_dict, cell): cell for cell in todo}
         try:
             while pending:
@@ -259,9 +265,10 @@ def _execute_ray(cfg: ExperimentConfig, todo: list, on_done) -> None:
     if not ray.is_initialized():   # a cluster runs as many cells at once as it has CPUs; a local Ray, workers
         kwargs = {"address": cfg.ray_address} if cfg.ray_address else {"num_cpus": cfg.workers}
         ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
-    remote = ray.remote(num_cpus=1)(_job)
-    cfg_dict = dataclasses.asdict(cfg)
-    pending = {remote.remote(cfg_dict, cell): cell for cell in todo}
+    from wormsim.extensions import snapshot
+    remote = ray.remote(num_cpus=1)(_ray_job)
+    cfg_dict, extensions = dataclasses.asdict(cfg), snapshot()
+    pending = {remote.remote(cfg_dict, cell, extensions): cell for cell in todo}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
