@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from wormsim.distill import (Bodies, ConstantBrain, Setup, _make_setup, closed_loop, distill, gait,
-                             open_loop, r2_per_unit, ridge_cv, train_student, trial_means, with_targets)
+from wormsim.analysis import GAIT_KEYS, r2_per_unit
+from wormsim.distill import (Bodies, ConstantBrain, Setup, closed_loop, distill, make_setup, open_loop,
+                             train_student, trial_means, with_targets)
+from wormsim.distill.analyses import gait_rows, ridge_cv
+from wormsim.realism_levels import CapabilityError
 
 TINY = dict(teacher_level="rate", teacher_perturb=0.3, head_cpg=2.0, n_train=2, n_test=1, duration=0.4,
             epochs=25, n_replays=4, data_sizes=(1, 2), perturb=(0.2,), unseen_drives=((0.0, 1.0),), seed=0)
@@ -28,7 +31,7 @@ def test_dataset_shapes_and_loss_decreases(circuit):
     bodies = Bodies(n_segments=12, duration=0.2, reset_noise=0.3)
     try:
         env = bodies.get(2, "water")
-        teacher = _make_setup("rate", circuit, env.layout, 0.02, {})
+        teacher = make_setup("rate", circuit, env.layout, 0.02, {})
         rng = np.random.default_rng(0)
         data = closed_loop(teacher, env, np.array([[1.0, 0.0], [0.5, 0.3]]), [1, 2], 0.05, rng)
         t = 10
@@ -48,11 +51,11 @@ def test_dataset_shapes_and_loss_decreases(circuit):
         with torch.no_grad():
             teacher.brain.bias.add_(1.0)
         data = closed_loop(teacher, env, np.array([[1.0, 0.0], [0.5, 0.3]]), [1, 2], 0.05, rng)
-        student = _make_setup("rate", circuit, env.layout, 0.02, {})
+        student = make_setup("rate", circuit, env.layout, 0.02, {})
         losses = train_student(student, data, epochs=15, lr=0.05, muscle_weight=1.0, seed=0, data_init=False)
         assert losses[-1] < 0.5 * losses[0]
         # the warm-up is left out of the loss: a student scored from step 5 on has another loss
-        other = _make_setup("rate", circuit, env.layout, 0.02, {})
+        other = make_setup("rate", circuit, env.layout, 0.02, {})
         assert train_student(other, data, 1, 0.05, 1.0, 0, data_init=False, warmup_steps=5)[0] != losses[0]
         with pytest.raises(ValueError, match="warm-up"):
             train_student(other, data, 1, 0.05, 1.0, 0, warmup_steps=10)
@@ -65,7 +68,7 @@ def test_trial_means_and_targets(circuit):
     bodies = Bodies(n_segments=12, duration=0.2, reset_noise=0.3)
     try:
         env = bodies.get(2, "water")
-        teacher = _make_setup("rate", circuit, env.layout, 0.02, {})
+        teacher = make_setup("rate", circuit, env.layout, 0.02, {})
         data = closed_loop(teacher, env, np.array([[1.0, 0.0], [0.5, 0.3]]), [1, 2], 0.05,
                            np.random.default_rng(0))
         # a smooth teacher: the mean of replays under tiny noise is its trial
@@ -80,31 +83,46 @@ def test_trial_means_and_targets(circuit):
         single = with_targets(teacher, data, 0, 0.5, 0)
         np.testing.assert_array_equal(single["activity"], data["activity"])
         # the constant-mean baseline ignores its inputs
-        const = Setup("constant", ConstantBrain(np.full(circuit.n, 0.3)), teacher.interface, 12, 0.02)
+        const = Setup(ConstantBrain(np.full(circuit.n, 0.3)), teacher.interface)
         out = open_loop(const, data["u"])
         assert np.allclose(out["activity"], 0.3) and out["muscles"].shape == (10, 2, 22)
+        # ... and drives the body through the one episode runner like any level
+        run = closed_loop(const, env, np.array([[1.0, 0.0], [0.5, 0.3]]), [1, 2], 0.0, np.random.default_rng(0))
+        assert np.allclose(run["activity"], 0.3) and run["curvature"].shape == (10, 2, 11)
+        np.testing.assert_allclose(run["muscles"], out["muscles"], atol=1e-6)
     finally:
         bodies.close()
 
 
-def test_r2_and_gait():
+def test_r2_per_unit_leaves_flat_units_out():
+    from wormsim.distill import MIN_STD
     rng = np.random.default_rng(0)
     y = rng.normal(size=(50, 2, 3))
     y[..., 2] = 0.5                                           # a flat unit: undefined
-    r2 = r2_per_unit(y, y + 0.1 * rng.normal(size=y.shape))
+    r2 = r2_per_unit(y, y + 0.1 * rng.normal(size=y.shape), min_std=MIN_STD)
     assert r2[0] > 0.95 and r2[1] > 0.95 and np.isnan(r2[2])
-    t = (np.arange(200) * 0.02)[:, None]
-    x = np.arange(1, 12) / 12                                 # joint positions, head to tail
-    curv = np.zeros((200, 3, 11))
-    curv[:, 0] = 3 * np.sin(2 * np.pi * (0.8 * t - 0.7 * x))  # a wave travelling head to tail
-    curv[:, 1] = 2 * np.sin(2 * np.pi * 1.5 * t) * np.ones(11)  # a standing wave
-    g = gait(curv, 0.02, x)                                   # row 2: no motion
-    assert abs(g["freq"][0] - 0.8) < 0.1 and abs(g["amp"][0] - 3) < 0.3
-    assert abs(g["phase_lag"][0] - 0.7) < 0.05 and abs(g["wave_speed"][0] - 0.8 / 0.7) < 0.15
-    assert abs(g["freq"][1] - 1.5) < 0.1 and abs(g["phase_lag"][1]) < 0.02 and np.isnan(g["wave_speed"][1])
-    assert np.isnan(g["freq"][2]) and np.isnan(g["phase_lag"][2]) and g["amp"][2] == 0
-    backward = gait(3 * np.sin(2 * np.pi * (0.8 * t + 0.7 * x))[:, None], 0.02, x)
-    assert abs(backward["phase_lag"][0] + 0.7) < 0.05 and backward["wave_speed"][0] < 0
+
+
+def test_report_and_rollout_give_identical_gait_numbers(circuit):
+    """The distillation report's gait numbers and `wormsim rollout`'s (the video's wave metrics, a
+    Rollout's ``wave``) for the same closed-loop episode are the same numbers, not merely close."""
+    from wormsim.viz.video import Rollout
+    torch.set_num_threads(1)
+    bodies = Bodies(n_segments=12, duration=3.0, reset_noise=0.3, head_cpg=2.0)
+    try:
+        env = bodies.get(2, "water")
+        teacher = make_setup("rate", circuit, env.layout, 0.02, {})
+        run = closed_loop(teacher, env, np.array([[1.0, 0.0], [0.5, 0.3]]), [3, 4], 0.0, np.random.default_rng(0))
+        rows = gait_rows(run, 0.02, env.layout.joint_positions)       # what the report's gait table holds
+        for i, row in enumerate(rows):
+            video = Rollout(curvature=run["curvature"][:, i], com=np.zeros((150, 2)), speed=np.full(150, np.nan),
+                            control_dt=0.02, head_cpg=2.0).wave      # what `wormsim rollout` prints
+            assert row["frequency"] is not None                     # the head oscillator makes a wave
+            for k in GAIT_KEYS:
+                assert row[k] == (None if np.isnan(video[k]) else video[k]), k
+            assert row["direction"] == video["direction"]
+    finally:
+        bodies.close()
 
 
 def test_ridge_cv_recovers_a_linear_map():
@@ -138,7 +156,7 @@ def test_distill_rate_teacher_reaches_high_r2(distilled):
     assert [r["seen_drive_range"] for r in gen if r["head_cpg"] == 2.0] == [False, True, False]
     for r in gen:
         assert set(r) >= {"teacher", "student", "untrained", "constant"}
-        assert set(r["student"]) >= {"speed", "freq", "amp", "phase_lag", "wave_speed"}
+        assert set(r["student"]) >= {"speed", "failed", "direction", *GAIT_KEYS}
     p = m["plasticity"]
     assert len(p) == 1 and p[0]["zero_shot"]["neuron_pooled"] is not None
     assert p[0]["finetuned"]["neuron_pooled"] is not None and p[0]["finetune_epochs"] == 25 // 3
@@ -179,7 +197,7 @@ def test_report_sentences_follow_the_numbers(distilled):
     zs = r["zero_shot"]["neuron_pooled"]
     assert f"perturbed by up to 20%: the student, not retrained, scores pooled R^2 {zs:.2f}" in text
     # with other numbers, other words
-    from wormsim.distill import _findings
+    from wormsim.distill.report import findings as _findings
     worse = json.loads(json.dumps(m))
     worse["heldout"]["ridge"]["neuron_pooled"] = worse["heldout"]["neuron"]["pooled"] + 0.1
     assert "below that linear benchmark" in "\n".join(_findings(worse))
@@ -208,7 +226,7 @@ def conductance_teacher(tmp_path_factory):
     path = tmp_path_factory.mktemp("cond") / "teacher"
     cfg = TrainConfig(level="conductance", duration=2.0, head_cpg=2.0, video=False, out=str(path))
     bodies = Bodies(12, 0.2, 0.0)
-    brain = _make_setup("conductance", build_circuit(cfg.eval_spec()), bodies.get(1, "water").layout, 0.02,
+    brain = make_setup("conductance", build_circuit(cfg.eval_spec()), bodies.get(1, "water").layout, 0.02,
                         {}).brain
     bodies.close()
     run = Run.create(path, cfg)
@@ -220,7 +238,7 @@ def test_conductance_teacher_is_learnt(conductance_teacher, tmp_path):
     """The floor: a student flat at the teacher's mean scores 0, the untrained student below 0; the
     old recipe (single trial, no warm-up, 150 epochs at lr 0.02) scored 0.00 pooled here. The gait
     and decoding measures tell the trained student from the baselines."""
-    from wormsim.distill import _gait_errors
+    from wormsim.distill.report import gait_errors as _gait_errors
     torch.set_num_threads(1)
     # 4 sequences, 300 epochs: with 2 and 150 the open-loop fit was as good (R^2 0.95 / 0.86) but the
     # student drove the body with twice the teacher's curvature amplitude in closed loop
@@ -238,7 +256,7 @@ def test_conductance_teacher_is_learnt(conductance_teacher, tmp_path):
     # closed loop with the head oscillator: speed and amplitude closer to the teacher's than either
     # baseline's (the frequency is the oscillator's for all of them)
     err = {ctrl: d for head, ctrl, d in _gait_errors(m["generalisation"]) if head == 2.0}
-    for key in ("speed", "amp"):
+    for key in ("speed", "amplitude"):
         assert err["student"][key] < min(err["untrained"][key], err["constant"][key]), (key, err)
     # the teacher's velocity decoder works on the student's activity, not on the untrained one's
     src = m["decoding"]["sources"]
@@ -249,8 +267,10 @@ def test_conductance_teacher_is_learnt(conductance_teacher, tmp_path):
 # ---- errors and the command line -------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, message", [
     (dict(teacher_run="/nonexistent/run"), "does not exist"),
-    (dict(teacher_run=None, student="conductance"), "conductance is not differentiable; choose rate, spiking or mlp"),
-    (dict(teacher_run=None, student="lstm"), "unknown student level"),
+    (dict(teacher_run=None, student="conductance"), "student .* needs a level that is differentiable .*the "
+                                                   "conductance level is not"),
+    (dict(teacher_run=None, student="lstm"), "unknown student level 'lstm'; choose from spiking, rate, mlp"),
+    (dict(teacher_run=None, teacher_level="mlp"), "outputs muscles"),
     (dict(teacher_run=None, wiring="nonsense"), "unknown wiring"),
     (dict(teacher_run=None, teacher_level="nonsense"), "unknown teacher level"),
     (dict(teacher_run=None, n_train=0), "n_train"),
@@ -295,3 +315,61 @@ def test_distill_from_the_command_line(tmp_path, capsys):
     assert e.value.code == 2
     assert "FORWARD,BACKWARD" in capsys.readouterr().err
     assert math.isfinite(m["heldout"]["muscle"]["pooled"])
+
+
+# ---- the config, the registry and the level contract ------------------------------------------------
+def test_flags_come_from_the_config_and_defaults_agree():
+    import dataclasses
+    import inspect
+
+    from wormsim.cli import build_parser
+    from wormsim.config import from_args
+    from wormsim.distill import DistillConfig, student_levels
+    args = build_parser().parse_args(["distill", "--out", "x"])
+    cfg = from_args(DistillConfig, args)
+    assert cfg == DistillConfig(out="x")
+    # distill()'s keyword defaults are the config's
+    for name, par in inspect.signature(distill).parameters.items():
+        if par.default is not inspect.Parameter.empty and name != "out":
+            default = getattr(DistillConfig(), "command_line" if name == "command" else name)
+            assert (list(par.default) if isinstance(par.default, tuple) else par.default) == \
+                ([tuple(d) for d in default] if name == "unseen_drives" else default), name
+    # every field with help text is a flag
+    flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["distill"]._actions}
+    assert {f.name for f in dataclasses.fields(DistillConfig) if "help" in f.metadata} <= flags
+    assert student_levels() == ["spiking", "rate", "mlp"]
+
+
+def test_students_and_teachers_are_chosen_by_capability(tmp_path):
+    """A registered level is a student choice when it is differentiable and steps in torch, whatever
+    its name; a level that lacks a capability the study needs gets a CapabilityError naming it."""
+    from wormsim.cli import build_parser
+    from wormsim.distill import student_levels
+    from wormsim.realism_levels import register_level, unregister_level
+    from wormsim.realism_levels.rate import RateBrain
+
+    class Twin(RateBrain):
+        name = "twin"
+
+    class Frozen(RateBrain):
+        name = "frozen"
+        differentiable = False
+
+    class NoSynapses(RateBrain):
+        name = "nosyn"
+        synaptic_params = ()
+
+    for cls in (Twin, Frozen, NoSynapses):
+        register_level(cls.name, cls)
+    try:
+        assert "twin" in student_levels() and "frozen" not in student_levels()
+        sub = build_parser()._subparsers._group_actions[0].choices["distill"]
+        choices = next(a.choices for a in sub._actions if a.dest == "student")
+        assert "twin" in choices and "frozen" not in choices
+        with pytest.raises(CapabilityError, match="frozen level is not"):
+            distill(None, student="frozen", out=tmp_path / "x")
+        with pytest.raises(CapabilityError, match="plasticity test .*the nosyn level is not"):
+            distill(None, teacher_level="nosyn", perturb=(0.1,), out=tmp_path / "x")
+    finally:
+        for cls in (Twin, Frozen, NoSynapses):
+            unregister_level(cls.name)

@@ -6,6 +6,8 @@ Argument order everywhere: ``(target, prediction)`` for scores, ``(x, y)`` for f
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 MIN_REL_STD = 1e-2   # ridge_fit drops features whose training std is below this fraction of the RMS std
@@ -85,3 +87,124 @@ def ridge_cv(x: np.ndarray, y: np.ndarray, alphas, folds: np.ndarray, standardiz
     alpha = float(alphas[int(np.argmin(scores))])
     w, b = ridge_fit(x, y, alpha, standardize)
     return w, b, alpha
+
+
+# ---- gait: the body wave of a curvature kymograph -------------------------------------------------------
+GAIT_KEYS = ("frequency", "phase_lag", "wavelength", "wave_speed", "amplitude", "amplitude_head")
+SKIP = 0.25            # fraction of a kymograph left out at its start: the transient from the reset posture
+MIN_AMPLITUDE = 0.05   # rad / BL: a joint bending less has no phase worth fitting; a mid-body below it, no gait
+MIN_PERIODS = 1.5      # a spectral peak of fewer periods in the window is a drift or a held bend
+STANDING_LAG = 0.05    # |head-to-tail phase lag| below this (cycles): a standing wave
+PAD = 8                # zero-padding factor of the spectrum (a finer peak than 1 / (T dt))
+
+
+def dominant_frequency(x: np.ndarray, dt: float) -> float:
+    """Frequency (Hz) of the spectral peak of one trace x (T,) sampled every ``dt`` s: the mean removed,
+    a Hann window applied, the spectrum zero-padded PAD times, the DC bin left out. NaN for fewer than 8
+    samples, a flat trace, or a peak of fewer than MIN_PERIODS periods in the window."""
+    x = np.asarray(x, np.float64)
+    if len(x) < 8 or not np.all(np.isfinite(x)) or np.ptp(x) < 1e-9:
+        return float("nan")
+    x = (x - x.mean()) * np.hanning(len(x))
+    n = PAD * len(x)
+    power = np.abs(np.fft.rfft(x, n)) ** 2
+    power[0] = 0.0
+    f = float(np.fft.rfftfreq(n, dt)[int(np.argmax(power))])
+    return f if f * len(x) * dt >= MIN_PERIODS else float("nan")
+
+
+def _no_wave(n_joints: int) -> dict:
+    out = {k: float("nan") for k in GAIT_KEYS}
+    out.update(direction="none", profile=np.full(n_joints, np.nan))
+    return out
+
+
+def _gait_one(k: np.ndarray, dt: float, s: np.ndarray, skip: float, min_amplitude: float,
+              joint: int | None) -> dict:
+    """gait() of one kymograph k (T, J)."""
+    n_j = k.shape[1]
+    k = k[int(len(k) * skip):]
+    out = _no_wave(n_j)
+    if len(k) < 8 or n_j == 0:
+        return out
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # an all-NaN joint: its mean is NaN
+        x = np.nan_to_num(k - np.nanmean(k, axis=0), nan=0.0, posinf=0.0, neginf=0.0)
+    amp = np.sqrt(2.0) * x.std(axis=0)                          # a sinusoid's amplitude, (J,)
+    ref = n_j // 2 if joint is None else int(joint)
+    out.update(profile=amp, amplitude=float(amp[ref]), amplitude_head=float(amp[0]))
+    f = dominant_frequency(x[:, ref], dt) if amp[ref] >= min_amplitude else float("nan")
+    out["frequency"] = f
+    if not np.isfinite(f):
+        return out
+    moving = np.flatnonzero(amp >= min_amplitude)
+    if len(moving) < 3:
+        return out
+    w = np.hanning(len(x))
+    t = np.arange(len(x)) * dt
+    z = (x[:, moving] * (w * np.exp(-2j * np.pi * f * t))[:, None]).sum(axis=0) * 2.0 / w.sum()
+    # unwrapped head to tail: each step between neighbouring moving joints taken in (-pi, pi]
+    phase = np.concatenate([[0.0], np.cumsum(np.angle(z[1:] * np.conj(z[:-1])))])
+    sw, sm = np.abs(z) / np.abs(z).sum(), s[moving]
+    mean_s, mean_p = (sw * sm).sum(), (sw * phase).sum()
+    slope = float((sw * (sm - mean_s) * (phase - mean_p)).sum() / (sw * (sm - mean_s) ** 2).sum())
+    lag = -slope * (s[-1] - s[0]) / (2 * np.pi)
+    standing = abs(lag) < STANDING_LAG
+    wavelength = 2 * np.pi / abs(slope) if slope != 0 else float("inf")
+    out.update(phase_lag=float(lag), wavelength=float(wavelength),
+               wave_speed=float("nan") if standing else float(np.sign(lag) * f * wavelength),
+               direction="standing" if standing else "head-to-tail" if lag > 0 else "tail-to-head")
+    return out
+
+
+def gait(curvature: np.ndarray, dt: float, joint_positions: np.ndarray | None = None, skip: float = SKIP,
+         min_amplitude: float = MIN_AMPLITUDE, joint: int | None = None) -> dict:
+    """The body wave of a curvature kymograph: THE gait measure of wormsim (the video, `wormsim rollout`,
+    distillation and the experiment all call it, so they agree about the same worm).
+
+    curvature: (T, J) or (T, B, J), rad / BL, joints head to tail, one row per ``dt`` s (B sequences).
+    joint_positions: (J,) body position of each joint (0 head .. 1 tail; default (j + 1) / (J + 1), the
+    body's joints). skip: the fraction of rows left out at the start (the transient from the reset
+    posture). joint: the reference joint of frequency and amplitude (default mid-body, J // 2).
+
+    Returns, per sequence (floats for (T, J); (B,) arrays for (T, B, J)):
+
+    - amplitude (rad/BL): sqrt(2) x the std over time of the reference joint's curvature (a sinusoid's
+      amplitude; 0 for a still body, defined with or without a wave); amplitude_head: the same at the
+      first joint; profile (J,) or (B, J): the same along the body.
+    - frequency (Hz): the spectral peak of the reference joint (``dominant_frequency``: Hann window,
+      zero-padded, at least MIN_PERIODS periods in the window, so that a drift or a held bend is no
+      undulation); NaN, and no wave, when that joint's amplitude is below ``min_amplitude``.
+    - The wave: at that frequency each joint's complex amplitude z_j (Hann-windowed Fourier
+      coefficient). Over the joints that move (amplitude >= min_amplitude, at least three), the phases
+      are unwrapped head to tail (each step between neighbours in (-pi, pi]) and fitted by a line
+      against body position, weighted by |z_j|; slope k (rad / BL).
+      phase_lag (cycles): -k (s_last - s_first) / 2 pi, how far the last joint lags the first; positive
+      for a wave running head to tail (forward swimming). wavelength (BL): 2 pi / |k|.
+      wave_speed (BL/s): frequency x wavelength, signed like phase_lag; NaN for a standing wave.
+      direction: "head-to-tail", "tail-to-head", "standing" (|phase_lag| < STANDING_LAG) or "none".
+
+    Why this algorithm. Two used to coexist: the video's (a weighted phase fit giving wavelength and
+    direction, the MIN_PERIODS check) and distillation's (an FFT peak in a band above 0.1 Hz, an
+    unweighted phase fit over the joints moving at least 0.05 rad/BL, the first quarter skipped). The
+    video's is the more careful and is kept; from distillation's, the rule of which joints count: a joint
+    that hardly moves has a phase of no meaning, and unwrapping through it can add a spurious 2 pi to
+    every joint behind it, which no weight in the fit undoes; and the skipped transient.
+    """
+    k = np.asarray(curvature, np.float64)
+    if k.ndim not in (2, 3):
+        raise ValueError(f"curvature must be (T, J) or (T, B, J), got shape {k.shape}")
+    n_j = k.shape[-1]
+    s = (np.arange(1, n_j + 1) / (n_j + 1) if joint_positions is None
+         else np.asarray(joint_positions, np.float64))
+    if s.shape != (n_j,):
+        raise ValueError(f"joint_positions must be ({n_j},), got shape {s.shape}")
+    if joint is not None and not 0 <= joint < n_j:
+        raise ValueError(f"joint must be in 0..{n_j - 1}, got {joint}")
+    if k.ndim == 2:
+        return _gait_one(k, dt, s, skip, min_amplitude, joint)
+    rows = [_gait_one(k[:, i], dt, s, skip, min_amplitude, joint) for i in range(k.shape[1])]
+    out = {key: np.array([r[key] for r in rows], np.float64) for key in GAIT_KEYS}
+    out["direction"] = np.array([r["direction"] for r in rows], dtype=object)
+    out["profile"] = np.stack([r["profile"] for r in rows]) if rows else np.zeros((0, n_j))
+    return out

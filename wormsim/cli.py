@@ -244,7 +244,9 @@ def cmd_experiment(args) -> int:
 
 # ---- wormsim distill -----------------------------------------------------------------------------------
 def _add_distill(sub) -> None:
-    from wormsim.distill import TRAIN_DRIVE_RANGE, UNSEEN_DRIVES
+    from wormsim.config import add_arguments
+    from wormsim.distill import UNSEEN_DRIVES, DistillConfig
+    from wormsim.distill.config import drives_text
 
     def drive_pair(text: str) -> tuple[float, float]:
         try:
@@ -259,67 +261,21 @@ def _add_distill(sub) -> None:
                        "its trial-averaged activity, and report held-out R^2 (with ceilings and "
                        "baselines), data efficiency, zero-shot gait (agar, unseen drives, head oscillator "
                        "on and off), robustness to the teacher's plasticity and decoding.")
-    p.add_argument("--teacher", default=None, help="run directory of the teacher (a swim run of any "
-                   "level); omit for an untrained teacher of --teacher-level")
-    p.add_argument("--teacher-level", default="conductance", choices=_choices("levels"),
-                   help="level of the untrained teacher when --teacher is omitted (default: conductance)")
-    p.add_argument("--teacher-perturb", type=float, default=0.0, metavar="P",
-                   help="untrained teacher only: every parameter scaled by a factor uniform in [1-P, 1+P] "
-                   "and biases shifted by +-P (default: 0)")
-    p.add_argument("--head-cpg", type=float, default=None, metavar="HZ",
-                   help="head oscillator while recording (default: the teacher run's; 0 for an untrained "
-                   "teacher); the gait comparison also runs with it off")
-    p.add_argument("--student", default="rate", choices=("rate", "spiking", "mlp"),
-                   help="level of the student (default: rate)")
-    p.add_argument("--wiring", default="connectome", choices=_choices("wirings"),
-                   help="wiring of the student (default: connectome)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the data, the student's training and its null wiring (default: 0)")
-    p.add_argument("--epochs", type=int, default=300, help="BPTT epochs (default: 300)")
-    p.add_argument("--lr", type=float, default=0.03, help="Adam learning rate (default: 0.03)")
-    p.add_argument("--muscle-weight", type=float, default=1.0,
-                   help="weight of the muscle term of the loss against the neuron term (default: 1)")
-    p.add_argument("--n-train", type=int, default=8, help="teacher sequences to learn from (default: 8)")
-    p.add_argument("--n-test", type=int, default=4, help="held-out teacher sequences (default: 4)")
-    p.add_argument("--duration", type=float, default=2.0, help="seconds per sequence (default: 2)")
-    p.add_argument("--input-noise", type=float, default=0.05,
-                   help="std of the Gaussian noise on every input channel while recording (default: 0.05)")
-    p.add_argument("--replays", type=int, default=16,
-                   help="the target is the teacher's mean over this many open-loop replays of each "
-                   "sequence (its trial-averaged activity); 0: the recorded single trial (default: 16)")
-    p.add_argument("--replay-noise", type=float, default=None,
-                   help="input noise std of the replays (default: --input-noise)")
-    p.add_argument("--warmup", type=float, default=0.2, metavar="S",
-                   help="seconds at the start of each sequence left out of loss and scores (default: 0.2)")
-    p.add_argument("--data-sizes", type=int, nargs="+", default=[1, 2, 4, 8], metavar="N",
-                   help="training-set sizes (sequences) of the data-efficiency curve (default: 1 2 4 8)")
-    p.add_argument("--perturb", type=float, nargs="*", default=[0.1, 0.3], metavar="P",
-                   help="plasticity test: teacher synapses scaled by factors uniform in [1-P, 1+P] "
-                   "(default: 0.1 0.3; none to skip)")
-    p.add_argument("--finetune-epochs", type=int, default=None,
-                   help="plasticity test: epochs of fine-tuning the student on each perturbed teacher "
-                   "(default: epochs // 3; 0: zero-shot only)")
-    (f0, f1), (b0, b1) = TRAIN_DRIVE_RANGE
-    p.add_argument("--unseen-drives", type=drive_pair, nargs="*", metavar="F,B",
+    # every flag from DistillConfig; --unseen-drives takes FORWARD,BACKWARD pairs and --out is required
+    add_arguments(p, DistillConfig, skip=("unseen_drives", "out"))
+    help_of = {f: DistillConfig.__dataclass_fields__[f].metadata["help"] for f in ("unseen_drives", "out")}
+    p.add_argument("--unseen-drives", dest="unseen_drives", type=drive_pair, nargs="*", metavar="F,B",
                    default=[tuple(d) for d in UNSEEN_DRIVES],
-                   help=f"(forward, backward) drives of the zero-shot test; training drives are forward "
-                   f"{f0:g}-{f1:g}, backward {b0:g}-{b1:g} (default: "
-                   f"{' '.join(f'{a:g},{b:g}' for a, b in UNSEEN_DRIVES)})")
-    p.add_argument("--out", required=True, help="output directory (report.md, metrics.json, figures)")
+                   help=f"{help_of['unseen_drives']} (default: {drives_text(UNSEEN_DRIVES)})")
+    p.add_argument("--out", required=True, help=help_of["out"])
     p.set_defaults(func=cmd_distill)
 
 
 def cmd_distill(args) -> int:
-    from wormsim.distill import distill
-    result = distill(args.teacher, student=args.student, wiring=args.wiring, out=args.out,
-                     teacher_level=args.teacher_level, teacher_perturb=args.teacher_perturb,
-                     head_cpg=args.head_cpg, seed=args.seed, wiring_seed=args.seed, epochs=args.epochs,
-                     lr=args.lr, muscle_weight=args.muscle_weight, n_train=args.n_train,
-                     n_test=args.n_test, duration=args.duration, input_noise=args.input_noise,
-                     n_replays=args.replays, replay_noise=args.replay_noise, warmup=args.warmup,
-                     data_sizes=args.data_sizes, perturb=args.perturb,
-                     finetune_epochs=args.finetune_epochs, unseen_drives=args.unseen_drives,
-                     command="wormsim " + " ".join(sys.argv[1:]), progress=True)
+    from wormsim.config import from_args
+    from wormsim.distill import DistillConfig, run
+    cfg = from_args(DistillConfig, args, command_line="wormsim " + " ".join(sys.argv[1:]), progress=True)
+    result = run(cfg)
     held = result["heldout"]
     fmt = lambda x: "n/a" if x is None else format(x, ".3f")  # noqa: E731
     neuron = held["neuron"] or {}

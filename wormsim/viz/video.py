@@ -40,15 +40,16 @@ inside its ``step``, so a level with a simulator of its own (conductance: one Br
 through its ``drive`` hook) is filmed the same way as every other. ``benchmark_render()`` times the
 renderer alone (frames per second; the body's physics outside the timing).
 
-Metrics of the rollout (``wave_metrics``, from the body-curvature kymograph): ``speed`` is the
-environment's forward speed (info["speed"], BL/s) averaged over the control steps, or, where the task
-reports none, the net centre-of-mass displacement over time; ``frequency`` is the dominant frequency
-(Hz) of the curvature at mid-body; at that frequency each joint's curvature has an amplitude and a
-phase, and a line fitted to the phases along the body gives the head-to-tail ``phase_lag`` (cycles),
-the ``wavelength`` (BL) and the ``wave_speed`` (BL/s, positive head to tail); ``amplitude`` is the
-mid-body curvature amplitude (rad/BL). ``head_cpg`` says whether the body's head oscillator ran (Hz,
-0 = off): with it on, the head bends at its frequency whatever the circuit does, and a mid-body
-frequency equal to it only says the body follows the head. A swimming C. elegans: about 2 Hz with a
+Metrics of the rollout (``wave_metrics``: ``wormsim.analysis.gait``, the one gait measure, which
+distillation's report uses too; from the body-curvature kymograph after the episode's first quarter):
+``speed`` is the environment's forward speed (info["speed"], BL/s) averaged over the control steps, or,
+where the task reports none, the net centre-of-mass displacement over time; ``frequency`` is the dominant
+frequency (Hz) of the curvature at mid-body; at that frequency each moving joint's curvature has an
+amplitude and a phase, and a line fitted to the phases along the body gives the head-to-tail
+``phase_lag`` (cycles), the ``wavelength`` (BL) and the ``wave_speed`` (BL/s, positive head to tail);
+``amplitude`` is the mid-body curvature amplitude (rad/BL). ``head_cpg`` says whether the body's head
+oscillator ran (Hz, 0 = off): with it on, the head bends at its frequency whatever the circuit does, and a
+mid-body frequency equal to it only says the body follows the head. A swimming C. elegans: about 2 Hz with a
 wavelength of about 1.5 BL, head to tail (Fang-Yen et al. 2010).
 """
 from __future__ import annotations
@@ -60,12 +61,13 @@ from pathlib import Path
 
 import numpy as np
 
+from wormsim.analysis import GAIT_KEYS as WAVE_KEYS, SKIP, STANDING_LAG, gait  # noqa: F401
+
 MODES = ("trained", "untrained", "open-loop")
 TRAIL_RGB = (0.42, 0.12, 0.62)       # dark violet: apart from the blue-grey floor and the red head
 HEAD_RGBA = (0.85, 0.10, 0.10, 1.0)  # red head segment
 VIEW_SHORT_BL = 1.1                  # world extent across the frame's shorter side, body lengths
 TRAIL_MIN_ALPHA = 0.15               # the oldest trail point still shown
-STANDING_LAG = 0.05                  # |head-to-tail phase lag| below this (cycles): a standing wave
 SPEED_WINDOW_S = 1.0                 # the overlay's speed: the mean over the last second
 
 
@@ -83,94 +85,32 @@ def check_filmable(task: str) -> None:
 
 
 # ---- metrics ----------------------------------------------------------------------------------------
-def undulation_frequency(curvature: np.ndarray, dt: float, joint: int | None = None) -> float:
-    """Dominant frequency (Hz) of the body curvature at one joint (default: mid-body).
-
-    curvature: (T, J) rad / BL, one row per control step of ``dt`` seconds. The mean is removed,
-    a Hann window applied and the spectrum zero-padded (8x) before taking the peak, so the estimate
-    is finer than 1 / (T dt). NaN when fewer than 8 samples, a flat trace, or a peak of less than 1.5
-    periods in the window (a slow drift or a held bend is no undulation).
+# one gait measure for the whole package (the distillation report uses it too): wormsim.analysis.gait
+def undulation_frequency(curvature: np.ndarray, dt: float, joint: int | None = None,
+                         skip: float = 0.0) -> float:
+    """Dominant frequency (Hz) of the body curvature at one joint (default: mid-body): the frequency of
+    ``wormsim.analysis.gait`` (NaN for a joint bending less than 0.05 rad/BL, a flat trace or fewer than
+    1.5 periods in the window). curvature: (T, J) rad / BL, one row per ``dt`` s; skip: the fraction of
+    rows left out at the start (0: the whole kymograph given).
     """
     curvature = np.asarray(curvature, float)
     if curvature.ndim != 2:
         raise ValueError(f"curvature must be (T, J), got shape {curvature.shape}")
-    T, J = curvature.shape
-    if T < 8 or J == 0:
-        return float("nan")
-    x = curvature[:, J // 2 if joint is None else joint]
-    x = x[np.isfinite(x)]
-    if len(x) < 8 or np.ptp(x) < 1e-9:
-        return float("nan")
-    x = (x - x.mean()) * np.hanning(len(x))
-    n = 8 * len(x)
-    power = np.abs(np.fft.rfft(x, n)) ** 2
-    freqs = np.fft.rfftfreq(n, dt)
-    power[0] = 0.0
-    f = float(freqs[int(np.argmax(power))])
-    # a peak below 1.5 periods in the window is a drift or a bend held still, not an undulation
-    return f if f * len(x) * dt >= 1.5 else float("nan")
+    return float(gait(curvature, dt, joint=joint, skip=skip)["frequency"])
 
 
-WAVE_KEYS = ("frequency", "phase_lag", "wavelength", "wave_speed", "amplitude", "amplitude_head")
-
-
-def wave_metrics(curvature: np.ndarray, dt: float, joint_positions: np.ndarray | None = None) -> dict:
-    """The body wave seen in a curvature kymograph.
-
-    curvature: (T, J) rad / BL, joints head to tail, one row per ``dt`` s. joint_positions: (J,) body
-    position of each joint (0 head .. 1 tail; default (j + 1) / (J + 1), the body's joints).
-
-    Returns floats (NaN where there is no undulation to measure):
-
-    - frequency (Hz): ``undulation_frequency`` at mid-body.
-    - At that frequency, each joint's complex amplitude z_j (Hann-windowed Fourier coefficient,
-      scaled so that |z_j| is the amplitude of a sinusoid). Its phases, unwrapped from head to tail
-      (each step between neighbours taken in (-pi, pi]), are fitted by a line against body position,
-      weighted by |z_j| (a joint that hardly moves has a phase of little meaning). Slope k (rad / BL):
-    - phase_lag (cycles): -k (s_last - s_first) / 2 pi, how far the tail joint lags the head joint;
-      positive for a wave running head to tail (forward swimming), near 0 for a standing wave.
-    - wavelength (BL): 2 pi / |k|. wave_speed (BL/s): frequency * wavelength, signed like phase_lag.
-    - amplitude (rad/BL): |z| at mid-body; amplitude_head: |z| at the first joint.
-
-    Plus direction: "head-to-tail", "tail-to-head" or "standing" (|phase_lag| < STANDING_LAG), and
-    profile: (J,) |z_j|, the amplitude along the body.
-    """
+def wave_metrics(curvature: np.ndarray, dt: float, joint_positions: np.ndarray | None = None,
+                 skip: float = 0.0) -> dict:
+    """The body wave seen in a curvature kymograph (T, J) rad / BL, joints head to tail, one row per
+    ``dt`` s: ``wormsim.analysis.gait`` (frequency, phase_lag, wavelength, wave_speed, amplitude,
+    amplitude_head as floats, NaN where there is no undulation; direction; profile). joint_positions:
+    (J,) body position of each joint (default (j + 1) / (J + 1), the body's joints). skip: the fraction
+    of rows left out at the start (0: the whole kymograph given; a whole episode from its reset:
+    ``wormsim.analysis.SKIP``, as ``Rollout.wave`` and distillation's report measure it)."""
     curvature = np.asarray(curvature, float)
     if curvature.ndim != 2:
         raise ValueError(f"curvature must be (T, J), got shape {curvature.shape}")
-    T, J = curvature.shape
-    s = (np.arange(1, J + 1) / (J + 1) if joint_positions is None
-         else np.asarray(joint_positions, float))
-    if s.shape != (J,):
-        raise ValueError(f"joint_positions must be ({J},), got shape {s.shape}")
-    out = {k: float("nan") for k in WAVE_KEYS}
-    out.update(direction="none", profile=np.full(J, np.nan))
-    f = undulation_frequency(curvature, dt) if J else float("nan")
-    out["frequency"] = f
-    if not np.isfinite(f):
-        return out
-    x = np.where(np.isfinite(curvature), curvature, np.nan)
-    x = np.nan_to_num(x - np.nanmean(x, axis=0), nan=0.0)
-    w = np.hanning(T)
-    t = np.arange(T) * dt
-    z = (x * (w * np.exp(-2j * np.pi * f * t))[:, None]).sum(axis=0) * 2.0 / w.sum()
-    amp = np.abs(z)
-    out["profile"] = amp
-    out["amplitude"] = float(amp[J // 2])
-    out["amplitude_head"] = float(amp[0])
-    if J < 3 or (amp > 1e-9 * amp.max()).sum() < 3:
-        return out
-    phase = np.concatenate([[0.0], np.cumsum(np.angle(z[1:] * np.conj(z[:-1])))])
-    sw = amp / amp.sum()
-    sm, pm = (sw * s).sum(), (sw * phase).sum()
-    k = float((sw * (s - sm) * (phase - pm)).sum() / (sw * (s - sm) ** 2).sum())
-    lag = -k * (s[-1] - s[0]) / (2 * np.pi)
-    wavelength = 2 * np.pi / abs(k) if k != 0 else float("inf")
-    out.update(phase_lag=float(lag), wavelength=float(wavelength),
-               wave_speed=float(np.sign(lag) * f * wavelength) if lag != 0 else 0.0,
-               direction="standing" if abs(lag) < STANDING_LAG
-               else "head-to-tail" if lag > 0 else "tail-to-head")
-    return out
+    return gait(curvature, dt, joint_positions, skip=skip)
 
 
 def _num(v, fmt: str) -> str:
@@ -251,12 +191,15 @@ class Rollout:
 
     @property
     def frequency(self) -> float:
-        return undulation_frequency(self.curvature, self.control_dt)
+        return self.wave["frequency"]
 
     @property
     def wave(self) -> dict:
-        """``wave_metrics`` of the curvature, with head_cpg (Hz)."""
-        return {**wave_metrics(self.curvature, self.control_dt), "head_cpg": float(self.head_cpg)}
+        """``wave_metrics`` of the episode's curvature after its first quarter (analysis.SKIP, the
+        transient from the reset posture; distillation's report measures its episodes the same way),
+        with head_cpg (Hz)."""
+        wave = wave_metrics(self.curvature, self.control_dt, skip=SKIP)
+        return {**wave, "head_cpg": float(self.head_cpg)}
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
