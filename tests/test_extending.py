@@ -174,3 +174,18 @@ def test_toy_level_in_wormsim_plot(tmp_path):
     train(tmp_path, "--level", "toy", "--wiring", "reversed", *SHORT)
     assert main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig" / "weights.png").stat().st_size > 10_000
+
+
+def test_toys_in_the_experiment(tmp_path):
+    """The toy level, task and wiring in `wormsim experiment --quick`: cells, trainers, tables and the
+    report come from the registries (the toy task has a readout; the toy level is differentiable, so it
+    gets weights, readout and bptt cells)."""
+    out = tmp_path / "grid"
+    assert main(["experiment", "--quick", "--levels", "toy", "rate", "--tasks", "echo", "swim",
+                 "--wirings", "connectome", "reversed", "--train", "weights", "readout", "bptt",
+                 "--bptt-budget", "2", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "toy" in report and "echo" in report and "reversed" in report
+    cells = (out / "cells.csv").read_text()
+    for cell in ("toy", "echo", "reversed", "bptt", "readout"):
+        assert cell in cells, cell

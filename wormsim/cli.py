@@ -220,24 +220,30 @@ def _add_experiment(sub) -> None:
                        "tables, tests, curves and report.md into --out.")
     add_arguments(p, ExperimentConfig)
     p.add_argument("--quick", action="store_true",
-                   help="a tiny grid (rate and mlp, connectome and shuffled, swim, memory and digits, "
-                   "2 seeds) that runs in a minute or two; ignores the grid flags")
+                   help="a tiny preset (rate and mlp, connectome and shuffled, swim, memory and digits, 2 "
+                   "seeds, 3 generations of 6) that runs in a minute or two; a flag given with it "
+                   "overrides the preset (e.g. --levels, --tasks, --wirings)")
     p.set_defaults(func=cmd_experiment)
 
 
 def cmd_experiment(args) -> int:
-    from wormsim.config import from_args
+    import dataclasses
+
+    from wormsim.config import check_bounds, from_args
     from wormsim.experiment import ExperimentConfig, command_line, run_experiment
+    cfg = from_args(ExperimentConfig, args)    # every bound of the config checked, one-line errors
+    command = command_line(cfg)
     if args.quick:
-        cfg = ExperimentConfig.quick(args.out)
-        cfg.rerun_stale = args.rerun_stale
-    else:
-        cfg = from_args(ExperimentConfig, args)    # every bound of the config checked, one-line errors
+        # the preset, with every flag the user set (a value other than its default) on top of it
+        default = ExperimentConfig()
+        given = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                 if getattr(cfg, f.name) != getattr(default, f.name)}
+        cfg = dataclasses.replace(ExperimentConfig.quick(args.out), **given)
+        check_bounds(cfg)
+        command = command_line(cfg, only=set(given) | {"out"}, prefix=("wormsim", "experiment", "--quick"))
     if "connectome" not in cfg.wirings:
         raise UserError("--wirings must include connectome: every null wiring is compared with it")
-    # the report names the command that made it: as typed for --quick, spelled out otherwise
-    report = run_experiment(cfg, command=("wormsim experiment --quick --out " + args.out if args.quick
-                                          else command_line(cfg)))
+    report = run_experiment(cfg, command=command)   # the report names the command that made it
     print(f"report: {report}")
     return 0
 

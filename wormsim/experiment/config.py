@@ -64,12 +64,15 @@ class ExperimentConfig:
                    nonmotor_episodes=2, eval_episodes=1, workers=1, out=out)
 
 
-def command_line(cfg: ExperimentConfig) -> str:
+def command_line(cfg: ExperimentConfig, only=None, prefix: tuple[str, ...] = ("wormsim", "experiment")) -> str:
     """The `wormsim experiment` command that makes exactly this grid: every setting spelled out, so that
     a later change of a default does not change what it means (a true flag as --flag; a false one and
-    an unset address left out; --rerun-stale, an action rather than a setting, never)."""
-    parts = ["wormsim", "experiment"]
+    an unset address left out; --rerun-stale, an action rather than a setting, never). only: the
+    names of the fields to spell out (default: all); prefix: the words before the flags."""
+    parts = list(prefix)
     for f in fields(cfg):
+        if only is not None and f.name not in only:
+            continue
         value = getattr(cfg, f.name)
         if not f.metadata.get("command", True) or value is None or value is False:
             continue
