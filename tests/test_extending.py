@@ -189,3 +189,17 @@ def test_toys_in_the_experiment(tmp_path):
     cells = (out / "cells.csv").read_text()
     for cell in ("toy", "echo", "reversed", "bptt", "readout"):
         assert cell in cells, cell
+
+
+def test_toy_level_as_distillation_student_and_teacher(tmp_path):
+    """The toy level learns a rate teacher on the toy wiring (its synapses perturbed for the plasticity
+    test through its declared synaptic_params), and is itself a teacher for a rate student."""
+    small = ["--epochs", "3", "--n-train", "1", "--n-test", "1", "--duration", "0.3", "--replays", "2",
+             "--warmup", "0.1", "--data-sizes", "1", "--unseen-drives", "0.2,0.7", "--finetune-epochs", "1"]
+    assert main(["distill", "--teacher-level", "rate", "--student", "toy", "--wiring", "reversed",
+                 "--perturb", "0.2", *small, "--out", str(tmp_path / "student")]) == 0
+    m = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert np.isfinite(m["heldout"]["muscle"]["pooled"])
+    assert main(["distill", "--teacher-level", "toy", "--student", "rate", "--perturb", "0.2", *small,
+                 "--out", str(tmp_path / "teacher")]) == 0
+    assert (tmp_path / "teacher" / "report.md").is_file()
