@@ -164,7 +164,7 @@ def _check_config(config):
     from wormsim.config import check_bounds, medium_value
     from wormsim.envs.body import MAX_SEGMENTS, MIN_SEGMENTS, drag_ratio
     from wormsim.rollout import build_circuit
-    from wormsim.train import trainer_for
+    from wormsim.trainers import trainer_for
     check_bounds(config)
     if not MIN_SEGMENTS <= config.n_segments <= MAX_SEGMENTS:
         raise UserError(f"--n-segments must be in {MIN_SEGMENTS}..{MAX_SEGMENTS}, got {config.n_segments}")

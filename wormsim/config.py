@@ -43,7 +43,7 @@ def choices_of(key) -> list:
         from wormsim.envs.tasks import task_names
         return task_names()
     if key == "algos":
-        from wormsim.train import algo_names
+        from wormsim.trainers import algo_names
         return algo_names()
     raise KeyError(f"no registry named {key!r} for choices")
 

@@ -20,7 +20,7 @@ from wormsim.envs.tasks import get_task, task_names
 from wormsim.experiment.config import ExperimentConfig
 from wormsim.realism_levels import get_level, level_names
 from wormsim.runs import Run, atomic_write_text
-from wormsim.train import get_trainer, trainer_for
+from wormsim.trainers import get_trainer, trainer_for
 
 # fields of a cell's TrainConfig that do not change its result (where and how fast it runs)
 RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "out")

@@ -69,7 +69,7 @@ class BPTTConfig:
 def check_bptt(config: TrainConfig) -> None:
     """CapabilityError / ValueError naming the way out unless BPTT can train this set-up (the trainer
     registry knows which levels and tasks it takes)."""
-    from wormsim.train import get_trainer
+    from wormsim.trainers import get_trainer
     if config.train != "weights":
         raise ValueError("--train readout fits its readout in closed form; use --algo es with it")
     get_trainer("bptt").check(config.level, config.task)

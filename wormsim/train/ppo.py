@@ -415,7 +415,7 @@ def _check_level(level: str, task: str = "swim") -> None:
     """CapabilityError naming the way out unless PPO can train ``level`` (differentiable, steps in torch,
     with a recurrent state it can store and restore)."""
     from wormsim.realism_levels import get_level
-    from wormsim.train import get_trainer
+    from wormsim.trainers import get_trainer
     get_trainer("ppo").check(level, task)
     get_level(level).require("has_state", "PPO's truncated BPTT (it stores and restores the brain state)")
 
