@@ -291,7 +291,7 @@ def test_readout():
 def test_rate_brain_runs_each_task(task, env_id):
     """The trainer's Evaluator runs a rate brain through the shared Interface on each task unchanged."""
     from wormsim import rollout
-    assert rollout.TASKS[task] == env_id
+    assert rollout.task_env_id(task) == env_id and not get_task(task).has_body
     ev = rollout.Evaluator(rollout.EvalSpec(level="rate", task=task))
     p = ev.initial_params()
     res = ev.evaluate(np.stack([p, p]), seed=0)
