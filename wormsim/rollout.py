@@ -268,15 +268,16 @@ def run_episodes(brain, interface, env, seeds, n_steps: int | None = None, recor
     def on_step(out: torch.Tensor):
         nonlocal obs, inputs
         muscles = out if brain.outputs_muscles else interface.motor(out)
-        muscles = np.nan_to_num(muscles.detach().cpu().numpy().astype(np.float64))
-        obs, reward, terminated, truncated, info = env.step(muscles.astype(np.float32))
+        muscles = np.nan_to_num(muscles.detach().cpu().numpy().astype(np.float32, copy=False), copy=False)
+        obs, reward, terminated, truncated, info = env.step(muscles)
         info = info if isinstance(info, dict) else {}
         book.add(reward, terminated, truncated, info, brain.failed_rows())
-        book.keep(u=inputs.detach().cpu().numpy().astype(np.float32), muscles=muscles, obs=obs)
-        if "curvature" in info:
-            book.keep(curvature=info["curvature"])
-        if "x_position" in info:
-            book.keep(com=np.stack([info["x_position"], info.get("y_position", np.zeros(n))], -1))
+        if record:
+            book.keep(u=inputs.detach().cpu().numpy().astype(np.float32), muscles=muscles, obs=obs)
+            if "curvature" in info:
+                book.keep(curvature=info["curvature"])
+            if "x_position" in info:
+                book.keep(com=np.stack([info["x_position"], info.get("y_position", np.zeros(n))], -1))
         if observe is not None:
             observe(obs, info)
         if not book.alive.any():
