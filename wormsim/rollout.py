@@ -243,7 +243,7 @@ class _Book:
 
 @torch.no_grad()
 def run_episodes(brain, interface, env, seeds, n_steps: int | None = None, record: bool = False,
-                 sense=None, observe=None) -> Episodes:
+                 sense=None, observe=None, initial_state: dict | None = None) -> Episodes:
     """Run one episode per row of ``env`` (a vector env, num_envs == len(seeds)) with ``brain`` behind
     ``interface``: THE closed-loop runner that training, video, distillation and the experiment call.
 
@@ -253,7 +253,8 @@ def run_episodes(brain, interface, env, seeds, n_steps: int | None = None, recor
     counting at their first termination, truncation or failure; the run ends when every row has.
     n_steps: control steps at most (default: the env's episode). sense: replaces interface.sense
     (distillation adds its drives and noise there). observe(obs, info): called after every environment
-    step (video frames, extra recordings). record: keep the traces (see Episodes).
+    step (video frames, extra recordings). record: keep the traces (see Episodes). initial_state: the
+    brain state every row starts from (get_state's dict, batch 1; None: the level's own reset).
     """
     sense = sense or interface.sense
     seeds = [int(s) for s in seeds]
@@ -261,6 +262,8 @@ def run_episodes(brain, interface, env, seeds, n_steps: int | None = None, recor
     book = _Book(n, record)
     obs, _ = env.reset(seed=seeds)
     brain.reset(n)
+    if initial_state is not None:
+        brain.set_state({k: v.to(brain.device).expand(n, *v.shape[1:]).clone() for k, v in initial_state.items()})
     if record:
         brain.start_recording()
     inputs = sense(obs, device=brain.device)

@@ -55,23 +55,6 @@ class Setup:
             dev = self.brain.device
             self.brain.set_state({k: v.to(dev).expand(batch, *v.shape[1:]).clone() for k, v in self.state.items()})
 
-    def runner_brain(self):
-        """The brain as run_episodes sees it: its reset also sets the start state."""
-        return self.brain if self.state is None else _Started(self)
-
-
-class _Started:
-    """A setup's brain whose every reset(batch) starts from the setup's state; everything else is the brain's."""
-
-    def __init__(self, setup: Setup):
-        self._setup = setup
-
-    def reset(self, batch: int) -> None:
-        self._setup.start(batch)
-
-    def __getattr__(self, name):
-        return getattr(self._setup.brain, name)
-
 
 class ConstantBrain:
     """The constant-mean baseline: every neuron at a fixed activity (N,) (the target's mean), whatever the
@@ -160,7 +143,8 @@ def closed_loop(setup: Setup, env, drives: np.ndarray, seeds: Sequence[int], noi
     from wormsim.rollout import run_episodes
     probe = Probe(setup.interface, drives, noise, rng)
     seeds = [int(s) for s in seeds]
-    ep = run_episodes(setup.runner_brain(), setup.interface, env, seeds, record=True, sense=probe.sense)
+    ep = run_episodes(setup.brain, setup.interface, env, seeds, record=True, sense=probe.sense,
+                      initial_state=setup.state)
     tr, lay = ep.traces, env.layout
     obs = np.asarray(tr["obs"], np.float64)          # obs_{t+1} of every step t
     return {"u": np.asarray(tr["u"], np.float32), "activity": np.asarray(tr["activity"], np.float32),
