@@ -159,11 +159,21 @@ def graph_stats(circuit: Circuit, seed: int = 0, small_world: bool = True, n_ran
     graph signals can travel on), over its largest connected component. Small-world coefficients:
     sigma = (C / C_rand) / (L / L_rand) with G(n, m) references (Humphries & Gurney 2008), and
     omega = L_rand / L - C / C_latt with a ring lattice of the same density (Telesford et al. 2011).
+
+    What a null wiring may change besides topology (issue 16): ``inhibitory_share`` of chemical edges
+    (an edge's sign is its sender's) and of chemical synapses, ``command_motor_edges`` (chemical edges
+    from a command interneuron to a motor neuron, by Circuit.role), and the number of gap-junction
+    partners per neuron, ``gap_degree_mean`` over all neurons and ``gap_degree_motor`` over the motor
+    neurons (None without motor neurons).
     """
     chem = circuit.to_networkx("chemical")
     n = circuit.n
     e_chem = [(i, j) for i, j in circuit.chem_edges if i != j]
-    exc = sum(1 for i, j in circuit.chem_edges if circuit.sign[i] > 0)
+    edges = circuit.chem_edges
+    exc = int((circuit.sign[edges[:, 0]] > 0).sum())
+    role = np.array(circuit.role)
+    gap_degree = (circuit.gap > 0).sum(axis=1) - (np.diag(circuit.gap) > 0)
+    motor = role == "motor"
     und = nx.Graph()
     und.add_nodes_from(range(n))
     und.add_edges_from((int(i), int(j)) for i, j in e_chem)
@@ -179,6 +189,12 @@ def graph_stats(circuit: Circuit, seed: int = 0, small_world: bool = True, n_ran
         "inhibitory_edges": int(len(circuit.chem_edges) - exc),
         "gap_pairs": int(len(circuit.gap_edges)),
         "gap_junctions": float(np.triu(circuit.gap, 1).sum()),
+        "inhibitory_share": (len(edges) - exc) / len(edges) if len(edges) else 0.0,
+        "inhibitory_synapse_share": (float(circuit.chem[circuit.sign < 0].sum() / circuit.chem.sum())
+                                     if circuit.chem.sum() > 0 else 0.0),
+        "command_motor_edges": int(((role[edges[:, 0]] == "command") & (role[edges[:, 1]] == "motor")).sum()),
+        "gap_degree_mean": float(gap_degree.mean()) if n else 0.0,
+        "gap_degree_motor": float(gap_degree[motor].mean()) if motor.any() else None,
         "density": len(e_chem) / (n * (n - 1)) if n > 1 else 0.0,
         "reciprocity": float(nx.reciprocity(chem)) if chem.number_of_edges() else 0.0,
         "self_loops": int(nx.number_of_selfloops(chem)),

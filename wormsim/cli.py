@@ -15,9 +15,12 @@ set WORMSIM_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 
 
@@ -47,11 +50,15 @@ def _add_circuit(sub) -> None:
 
 _ROWS = [("neurons", "neurons"), ("chemical_edges", "chemical edges"),
          ("chemical_synapses", "chemical synapses"), ("excitatory_edges", "excitatory edges"),
-         ("inhibitory_edges", "inhibitory edges"), ("gap_pairs", "gap-junction pairs"),
-         ("gap_junctions", "gap junctions"), ("density", "density (chemical)"),
+         ("inhibitory_edges", "inhibitory edges"), ("inhibitory_share", "inhibitory share"),
+         ("inhibitory_synapse_share", "inhibitory share (synapses)"),
+         ("command_motor_edges", "command -> motor edges"), ("gap_pairs", "gap-junction pairs"),
+         ("gap_junctions", "gap junctions"), ("gap_degree_mean", "gap degree (mean)"),
+         ("gap_degree_motor", "gap degree (motor neurons)"), ("density", "density (chemical)"),
          ("reciprocity", "reciprocity"), ("clustering", "clustering"),
          ("mean_shortest_path", "mean shortest path"), ("small_world_sigma", "small-world sigma"),
          ("small_world_omega", "small-world omega"), ("self_loops", "self-loops")]
+_LABEL = max(len(label) for _, label in _ROWS) + 2
 
 
 def _fmt(v) -> str:
@@ -63,15 +70,23 @@ def _fmt(v) -> str:
 
 
 def format_circuit_table(stats: list[dict]) -> str:
+    """The statistics side by side, one column per wiring (the connectome first), and a note for every
+    wiring that changes the number of excitatory or inhibitory chemical edges (the E/I balance)."""
     heads = [s["wiring"] for s in stats]
     width = max(12, *(len(h) + 2 for h in heads))
-    lines = [f"{'':22s}" + "".join(f"{h:>{width}s}" for h in heads)]
+    lines = [f"{'':{_LABEL}s}" + "".join(f"{h:>{width}s}" for h in heads)]
     for key, label in _ROWS:
-        lines.append(f"{label:22s}" + "".join(f"{_fmt(s.get(key)):>{width}s}" for s in stats))
+        lines.append(f"{label:{_LABEL}s}" + "".join(f"{_fmt(s.get(key)):>{width}s}" for s in stats))
     lines.append("")
     lines.append("neurons by class: " + ", ".join(f"{c} {k}" for c, k in stats[0]["neurons_by_class"].items()))
     lines.append(f"signs: {stats[0]['sign_rule']}")
     lines.append(f"muscle map: {stats[0]['nmj_source']}")
+    base = stats[0]
+    for s in stats[1:]:
+        if (s["excitatory_edges"], s["inhibitory_edges"]) != (base["excitatory_edges"], base["inhibitory_edges"]):
+            lines.append(f"note: {s['wiring']} does not keep the excitatory and inhibitory edge counts "
+                         f"(inhibitory share {base['inhibitory_share']:.1%} -> {s['inhibitory_share']:.1%}): "
+                         "a difference from the connectome may be one of E/I balance, not of topology")
     return "\n".join(lines)
 
 
@@ -315,23 +330,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so that a stop unwinds the
+    same way: workers killed, files left whole (every file is written atomically), one line printed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """SIGTERM raises `Stopped` while the command runs (Python's default would end the process at once,
+    with no cleanup: a pool's workers, a Ray cluster left behind); a second SIGTERM during the
+    cleanup is ignored. Only the main thread can set handlers: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Stopped(signum)
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _how_to_continue(args) -> str:
+    """What a stopped command leaves and the command that continues it ('' if there is nothing to say)."""
+    from pathlib import Path
+    if args.command in ("train", "resume"):
+        if args.command == "resume":
+            run = args.run
+        else:
+            try:
+                from wormsim.config import TrainConfig, from_args
+                run = from_args(TrainConfig, args).run_dir()
+            except Exception:
+                return ""
+        if not (Path(run) / "config.json").is_file():
+            return ""
+        return f"; {run} keeps its last finished iteration: continue with `wormsim resume {run}`"
+    if args.command == "experiment":
+        return ("; finished cells are kept and interrupted ones resume from their checkpoints: run the "
+                "same command again to continue")
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one `wormsim` command; returns its exit status: 0 done; 2 a problem the user can fix (one
+    line, no traceback); 3 a run's worker processes died on every retry (one line: what died, how
+    often, the `wormsim resume` command that continues); 130 stopped by Ctrl-C (SIGINT), 143 by
+    SIGTERM (workers stopped, the last checkpoint whole, one line saying how to continue)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _stop_on_sigterm():
+            return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, KeyError) as exc:  # RunError is a ValueError
         if os.environ.get("WORMSIM_DEBUG"):
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wormsim {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"wormsim {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        print(f"wormsim {args.command}: stopped by {signal.Signals(signum).name}{_how_to_continue(args)}",
+              file=sys.stderr)
+        return 128 + signum
+    except Exception as exc:
+        # a worker that died on every retry; wormsim.parallel is loaded if one of its workers ran
+        lost = getattr(sys.modules.get("wormsim.parallel"), "WorkerLost", None)
+        if lost is None or not isinstance(exc, lost) or os.environ.get("WORMSIM_DEBUG"):
+            raise
+        print(f"wormsim {args.command}: error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
