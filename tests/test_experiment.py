@@ -49,11 +49,13 @@ def test_grid_writes_tables_tests_curves_and_report(tmp_path):
     tests = read_csv(tmp_path / "tests.csv")
     assert {(t["family"], t["a"], t["b"]) for t in tests} == {
         ("wiring", "rate / connectome", "rate / shuffled"), ("level", "mlp", "rate / connectome")}
-    assert all(float(t["p_holm"]) >= float(t["p"]) for t in tests)
+    assert all(float(t["p_holm"]) >= float(t["p"]) for t in read_csv(tmp_path / "families.csv"))
     cells = read_csv(tmp_path / "cells.csv")
     assert len(cells) == 6 and len({c["config_hash"] for c in cells}) == 6
     # 2 seeds a side: the smallest p is 2/6; the report says no test can reach 0.05
-    assert "smallest p it can return is 0.3333" in text and "no test of this report can be significant" in text
+    assert "smallest p it can return is 0.3333 -- never below 0.05" in text
+    # every run records its held-out trials and the untrained circuit's on the same episodes
+    assert "## Cells that did not learn" in text and all(c["trials"].startswith("[") for c in cells)
 
 
 def test_finished_cells_are_skipped_and_interrupted_ones_resumed(tmp_path, monkeypatch):
@@ -120,14 +122,19 @@ def test_statistics():
     assert math.isnan(ex.holm([0.01, math.nan])[1]) and ex.holm([0.01, math.nan])[0] == 0.01
 
 
-def fake_results(values: dict, task="swim"):
-    """{(level, wiring): [value per seed]} -> result rows as run_experiment makes them."""
+def fake_results(values: dict, task="swim", learned=True):
+    """{(level, wiring): [value per seed]} -> result rows as run_experiment makes them; each seed's four
+    held-out trials spread around its value, the untrained circuit's on the same episodes 1 below them
+    (``learned``) or equal to them (not learned)."""
     rows = []
     for (level, wiring), xs in values.items():
         for seed, x in enumerate(xs):
+            trials = [x + d for d in (-0.01, 0.0, 0.005, 0.01)]
+            untrained = [t - 1.0 for t in trials] if learned else list(trials)
             rows.append({"task": task, "level": level, "wiring": wiring, "seed": seed, "value": x,
                          "value_is_clipped_score": False, "score": max(0.0, min(1.0, x)), "n_params": 10,
-                         "generations": 1, "wall_time": 1.0, "cell_seconds": None, "config_hash": "x"})
+                         "generations": 1, "wall_time": 1.0, "cell_seconds": None, "config_hash": "x",
+                         "trials": trials, "untrained_trials": untrained})
     return rows
 
 
@@ -139,22 +146,32 @@ def test_verdicts_follow_the_numbers(tmp_path):
                          ("rate", "erdos-renyi"): [0.0 + 0.01 * k for k in range(8)]})
     ex.write_report(cfg, good)
     text = (tmp_path / "report.md").read_text()
-    assert "The connectome helps locomotion (swim: connectome above each null, every level): consistent" in text
-    assert "The connectome beats random rewiring" in text and "random rewiring (erdos-renyi, shuffled; every task and level): consistent" in text
-    assert "Watts-Strogatz comes close: not tested here" in text
-    assert "No gain of the connectome over random wiring on memory tasks: not tested here" in text
+    assert "*schmidgall-locomotion* -- The connectome helps locomotion: connectome above each null wiring, tasks " \
+           "with a body: **supports**" in text
+    assert "*elegans-ai* -- The connectome beats random rewiring (erdos-renyi, shuffled), every task and level: " \
+           "**supports**" in text
+    assert "*elegans-ai-ws* -- Watts-Strogatz comes close: no difference between the connectome and " \
+           "Watts-Strogatz: **not tested**" in text
+    assert "*bio2art* -- No gain of the connectome over random wiring on memory tasks: **not tested**" in text
     assert "swim: highest mean 1.0350 (rate on connectome)." in text
     # the reverse: contradicted
     bad = fake_results({("rate", "connectome"): [0.0 + 0.01 * k for k in range(8)],
                         ("rate", "erdos-renyi"): [1.0 + 0.01 * k for k in range(8)]})
     ex.write_report(cfg, bad)
-    assert "every level): contradicted" in (tmp_path / "report.md").read_text()
-    # 3 seeds: the same gap can never be significant -- inconclusive, and the report says why
+    assert "tasks with a body: **opposite to the claim**" in (tmp_path / "report.md").read_text()
+    # cells that did not learn enter no family: nothing is tested, and they are listed
+    ex.write_report(cfg, fake_results({("rate", "connectome"): [1.0 + 0.01 * k for k in range(8)],
+                                       ("rate", "erdos-renyi"): [0.0 + 0.01 * k for k in range(8)]}, learned=False))
+    text = (tmp_path / "report.md").read_text()
+    assert "tasks with a body: **not tested**. not tested here (every comparison involves a cell that did " \
+           "not learn)" in text
+    assert "2 cell(s); they enter no comparison and no verdict." in text
+    # 3 seeds: the same gap can never be significant -- no difference detected, and the report says why
     cfg3 = ex.ExperimentConfig(levels=levels, wirings=wirings, tasks=["swim"], seeds=3, out=str(tmp_path))
     ex.write_report(cfg3, fake_results({("rate", "connectome"): [1.0, 1.1, 1.2],
                                         ("rate", "erdos-renyi"): [0.0, 0.1, 0.2]}))
     text = (tmp_path / "report.md").read_text()
-    assert "every level): inconclusive at this n" in text and "smallest p it can return is 0.1000" in text
+    assert "**no difference detected**" in text and "smallest p it can return is 0.1000" in text
 
 
 def test_ties_and_floor_cells_are_said_as_such(tmp_path):
@@ -164,7 +181,7 @@ def test_ties_and_floor_cells_are_said_as_such(tmp_path):
                                        ("rate", "shuffled"): [0.0, 0.0, 0.0]}, task="memory"))
     text = (tmp_path / "report.md").read_text()
     assert "memory: every cell ties at 0.0000." in text and "best cell" not in text
-    assert "| 0 (tie) |" in text and "+nan" not in text and "nan" not in text.split("## Cost")[0].lower()
+    assert "| 0 (tie) [+0.00, +0.00] |" in text and "+nan" not in text and "nan" not in text.split("## Cost")[0].lower()
     assert "2 of 2 cells at the floor" in text
     table = read_csv(tmp_path / "table_memory.csv")
     assert {t["flag"] for t in table} == {"floor"}
@@ -180,11 +197,15 @@ def test_level_against_level_on_the_connectome(tmp_path):
     assert [(t["a"], t["b"]) for t in tests] == [("conductance / connectome", "rate / connectome"),
                                                 ("spiking / connectome", "rate / connectome"),
                                                 ("mlp", "rate / connectome")]
-    cond = tests[0]
-    assert float(cond["p"]) == pytest.approx(2 / 252) and float(cond["p_holm"]) == pytest.approx(3 * 2 / 252)
+    assert float(tests[0]["p"]) == pytest.approx(2 / 252)
+    # Holm within the realism family: the two levels more detailed than rate (mlp is not in it)
+    realism = [t for t in read_csv(tmp_path / "families.csv") if t["family_key"] == "schmidgall-realism"]
+    assert [t["a"] for t in realism] == ["conductance / connectome", "spiking / connectome"]
+    assert float(realism[0]["p_holm"]) == pytest.approx(2 * 2 / 252)
     text = (tmp_path / "report.md").read_text()
-    # a detailed level significantly above rate contradicts "realism is not needed"
-    assert "Biophysical realism is not needed (no detailed level above the rate level): contradicted" in text
+    # a detailed level significantly above rate runs opposite to "realism is not needed"
+    assert "*schmidgall-realism* -- Biophysical realism is not needed: no more detailed level above the " \
+           "reference level, tasks with a body: **opposite to the claim**" in text
 
 
 def test_level_tests_need_the_reference_level_in_the_grid(tmp_path):

@@ -207,11 +207,12 @@ def run_reservoir(brain: Brain, interface, obs: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 # ridge readouts
 # ----------------------------------------------------------------------------------------------------
-def _episode_r2(pred: np.ndarray, target: np.ndarray, scored: np.ndarray) -> np.ndarray:
-    """Per-episode max(0, R^2), clipped to [0, 1], as RegressionTask computes its score (about the
-    targets' known mean 0, not the episode's own mean). (T, B) arrays -> (B,)."""
-    return np.array([min(max(r2_about(target[scored[:, b], b], pred[scored[:, b], b]), 0.0), 1.0)
-                     for b in range(pred.shape[1])])
+def _episode_r2(pred: np.ndarray, target: np.ndarray, scored: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Per-episode R^2 about the targets' known mean 0 (not the episode's own mean), as RegressionTask
+    computes it; clipped to [0, 1] as its score, or unclipped (``clip=False``, its return's analogue).
+    (T, B) arrays -> (B,)."""
+    r2 = np.array([r2_about(target[scored[:, b], b], pred[scored[:, b], b]) for b in range(pred.shape[1])])
+    return np.clip(r2, 0.0, 1.0) if clip else r2
 
 
 def _seeds(base: int, seed: int, n: int) -> list[int]:
@@ -241,12 +242,13 @@ def _fit_classification(a_tr, a_te, train, test, ridge_alpha, shuffle, rng) -> d
         y_tr = rng.permutation(y_tr)
     w, b = ridge_fit(a_tr[m_tr], y_tr, ridge_alpha)
 
-    def accuracy(a, d):
+    def accuracy(a, d):                                                         # per episode (B,)
         hit = ((a @ w + b).argmax(axis=-1) == d["label"]) & d["decide"]         # (T, B)
-        return (hit.sum(axis=0) / d["decide"].sum(axis=0)).mean()
+        return hit.sum(axis=0) / d["decide"].sum(axis=0)
 
-    return {"score": float(accuracy(a_te, test)), "train_score": float(accuracy(a_tr, train)),
-            "n_train_samples": int(m_tr.sum()), "n_out": n_classes}
+    per_episode = accuracy(a_te, test)
+    return {"score": float(per_episode.mean()), "train_score": float(accuracy(a_tr, train).mean()),
+            "episode_scores": per_episode.tolist(), "n_train_samples": int(m_tr.sum()), "n_out": n_classes}
 
 
 def _fit_regression(a_tr, a_te, train, test, ridge_alpha, shuffle, rng) -> dict:
@@ -256,9 +258,12 @@ def _fit_regression(a_tr, a_te, train, test, ridge_alpha, shuffle, rng) -> dict:
         y_tr = rng.permutation(y_tr)
     w, b = ridge_fit(a_tr[m_tr], y_tr, ridge_alpha)
     p_te, p_tr = a_te @ w + b, a_tr @ w + b
-    return {"score": float(_episode_r2(p_te, test["target"], test["scored"]).mean()),
+    per_episode = _episode_r2(p_te, test["target"], test["scored"])
+    unclipped = _episode_r2(p_te, test["target"], test["scored"], clip=False)
+    return {"score": float(per_episode.mean()),
             "train_score": float(_episode_r2(p_tr, train["target"], train["scored"]).mean()),
             "pooled_r2": pooled_r2(test["target"][test["scored"]], p_te[test["scored"]]),
+            "episode_scores": per_episode.tolist(), "episode_r2": unclipped.tolist(),
             "n_train_samples": int(m_tr.sum()), "n_out": 1}
 
 
@@ -401,7 +406,12 @@ def _readout_summary(config, out: dict, cls, input_weights: str) -> dict:
     # final_r2: the held-out R^2 pooled over every scored test step, unclipped (regression tasks), the
     # quantity the experiment's statistics use; None for a classification task, scored by accuracy
     features = "hidden units" if cls.outputs_muscles else "neurons"
+    # the held-out trials a test of "did it learn" pools: per test episode, the unclipped R^2 (the
+    # analysed value's analogue) or the accuracy; a fitted readout has no untrained counterpart, so it is
+    # judged against chance alone
+    trained = {"return": out.get("episode_r2"), "speed": None, "score": out["episode_scores"]}
     return {"final_score": out["score"], "final_r2": out.get("pooled_r2"),
+            "heldout": {"trained": trained, "untrained": None},
             "train_score": out["train_score"], "final_speed": None,
             "final_return": None, "untrained_speed": None, "generations": 0,
             "n_params": out["n_readout_params"], "train": "readout", "input_weights": input_weights,

@@ -60,17 +60,31 @@ class EvalResult:
     mass in body lengths / s (Swim; NaN for tasks without it). failed: (P,) bool, a member whose
     episode ended in a numerical failure. steps: environment steps taken (all worms). score: (P,)
     the task's own score at the end of an episode (info["score"]: accuracy, recall R^2 in [0, 1];
-    NaN for tasks without one)."""
+    NaN for tasks without one). episodes: {"return", "speed", "score"} -> (P, E), every episode's own
+    value (the trials a test of "did it learn" pools)."""
     returns: np.ndarray
     speed: np.ndarray
     failed: np.ndarray
     steps: int
     traces: dict = field(default_factory=dict)
     score: np.ndarray | None = None
+    episodes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.score is None:
             self.score = np.full(len(self.returns), np.nan)
+
+
+def heldout_trials(judge: "Evaluator", final: np.ndarray, initial: np.ndarray, seed: int) -> tuple[EvalResult, dict]:
+    """The final judgement of a trained policy and, on the very same held-out episodes, of the untrained
+    one (the level's initial parameters): (the final EvalResult, the per-episode record a summary keeps
+    as "heldout": {"trained": {...}, "untrained": {...}}, each {"return", "speed", "score"} -> list of
+    floats, None where a task has no such value). A test of whether a run learned pairs the two."""
+    def record(result: EvalResult) -> dict:
+        return {k: [float(x) if np.isfinite(x) else None for x in v[0]] for k, v in result.episodes.items()}
+    final_result = judge.evaluate(np.asarray(final)[None], seed=seed)
+    untrained = judge.evaluate(np.asarray(initial)[None], seed=seed)
+    return final_result, {"trained": record(final_result), "untrained": record(untrained), "seed": int(seed)}
 
 
 def build_circuit(spec: EvalSpec):
@@ -171,9 +185,11 @@ class Evaluator:
         self.brain.set_params(params)
         seeds = [int(seed) + 1000 * p + e for p in range(P) for e in range(E)]
         out = run_episodes(self.brain, self.interface, self.env, seeds, record=record)
-        return EvalResult(returns=out.returns.reshape(P, E).mean(1), speed=out.speed.reshape(P, E).mean(1),
+        per = {"return": out.returns.reshape(P, E), "speed": out.speed.reshape(P, E),
+               "score": out.score.reshape(P, E)}
+        return EvalResult(returns=per["return"].mean(1), speed=per["speed"].mean(1),
                           failed=out.failed.reshape(P, E).any(1), steps=int(out.steps.sum()),
-                          traces=out.traces, score=out.score.reshape(P, E).mean(1))
+                          traces=out.traces, score=per["score"].mean(1), episodes=per)
 
 
 # ---- THE closed-loop episode runner ---------------------------------------------------------------------

@@ -39,8 +39,9 @@ Into OUT:
 - ``table_<task>.csv``: per level x wiring, mean and 95% t-interval over seeds of the analysed value
   (clamped to the value's range where it is bounded), the task's clipped score, parameters, and a
   floor / ceiling flag;
-- ``tests.csv``: every comparison of the report (stats.py: the test families); difference of means,
-  Hedges' g, the exact two-sided permutation test, and Holm's correction over all the report's tests;
+- ``tests.csv``: every comparison of the grid (stats.py) with interval estimates (rliable) and the exact
+  two-sided permutation test; ``families.csv``: the comparisons of each claim's family (claims.py) with
+  Holm's correction within the family and the family's verdict;
 - ``curves_<task>.png``: mean learning curves of every level x wiring, in the task's own units;
 - ``report.md``: the tables, the findings in plain words, a verdict on each published claim, and
   the exact command that made it.
@@ -55,7 +56,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wormsim.experiment.claims import CLAIMS, claim_verdicts
+from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results
 from wormsim.experiment.config import TRAINS, ExperimentConfig, command_line
 from wormsim.experiment.grid import (cell_dir, cell_label, cell_state, cell_value, cells, check_grid,
                                      config_hash, run_cell, run_grid, stale_fields, train_config)
@@ -73,6 +74,7 @@ def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, comm
 
 
 __all__ = ["ALPHA", "CLAIMS", "TRAINS", "ExperimentConfig", "build_tables", "cell_dir", "cell_label",
-           "cell_state", "cell_value", "cells", "check_grid", "claim_verdicts", "command_line", "comparisons",
+           "cell_state", "cell_value", "cells", "check_grid", "FAMILIES", "family_results", "command_line",
+           "comparisons",
            "config_hash", "format_g", "hedges_g", "holm", "mean_ci", "permutation_p", "run_cell",
            "run_experiment", "run_grid", "smallest_p", "stale_fields", "train_config", "write_report"]

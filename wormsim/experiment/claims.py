@@ -1,14 +1,36 @@
-"""The published claims the report sets its numbers beside, each split into what a grid can test, with
-a verdict read from the tests (stats.comparisons) alone."""
+"""The published claims, each tested by named families of comparisons fixed in code before any data: which
+tests belong to a family, the direction the claim predicts, Holm's correction within the family, and a
+verdict in one of three words: "supports", "opposite to the claim" or "no difference detected" (with
+"mixed" when significant tests point both ways).
+
+A family takes only comparisons between cells that learned (stats.learned_test): a difference between
+two cells that never learned the task says how they fail, not which wiring or level helps.
+
+The families (``FAMILIES``; direction +1: a above b claimed, -1: a below b, 0: no difference claimed):
+
+- schmidgall-locomotion (+1): on tasks with a body, every level on the wiring, the connectome against
+  each null wiring.
+- schmidgall-realism (0): on tasks with a body, every more detailed level than the reference against
+  the reference level ("the motor circuit helps locomotion without biophysical realism": detail should
+  bring no gain; a significant gain of detail is opposite to the claim).
+- schmidgall-statistics (0): on tasks with a body, the connectome against the degree-preserving shuffle
+  (its architectural statistics, not its exact wiring, carry the benefit: no difference claimed).
+- schmidgall-nonmotor (-1): on tasks without a body, the connectome against each null wiring.
+- bio2art (0): on memory tasks (TaskSpec.readout "regression"), the connectome against random wirings.
+- elegans-ai (+1): on every task, the connectome against random wirings (erdos-renyi, shuffled).
+- elegans-ai-ws (0): on every task, the connectome against Watts-Strogatz ("comes close").
+"""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from wormsim.envs.tasks import get_task, task_names
+from wormsim.envs.tasks import get_task
 from wormsim.experiment.config import ExperimentConfig
-from wormsim.experiment.stats import ALPHA, format_g
+from wormsim.experiment.stats import ALPHA, format_g, holm
 from wormsim.realism_levels import level_names
 
 CLAIMS = {
@@ -20,144 +42,125 @@ CLAIMS = {
     "elegans_ai": ("Bardozzo et al. 2024 (Elegans-AI): connectome-derived topology beats random "
                    "rewiring; Watts-Strogatz null models come close."),
 }
-# the null wirings that keep nothing of the connectome's topology beyond its size (Elegans-AI's "random
-# rewiring"; bio2art's random networks)
+# the null wirings that keep nothing of the connectome's topology beyond its size and sign structure
+# (Elegans-AI's "random rewiring"; bio2art's random networks)
 RANDOM_NULLS = ("erdos-renyi", "shuffled")
+
+
+@dataclass(frozen=True)
+class Family:
+    key: str
+    claim: str
+    statement: str
+    direction: int
+    select: Callable[[ExperimentConfig, dict], bool]
+    missing: str
+
+
+def _body(t: dict) -> bool:
+    return get_task(t["task"]).has_body
+
+
+def _detailed(cfg: ExperimentConfig, level: str) -> bool:
+    order = level_names()
+    ref = cfg.reference_level
+    return ref in order and level in order and order.index(level) < order.index(ref)
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("schmidgall-locomotion", "schmidgall",
+           "The connectome helps locomotion: connectome above each null wiring, tasks with a body", +1,
+           lambda cfg, t: t["family"] == "wiring" and _body(t), "a task with a body and a null wiring"),
+    Family("schmidgall-realism", "schmidgall",
+           "Biophysical realism is not needed: no more detailed level above the reference level, tasks "
+           "with a body", 0,
+           lambda cfg, t: t["family"] == "level" and _body(t) and _detailed(cfg, t["level_a"])
+           and t["level_b"] == cfg.reference_level,
+           "the reference level and a more detailed one on a task with a body"),
+    Family("schmidgall-statistics", "schmidgall",
+           "Architectural statistics carry the benefit: no gain of the exact wiring over the "
+           "degree-preserving shuffle, tasks with a body", 0,
+           lambda cfg, t: t["family"] == "wiring" and _body(t) and t["wiring_b"] == "shuffled",
+           "a task with a body and the shuffled wiring"),
+    Family("schmidgall-nonmotor", "schmidgall",
+           "It may hinder non-motor tasks: connectome below each null wiring, tasks without a body", -1,
+           lambda cfg, t: t["family"] == "wiring" and not _body(t), "a task without a body and a null wiring"),
+    Family("bio2art", "bio2art",
+           "No gain of the connectome over random wiring on memory tasks", 0,
+           lambda cfg, t: t["family"] == "wiring" and get_task(t["task"]).readout == "regression"
+           and t["wiring_b"] in RANDOM_NULLS, "a memory task and erdos-renyi or shuffled"),
+    Family("elegans-ai", "elegans_ai",
+           "The connectome beats random rewiring (erdos-renyi, shuffled), every task and level", +1,
+           lambda cfg, t: t["family"] == "wiring" and t["wiring_b"] in RANDOM_NULLS,
+           "erdos-renyi or shuffled"),
+    Family("elegans-ai-ws", "elegans_ai",
+           "Watts-Strogatz comes close: no difference between the connectome and Watts-Strogatz", 0,
+           lambda cfg, t: t["family"] == "wiring" and t["wiring_b"] == "watts-strogatz", "watts-strogatz"),
+)
 
 
 def fmt_p(p: float) -> str:
     return "n/a" if not math.isfinite(p) else f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
-def pick(tests, tasks=None, family=None, b_wirings=None, a_levels=None, b_levels=None) -> list[dict]:
-    """The testable tests (finite p) matching every given filter."""
-    def keep(t):
-        return ((tasks is None or t["task"] in tasks) and (family is None or t["family"] == family)
-                and (b_wirings is None or t["wiring_b"] in b_wirings)
-                and (a_levels is None or t["level_a"] in a_levels)
-                and (b_levels is None or t["level_b"] in b_levels) and math.isfinite(t["p"]))
-    return [t for t in tests if keep(t)]
+def both_learned(t: dict) -> bool:
+    return t.get("learned_a") is True and t.get("learned_b") is True
 
 
-def _evidence(sel) -> str:
-    return "; ".join(f"{t['task']} {t['a']} vs {t['b']}: g {format_g(t['hedges_g'])}, Holm p "
-                     f"{fmt_p(t['p_holm'])}" + (f" ({t['floor']})" if t["floor"] else "") for t in sel)
+def family_tests(cfg: ExperimentConfig, family: Family, tests: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the family's testable comparisons, copied, with Holm's correction within the family as p_holm;
+    the comparisons it leaves out because a cell did not learn)."""
+    chosen = [t for t in tests if family.select(cfg, t) and math.isfinite(t["p"])]
+    kept = [dict(t) for t in chosen if both_learned(t)]
+    for t, p in zip(kept, holm([t["p"] for t in kept])):
+        t["p_holm"] = p
+    return kept, [t for t in chosen if not both_learned(t)]
 
 
-def _floor_note(sel) -> str:
-    k = sum(bool(t["floor"]) for t in sel)
-    return f" {k} of these {len(sel)} test(s) involve a cell at the floor or at chance." if k else ""
+def evidence(t: dict) -> str:
+    lo, hi = t["diff_ci"]
+    return (f"{t['task']} {t['a']} vs {t['b']}: a - b {t['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], "
+            f"g {format_g(t['hedges_g'])}, Holm p {fmt_p(t['p_holm'])}")
 
 
-def _unreachable(sel, m: int) -> bool:
-    """True if no test of ``sel`` could reach p_holm < ALPHA: Holm multiplies the smallest p by m."""
-    return min(t["p_min"] for t in sel) * max(m, 1) >= ALPHA
-
-
-def directional(sel, sign: int, what: str, missing: str, m: int) -> str:
-    """Verdict on 'a > b' (sign +1) or 'a < b' (sign -1) over the tests ``sel`` (m: the number of
-    tests Holm's correction ran over)."""
-    if not sel:
-        return f"{what}: not tested here ({missing})."
-    agree = [t for t in sel if t["p_holm"] < ALPHA and np.sign(t["diff"]) == sign]
-    against = [t for t in sel if t["p_holm"] < ALPHA and np.sign(t["diff"]) == -sign]
+def verdict(family: Family, kept: list[dict], left_out: list[dict]) -> tuple[str, str]:
+    """(one of "supports", "opposite to the claim", "mixed", "no difference detected", "not tested";
+    the sentence that says it with its evidence)."""
+    dropped = (f" {len(left_out)} comparison(s) left out: a cell did not learn." if left_out else "")
+    if not kept:
+        why = "every comparison involves a cell that did not learn" if left_out else f"needs {family.missing}"
+        return "not tested", f"not tested here ({why}).{dropped}"
+    sig = [t for t in kept if t["p_holm"] < ALPHA]
+    if family.direction == 0:
+        if sig:
+            return ("opposite to the claim", f"opposite to the claim: the claim predicts no difference, "
+                    f"{len(sig)} of {len(kept)} differ ({'; '.join(evidence(t) for t in sig)}).{dropped}")
+        return ("no difference detected", f"no difference detected in {len(kept)} comparison(s), as the "
+                f"claim predicts (absence of a detected difference, not proof of none).{dropped}")
+    agree = [t for t in sig if np.sign(t["diff"]) == family.direction]
+    against = [t for t in sig if np.sign(t["diff"]) == -family.direction]
     if agree and against:
-        return (f"{what}: mixed -- {len(agree)} significant test(s) agree, {len(against)} contradict "
-                f"({_evidence(agree + against)}).")
+        return ("mixed", f"mixed: {len(agree)} significant comparison(s) support it, {len(against)} run "
+                f"opposite ({'; '.join(evidence(t) for t in agree + against)}).{dropped}")
     if agree:
-        return f"{what}: consistent ({_evidence(agree)})" + (
-            f"; {len(sel) - len(agree)} other test(s) show no significant difference." if len(sel) > len(agree)
-            else ".")
+        return ("supports", f"supports the claim ({'; '.join(evidence(t) for t in agree)}); "
+                f"{len(kept) - len(agree)} other comparison(s) show no difference.{dropped}")
     if against:
-        return f"{what}: contradicted ({_evidence(against)})."
-    lean = int(sum(np.sign(t["diff"]) == sign for t in sel))
-    return (f"{what}: inconclusive at this n -- no significant difference in {len(sel)} test(s), "
-            f"{lean} of {len(sel)} pointing the claimed way"
-            + (" (at this number of seeds no test can reach p < 0.05 after Holm's correction)"
-               if _unreachable(sel, m) else "") + "." + _floor_note(sel))
+        return ("opposite to the claim", f"opposite to the claim ({'; '.join(evidence(t) for t in against)})"
+                f"; {len(kept) - len(against)} other comparison(s) show no difference.{dropped}")
+    lean = int(sum(np.sign(t["diff"]) == family.direction for t in kept))
+    return ("no difference detected", f"no difference detected in {len(kept)} comparison(s); {lean} of "
+            f"{len(kept)} point the claimed way.{dropped}")
 
 
-def null_claim(sel, what: str, missing: str, m: int) -> str:
-    """Verdict on 'no gain of a over b': contradicted by a significant gain; consistent only if a gain
-    could have been detected at this n, inconclusive otherwise."""
-    if not sel:
-        return f"{what}: not tested here ({missing})."
-    gains = [t for t in sel if t["p_holm"] < ALPHA and t["diff"] > 0]
-    if gains:
-        return f"{what}: contradicted -- a significant gain ({_evidence(gains)})."
-    if _unreachable(sel, m):
-        return (f"{what}: inconclusive at this n -- no gain detected in {len(sel)} test(s), but at this "
-                f"number of seeds no test can reach p < 0.05 after Holm's correction, so none could have "
-                f"been detected.")
-    losses = [t for t in sel if t["p_holm"] < ALPHA and t["diff"] < 0]
-    return (f"{what}: consistent -- no significant gain in {len(sel)} test(s)"
-            + (f", {len(losses)} significant loss(es)" if losses else "")
-            + " (absence of a detected gain, not proof of none)." + _floor_note(sel))
-
-
-# ---- the claims ---------------------------------------------------------------------------------------------
-def _schmidgall(cfg: ExperimentConfig, tests: list[dict], m: int) -> list[str]:
-    """Locomotion is judged on the grid's tasks with a body; "detailed" levels are those above the
-    reference level in the registry's order (most to least biophysical)."""
-    body = [t for t in cfg.tasks if get_task(t).has_body]
-    brainless = [t for t in cfg.tasks if not get_task(t).has_body]
-    ref = cfg.reference_level
-    order = level_names()
-    detailed = order[:order.index(ref)] if ref in order else []
-    return [
-        directional(pick(tests, tasks=body, family="wiring"), +1,
-                    f"The connectome helps locomotion ({', '.join(body) or 'tasks with a body'}: connectome "
-                    "above each null, every level)", "needs a task with a body and at least one null wiring", m),
-        null_claim(pick(tests, family="level", a_levels=detailed, b_levels=(ref,)),
-                   f"Biophysical realism is not needed (no detailed level above the {ref} level)",
-                   f"needs the {ref} level and a more detailed one ({', '.join(detailed) or 'none registered'})",
-                   m),
-        null_claim(pick(tests, tasks=body, family="wiring", b_wirings=("shuffled",)),
-                   "Architectural statistics carry the benefit (" + (", ".join(body) or "tasks with a body")
-                   + ": no gain of the exact wiring over the degree-preserving shuffle)",
-                   "needs a task with a body and the shuffled wiring", m),
-        directional(pick(tests, tasks=brainless, family="wiring"), -1,
-                    "It may hinder non-motor tasks (connectome below the nulls on "
-                    + (", ".join(brainless) or "non-motor tasks") + ")",
-                    "needs a non-motor task and a null wiring", m),
-    ]
-
-
-def _bio2art(cfg: ExperimentConfig, tests: list[dict], m: int) -> list[str]:
-    """Memory tasks: those scored by regressing the task's targets, the recall of past inputs
-    (TaskSpec.readout "regression")."""
-    memory = [t for t in task_names(has_body=False) if get_task(t).readout == "regression"]
-    return [null_claim(pick(tests, tasks=memory, family="wiring", b_wirings=RANDOM_NULLS),
-                       "No gain of the connectome over random wiring on memory tasks",
-                       f"needs a memory task ({' or '.join(memory)}) and erdos-renyi or shuffled", m)]
-
-
-def _elegans_ai(cfg: ExperimentConfig, tests: list[dict], m: int) -> list[str]:
-    rand = pick(tests, family="wiring", b_wirings=RANDOM_NULLS)
-    ws = pick(tests, family="wiring", b_wirings=("watts-strogatz",))
-    out = [directional(rand, +1, "The connectome beats random rewiring (erdos-renyi, shuffled; every "
-                                 "task and level)", "needs erdos-renyi or shuffled", m)]
-    what = "Watts-Strogatz comes close"
-    significant = [t for t in ws if t["p_holm"] < ALPHA]
-    if not ws:
-        return out + [f"{what}: not tested here (needs the watts-strogatz wiring)."]
-    if significant:
-        return out + [f"{what}: contradicted -- significant differences ({_evidence(significant)})."]
-    g_ws = np.mean([min(abs(t["hedges_g"]), 10.0) for t in ws])
-    g_r = np.mean([min(abs(t["hedges_g"]), 10.0) for t in rand]) if rand else math.nan
-    closer = math.isfinite(g_r) and g_ws < g_r and not _unreachable(ws, m)
-    return out + [f"{what}: " + ("consistent as far as this n can tell -- " if closer else
-                                 "inconclusive at this n -- ")
-                  + f"no significant difference, mean |g| {g_ws:.2f} against watts-strogatz vs "
-                  + (f"{g_r:.2f} against random rewiring." if math.isfinite(g_r) else
-                     "no random null to compare.")]
-
-
-_VERDICTS = {"schmidgall": _schmidgall, "bio2art": _bio2art, "elegans_ai": _elegans_ai}
-
-
-def claim_verdicts(key: str, cfg: ExperimentConfig, tests: list[dict]) -> list[str]:
-    """Each published claim (a key of CLAIMS), split into what this grid can test, with a verdict from
-    the numbers."""
-    m = sum(math.isfinite(t["p"]) for t in tests)
-    return _VERDICTS[key](cfg, tests, m)
+def family_results(cfg: ExperimentConfig, tests: list[dict]) -> list[dict]:
+    """Every family: {"family", "claim", "statement", "direction", "tests" (with p_holm), "left_out",
+    "verdict", "text"}."""
+    out = []
+    for fam in FAMILIES:
+        kept, left_out = family_tests(cfg, fam, tests)
+        word, text = verdict(fam, kept, left_out)
+        out.append({"family": fam.key, "claim": fam.claim, "statement": fam.statement,
+                    "direction": fam.direction, "tests": kept, "left_out": left_out, "verdict": word,
+                    "text": text})
+    return out

@@ -300,13 +300,28 @@ def _refuse_stale(cfg: ExperimentConfig, everything: list, states: dict) -> None
             f"--out, or --rerun-stale to retrain them")
 
 
+def heldout_values(task: str, summary: dict) -> tuple[list | None, list | None]:
+    """A finished run's held-out trials of its task's metric, and the untrained circuit's on the same
+    episodes (None where the run recorded none: a run from before the record, or a fitted readout's
+    untrained side)."""
+    from wormsim.experiment.stats import TRIAL_OF_METRIC
+    record = summary.get("heldout") or {}
+    key = TRIAL_OF_METRIC.get(get_task(task).metric, "return")
+
+    def side(name):
+        values = (record.get(name) or {}).get(key)
+        return list(values) if values else None
+    return side("trained"), side("untrained")
+
+
 def result_row(cfg: ExperimentConfig, cell, summary: dict, seconds: float | None) -> dict:
     """The row of cells.csv for a finished cell."""
     task, level, wiring, train, seed = cell
     value, clipped = cell_value(task, summary)
     score = get_task(task).score
+    trials, untrained = heldout_values(task, summary)
     return {"task": task, "level": cell_label(level, train), "wiring": wiring, "seed": seed,
-            "value": value, "value_is_clipped_score": clipped,
+            "value": value, "value_is_clipped_score": clipped, "trials": trials, "untrained_trials": untrained,
             "score": float(summary[score]) if score and summary.get(score) is not None else value,
             "n_params": summary["n_params"], "generations": summary.get("generations"),
             "wall_time": summary.get("wall_time"), "cell_seconds": seconds,

@@ -8,19 +8,22 @@ from pathlib import Path
 import numpy as np
 
 from wormsim.envs.tasks import get_task
-from wormsim.experiment.claims import CLAIMS, claim_verdicts, fmt_p
+from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results, fmt_p
 from wormsim.experiment.config import ExperimentConfig, command_line
 from wormsim.experiment.figures import plot_curves
 from wormsim.experiment.grid import split_label, uses_wiring, write_csv
-from wormsim.experiment.stats import ALPHA, FLOOR_MARGIN, comparisons, floor_flag, format_g, mean_ci, smallest_p
+from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, floor_flag, format_g,
+                                      interactions, mean_ci, smallest_p)
 from wormsim.realism_levels import get_level
 from wormsim.runs import atomic_write_text
 
 
 # ---- tables ----------------------------------------------------------------------------------------------
-def task_table(cfg: ExperimentConfig, task: str, rows: list[dict], labels: list[str]) -> list[dict]:
+def task_table(cfg: ExperimentConfig, task: str, rows: list[dict], labels: list[str],
+               learning: dict | None = None) -> list[dict]:
     """Per level x wiring: seeds, mean and 95% interval (clamped to the value's range) of the analysed
-    value, mean score, parameters, floor / chance / ceiling flag."""
+    value, mean score, parameters, floor / chance / ceiling flag, and whether the cell learned."""
+    learning = learning or {}
     spec = get_task(task)
     table = []
     for label in labels:
@@ -34,29 +37,28 @@ def task_table(cfg: ExperimentConfig, task: str, rows: list[dict], labels: list[
                           "n": len(values), "mean": m, "ci_low": lo, "ci_high": hi,
                           "score_mean": float(np.mean(scores)), "n_params": sel[0]["n_params"],
                           "flag": floor_flag(task, scores, values),
-                          "clipped": any(r["value_is_clipped_score"] for r in sel)})
+                          "clipped": any(r["value_is_clipped_score"] for r in sel),
+                          **_learned_columns(learning.get((task, label, wiring)))})
     return table
 
 
+def _learned_columns(test: dict | None) -> dict:
+    test = test or {"learned": None, "p_chance": math.nan, "p_untrained": math.nan, "n_trials": 0, "why": ""}
+    word = {True: "yes", False: "no", None: "unknown"}[test["learned"]]
+    return {"learned": word, "learned_why": test["why"], "p_chance": test["p_chance"],
+            "p_untrained": test["p_untrained"], "n_trials": test["n_trials"]}
+
+
 def build_tables(cfg: ExperimentConfig, results: list[dict]) -> tuple[dict, list[dict]]:
-    """({task: table rows}, every test of the report with Holm-adjusted p)."""
+    """({task: table rows}, every comparison of the grid, each marked with whether its cells learned)."""
     labels = list(dict.fromkeys(r["level"] for r in results))
-    tables = {task: task_table(cfg, task, [r for r in results if r["task"] == task], labels)
+    learning = cell_learning(results)
+    tables = {task: task_table(cfg, task, [r for r in results if r["task"] == task], labels, learning)
               for task in cfg.tasks}
-    return tables, comparisons(cfg, results)
+    return tables, comparisons(cfg, results, learning)
 
 
 # ---- findings in plain words ------------------------------------------------------------------------------
-def _verdict_word(t) -> str:
-    if not math.isfinite(t["p"]):
-        return "not testable (fewer than 2 seeds)"
-    if t["p_holm"] < ALPHA:
-        return "higher" if t["diff"] > 0 else "lower"
-    if t["diff"] == 0:
-        return "tied"
-    return "no difference detected"
-
-
 def _table_findings(task: str, table: list[dict]) -> list[str]:
     if not table:
         return []
@@ -81,22 +83,9 @@ def _table_findings(task: str, table: list[dict]) -> list[str]:
     return out
 
 
-# what the b side of a "training" test is, by its training
-_TRAINED_OTHERWISE = {"readout": "its reservoir (readout only)", "bptt": "the same circuit trained by BPTT"}
-
-
-def _test_finding(task: str, t: dict) -> str:
-    word = _verdict_word(t)
-    what = {"wiring": f"{t['level_a']} level, the connectome", "level": t["level_a"],
-            "training": f"{t['level_a']} level, the circuit trained by ES"}[t["family"]]
-    against = {"wiring": t["wiring_b"], "level": f"the {t['level_b']} level",
-               "training": _TRAINED_OTHERWISE.get(split_label(t["level_b"])[1], t["level_b"])}[t["family"]]
-    sentence = (f"{task}, {what} vs {against}: " + (f"significantly {word}" if word in ("higher", "lower") else word)
-                + f" (a - b {t['diff']:+.4f}, g = {format_g(t['hedges_g'])}, p = {fmt_p(t['p'])}, "
-                  f"Holm p = {fmt_p(t['p_holm'])})")
-    if t["floor"]:
-        sentence += f"; cells at {t['floor']}: read with care"
-    return sentence + "."
+def _ci(pair, fmt: str = "+.4f") -> str:
+    lo, hi = pair
+    return "n/a" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{lo:{fmt}}, {hi:{fmt}}]"
 
 
 # ---- report.md ---------------------------------------------------------------------------------------------
@@ -124,9 +113,7 @@ def _reading_notes(cfg: ExperimentConfig, tests: list[dict]) -> list[str]:
     """The 'How to read the numbers' bullets."""
     regression = [t for t in cfg.tasks if get_task(t).readout == "regression"]
     chance = [f"{t} {get_task(t).chance:g}" for t in cfg.tasks if get_task(t).chance is not None]
-    n_min = min((min(t["n_a"], t["n_b"]) for t in tests), default=cfg.seeds)
-    m = sum(math.isfinite(t["p"]) for t in tests)
-    p_min, p_holm_min = smallest_p(cfg.seeds, cfg.seeds), m * smallest_p(n_min, n_min)
+    p_min = smallest_p(cfg.seeds, cfg.seeds)
     ref = cfg.reference_level
     return [
         "- Each table gives, per level x wiring, the mean over seeds and its 95% t-interval, clamped to "
@@ -136,39 +123,44 @@ def _reading_notes(cfg: ExperimentConfig, tests: list[dict]) -> list[str]:
            "it at 0, which would make every failing cell equal. The clipped score is shown beside it."
            + (" Reservoir (readout) cells report the held-out R^2 pooled over all test steps."
               if "readout" in cfg.trains else "")] if regression else []),
-        f"- A cell marked *floor* (*chance*) has no seed more than {FLOOR_MARGIN} above chance"
-        + (f" ({', '.join(chance)})" if chance else "") + f"; *ceiling*: every seed's score within "
-        f"{FLOOR_MARGIN} of 1. A difference between such cells says how badly they fail (or that both are "
-        "saturated), not which one learns the task.",
+        f"- **Learned**: a cell learned when its held-out trials (every evaluation episode of every seed, "
+        f"pooled) beat the task's chance level" + (f" ({', '.join(chance)})" if chance else "")
+        + " and the untrained circuit on the same episodes, each by a one-sided sign-flip permutation test "
+        f"at {ALPHA} (a fitted readout, which has no untrained counterpart, only chance). Cells that did not "
+        "learn, or recorded no trials, are listed apart and enter no comparison and no verdict.",
+        f"- A cell marked *floor* (*chance*) has no seed more than {FLOOR_MARGIN} above chance; *ceiling*: "
+        f"every seed's score within {FLOOR_MARGIN} of 1.",
         (f"- Level against level: every level trained by ES against the {ref} level, on the connectome."
          if ref in cfg.levels else f"- Level against level: not tested, the reference level {ref} is not among "
          "the grid's levels (--reference-level)."),
-        f"- Tests: difference of means, Hedges' g (0 (tie): identical values; inf: no spread in either "
-        f"group), and the two-sided permutation test on the difference of means. With {cfg.seeds} seeds a "
-        f"side the smallest p it can return is {p_min:.4f}"
-        + (" -- never below 0.05, so no test of this report can be significant whatever the data."
-           if p_min >= ALPHA else ".")
-        + f" Holm's correction runs over all {m} tests of this report (p_holm), so the smallest adjusted "
-        f"p is {min(1.0, p_holm_min):.3f}"
-        + (": no test can reach 0.05 after correction at this number of seeds (more seeds, or fewer "
-           "tests, would be needed)." if p_holm_min >= ALPHA else ".")
-        + " A p above 0.05 means no difference was detected, not that there is none."]
+        "- Comparisons: the difference of means a - b with its 95% stratified-bootstrap interval, Hedges' g "
+        "with its interval, the probability of improvement P(a > b) (rliable), and the two-sided exact "
+        f"permutation test. With {cfg.seeds} seeds a side the smallest p it can return is {p_min:.4f}"
+        + (" -- never below 0.05." if p_min >= ALPHA else ".")
+        + " Inference is per claim: each published claim has families of comparisons fixed in code before "
+        "the data (wormsim/experiment/claims.py), Holm's correction runs within each family, and the verdict "
+        "is one of *supports*, *opposite to the claim*, *mixed* or *no difference detected*. A p above 0.05 "
+        "means no difference was detected, not that there is none."]
 
 
 def _task_section(cfg: ExperimentConfig, task: str, table: list[dict], tests: list[dict]) -> list[str]:
     spec = get_task(task)
     lines = [f"## {task} (value: {spec.metric_label})", ""]
     head = "| level | wiring | seeds | mean | 95% CI |" + (f" {spec.score_label or 'score'} |" if spec.score else "")
-    lines += [head + " parameters | note |", "|" + "---|" * (head.count("|") + 1)]
+    lines += [head + " parameters | learned | note |", "|" + "---|" * (head.count("|") + 2)]
     for t in table:
         note = t["flag"] + ("; clipped score (no unclipped value stored)" if t["clipped"] else "")
         lines.append(f"| {t['level']} | {t['wiring']} | {t['n']} | {t['mean']:.4f} | "
                      f"[{t['ci_low']:.4f}, {t['ci_high']:.4f}] |"
-                     + (f" {t['score_mean']:.4f} |" if spec.score else "") + f" {t['n_params']} | {note} |")
+                     + (f" {t['score_mean']:.4f} |" if spec.score else "")
+                     + f" {t['n_params']} | {t['learned']} | {note} |")
     if tests:
-        lines += ["", "| comparison | a - b | g | p | p (Holm) | note |", "|---|---|---|---|---|---|"]
-        lines += [f"| {t['a']} vs {t['b']} | {t['diff']:+.4f} | {format_g(t['hedges_g'])} | "
-                  f"{fmt_p(t['p'])} | {fmt_p(t['p_holm'])} | {t['floor']} |" for t in tests]
+        lines += ["", "| comparison | a - b [95% CI] | g [95% CI] | P(a > b) [95% CI] | p | both learned | note |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {t['a']} vs {t['b']} | {t['diff']:+.4f} {_ci(t['diff_ci'])} | {format_g(t['hedges_g'])} "
+                  f"{_ci(t['g_ci'], '+.2f')} | {t['poi']:.2f} {_ci(t['poi_ci'], '.2f')} | {fmt_p(t['p'])} | "
+                  f"{'yes' if t['learned_a'] is True and t['learned_b'] is True else 'no'} | {t['floor']} |"
+                  for t in tests]
     return lines + ["", f"![learning curves](curves_{task}.png)", ""]
 
 
@@ -197,26 +189,92 @@ def _cost_section(cfg: ExperimentConfig, results: list[dict]) -> list[str]:
     return lines
 
 
+def _not_learned_section(tables: dict) -> list[str]:
+    rows = [(task, t) for task, table in tables.items() for t in table if t["learned"] != "yes"]
+    if not rows:
+        return ["## Cells that did not learn", "", "None: every cell beat its references.", ""]
+    lines = ["## Cells that did not learn", "",
+             f"{len(rows)} cell(s); they enter no comparison and no verdict.", "",
+             "| task | level | wiring | learned | p vs chance | p vs untrained | trials | why |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {task} | {t['level']} | {t['wiring']} | {t['learned']} | {fmt_p(t['p_chance'])} | "
+              f"{fmt_p(t['p_untrained'])} | {t['n_trials']} | {t['learned_why']} |" for task, t in rows]
+    return lines + [""]
+
+
+def _claims_section(cfg: ExperimentConfig, families: list[dict]) -> list[str]:
+    lines = ["## Next to the published claims", ""]
+    for key, text in CLAIMS.items():
+        lines += [f"**{text}**", ""]
+        for fam in (f for f in families if f["claim"] == key):
+            lines += [f"- *{fam['family']}* -- {fam['statement']}: **{fam['verdict']}**. {fam['text']}"]
+            if fam["tests"]:
+                lines += ["", "  | comparison | a - b [95% CI] | g [95% CI] | p | Holm p (family) |",
+                          "  |---|---|---|---|---|"]
+                lines += [f"  | {t['task']}: {t['a']} vs {t['b']} | {t['diff']:+.4f} {_ci(t['diff_ci'])} | "
+                          f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f')} | {fmt_p(t['p'])} | "
+                          f"{fmt_p(t['p_holm'])} |" for t in fam["tests"]]
+                lines += [""]
+        lines += [""]
+    return lines
+
+
+def _interaction_section(inter: list[dict]) -> list[str]:
+    if not inter:
+        return []
+    lines = ["## Level x wiring interaction", "",
+             "Does the connectome's effect (connectome - null) differ between a level and the reference "
+             "level? Permutation of residuals under the additive model; Holm within this family; only "
+             "where all four cells learned.", "",
+             "| task | level vs reference | null | effect (level) | effect (reference) | contrast | p | Holm p |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {t['task']} | {t['level']} vs {t['reference']} | {t['null']} | {t['effect_level']:+.4f} | "
+              f"{t['effect_reference']:+.4f} | {t['contrast']:+.4f} | "
+              f"{fmt_p(t['p']) if t['learned'] else 'not learned'} | {fmt_p(t['p_holm'])} |" for t in inter]
+    return lines + [""]
+
+
+def _failed_section(failed: list[dict]) -> list[str]:
+    """The cells given up on (their process kept dying, or they raised): named, with their error, so
+    that a table with fewer seeds than asked never goes unexplained."""
+    if not failed:
+        return []
+    lines = ["## Cells that failed", "",
+             f"{len(failed)} cell(s) did not finish and are left out of every table, test and verdict below; "
+             "running the same command again tries them again (from their checkpoints).", "",
+             "| task | level | wiring | seed | tries | error |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['task']} | {r['level']} | {r['wiring']} | {r['seed']} | {r.get('tries', '')} | "
+              f"{str(r.get('error', '')).replace('|', '/')} |" for r in failed]
+    return lines + [""]
+
+
 def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None = None) -> None:
-    """Write table_<task>.csv, tests.csv, curves_<task>.png and report.md into cfg.out. ``command``: the
-    command line the report quotes (default: the full equivalent ``wormsim experiment`` line)."""
+    """Write table_<task>.csv, tests.csv, families.csv, curves_<task>.png and report.md into cfg.out.
+    ``command``: the command line the report quotes (default: the full equivalent ``wormsim experiment``
+    line)."""
     out = Path(cfg.out)
+    failed = [r for r in results if r.get("status") == "failed"]      # listed, not analysed
+    results = [r for r in results if r.get("status") != "failed"]
     tables, tests = build_tables(cfg, results)
+    families = family_results(cfg, tests)
+    inter = interactions(cfg, results, cell_learning(results))
     for task, table in tables.items():
         write_csv(out / f"table_{task}.csv", table)
     write_csv(out / "tests.csv", tests)
+    write_csv(out / "families.csv", [{k: v for k, v in t.items()} | {"family_key": f["family"], "verdict": f["verdict"]}
+                                     for f in families for t in f["tests"]])
     lines = ["# Does biophysical detail matter? Realism levels x wirings", "", _grid_text(cfg, results), "",
              "Reproduce with:", "", "```", command or command_line(cfg), "```", "",
              "## How to read the numbers", "", *_reading_notes(cfg, tests), ""]
+    lines += _failed_section(failed)
     findings = []
     for task in cfg.tasks:
         task_tests = [t for t in tests if t["task"] == task]
         plot_curves(cfg, task, out / f"curves_{task}.png")
         lines += _task_section(cfg, task, tables[task], task_tests)
-        findings += _table_findings(task, tables[task]) + [_test_finding(task, t) for t in task_tests]
+        findings += _table_findings(task, tables[task])
+    lines += _not_learned_section(tables)
     lines += ["## Findings in plain words", ""] + [f"- {f}" for f in findings] + [""]
-    lines += ["## Next to the published claims", ""]
-    for key, text in CLAIMS.items():
-        lines += [f"**{text}**", ""] + [f"- {v}" for v in claim_verdicts(key, cfg, tests)] + [""]
+    lines += _claims_section(cfg, families) + _interaction_section(inter)
     lines += _cost_section(cfg, results)
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")

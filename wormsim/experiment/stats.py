@@ -1,12 +1,13 @@
-"""The report's statistics: intervals, Hedges' g, exact permutation tests, Holm's correction, and the
-families of tests the report runs.
+"""The report's statistics: whether a cell learned, intervals (rliable's stratified bootstrap), Hedges'
+g, the probability of improvement, exact permutation tests, Holm's correction, the level x wiring
+interaction, and the comparisons the claims' families draw from (wormsim/experiment/claims.py).
 
 Why 8 seeds by default: the tests are exact permutation tests, Holm-corrected over all of them (about
 60 in the default grid). With n seeds a side the smallest two-sided p is 2 / C(2n, n): 0.1 at 3 seeds,
 0.0079 at 5, 1.6e-4 at 8, and Holm multiplies the smallest by the number of tests. At 5 seeds no test
 of the default report could reach 0.05 after correction, whatever the data; at 8 it can.
 
-The test families, on every task of the grid:
+The comparisons, on every task of the grid (each claim's family picks its own from them):
 - wiring: per level on the wiring, the connectome against each null wiring;
 - level: on the connectome, every level trained by ES against the reference level (``reference_level``;
   skipped when that level is not in the grid);
@@ -117,6 +118,125 @@ def floor_flag(task: str, scores: list[float], values: list[float]) -> str:
     return ""
 
 
+# ---- did a cell learn? -------------------------------------------------------------------------------------
+# which per-episode value of a run's held-out record ("heldout" in its summary) stands for a task's metric
+TRIAL_OF_METRIC = {"final_speed": "speed", "final_return": "return", "final_score": "score", "final_r2": "return"}
+
+
+def sign_flip_p(x, mu: float = 0.0) -> float:
+    """One-sided test that the mean of ``x`` exceeds ``mu``: a sign-flip permutation test of x - mu
+    (scipy; exact up to 2^13 trials, else N_RESAMPLES random flips). NaN for fewer than 2 values."""
+    from scipy import stats
+    d = np.asarray(x, float) - mu
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return math.nan
+    if not np.any(d):
+        return 1.0
+    res = stats.permutation_test((d,), np.mean, permutation_type="samples", alternative="greater",
+                                 n_resamples=N_RESAMPLES, random_state=0)
+    return float(res.pvalue)
+
+
+def learned_test(trials, untrained=None, chance: float | None = None, alpha: float = ALPHA) -> dict:
+    """Whether a cell learned, from its held-out trials pooled over seeds: the trials beat the task's
+    chance level (one-sided sign-flip test of trial - chance) and the untrained circuit on the same
+    episodes (one-sided sign-flip test of the paired differences), each at ``alpha``. A test that does
+    not apply (no chance level; no untrained counterpart, e.g. a fitted readout) is left out; with none
+    that applies, or no trials recorded, the answer is None (unknown), never True.
+
+    Returns {"learned": True / False / None, "p_chance", "p_untrained", "n_trials", "why"}."""
+    x = np.asarray([v for v in (trials or []) if v is not None], float)
+    out = {"learned": None, "p_chance": math.nan, "p_untrained": math.nan, "n_trials": int(len(x)), "why": ""}
+    if len(x) < 2:
+        out["why"] = "no held-out trials recorded" if not len(x) else "one held-out trial"
+        return out
+    checks = []
+    if chance is not None:
+        out["p_chance"] = sign_flip_p(x, chance)
+        checks.append(("chance", out["p_chance"]))
+    if untrained is not None:
+        pairs = [(a, b) for a, b in zip(trials, untrained) if a is not None and b is not None]
+        if len(pairs) >= 2:
+            out["p_untrained"] = sign_flip_p([a - b for a, b in pairs])
+            checks.append(("the untrained circuit", out["p_untrained"]))
+    if not checks:
+        out["why"] = "neither a chance level nor an untrained circuit to beat"
+        return out
+    failed = [name for name, p in checks if not p < alpha]
+    out["learned"] = not failed
+    out["why"] = ("beats " + " and ".join(n for n, _ in checks) if not failed
+                  else "does not beat " + " or ".join(failed) + f" (one-sided p >= {alpha})")
+    return out
+
+
+# ---- interval estimates (rliable) ---------------------------------------------------------------------------
+BOOTSTRAP_REPS = 2000
+G_CLAMP = 1e3        # a bootstrap resample with no spread gives g = +-inf; the interval is read clamped
+
+
+def _g_clamped(a, b) -> float:
+    g = hedges_g(a, b)
+    return float(np.clip(g, -G_CLAMP, G_CLAMP)) if math.isfinite(g) or math.isinf(g) else math.nan
+
+
+def interval_estimates(a, b, reps: int = BOOTSTRAP_REPS, seed: int = 0) -> dict:
+    """Difference of means (a - b), Hedges' g and the probability of improvement P(a > b) with 95%
+    stratified-bootstrap intervals (rliable: each group resampled on its own; percentile intervals).
+    Returns {"diff", "diff_ci", "g", "g_ci", "poi", "poi_ci"}; intervals are NaN below 2 values a side."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    from rliable import library as rly
+    from rliable import metrics
+
+    def stats3(x, y):
+        return np.array([x.mean() - y.mean(), _g_clamped(x[:, 0], y[:, 0]),
+                         metrics.probability_of_improvement(x, y)])
+    point = stats3(a[:, None], b[:, None])
+    out = {"diff": float(point[0]), "g": hedges_g(a, b), "poi": float(point[2])}
+    if len(a) < 2 or len(b) < 2:
+        return {**out, "diff_ci": (math.nan, math.nan), "g_ci": (math.nan, math.nan), "poi_ci": (math.nan, math.nan)}
+    import warnings
+    with warnings.catch_warnings():      # arch, under rliable, deprecates the RandomState it is given
+        warnings.simplefilter("ignore", FutureWarning)
+        _, ci = rly.get_interval_estimates({"ab": [a[:, None], b[:, None]]}, stats3, reps=reps,
+                                           random_state=np.random.RandomState(seed))
+    lo, hi = ci["ab"]
+    return {**out, "diff_ci": (float(lo[0]), float(hi[0])), "g_ci": (float(lo[1]), float(hi[1])),
+            "poi_ci": (float(lo[2]), float(hi[2]))}
+
+
+# ---- the level x wiring interaction -------------------------------------------------------------------------
+def interaction_contrast(y11, y12, y21, y22) -> float:
+    """(mean y11 - mean y12) - (mean y21 - mean y22): how much the wiring effect (column 1 vs 2)
+    differs between two levels (row 1 vs 2)."""
+    m = [float(np.mean(y)) for y in (y11, y12, y21, y22)]
+    return (m[0] - m[1]) - (m[2] - m[3])
+
+
+def interaction_p(y11, y12, y21, y22, n_resamples: int = N_RESAMPLES, seed: int = 0) -> float:
+    """Two-sided permutation test of the 2 x 2 interaction contrast by permutation of residuals under the
+    additive model (ter Braak 1992; Anderson & Legendre 1999): the additive fit (intercept, row and
+    column effects, least squares, any cell sizes) is kept, its residuals are permuted over all
+    observations, and the contrast recomputed. NaN with fewer than 2 values in a cell."""
+    cells = [np.asarray(y, float) for y in (y11, y12, y21, y22)]
+    if min(len(c) for c in cells) < 2:
+        return math.nan
+    y = np.concatenate(cells)
+    row = np.concatenate([np.full(len(c), r) for c, r in zip(cells, (0, 0, 1, 1))])
+    col = np.concatenate([np.full(len(c), k) for c, k in zip(cells, (0, 1, 0, 1))])
+    x = np.column_stack([np.ones_like(y), row, col])
+    fitted = x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    resid = y - fitted
+    masks = [(row == r) & (col == k) for r, k in ((0, 0), (0, 1), (1, 0), (1, 1))]
+
+    def contrast(v):
+        return interaction_contrast(*(v[m] for m in masks))
+    observed = abs(contrast(y))
+    rng = np.random.default_rng(seed)
+    hits = sum(abs(contrast(fitted + rng.permutation(resid))) >= observed - 1e-12 for _ in range(n_resamples))
+    return float((hits + 1) / (n_resamples + 1))
+
+
 # ---- the test families ---------------------------------------------------------------------------------------
 def cell_name(label: str, wiring: str) -> str:
     return f"{label} / {wiring}" if uses_wiring(label) else label
@@ -126,18 +246,46 @@ def reference_wiring(cfg: ExperimentConfig) -> str:
     return "connectome" if "connectome" in cfg.wirings else cfg.wirings[0]
 
 
-def _compare(task: str, family: str, rows: list[dict], a: tuple[str, str], b: tuple[str, str]) -> dict | None:
-    """One test: cell a = (label, wiring) against cell b, or None if either has no rows."""
+def cell_trials(rows: list[dict]) -> tuple[list, list | None]:
+    """A cell's held-out trials pooled over its seeds, and the untrained circuit's on the same episodes
+    (None where a seed recorded none), aligned; (trials, None) when no seed has an untrained record."""
+    trials, untrained = [], []
+    for r in rows:
+        t = list(r.get("trials") or [])
+        u = r.get("untrained_trials")
+        trials += t
+        untrained += list(u) if u else [None] * len(t)
+    return trials, (untrained if any(u is not None for u in untrained) else None)
+
+
+def cell_learning(results: list[dict]) -> dict:
+    """{(task, label, wiring): learned_test(...)} for every cell of the grid, its trials pooled over seeds."""
+    cells: dict = {}
+    for r in results:
+        cells.setdefault((r["task"], r["level"], r["wiring"]), []).append(r)
+    out = {}
+    for (task, label, wiring), rows in cells.items():
+        trials, untrained = cell_trials(rows)
+        out[task, label, wiring] = learned_test(trials, untrained, get_task(task).chance)
+    return out
+
+
+def _compare(task: str, family: str, rows: list[dict], a: tuple[str, str], b: tuple[str, str],
+             learning: dict) -> dict | None:
+    """One comparison: cell a = (label, wiring) against cell b, with its interval estimates, or None if
+    either has no rows."""
     def cell(label, wiring):
         sel = [r for r in rows if r["level"] == label and r["wiring"] == wiring]
         return [r["value"] for r in sel], floor_flag(task, [r["score"] for r in sel], [r["value"] for r in sel])
     (va, fa), (vb, fb) = cell(*a), cell(*b)
     if not va or not vb:
         return None
+    la, lb = (learning.get((task, *x), {}).get("learned") for x in (a, b))
     return {"task": task, "family": family, "a": cell_name(*a), "b": cell_name(*b),
             "level_a": a[0], "wiring_a": a[1], "level_b": b[0], "wiring_b": b[1], "n_a": len(va), "n_b": len(vb),
-            "mean_a": float(np.mean(va)), "mean_b": float(np.mean(vb)), "diff": float(np.mean(va) - np.mean(vb)),
+            "mean_a": float(np.mean(va)), "mean_b": float(np.mean(vb)), **interval_estimates(va, vb),
             "hedges_g": hedges_g(va, vb), "p": permutation_p(va, vb), "p_min": smallest_p(len(va), len(vb)),
+            "learned_a": la, "learned_b": lb,
             "floor": " and ".join(f for f in dict.fromkeys((fa, fb)) if f)}
 
 
@@ -160,14 +308,48 @@ def family_pairs(cfg: ExperimentConfig, labels: list[str]) -> list[tuple[str, tu
     return pairs
 
 
-def comparisons(cfg: ExperimentConfig, results: list[dict]) -> list[dict]:
-    """Every test of the report, task by task, with Holm's correction over all of them (p_holm)."""
+def comparisons(cfg: ExperimentConfig, results: list[dict], learning: dict | None = None) -> list[dict]:
+    """Every comparison the grid allows, task by task (raw p; Holm's correction runs within each claim's
+    family, claims.family_results), each marked with whether its two cells learned."""
+    learning = cell_learning(results) if learning is None else learning
     labels = list(dict.fromkeys(r["level"] for r in results))
     pairs = family_pairs(cfg, labels)
     tests = []
     for task in cfg.tasks:
         rows = [r for r in results if r["task"] == task]
-        tests += [t for family, a, b in pairs if (t := _compare(task, family, rows, a, b)) is not None]
-    for t, p in zip(tests, holm([t["p"] for t in tests])):
-        t["p_holm"] = p
+        tests += [t for family, a, b in pairs if (t := _compare(task, family, rows, a, b, learning)) is not None]
     return tests
+
+
+def interactions(cfg: ExperimentConfig, results: list[dict], learning: dict) -> list[dict]:
+    """The level x wiring interaction: for every task, every level on the wiring trained by ES other than
+    the reference level, and every null wiring, whether the connectome's effect (connectome - null)
+    differs between that level and the reference level (interaction_p), among cells that learned; Holm
+    within this family (p_holm)."""
+    ref = cfg.reference_level
+    out = []
+    for task in cfg.tasks:
+        rows = [r for r in results if r["task"] == task]
+
+        def values(label, wiring):
+            return [r["value"] for r in rows if r["level"] == label and r["wiring"] == wiring]
+        levels = [lv for lv in dict.fromkeys(r["level"] for r in rows)
+                  if split_label(lv)[1] == "weights" and uses_wiring(lv) and lv != ref]
+        for lv in levels:
+            for null in (w for w in cfg.wirings if w != "connectome"):
+                keys = [(ref, "connectome"), (ref, null), (lv, "connectome"), (lv, null)]
+                ys = [values(*k) for k in keys]
+                if min(map(len, ys)) < 2 or "connectome" not in cfg.wirings:
+                    continue
+                ok = all(learning.get((task, *k), {}).get("learned") is True for k in keys)
+                out.append({"task": task, "level": lv, "reference": ref, "null": null, "learned": ok,
+                            "effect_level": float(np.mean(ys[2]) - np.mean(ys[3])),
+                            "effect_reference": float(np.mean(ys[0]) - np.mean(ys[1])),
+                            "contrast": interaction_contrast(ys[2], ys[3], ys[0], ys[1]),
+                            "p": interaction_p(ys[2], ys[3], ys[0], ys[1]) if ok else math.nan})
+    kept = [t for t in out if math.isfinite(t["p"])]
+    for t, p in zip(kept, holm([t["p"] for t in kept])):
+        t["p_holm"] = p
+    for t in out:
+        t.setdefault("p_holm", math.nan)
+    return out

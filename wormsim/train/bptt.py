@@ -152,7 +152,7 @@ def train_bptt(config: TrainConfig, run: Run, resume: bool = False, progress: bo
 def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
-    from wormsim.rollout import Evaluator
+    from wormsim.rollout import Evaluator, heldout_trials
 
     setup = _Setup(config, bptt)
     dim = setup.brain.n_params
@@ -209,12 +209,13 @@ def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, 
         setup.env.close()
 
     final = setup.brain.get_params()[0].detach().numpy()
-    judged = judge.evaluate(final[None], seed=_episode_seed(config.seed, 2))
+    judged, heldout = heldout_trials(judge, final, judge.initial_params(), _episode_seed(config.seed, 2))
     policy = run.save_policy(final, level=config.level, generation=config.budget, algo="bptt",
                              source="final BPTT iterate", spec=spec.as_dict())
     summary = {"final_speed": None, "final_return": float(judged.returns[0]),
                "final_score": _finite(judged.score[0]), "untrained_score": run.metrics()[0]["score_mean"],
                "untrained_speed": None, "generations": config.budget, "wall_time": round(elapsed, 1),
-               "env_steps": env_steps, "n_params": dim, "policy": str(policy), "algo": "bptt"}
+               "env_steps": env_steps, "n_params": dim, "policy": str(policy), "algo": "bptt",
+               "heldout": heldout}
     run.write_summary(summary)
     return summary

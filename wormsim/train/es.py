@@ -133,13 +133,13 @@ def _finish(config: TrainConfig, run: Run, spec, state: dict) -> dict:
     """The final policy: the better of the best candidate seen and the distribution's mean, chosen on one
     set of fresh episodes and reported on another (choosing and reporting on the same episodes would
     favour whichever got lucky on them); the summary."""
-    from wormsim.rollout import Evaluator
+    from wormsim.rollout import Evaluator, heldout_trials
     best = state["best"]
     judge = Evaluator(config.eval_spec(episodes=config.eval_episodes, held_out=True))
     pair = np.stack([best["params"], np.asarray(state["es"].mean)])
     k = int(np.argmax(judge.evaluate(pair, seed=_generation_seed(config.seed, CHOOSE)).returns))
     final = pair[k]
-    scores = judge.evaluate(final[None], seed=_generation_seed(config.seed, FINAL))
+    scores, heldout = heldout_trials(judge, final, judge.initial_params(), _generation_seed(config.seed, FINAL))
     judge.close()
     policy = run.save_policy(final, level=config.level, generation=best["generation"],
                              source=("best candidate", "distribution mean")[k], spec=spec.as_dict())
@@ -150,6 +150,6 @@ def _finish(config: TrainConfig, run: Run, spec, state: dict) -> dict:
                "untrained_speed": untrained["speed_mean"], "generations": config.budget,
                "wall_time": round(state["elapsed"], 1), "env_steps": state["env_steps"],
                "n_params": state["dim"],
-               "policy": str(policy), "speed_unit": "body lengths / s"}
+               "policy": str(policy), "speed_unit": "body lengths / s", "heldout": heldout}
     run.write_summary(summary)
     return summary

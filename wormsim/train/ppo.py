@@ -444,7 +444,7 @@ def train_ppo(config: TrainConfig, run: Run, resume: bool = False, progress: boo
 def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
-    from wormsim.rollout import Evaluator
+    from wormsim.rollout import Evaluator, heldout_trials
 
     setup = _Setup(config, ppo)
     dim = setup.brain.n_params
@@ -501,7 +501,7 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
         setup.env.close()
 
     final = setup.brain.get_params()[0].numpy()
-    scores = judge.evaluate(final[None], seed=_episode_seed(config.seed, 2))
+    scores, heldout = heldout_trials(judge, final, judge.initial_params(), _episode_seed(config.seed, 2))
     policy = run.save_policy(final, level=config.level, generation=config.budget, algo="ppo",
                              source="final PPO iterate (mean action)", spec=spec.as_dict())
     untrained = run.metrics()[0]
@@ -509,6 +509,6 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
                "final_score": _finite(scores.score[0]),
                "untrained_speed": untrained["speed_mean"], "generations": config.budget,
                "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
-               "policy": str(policy), "speed_unit": "body lengths / s", "algo": "ppo"}
+               "policy": str(policy), "speed_unit": "body lengths / s", "algo": "ppo", "heldout": heldout}
     run.write_summary(summary)
     return summary
