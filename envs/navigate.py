@@ -116,12 +116,12 @@ class NavigateEnv(WormEnv):
                  duration: float = 10.0, muscle_tau: float = 0.1, target_distance: float = 3.0,
                  success_radius: float = 0.3, gradient_length: float = 2.0, success_bonus: float = 5.0,
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
-                 head_cpg_amplitude: float = 1.0, render_mode: str | None = None,
+                 head_cpg_amplitude: float = 1.0, head_cpg_phase: str = "zero", render_mode: str | None = None,
                  width: int = 480, height: int = 480) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
                          medium=medium, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
                          target_distance=target_distance, success_radius=success_radius,
                          gradient_length=gradient_length, success_bonus=success_bonus,
                          reset_noise_scale=reset_noise_scale, timestep=timestep, head_cpg=head_cpg,
-                         head_cpg_amplitude=head_cpg_amplitude)
+                         head_cpg_amplitude=head_cpg_amplitude, head_cpg_phase=head_cpg_phase)
 

@@ -40,7 +40,7 @@ class WormTask:
                  control_dt: float = 0.02, duration: float = 10.0, muscle_tau: float = 0.1,
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, markers: bool = False,
                  nthread: int | None = None, head_cpg: float = 0.0, head_cpg_amplitude: float = 1.0,
-                 head_length: float = HEAD_LENGTH) -> None:
+                 head_length: float = HEAD_LENGTH, head_cpg_phase: str = "zero") -> None:
         if not (control_dt > 0 and math.isfinite(control_dt)):
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if not (duration >= control_dt and math.isfinite(duration)):
@@ -59,10 +59,16 @@ class WormTask:
         self.layout = ObsLayout(n_segments, self.task_names)
         self.steps = np.zeros(n_worms, dtype=np.int64)
         self._renderer: mujoco.Renderer | None = None
-        self._init_head_cpg(head_cpg, head_cpg_amplitude, head_length)
+        self._init_head_cpg(head_cpg, head_cpg_amplitude, head_length, head_cpg_phase)
 
-    def _init_head_cpg(self, frequency: float, amplitude: float, head_length: float) -> None:
-        """The head's own oscillator (see SwimEnv, "Head oscillator"); frequency 0 turns it off."""
+    def _init_head_cpg(self, frequency: float, amplitude: float, head_length: float, phase: str = "zero") -> None:
+        """The head's own oscillator (see SwimEnv, "Head oscillator"); frequency 0 turns it off. phase:
+        "zero" (every episode starts at phase 0) or "random" (each worm's starting phase drawn from its
+        own generator at reset: held-out episodes that do not all start the same way)."""
+        if phase not in ("zero", "random"):
+            raise ValueError(f"head_cpg_phase must be 'zero' or 'random', got {phase!r}")
+        self.head_cpg_phase = phase
+        self._head_t0 = np.zeros(self.n_worms)
         if not (math.isfinite(frequency) and frequency >= 0):
             raise ValueError(f"head_cpg must be a frequency >= 0 Hz (0: off), got {frequency}")
         if not 0.0 <= amplitude <= 1.0:
@@ -84,7 +90,7 @@ class WormTask:
         worm's reset: t = steps * control_dt."""
         if self._head_wave is None:
             return None
-        return self._head_wave(self.steps * self.control_dt)[:, self._head_columns] - 0.5
+        return self._head_wave(self._head_t0 + self.steps * self.control_dt)[:, self._head_columns] - 0.5
 
     # -- episode ----------------------------------------------------------------------------------------
     def reset_worms(self, worms: np.ndarray, rngs: list[np.random.Generator]) -> None:
@@ -98,6 +104,8 @@ class WormTask:
             return
         J, s = self.layout.n_joints, self.reset_noise_scale
         angles = np.stack([rng.uniform(-s, s, size=J) for rng in rngs])
+        if self.head_cpg_phase == "random" and self.head_cpg > 0:
+            self._head_t0[worms] = [rng.uniform(0.0, 1.0 / self.head_cpg) for rng in rngs]
         self.body.reset(worms, angles)
         self.steps[worms] = 0
         self._state_changed()
@@ -384,7 +392,8 @@ class SwimEnv(WormEnv):
     control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s, ctrl_cost_weight=1e-3, reset_noise_scale=0.05 rad,
     timestep=0.02 s (physics step, one per control step by default; control_dt is divided into
     round(control_dt / timestep) steps; 0.01 for +-0.2% accuracy of the swimming speed at twice the cost),
-    head_cpg=0.0 Hz (0: off), head_cpg_amplitude=1.0,
+    head_cpg=0.0 Hz (0: off), head_cpg_amplitude=1.0, head_cpg_phase="zero" ("random": each episode's
+    starting phase drawn from its seed),
     render_mode=None or "rgb_array" (a camera following the worm from above), width=480, height=480.
 
     ## Head oscillator
@@ -409,9 +418,10 @@ class SwimEnv(WormEnv):
     def __init__(self, n_segments: int = 12, medium: str | float = "water", control_dt: float = 0.02,
                  duration: float = 10.0, muscle_tau: float = 0.1, ctrl_cost_weight: float = 1e-3,
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
-                 head_cpg_amplitude: float = 1.0, render_mode: str | None = None,
+                 head_cpg_amplitude: float = 1.0, head_cpg_phase: str = "zero", render_mode: str | None = None,
                  width: int = 480, height: int = 480) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
                          medium=medium, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
                          ctrl_cost_weight=ctrl_cost_weight, reset_noise_scale=reset_noise_scale,
-                         timestep=timestep, head_cpg=head_cpg, head_cpg_amplitude=head_cpg_amplitude)
+                         timestep=timestep, head_cpg=head_cpg, head_cpg_amplitude=head_cpg_amplitude,
+                         head_cpg_phase=head_cpg_phase)

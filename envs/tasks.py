@@ -24,7 +24,8 @@ class TaskSpec:
     low, high: the metric's bounds where it has them. chance: its value for a policy that knows
     nothing of the input (None: no such level). score, score_label: a second summary key the report
     shows beside it (e.g. the env's clipped score), if any.
-    held_out: environment keyword arguments of the final, held-out judgement (digits: the test images).
+    held_out: environment keyword arguments of the final, held-out judgement (digits: the test images;
+    swim, navigate: the head oscillator's starting phase at random and a wider initial posture).
     readout: how a fixed reservoir's linear readout is fitted on it: "regression" (info "target" on
     info "scored" steps), "classification" (info "label" on "respond" steps, judged on the task's
     ``decide`` steps) or None (trained by ES through the muscles instead).
@@ -88,10 +89,14 @@ def task_names(has_body: bool | None = None) -> list[str]:
 def _register_builtin() -> None:
     vec = "wormsim.envs.vector:{}VectorEnv"
     nm = "wormsim.envs.nonmotor:{}"
+    # held-out episodes of a body task: the head oscillator starts at a random phase and the posture from a
+    # wider range (training: phase 0, joints within +-0.05 rad), so a judgement is not on replays of training
+    body_held_out = (("head_cpg_phase", "random"), ("reset_noise_scale", 0.3))
     register_task(TaskSpec("swim", "wormsim/Swim-v0", True, "final_speed",
-                           "forward speed, body lengths / s"),
+                           "forward speed, body lengths / s", held_out=body_held_out),
                   "wormsim.envs.swim:SwimEnv", vec.format("Swim"), replace=True, _builtin=True)
-    register_task(TaskSpec("navigate", "wormsim/Navigate-v0", True), "wormsim.envs.navigate:NavigateEnv",
+    register_task(TaskSpec("navigate", "wormsim/Navigate-v0", True, held_out=body_held_out),
+                  "wormsim.envs.navigate:NavigateEnv",
                   vec.format("Navigate"), replace=True, _builtin=True)
     # the unclipped R^2's expectation, 1 - MSE / variance, is at most 1 (one episode's may pass 1)
     register_task(TaskSpec("memory", "wormsim/Memory-v0", False, "final_return",

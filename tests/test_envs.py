@@ -180,3 +180,23 @@ def test_head_oscillator_off_leaves_the_commands_and_bad_values_are_rejected():
         with pytest.raises(ValueError, match="head_cpg"):
             gym.make("wormsim/Swim-v0", **bad)
     assert list(gym.make("wormsim/Swim-v0", n_segments=4, head_cpg=2.0).unwrapped.task.head_joints) == [0]
+
+
+def test_head_oscillator_phase_random_for_held_out_episodes():
+    """Held-out episodes start the head oscillator at a phase drawn from each worm's seed; training
+    episodes at phase 0 (every worm the same)."""
+    from wormsim.envs.vector import SwimVectorEnv
+    zero = SwimVectorEnv(num_envs=2, head_cpg=2.0, duration=0.2)
+    zero.reset(seed=[1, 2])
+    drive = zero.task.head_drive()
+    assert np.allclose(drive[0], drive[1])
+    rand = SwimVectorEnv(num_envs=2, head_cpg=2.0, duration=0.2, head_cpg_phase="random")
+    rand.reset(seed=[1, 2])
+    first = rand.task.head_drive()
+    assert not np.allclose(first[0], first[1])
+    rand.reset(seed=[1, 2])
+    np.testing.assert_allclose(rand.task.head_drive(), first)       # the phase is the seed's
+    with pytest.raises(ValueError, match="head_cpg_phase"):
+        SwimVectorEnv(num_envs=1, head_cpg=2.0, head_cpg_phase="late")
+    for env in (zero, rand):
+        env.close()

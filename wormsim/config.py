@@ -178,8 +178,8 @@ class TrainConfig:
 
     def eval_spec(self, episodes: int | None = None, held_out: bool = False):
         """The EvalSpec of this set-up. held_out: the final judgement, on data training never saw (the
-        task's held_out environment options, e.g. digits' test images; every task draws fresh
-        episodes from new seeds)."""
+        task's held_out environment options: digits' test images, a body task's random oscillator phase
+        and wider starting posture; every task draws fresh episodes from new seeds)."""
         from wormsim.envs.tasks import get_task
         from wormsim.realism_levels import get_level
         from wormsim.rollout import EvalSpec
@@ -195,7 +195,7 @@ class TrainConfig:
         if task.has_body:  # tasks without a body have a fixed trial structure
             env_kwargs += (("medium", medium_value(self.medium)), ("duration", float(self.duration)),
                            ("head_cpg", float(self.head_cpg)))
-        elif held_out:
+        if held_out:
             env_kwargs += tuple(task.held_out)
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
