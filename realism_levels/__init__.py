@@ -26,6 +26,8 @@ LEVELS: dict[str, str | type[Brain]] = {
     "spiking": "wormsim.realism_levels.spiking:SpikingBrain",
     "rate": "wormsim.realism_levels.rate:RateBrain",
     "mlp": "wormsim.realism_levels.mlp:MLPBrain",
+    # the mlp writing the muscles directly, not through the neuromuscular map: a different output stage
+    "mlp-direct": "wormsim.realism_levels.mlp:MLPDirectBrain",
 }
 # derived levels "PREFIX-LEVEL": prefix -> "module:function" that returns the class for LEVEL
 DERIVED: dict[str, str] = {"readout": "wormsim.realism_levels.readout:readout_class"}

@@ -1,19 +1,26 @@
-"""MLP level: the artificial baseline with no connectome at all (differentiable, outputs muscles).
+"""MLP level: the artificial baseline with no connectome at all (differentiable).
 
 A recurrent network (``kind="gru"``, default) or a feed-forward one (``kind="mlp"``) reads the same
-input channels as every other level and writes the muscle activations directly:
+input channels as every other level. Its output stage is the circuits' own: it writes the activity of
+the circuit's motor neurons (those with neuromuscular junctions), which the interface maps onto the
+muscles through the same neuromuscular map as every circuit (``mlp``), so every contestant reaches the
+same muscles the same way: no access to the two head joints no ventral-cord neuron reaches. The
+variant that writes the muscle activations directly (``mlp-direct``, the baseline before this output
+stage) is kept, named as such, outside the default comparisons:
 
     gru:  r = sigmoid(x W_ir + b_ir + h W_hr + b_hr),  z = sigmoid(x W_iz + b_iz + h W_hz + b_hz)
           n = tanh(x W_in + b_in + r * (h W_hn + b_hn)),  h' = (1 - z) * n + z * h       (torch.nn.GRU's cell)
     mlp:  h = tanh(x W_1 + b_1)
-    muscles = sigmoid(h W_out + b_out)                                          (batch, n_muscles) in [0, 1]
+    mlp:         motor = sigmoid(h W_out + b_out)  (batch, K motor neurons) -> activity (batch, N), 0 elsewhere
+    mlp-direct:  muscles = sigmoid(h W_out + b_out)                      (batch, n_muscles) in [0, 1]
 
 The cell is written with bmm so that every population member has its own weights (torch.nn.GRU holds
 one set). "activity" (recorded) is the hidden state h, (batch, H), in (-1, 1).
 
 Size: unless ``hidden_size`` is given, H is the integer >= 1 whose parameter count is closest to that
 of the rate level on the same circuit and IOSpec (without weight sharing, or with it when
-``match_shared``): gru 3H(C + H + 2) + H M + M, mlp H(C + 1) + H M + M, for C inputs and M muscles.
+``match_shared``): gru 3H(C + H + 2) + H K + K, mlp H(C + 1) + H K + K, for C inputs and K outputs (the
+motor neurons, or the M muscles of mlp-direct).
 Weights start uniform in +-1/sqrt(H) like torch.nn.GRU (readout +-0.1/sqrt(H), so untrained muscles
 sit near 0.5), drawn from a generator seeded by ``init_seed``; biases start at 0.
 """
@@ -41,20 +48,27 @@ class MLPConfig:
     init_seed: int = 0
 
 
-def count_params(kind: str, hidden: int, n_inputs: int, n_muscles: int) -> int:
-    """Per-member parameter count of the mlp level."""
-    h, c, m = hidden, n_inputs, n_muscles
+def count_params(kind: str, hidden: int, n_inputs: int, n_outputs: int) -> int:
+    """Per-member parameter count of the mlp level with ``n_outputs`` output units."""
+    h, c, m = hidden, n_inputs, n_outputs
     core = 3 * h * (c + h + 2) if kind == "gru" else h * (c + 1)
     return core + h * m + m
 
 
-def matched_hidden_size(circuit: Circuit, io: IOSpec, kind: str = "gru", shared: bool = False) -> int:
+def motor_neurons(circuit: Circuit) -> np.ndarray:
+    """Indices of the circuit's neurons that reach a muscle (any neuromuscular junction)."""
+    return np.flatnonzero(np.asarray(circuit.nmj).reshape(circuit.n, -1).sum(axis=1) > 0)
+
+
+def matched_hidden_size(circuit: Circuit, io: IOSpec, kind: str = "gru", shared: bool = False,
+                        n_outputs: int | None = None) -> int:
     """The hidden size whose parameter count is closest to the rate level's on this circuit."""
     from wormsim.realism_levels.rate import RateBrain, RateConfig
 
     target = RateBrain(circuit, io, RateConfig(share_weights=shared)).n_params
+    outputs = io.n_muscles if n_outputs is None else n_outputs
     sizes = np.arange(1, 4097)
-    counts = np.array([count_params(kind, int(h), io.n_inputs, io.n_muscles) for h in sizes])
+    counts = np.array([count_params(kind, int(h), io.n_inputs, outputs) for h in sizes])
     return int(sizes[np.abs(counts - target).argmin()])
 
 
@@ -63,7 +77,7 @@ class MLPBrain(Brain):
 
     name = "mlp"
     differentiable = True
-    outputs_muscles = True
+    outputs_muscles = False
     uses_wiring = False
     state_names = ("h",)
     reservoir_knob = None
@@ -77,8 +91,13 @@ class MLPBrain(Brain):
         cfg = self.config
         if cfg.kind not in KINDS:
             raise ValueError(f"unknown mlp kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
-        c, m = self.io.n_inputs, self.io.n_muscles
-        h = cfg.hidden_size or matched_hidden_size(self.circuit, self.io, cfg.kind, cfg.match_shared)
+        c = self.io.n_inputs
+        # the output units: the circuit's motor neurons (through the interface's neuromuscular map, as
+        # every circuit), or the muscles themselves (mlp-direct)
+        self.register_buffer("_motor", torch.as_tensor(motor_neurons(self.circuit), dtype=torch.long),
+                             persistent=False)
+        m = self.io.n_muscles if self.outputs_muscles else len(self._motor)
+        h = cfg.hidden_size or matched_hidden_size(self.circuit, self.io, cfg.kind, cfg.match_shared, m)
         if h < 1:
             raise ValueError(f"hidden_size must be >= 1, got {h}")
         self.hidden_size = int(h)
@@ -136,7 +155,19 @@ class MLPBrain(Brain):
             h = (1 - z) * nn_ + z * h
         else:
             h = torch.tanh(torch.bmm(x, self.w_1) + self.b_1.unsqueeze(1))
-        muscles = torch.sigmoid(torch.bmm(h, self.w_out) + self.b_out.unsqueeze(1))
+        out = torch.sigmoid(torch.bmm(h, self.w_out) + self.b_out.unsqueeze(1)).reshape(batch, -1)
         self.h = h.reshape(batch, hs)
         self._record(activity=self.h)
-        return muscles.reshape(batch, -1)
+        if self.outputs_muscles:
+            return out
+        # the motor neurons' activity, 0 for every other neuron of the circuit (which it has none of)
+        return out.new_zeros(batch, self.circuit.n).index_copy(1, self._motor, out)
+
+
+class MLPDirectBrain(MLPBrain):
+    """The mlp baseline writing the muscle activations directly (every muscle, the two head joints no
+    ventral-cord neuron reaches included): a different output stage from every circuit's, so kept out of
+    the default comparisons."""
+
+    name = "mlp-direct"
+    outputs_muscles = True

@@ -98,7 +98,7 @@ class ReadoutBrain(Brain):
         n_feat = inner.readout_features(inner.step(torch.zeros(1, self.io.n_inputs))).shape[1]
         m = self.io.n_muscles
         w0, b0 = np.zeros((n_feat, m)), np.zeros(m)
-        if cfg.init == "motor" and not inner.outputs_muscles:
+        if cfg.init == "motor" and inner.uses_wiring:      # features: the worm's neurons
             w0, b0 = self._motor_map()
         self.add_param("w_out", w0)
         self.add_param("b_out", b0)

@@ -270,7 +270,7 @@ def test_conductance_teacher_is_learnt(conductance_teacher, tmp_path):
     (dict(teacher_run=None, student="conductance"), "student .* needs a level that is differentiable .*the "
                                                    "conductance level is not"),
     (dict(teacher_run=None, student="lstm"), "unknown student level 'lstm'; choose from spiking, rate, mlp"),
-    (dict(teacher_run=None, teacher_level="mlp"), "outputs muscles"),
+    (dict(teacher_run=None, teacher_level="mlp"), "needs a level on the wiring"),
     (dict(teacher_run=None, wiring="nonsense"), "unknown wiring"),
     (dict(teacher_run=None, teacher_level="nonsense"), "unknown teacher level"),
     (dict(teacher_run=None, n_train=0), "n_train"),
@@ -337,7 +337,7 @@ def test_flags_come_from_the_config_and_defaults_agree():
     # every field with help text is a flag
     flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["distill"]._actions}
     assert {f.name for f in dataclasses.fields(DistillConfig) if "help" in f.metadata} <= flags
-    assert student_levels() == ["spiking", "rate", "mlp"]
+    assert student_levels() == ["spiking", "rate", "mlp", "mlp-direct"]
 
 
 def test_students_and_teachers_are_chosen_by_capability(tmp_path):

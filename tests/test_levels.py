@@ -208,6 +208,21 @@ def test_same_config_same_output(level):
     assert rollout(a, inputs).std() > 0, "output should not be constant"
 
 
+def test_mlp_reaches_the_muscles_through_the_motor_neurons():
+    """The connectome-free baseline has the circuits' output stage: it writes the motor neurons'
+    activity, which the interface maps onto the muscles; mlp-direct writes the muscles."""
+    from wormsim.realism_levels.mlp import motor_neurons
+    brain, itf = build("mlp")
+    out = rollout(brain, fixed_inputs(brain.io.n_inputs, 3, 2))
+    motor = motor_neurons(brain.circuit)
+    others = np.setdiff1d(np.arange(brain.circuit.n), motor)
+    assert not brain.outputs_muscles and out.shape[-1] == brain.circuit.n and len(motor) > 0
+    assert torch.all(out[..., others] == 0) and torch.all((out[..., motor] > 0) & (out[..., motor] < 1))
+    direct, _ = build("mlp-direct")
+    assert direct.outputs_muscles and rollout(direct, fixed_inputs(brain.io.n_inputs, 3, 2)).shape[-1] == \
+        itf.n_muscles
+
+
 def test_mlp_seed_changes_init_and_size_matches_rate():
     a, _ = build("mlp")
     b, _ = build("mlp", init_seed=1)
@@ -249,9 +264,9 @@ def test_recording(level):
     rollout(brain, fixed_inputs(brain.io.n_inputs, 5, 2))
     tr = brain.stop_recording()
     assert tr["activity"].shape[:2] == (5, 2)
-    extra = {"rate": {"state"}, "spiking": {"spikes", "membrane"}, "mlp": set()}[level]
+    extra = {"rate": {"state"}, "spiking": {"spikes", "membrane"}}.get(level, set())
     assert extra <= set(tr)
-    if level != "mlp":
+    if brain.uses_wiring:
         assert tr["activity"].shape[2] == brain.circuit.n
         assert ((tr["activity"] >= 0) & (tr["activity"] <= 1)).all()
     if level == "spiking":
@@ -261,7 +276,7 @@ def test_recording(level):
 def test_registry_rejects_unknown_level():
     with pytest.raises(ValueError) as err:
         get_level("nope")
-    assert str(err.value).endswith("choose from conductance, mlp, rate, spiking")
+    assert str(err.value).endswith("choose from conductance, mlp, mlp-direct, rate, spiking")
     for name in MINE:
         assert get_level(name).name == name
 

@@ -237,4 +237,4 @@ def test_conductance_swim_readout_is_refused_clearly(tmp_path, capsys):
     from wormsim.cli import main
     assert main(["train", "--train", "readout", "--level", "conductance", "--task", "swim", "--no-video",
                  "--out", str(tmp_path / "run")]) == 2
-    assert "steps in torch (spiking, rate, mlp)" in capsys.readouterr().err
+    assert "steps in torch (spiking, rate, mlp" in capsys.readouterr().err

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from wormsim.distill.config import TEACHER_TASK
-from wormsim.realism_levels.base import Brain, CapabilityError
+from wormsim.realism_levels.base import Brain
 
 
 class Probe:
@@ -211,10 +211,8 @@ def teacher_spec(teacher_run, teacher_level: str, dataset: str, n_segments: int)
         if not task.has_body or task.name != TEACHER_TASK:
             raise ValueError(f"teacher run {teacher_run} was trained on task {task.name!r}; distillation needs "
                              f"a {TEACHER_TASK} teacher (a task with a body, recorded in {TEACHER_TASK})")
-    if get_level(spec.level).outputs_muscles:
-        raise CapabilityError(f"a teacher must report the activity of the worm's neurons; the {spec.level} "
-                              "level outputs muscles (it has no neurons of the worm to distil): use a "
-                              "level on the wiring")
+    get_level(spec.level).require("uses_wiring", "a distillation teacher (it must report the activity of "
+                                  "the worm's neurons)")
     return spec, params, desc
 
 

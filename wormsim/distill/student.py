@@ -72,11 +72,11 @@ def train_student(setup: Setup, data: dict, epochs: int, lr: float, muscle_weigh
     for _ in range(epochs):
         setup.start(b)
         outs = brain.run_open_loop(u, record=False)["output"][w:]
-        if brain.outputs_muscles:
-            loss = (((outs - m_t) / sm) ** 2).mean()
-        else:
-            mus = iface.motor(outs.reshape(-1, outs.shape[-1])).reshape(t - w, b, -1)
+        mus = outs if brain.outputs_muscles else iface.motor(outs.reshape(-1, outs.shape[-1])).reshape(t - w, b, -1)
+        if brain.uses_wiring:      # the worm's neurons: their activity and the muscles
             loss = (((outs - a_t) / sa) ** 2).mean() + muscle_weight * (((mus - m_t) / sm) ** 2).mean()
+        else:                      # no neurons of the worm (a connectome-free baseline): the muscles only
+            loss = (((mus - m_t) / sm) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)

@@ -77,9 +77,9 @@ class Study:
     # ---- conventions every step shares -------------------------------------------------------------
     @property
     def has_neurons(self) -> bool:
-        """Whether the student reports the worm's neurons (a level that outputs muscles does not)."""
+        """Whether the student reports the worm's neurons (a connectome-free baseline does not)."""
         from wormsim.realism_levels import get_level
-        return not get_level(self.cfg.student).outputs_muscles
+        return get_level(self.cfg.student).uses_wiring
 
     def new_student(self) -> Setup:
         return make_setup(self.cfg.student, self.s_circuit, self.layout, self.control_dt,

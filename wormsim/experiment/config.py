@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field, fields
 
 from wormsim.config import opt
-from wormsim.realism_levels import level_names
+
 
 # the training axis: the circuit trained by ES, fixed as a reservoir with a fitted readout, or trained
 # by backpropagation through time
@@ -18,8 +18,9 @@ class ExperimentConfig:
     """The grid, every field a flag of `wormsim experiment` (underscores become dashes; ``trains`` is
     --train). docs/experiment/README.md gives the measured cost of the default grid; ``quick`` is a tiny
     grid for CI."""
-    levels: list[str] = field(default_factory=level_names, metadata={
-        "help": "realism levels", "choices": "levels"})
+    # the shipped realism levels, most to least biophysical (variants such as mlp-direct, with another
+    # output stage, only when asked)
+    levels: list[str] = opt(["conductance", "spiking", "rate", "mlp"], "realism levels", choices="levels")
     wirings: list[str] = opt(["connectome", "shuffled", "erdos-renyi", "watts-strogatz"],
                              "wirings; the connectome is the reference", choices="wirings")
     tasks: list[str] = opt(["swim", "memory", "digits"], "tasks", choices="tasks")
