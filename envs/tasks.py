@@ -29,6 +29,7 @@ class TaskSpec:
     readout: how a fixed reservoir's linear readout is fitted on it: "regression" (info "target" on
     info "scored" steps), "classification" (info "label" on "respond" steps, judged on the task's
     ``decide`` steps) or None (trained by ES through the muscles instead).
+    animal: (the metric's value for C. elegans, its source) where the literature gives one.
     """
     name: str
     env_id: str
@@ -42,6 +43,7 @@ class TaskSpec:
     score_label: str = ""
     held_out: tuple = ()
     readout: str | None = None
+    animal: tuple[float, str] | None = None
 
     def __post_init__(self):
         if self.readout not in (None, "regression", "classification"):
@@ -93,7 +95,9 @@ def _register_builtin() -> None:
     # wider range (training: phase 0, joints within +-0.05 rad), so a judgement is not on replays of training
     body_held_out = (("head_cpg_phase", "random"), ("reset_noise_scale", 0.3))
     register_task(TaskSpec("swim", "wormsim/Swim-v0", True, "final_speed",
-                           "forward speed, body lengths / s", held_out=body_held_out),
+                           "forward speed, body lengths / s", held_out=body_held_out,
+                           animal=(0.35, "C. elegans swimming in buffer, about 0.35 BL/s (Sznitman et al. "
+                                         "2010, Biophys. J.)")),
                   "wormsim.envs.swim:SwimEnv", vec.format("Swim"), replace=True, _builtin=True)
     register_task(TaskSpec("navigate", "wormsim/Navigate-v0", True, held_out=body_held_out),
                   "wormsim.envs.navigate:NavigateEnv",

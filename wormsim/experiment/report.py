@@ -38,8 +38,15 @@ def task_table(cfg: ExperimentConfig, task: str, rows: list[dict], labels: list[
                           "score_mean": float(np.mean(scores)), "n_params": sel[0]["n_params"],
                           "flag": floor_flag(task, scores, values),
                           "clipped": any(r["value_is_clipped_score"] for r in sel),
+                          "untrained": _untrained_mean(sel),
                           **_learned_columns(learning.get((task, label, wiring)))})
     return table
+
+
+def _untrained_mean(rows: list[dict]) -> float:
+    """The untrained circuit's mean over the cell's held-out episodes (NaN where none were recorded)."""
+    values = [v for r in rows for v in (r.get("untrained_trials") or []) if v is not None]
+    return float(np.mean(values)) if values else math.nan
 
 
 def _learned_columns(test: dict | None) -> dict:
@@ -84,8 +91,15 @@ def _table_findings(task: str, table: list[dict]) -> list[str]:
 
 
 def _ci(pair, fmt: str = "+.4f") -> str:
+    """[lo, hi]; a bound at the clamp of a bootstrap g (a resample with no spread) reads as +-inf."""
+    from wormsim.experiment.stats import G_CLAMP
     lo, hi = pair
-    return "n/a" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{lo:{fmt}}, {hi:{fmt}}]"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "n/a"
+
+    def one(v):
+        return ("+inf" if v > 0 else "-inf") if abs(v) >= G_CLAMP else f"{v:{fmt}}"
+    return f"[{one(lo)}, {one(hi)}]"
 
 
 # ---- report.md ---------------------------------------------------------------------------------------------
@@ -147,13 +161,15 @@ def _task_section(cfg: ExperimentConfig, task: str, table: list[dict], tests: li
     spec = get_task(task)
     lines = [f"## {task} (value: {spec.metric_label})", ""]
     head = "| level | wiring | seeds | mean | 95% CI |" + (f" {spec.score_label or 'score'} |" if spec.score else "")
-    lines += [head + " parameters | learned | note |", "|" + "---|" * (head.count("|") + 2)]
+    lines += [head + " untrained | parameters | learned | note |", "|" + "---|" * (head.count("|") + 3)]
     for t in table:
         note = t["flag"] + ("; clipped score (no unclipped value stored)" if t["clipped"] else "")
+        untrained = "n/a" if not math.isfinite(t["untrained"]) else f"{t['untrained']:.4f}"
         lines.append(f"| {t['level']} | {t['wiring']} | {t['n']} | {t['mean']:.4f} | "
                      f"[{t['ci_low']:.4f}, {t['ci_high']:.4f}] |"
                      + (f" {t['score_mean']:.4f} |" if spec.score else "")
-                     + f" {t['n_params']} | {t['learned']} | {note} |")
+                     + f" {untrained} | {t['n_params']} | {t['learned']} | {note} |")
+    lines += _reference_lines(cfg, task)
     if tests:
         lines += ["", "| comparison | a - b [95% CI] | g [95% CI] | P(a > b) [95% CI] | p | both learned | note |",
                   "|---|---|---|---|---|---|---|"]
@@ -162,6 +178,23 @@ def _task_section(cfg: ExperimentConfig, task: str, table: list[dict], tests: li
                   f"{'yes' if t['learned_a'] is True and t['learned_b'] is True else 'no'} | {t['floor']} |"
                   for t in tests]
     return lines + ["", f"![learning curves](curves_{task}.png)", ""]
+
+
+def _reference_lines(cfg: ExperimentConfig, task: str) -> list[str]:
+    """The task's reference rows (experiment/references.py): passive body, open-loop wave, the animal; and
+    its chance level. The table's "untrained" column is each cell's untrained circuit on its own episodes."""
+    from wormsim.experiment.references import body_references
+    spec = get_task(task)
+    rows = body_references(cfg, task)
+    lines = []
+    if rows:
+        lines += ["", "References on the same kind of held-out episodes:", "",
+                  "| reference | mean | 95% CI | episodes | what it is |", "|---|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['mean']:.4f} | {_ci((r['ci_low'], r['ci_high']), '.4f')} | "
+                  f"{r['n'] or '-'} | {r['source']} |" for r in rows]
+    if spec.chance is not None:
+        lines += ["", f"Chance level: {spec.chance:g}."]
+    return lines
 
 
 def _costs(results, key: str) -> str:

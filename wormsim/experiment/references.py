@@ -1,0 +1,71 @@
+"""Reference rows a reader needs to place a number from a task with a body: what the body does with no
+circuit at all, what a hand-made wave gets out of it, and what the animal does.
+
+- passive body: every muscle at rest (0.5) with the grid's head oscillator on: the speed the oscillator
+  alone gets out of the body; a circuit that does no better only relays the imposed rhythm.
+- open-loop wave: a travelling wave of muscle activation (envs.waves.TravellingWave: the grid's head
+  oscillator frequency, 1.5 body lengths, full amplitude, head oscillator off), the speed a body gets from
+  a good hand-made gait.
+- the untrained circuit: from each cell's own held-out record (the same episodes as the trained policy),
+  in the task's table.
+- the animal: the task's TaskSpec.animal (swim: about 0.35 body lengths / s, Sznitman et al. 2010,
+  Biophys. J.; its wave is 1.76 Hz, 1.54 body lengths, Fang-Yen et al. 2010, PNAS, Table 1).
+
+Each body reference runs on the grid's held-out episodes (the task's held_out options, eval_episodes x
+seeds episodes, seeds of their own) and gives a mean with its 95% t-interval.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from wormsim.envs.tasks import get_task
+from wormsim.experiment.config import ExperimentConfig
+
+_SEED0 = 3_000_000            # episode seeds of the references, apart from every run's
+
+
+def _episodes(cfg: ExperimentConfig, task: str, policy, head_cpg: float) -> np.ndarray:
+    """Mean forward speed of every held-out episode of ``task`` under ``policy(t) -> (B, 2J)``, BL/s."""
+    import gymnasium as gym
+    import wormsim  # noqa: F401  (registers the environments)
+    spec = get_task(task)
+    n = max(2, cfg.eval_episodes * cfg.seeds)
+    kwargs = {"duration": float(cfg.duration), "head_cpg": float(head_cpg), **dict(spec.held_out)}
+    env = gym.make_vec(spec.env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+    try:
+        env.reset(seed=[_SEED0 + k for k in range(n)])
+        dt, steps = float(env.control_dt), int(env.max_steps)
+        speed = np.zeros(n)
+        for k in range(steps):
+            _, _, _, _, info = env.step(policy(k * dt, n))
+            speed += np.asarray(info.get("speed", np.zeros(n)), float)
+        return speed / steps
+    finally:
+        env.close()
+
+
+def body_references(cfg: ExperimentConfig, task: str) -> list[dict]:
+    """Rows {"name", "mean", "ci_low", "ci_high", "n", "source"} for a task with a body ([] otherwise)."""
+    from wormsim.envs.waves import TravellingWave
+    from wormsim.experiment.stats import mean_ci
+    spec = get_task(task)
+    if not spec.has_body or spec.metric != "final_speed":
+        return []
+    import gymnasium as gym
+    layout = gym.make_vec(spec.env_id, num_envs=1, vectorization_mode="vector_entry_point").layout
+    m = layout.n_muscles
+    wave = TravellingWave(n_segments=layout.n_segments, frequency=cfg.head_cpg or 2.0)
+    rows = []
+    for name, policy, head, source in (
+            (f"passive body, head oscillator {cfg.head_cpg:g} Hz", lambda t, n: np.full((n, m), 0.5, np.float32),
+             cfg.head_cpg, "muscles at rest; the head oscillator alone"),
+            (f"open-loop wave ({wave.frequency:g} Hz, {wave.wavelength:g} BL)",
+             lambda t, n: np.repeat(wave(t)[None], n, axis=0), 0.0, "envs.waves.TravellingWave, no circuit")):
+        speeds = _episodes(cfg, task, policy, head)
+        mean, lo, hi = mean_ci(speeds)
+        rows.append({"name": name, "mean": mean, "ci_low": lo, "ci_high": hi, "n": len(speeds), "source": source})
+    if spec.animal is not None:
+        value, source = spec.animal
+        rows.append({"name": "C. elegans", "mean": value, "ci_low": float("nan"), "ci_high": float("nan"),
+                     "n": 0, "source": source})
+    return rows
