@@ -18,9 +18,9 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   B neuron reads the joint one segment ahead of its soma; A-type neurons carry the mirror-image
   coupling for backward locomotion (Xu et al. 2018, PNAS), reading the joint one segment behind.
   (Rule: the joint nearest to ``position -/+ 1/n_segments``, clamped to the body.) The starting gain
-  has the sign of the side: a dorsal bend excites the dorsal cells (DA, DB) and inhibits the
-  ventral ones (VA, VB), the sign that propagates a bend along the body (``IOSpec.input_init``);
-  training may change it. AS, DD and VD are left out: no proprioceptive role has been
+  has the sign of the side for the B-type cells: a dorsal bend excites DB and inhibits VB, the sign
+  that propagates a bend along the body (``IOSpec.input_init``); the A-type cells' gains start at 0
+  (their coupling is shown for backward locomotion, Xu et al. 2018); training may change either. AS, DD and VD are left out: no proprioceptive role has been
   shown for them (AS take their input from the command interneurons; DD/VD are GABAergic
   followers of the A/B cells). PDA and PDB (single preanal cells) are left out for the same reason; pass
   ``proprio_classes`` to change the rule.
@@ -123,10 +123,14 @@ class Interface:
 
     def _input_init(self) -> np.ndarray:
         """(C, N) starting gains: +1 everywhere on the mask except proprioception into the ventral
-        cells (VA, VB), -1: a dorsal bend excites the dorsal side and inhibits the ventral side."""
+        B cells (VB), -1: a dorsal bend excites the dorsal side and inhibits the ventral side; and 0 for
+        proprioception into the A-type cells (DA, VA). Their stretch-receptor coupling is shown for
+        backward locomotion (Xu et al. 2018, PNAS), not for forward: a circuit starts without it and
+        training may recruit it (the entries stay on the mask)."""
         init = self.input_mask.astype(float)
-        ventral = np.isin(np.array(self.circuit.cell_class), VENTRAL_PROPRIO)
-        init[: self.n_joints, ventral] *= -1.0
+        cls = np.array(self.circuit.cell_class)
+        init[: self.n_joints, np.isin(cls, VENTRAL_PROPRIO)] *= -1.0
+        init[: self.n_joints, np.isin(cls, POSTERIOR_SENSING)] = 0.0
         return init
 
     def _input_mask(self) -> tuple[np.ndarray, tuple[str, ...]]:
