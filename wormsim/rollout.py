@@ -35,7 +35,8 @@ class EvalSpec:
     (wormsim.envs.tasks).
     env_kwargs: keyword arguments of the environment (n_segments, medium, duration, ...), as a
     tuple of (key, value) pairs. level_kwargs: config overrides of the level, likewise.
-    episodes: episodes per member, averaged.
+    episodes: episodes per member, averaged. drive: (forward, backward) values of the interface's
+    command drive channels (forward swimming by default; (0, 1) asks a circuit to reverse).
     """
     level: str = "rate"
     dataset: str = "cook2019"
@@ -46,6 +47,7 @@ class EvalSpec:
     level_kwargs: tuple = ()
     episodes: int = 1
     device: str = "cpu"
+    drive: tuple = (1.0, 0.0)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -149,7 +151,8 @@ class Evaluator:
             self.env.close()
         self.env = self.make_env(population * self.spec.episodes)
         layout = self.env.layout
-        self.interface = Interface(self.circuit, layout, control_dt=layout_control_dt(self.env))
+        self.interface = Interface(self.circuit, layout, control_dt=layout_control_dt(self.env),
+                                   drive=tuple(self.spec.drive))
         level_cls = get_level(self.spec.level)
         cfg = make_level_config(self.spec.level, dict(self.spec.level_kwargs))
         self.brain = level_cls(self.circuit, self.interface.io_spec(), cfg, population=population,

@@ -69,3 +69,75 @@ def body_references(cfg: ExperimentConfig, task: str) -> list[dict]:
         rows.append({"name": "C. elegans", "mean": value, "ci_low": float("nan"), "ci_high": float("nan"),
                      "n": 0, "source": source})
     return rows
+
+
+# ---- the trained swimmers under conditions they were not trained in -------------------------------------
+PROBES = ("head oscillator off", "backward drive")
+
+
+def _probe_spec(spec, probe: str):
+    """The held-out EvalSpec of a cell changed to a probe's condition: the head oscillator off (the circuit
+    must make the rhythm itself), or the command drive reversed (AVA, AVD, AVE driven, AVB and PVC not)."""
+    import dataclasses
+    if probe == "head oscillator off":
+        kwargs = tuple((k, 0.0 if k == "head_cpg" else v) for k, v in spec.env_kwargs)
+        return dataclasses.replace(spec, env_kwargs=kwargs)
+    if probe == "backward drive":
+        return dataclasses.replace(spec, drive=(0.0, 1.0))
+    raise ValueError(f"unknown probe {probe!r}; choose from {', '.join(PROBES)}")
+
+
+def probe_cell(cfg: ExperimentConfig, cell) -> dict:
+    """Forward speed of a finished weights cell's trained policy and of its untrained circuit, per held-out
+    episode, under each probe; cached in the cell's run directory (probes.json, atomic), recomputed only
+    when the cell's configuration changed."""
+    import json
+
+    from wormsim.experiment.grid import cell_dir, config_hash, train_config
+    from wormsim.rollout import Evaluator
+    from wormsim.runs import Run, atomic_write_text
+    path = cell_dir(cfg, *cell)
+    tc = train_config(cfg, *cell)
+    key = config_hash(tc)
+    cache = path / "probes.json"
+    if cache.is_file():
+        stored = json.loads(cache.read_text())
+        if stored.get("config_hash") == key:
+            return stored["probes"]
+    params, _ = Run.open(path).load_policy()
+    base = tc.eval_spec(episodes=cfg.eval_episodes, held_out=True)
+    out = {}
+    for probe in PROBES:
+        ev = Evaluator(_probe_spec(base, probe))
+        pair = np.stack([np.asarray(params, np.float32), ev.initial_params()])
+        result = ev.evaluate(pair, seed=_SEED0 + 1000 * int(cell[-1]))
+        ev.close()
+        out[probe] = {"trained": result.episodes["speed"][0].tolist(),
+                      "untrained": result.episodes["speed"][1].tolist()}
+    atomic_write_text(cache, json.dumps({"config_hash": key, "probes": out}))
+    return out
+
+
+def probe_rows(cfg: ExperimentConfig, cells_done: list) -> list[dict]:
+    """Per task with a body, level x wiring of the cells trained by ES, and probe: the trained policy's
+    mean speed with its interval, the untrained circuit's, and the share of episodes that moved backward."""
+    from wormsim.experiment.grid import cell_dir, cell_label
+    from wormsim.experiment.stats import mean_ci
+    groups: dict = {}
+    for cell in cells_done:
+        task, level, wiring, train, _ = cell
+        if train != "weights" or not get_task(task).has_body or get_task(task).metric != "final_speed":
+            continue
+        if not (cell_dir(cfg, *cell) / "policy.npz").is_file():     # a row without its run (a reread table)
+            continue
+        for probe, values in probe_cell(cfg, cell).items():
+            g = groups.setdefault((task, cell_label(level, train), wiring, probe), {"trained": [], "untrained": []})
+            g["trained"] += values["trained"]
+            g["untrained"] += values["untrained"]
+    rows = []
+    for (task, label, wiring, probe), g in groups.items():
+        mean, lo, hi = mean_ci(g["trained"])
+        rows.append({"task": task, "level": label, "wiring": wiring, "probe": probe, "mean": mean,
+                     "ci_low": lo, "ci_high": hi, "untrained": float(np.mean(g["untrained"])),
+                     "backward_share": float(np.mean(np.asarray(g["trained"]) < 0)), "n": len(g["trained"])})
+    return rows

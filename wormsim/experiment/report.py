@@ -252,6 +252,26 @@ def _claims_section(cfg: ExperimentConfig, families: list[dict]) -> list[str]:
     return lines
 
 
+def _probe_section(cfg: ExperimentConfig, results: list[dict]) -> list[str]:
+    """The trained forward swimmers under conditions they were not trained in (references.probe_rows)."""
+    from wormsim.experiment.references import probe_rows
+    done = [(r["task"], *split_label(r["level"]), r["wiring"], r["seed"]) for r in results]
+    cells = [(task, level, wiring, train, seed) for task, level, train, wiring, seed in done]
+    rows = probe_rows(cfg, cells)
+    if not rows:
+        return []
+    lines = ["## Trained swimmers under other conditions", "",
+             "Each trained forward swimmer (and its untrained circuit) on its held-out episodes with the head "
+             "oscillator off (the circuit must make its own rhythm) and with the command drive reversed "
+             "(AVA, AVD, AVE driven, AVB and PVC not: a worm reverses); negative speed is backward.", "",
+             "| task | level | wiring | condition | speed | 95% CI | untrained | episodes backward | episodes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['task']} | {r['level']} | {r['wiring']} | {r['probe']} | {r['mean']:+.4f} | "
+              f"{_ci((r['ci_low'], r['ci_high']))} | {r['untrained']:+.4f} | {r['backward_share']:.0%} | "
+              f"{r['n']} |" for r in rows]
+    return lines + [""]
+
+
 def _interaction_section(inter: list[dict]) -> list[str]:
     if not inter:
         return []
@@ -308,6 +328,6 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
         findings += _table_findings(task, tables[task])
     lines += _not_learned_section(tables)
     lines += ["## Findings in plain words", ""] + [f"- {f}" for f in findings] + [""]
-    lines += _claims_section(cfg, families) + _interaction_section(inter)
+    lines += _claims_section(cfg, families) + _interaction_section(inter) + _probe_section(cfg, results)
     lines += _cost_section(cfg, results)
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
