@@ -15,9 +15,12 @@ set WORMSIM_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 
 
@@ -327,23 +330,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so that a stop unwinds the
+    same way: workers killed, files left whole (every file is written atomically), one line printed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """SIGTERM raises `Stopped` while the command runs (Python's default would end the process at once,
+    with no cleanup: a pool's workers, a Ray cluster left behind); a second SIGTERM during the
+    cleanup is ignored. Only the main thread can set handlers: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Stopped(signum)
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _how_to_continue(args) -> str:
+    """What a stopped command leaves and the command that continues it ('' if there is nothing to say)."""
+    from pathlib import Path
+    if args.command in ("train", "resume"):
+        if args.command == "resume":
+            run = args.run
+        else:
+            try:
+                from wormsim.config import TrainConfig, from_args
+                run = from_args(TrainConfig, args).run_dir()
+            except Exception:
+                return ""
+        if not (Path(run) / "config.json").is_file():
+            return ""
+        return f"; {run} keeps its last finished iteration: continue with `wormsim resume {run}`"
+    if args.command == "experiment":
+        return ("; finished cells are kept and interrupted ones resume from their checkpoints: run the "
+                "same command again to continue")
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one `wormsim` command; returns its exit status: 0 done; 2 a problem the user can fix (one
+    line, no traceback); 3 a run's worker processes died on every retry (one line: what died, how
+    often, the `wormsim resume` command that continues); 130 stopped by Ctrl-C (SIGINT), 143 by
+    SIGTERM (workers stopped, the last checkpoint whole, one line saying how to continue)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _stop_on_sigterm():
+            return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, KeyError) as exc:  # RunError is a ValueError
         if os.environ.get("WORMSIM_DEBUG"):
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wormsim {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"wormsim {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        print(f"wormsim {args.command}: stopped by {signal.Signals(signum).name}{_how_to_continue(args)}",
+              file=sys.stderr)
+        return 128 + signum
+    except Exception as exc:
+        # a worker that died on every retry; wormsim.parallel is loaded if one of its workers ran
+        lost = getattr(sys.modules.get("wormsim.parallel"), "WorkerLost", None)
+        if lost is None or not isinstance(exc, lost) or os.environ.get("WORMSIM_DEBUG"):
+            raise
+        print(f"wormsim {args.command}: error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ A cell is (task, level, wiring, train, seed) and is an ordinary training run und
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -12,6 +13,7 @@ import io
 import itertools
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +26,10 @@ from wormsim.trainers import get_trainer, trainer_for
 
 # fields of a cell's TrainConfig that do not change its result (where and how fast it runs)
 RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "out")
+# A cell whose process dies is run again (from its checkpoint) this many times before it is marked failed.
+CELL_RETRIES = 2
+# In a cell's run directory: the error of a cell given up on, until a later invocation finishes it.
+FAILED = "failed.json"
 
 
 # ---- what a cell is --------------------------------------------------------------------------------------
@@ -116,12 +122,15 @@ def describe(diff: dict) -> str:
 
 
 def cell_state(cfg: ExperimentConfig, cell) -> str:
-    """'done', 'resume', 'new' or 'stale'."""
+    """'done', 'resume', 'new', 'stale' or 'failed' (an earlier invocation gave it up, its error in
+    FAILED; the next one tries it again, from its checkpoint if it has one)."""
     path = cell_dir(cfg, *cell)
     if stale_fields(path, train_config(cfg, *cell)):
         return "stale"
     if (path / "summary.json").is_file():
         return "done"
+    if (path / FAILED).is_file():
+        return "failed"
     return "resume" if (path / "checkpoint.pkl").is_file() else "new"
 
 
@@ -226,38 +235,98 @@ def _longest_first(cell) -> tuple:
             task_names().index(task))
 
 
-def execute(cfg: ExperimentConfig, todo: list, on_done) -> None:
+def _one_line(exc: BaseException) -> str:
+    """An error as one line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def execute(cfg: ExperimentConfig, todo: list, on_done, on_failed=None) -> None:
     """Run the cells of ``todo``, calling on_done(cell, (summary, seconds)) as each finishes. Sequential in
     this process (workers = 1: the population is evaluated here), or ``workers`` cells at once in
-    spawned processes, or one Ray task per cell. Longest cells first."""
+    spawned processes, or one Ray task per cell. Longest cells first.
+
+    A cell whose process dies (SIGKILL from the OOM killer; for a Ray task, its worker or node lost) is
+    run again, from its last checkpoint, up to ``CELL_RETRIES`` times. A cell that raises (its error
+    would come again) or whose process keeps dying is given to on_failed(cell, error, tries), error one
+    line, and the other cells go on; without on_failed (or with WORMSIM_DEBUG set) the error is raised.
+    An interruption (Ctrl-C, SIGTERM) stops every running cell's process before it goes on."""
     todo = sorted(todo, key=_longest_first)
+
+    def failed(cell, error: str, tries: int, exc: BaseException) -> None:
+        if on_failed is None or os.environ.get("WORMSIM_DEBUG"):
+            raise exc
+        on_failed(cell, error, tries)
+
     if cfg.backend == "ray":
-        return _execute_ray(cfg, todo, on_done)
+        return _execute_ray(cfg, todo, on_done, failed)
     if cfg.workers <= 1 or len(todo) <= 1:
         for cell in todo:
-            on_done(cell, _timed(cfg, cell, cfg.workers))
+            try:
+                result = _timed(cfg, cell, cfg.workers)
+            except Exception as exc:              # the cell's own error; KeyboardInterrupt stops the grid
+                failed(cell, _one_line(exc), 1, exc)
+                continue
+            on_done(cell, result)
         return
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    _execute_local(cfg, todo, on_done, failed)
 
-    from wormsim.extensions import snapshot
-    from wormsim.parallel import _init_worker   # one torch thread, gone with this process, its registrations
+
+def _execute_local(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
+    """``workers`` lanes, each a pool of one spawned process that runs cell after cell: a process that
+    dies takes only its own cell with it (one pool of several processes is broken as a whole by one
+    death, every running cell with it), and the lane knows which cell that was."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from wormsim.parallel import describe_deaths, kill_pool, new_pool, pool_processes
     cfg_dict = dataclasses.asdict(cfg)
-    with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker, initargs=(snapshot(),)) as pool:
-        pending = {pool.submit(_job, cfg_dict, cell): cell for cell in todo}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    on_done(pending.pop(f), f.result())
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+    queue = list(todo)
+    lanes: list = [None] * min(cfg.workers, len(todo))
+    procs: list = [{} for _ in lanes]         # each lane's process, to say how it died
+    running: dict = {}                        # future -> (lane, cell)
+    deaths: dict = {}                         # cell -> [what died, per try]
+    try:
+        while queue or running:
+            busy = {k for k, _ in running.values()}
+            for k in range(len(lanes)):
+                if queue and k not in busy:
+                    if lanes[k] is None:
+                        lanes[k] = new_pool(1)
+                    cell = queue.pop(0)
+                    running[lanes[k].submit(_job, cfg_dict, cell)] = (k, cell)
+                    procs[k].update(pool_processes(lanes[k]))
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                k, cell = running.pop(f)
+                try:
+                    result = f.result()
+                except BrokenProcessPool as exc:      # the lane's process died: a new one, the cell again
+                    with contextlib.suppress(Exception):
+                        lanes[k].shutdown(wait=True)
+                    deaths.setdefault(cell, []).append(describe_deaths(procs[k]))
+                    lanes[k], procs[k] = None, {}
+                    if len(deaths[cell]) <= CELL_RETRIES:
+                        queue.insert(0, cell)
+                    else:
+                        tries = len(deaths[cell])
+                        failed(cell, f"its process died on each of {tries} tries "
+                                     f"({'; '.join(dict.fromkeys(deaths[cell]))})", tries, exc)
+                    continue
+                except Exception as exc:
+                    failed(cell, _one_line(exc), len(deaths.get(cell, [])) + 1, exc)
+                    continue
+                on_done(cell, result)
+    except BaseException:
+        for pool in lanes:
+            kill_pool(pool)
+        raise
+    for pool in lanes:
+        if pool is not None:
+            pool.shutdown()
 
 
-def _execute_ray(cfg: ExperimentConfig, todo: list, on_done) -> None:
+def _execute_ray(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
     try:
         import ray
     except ImportError:
@@ -266,14 +335,25 @@ def _execute_ray(cfg: ExperimentConfig, todo: list, on_done) -> None:
         kwargs = {"address": cfg.ray_address} if cfg.ray_address else {"num_cpus": cfg.workers}
         ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
     from wormsim.extensions import snapshot
-    remote = ray.remote(num_cpus=1)(_ray_job)
+    # max_retries: Ray runs a task again when its worker process or node dies (not when it raises)
+    remote = ray.remote(num_cpus=1, max_retries=CELL_RETRIES)(_ray_job)
     cfg_dict, extensions = dataclasses.asdict(cfg), snapshot()
     pending = {remote.remote(cfg_dict, cell, extensions): cell for cell in todo}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                on_done(pending.pop(ref), ray.get(ref))
+                cell = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:        # the cell raised
+                    failed(cell, _one_line(getattr(exc, "cause", None) or exc), 1, exc)
+                    continue
+                except ray.exceptions.RayError as exc:            # its process died on every try
+                    failed(cell, f"its Ray task died on each of {CELL_RETRIES + 1} tries "
+                                 f"({type(exc).__name__})", CELL_RETRIES + 1, exc)
+                    continue
+                on_done(cell, result)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -282,9 +362,11 @@ def _execute_ray(cfg: ExperimentConfig, todo: list, on_done) -> None:
 
 # ---- the whole grid -------------------------------------------------------------------------------------------
 def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows as CSV; the columns are every key of any row, in order of appearance (a failed cell's row
+    has fewer)."""
     buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
         w.writeheader()
         w.writerows(rows)
     atomic_write_text(path, buf.getvalue())
@@ -328,8 +410,18 @@ def result_row(cfg: ExperimentConfig, cell, summary: dict, seconds: float | None
             "config_hash": config_hash(train_config(cfg, *cell))}
 
 
+def failed_row(cfg: ExperimentConfig, cell, error: str, tries: int) -> dict:
+    """The row of cells.csv for a cell given up on: no value, its error."""
+    task, level, wiring, train, seed = cell
+    return {"task": task, "level": cell_label(level, train), "wiring": wiring, "seed": seed,
+            "config_hash": config_hash(train_config(cfg, *cell)), "status": "failed", "error": error,
+            "tries": tries}
+
+
 def run_grid(cfg: ExperimentConfig, progress: bool = True, log=print) -> list[dict]:
-    """Run (or finish) every cell; write experiment.json and cells.csv into cfg.out; return the rows."""
+    """Run (or finish) every cell; write experiment.json and cells.csv into cfg.out; return the rows
+    (``status`` "done", or "failed" with the ``error`` of a cell given up on: see execute; its run
+    directory keeps the error in FAILED, and the next invocation tries it again)."""
     out = Path(cfg.out)
     everything = list(cells(cfg))
     check_grid(cfg, everything)
@@ -341,21 +433,38 @@ def run_grid(cfg: ExperimentConfig, progress: bool = True, log=print) -> list[di
                  for c in everything if states[c] == "done"}
     todo = [c for c in everything if states[c] != "done"]
     n_stale = sum(states[c] == "stale" for c in todo)
+    n_failed = sum(states[c] == "failed" for c in todo)
     t0 = time.perf_counter()
     if progress:
         log(f"{len(everything)} cells: {len(summaries)} done, {len(todo)} to run"
-            + (f" ({n_stale} stale, retrained)" if n_stale else ""))
-    seconds = {}
+            + (f" ({n_stale} stale, retrained)" if n_stale else "")
+            + (f" ({n_failed} failed before, tried again)" if n_failed else ""))
+    seconds, failures = {}, {}
+
+    def where(cell) -> str:
+        task, level, wiring, train, seed = cell
+        return f"{task:8s} {cell_label(level, train):19s} {wiring:15s} seed {seed}"
 
     def on_done(cell, result):
         summaries[cell], seconds[cell] = result
+        (cell_dir(cfg, *cell) / FAILED).unlink(missing_ok=True)
         if progress:
-            task, level, wiring, train, seed = cell
-            value, _ = cell_value(task, summaries[cell])
-            log(f"[{len(summaries)}/{len(everything)}] {task:8s} {cell_label(level, train):19s} {wiring:15s} "
-                f"seed {seed}: {value:.4f} ({seconds[cell]:.0f} s)  [{time.perf_counter() - t0:.0f} s]")
+            value, _ = cell_value(cell[0], summaries[cell])
+            log(f"[{len(summaries)}/{len(everything)}] {where(cell)}: {value:.4f} ({seconds[cell]:.0f} s)  "
+                f"[{time.perf_counter() - t0:.0f} s]")
 
-    execute(cfg, todo, on_done)
-    results = [result_row(cfg, c, summaries[c], seconds.get(c)) for c in everything]
+    def on_failed(cell, error, tries):
+        failures[cell] = (error, tries)
+        path = cell_dir(cfg, *cell)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path / FAILED, json.dumps({"error": error, "tries": tries}, indent=2))
+        log(f"[failed] {where(cell)}: {error}")     # said even without progress: a result is missing
+
+    execute(cfg, todo, on_done, on_failed)
+    results = [{**result_row(cfg, c, summaries[c], seconds.get(c)), "status": "done"} if c in summaries
+               else failed_row(cfg, c, *failures[c]) for c in everything]
     write_csv(out / "cells.csv", results)
+    if failures:
+        log(f"{len(failures)} of {len(everything)} cells failed (status 'failed' in {out / 'cells.csv'}, "
+            f"listed in the report); run the same command again to try them again")
     return results

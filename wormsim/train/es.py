@@ -9,9 +9,16 @@ batch per worker), CMA-ES is told the returns. Above `diagonal_above` parameters
 Every iteration appends a metrics row and rewrites the checkpoint atomically (CMA-ES state with its
 own random generator, the best parameters so far), so `wormsim resume` after kill -9
 continues exactly: a resumed run gives the same curve as an uninterrupted one with the same seed.
+
+A worker process that dies during a generation costs a retry of that generation's lost chunks
+(wormsim.parallel), not the run; the row of that generation says so (``worker_retries``: how many
+times, ``worker_lost``: what died), and the run ends identical to an uninterrupted one. Workers that
+die on every try end the run with `WorkerLost`, one line naming what died, how often, and the
+`wormsim resume` command that continues from the last finished generation.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -77,10 +84,16 @@ def _resumed_state(config: TrainConfig, run: Run, dim: int) -> dict | None:
 
 def _generation(config: TrainConfig, run: Run, spec, backend, state: dict) -> dict:
     """Ask, evaluate, tell; one metrics row, the checkpoint and the best policy so far, all atomic."""
+    from wormsim.parallel import WorkerLost
     gen, es = state["generation"], state["es"]
     t0 = time.perf_counter()
     candidates = np.asarray(es.ask())
-    result = backend.evaluate(spec, candidates, seed=_generation_seed(config.seed, gen))
+    try:
+        result = backend.evaluate(spec, candidates, seed=_generation_seed(config.seed, gen))
+    except WorkerLost as exc:
+        raise WorkerLost(f"generation {gen + 1} of {run.path}: {exc}; the run keeps its {gen} finished "
+                         f"generation(s): continue with `wormsim resume {run.path}`") from None
+    retried = list(getattr(backend, "retried", []))
     fitness = np.where(np.isfinite(result.returns), result.returns, -1e6)
     es.tell(list(candidates), list(-fitness))   # cma minimises
     k = int(np.argmax(fitness))
@@ -94,6 +107,8 @@ def _generation(config: TrainConfig, run: Run, spec, backend, state: dict) -> di
            "score_best": _finite(result.score[k]), "score_mean": _nanmean(result.score),
            "failed": int(result.failed.sum()), "sigma": float(es.sigma),
            "wall_time": round(state["elapsed"], 3), "env_steps": state["env_steps"]}
+    if retried:                               # only where it happened: other rows stay as an uninterrupted run's
+        row.update(worker_retries=len(retried), worker_lost="; ".join(retried))
     run.append_metrics(row)
     run.save_checkpoint({"algo": "es", "fingerprint": config.fingerprint(), **state})
     run.save_policy(state["best"]["params"], level=config.level, generation=state["best"]["generation"],
@@ -121,6 +136,8 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
             shown = ({"speed": f"{row['speed_best']:.3f}BL/s"} if row["speed_best"] is not None else
                      {"score": f"{row['score_best']:.3f}"} if row["score_best"] is not None else {})
             bar.set_postfix(best=f"{row['best']:.2f}", mean=f"{row['mean']:.2f}", **shown)
+            if row.get("worker_retries") and progress:
+                bar.write(f"generation {row['iteration']}: retried after {row['worker_lost']}", file=sys.stderr)
             bar.update(1)
     finally:
         bar.close()
