@@ -218,7 +218,6 @@ def test_sigterm_stops_training_cleanly_and_resume_finishes_it(tmp_path):
     assert [r["iteration"] for r in rows(out)] == list(range(41))
 
 
-@pytest.mark.slow                               # about 16 s on 2 cores, most of it starting Ray
 def test_ray_actor_killed_mid_run_is_restarted_and_a_generation_that_keeps_losing_it_gives_up():
     pytest.importorskip("ray", reason="the ray extra is not installed")
     import ray
@@ -246,7 +245,7 @@ def test_ray_actor_killed_mid_run_is_restarted_and_a_generation_that_keeps_losin
         ray.shutdown()
 
 
-@pytest.mark.slow
+@pytest.mark.slow                               # a second local Ray: the local grid test covers the logic
 def test_a_ray_grid_cell_whose_task_keeps_dying_is_marked_failed(tmp_path, doomed):
     pytest.importorskip("ray", reason="the ray extra is not installed")
     import ray
