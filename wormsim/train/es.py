@@ -147,14 +147,17 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
 
 
 def _finish(config: TrainConfig, run: Run, spec, state: dict) -> dict:
-    """The final policy: the better of the best candidate seen and the distribution's mean, chosen on one
-    set of fresh episodes and reported on another (choosing and reporting on the same episodes would
-    favour whichever got lucky on them); the summary."""
+    """The final policy: the better of the best candidate seen and the distribution's mean, chosen on
+    validation episodes of the training distribution (fresh seeds; digits: training images) and judged
+    on held-out ones (the task's held-out options: digits' test images, a body task's random oscillator
+    phase and wider posture), so that the choice never sees the data it is judged on; the summary."""
     from wormsim.rollout import Evaluator, heldout_trials
     best = state["best"]
-    judge = Evaluator(config.eval_spec(episodes=config.eval_episodes, held_out=True))
+    validation = Evaluator(config.eval_spec(episodes=config.eval_episodes))
     pair = np.stack([best["params"], np.asarray(state["es"].mean)])
-    k = int(np.argmax(judge.evaluate(pair, seed=_generation_seed(config.seed, CHOOSE)).returns))
+    k = int(np.argmax(validation.evaluate(pair, seed=_generation_seed(config.seed, CHOOSE)).returns))
+    validation.close()
+    judge = Evaluator(config.eval_spec(episodes=config.eval_episodes, held_out=True))
     final = pair[k]
     scores, heldout = heldout_trials(judge, final, judge.initial_params(), _generation_seed(config.seed, FINAL))
     judge.close()
