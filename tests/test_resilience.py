@@ -75,7 +75,9 @@ def test_a_worker_killed_mid_run_is_retried_and_the_run_ends_identical(tmp_path,
 
     metrics = rows(out)
     retried = [r for r in metrics if r.get("worker_retries")]
-    assert [r["iteration"] for r in retried] == [2] and retried[0]["worker_retries"] == 1
+    # generation 2 is retried, or 3 if the surviving worker took both of generation 2's chunks before
+    # the pool saw its other worker die
+    assert len(retried) == 1 and retried[0]["iteration"] in (2, 3) and retried[0]["worker_retries"] == 1
     assert "killed by SIGKILL" in retried[0]["worker_lost"]
     assert comparable(out) == comparable(ref) and same_policy(out, ref)
     def summary(run):                          # all but the time taken and where the policy is
