@@ -57,3 +57,17 @@ def test_rendering_needs_no_setup_on_a_headless_machine(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-1500:]
     assert r.stdout.split()[0] == "egl" and "(48, 64, 3)" in r.stdout
+
+
+def test_experiment_with_failed_cells_exits_3(tmp_path, monkeypatch, capsys):
+    """A grid that finished with cells that kept failing says so and exits 3 (a script can tell)."""
+    import wormsim.experiment as ex
+
+    def fake_run(cfg, command=None):
+        out = tmp_path / "grid"
+        out.mkdir(exist_ok=True)
+        (out / "cells.csv").write_text("task,level,status\nswim,rate,done\nswim,doomed,failed\n")
+        return out / "report.md"
+    monkeypatch.setattr(ex, "run_experiment", fake_run)
+    assert main(["experiment", "--quick", "--out", str(tmp_path / "grid")]) == 3
+    assert "1 cell(s) failed" in capsys.readouterr().err

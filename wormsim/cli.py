@@ -260,6 +260,13 @@ def cmd_experiment(args) -> int:
         raise UserError("--wirings must include connectome: every null wiring is compared with it")
     report = run_experiment(cfg, command=command)   # the report names the command that made it
     print(f"report: {report}")
+    import csv
+    with open(report.parent / "cells.csv", newline="") as f:
+        failed = sum(row.get("status") == "failed" for row in csv.DictReader(f))
+    if failed:
+        print(f"wormsim experiment: {failed} cell(s) failed (listed in the report); run the same command "
+              "again to retry them", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -382,7 +389,8 @@ def _how_to_continue(args) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one `wormsim` command; returns its exit status: 0 done; 2 a problem the user can fix (one
     line, no traceback); 3 a run's worker processes died on every retry (one line: what died, how
-    often, the `wormsim resume` command that continues); 130 stopped by Ctrl-C (SIGINT), 143 by
+    often, the `wormsim resume` command that continues), or an experiment finished with cells that kept
+    failing (listed in its report; the same command retries them); 130 stopped by Ctrl-C (SIGINT), 143 by
     SIGTERM (workers stopped, the last checkpoint whole, one line saying how to continue)."""
     parser = build_parser()
     args = parser.parse_args(argv)
