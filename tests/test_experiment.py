@@ -361,3 +361,23 @@ def test_concurrent_cells_give_the_same_results_and_ray_stays_optional(tmp_path)
             f"seeds=1, budget=1, popsize=4, nonmotor_episodes=1, eval_episodes=1, workers=1, "
             f"out={str(tmp_path / 'noray')!r}), progress=False); assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_cell_on_another_circuit_is_stale(tmp_path):
+    """A null model whose generator changed makes other graphs under the same name and seed: the cell
+    records its circuit's digest, and a cell made on another circuit (or an old one that recorded none,
+    off the connectome) is stale."""
+    cfg = tiny(tmp_path, levels=["rate"], wirings=["connectome", "shuffled"], tasks=("memory",))
+    ex.run_experiment(cfg, progress=False)
+    cell = ("memory", "rate", "shuffled", "weights", 0)
+    assert ex.cell_state(cfg, cell) == "done"
+    record = ex.cell_dir(cfg, *cell) / "circuit.json"
+    record.write_text(json.dumps({"digest": "0123456789ab"}))
+    assert ex.cell_state(cfg, cell) == "stale"
+    from wormsim.experiment.grid import describe
+    assert "circuit '0123456789ab'" in describe(ex.stale_fields(ex.cell_dir(cfg, *cell),
+                                                           ex.train_config(cfg, *cell)))
+    record.unlink()
+    assert ex.cell_state(cfg, cell) == "stale"
+    (ex.cell_dir(cfg, "memory", "rate", "connectome", "weights", 0) / "circuit.json").unlink()
+    assert ex.cell_state(cfg, ("memory", "rate", "connectome", "weights", 0)) == "done"

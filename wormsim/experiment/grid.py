@@ -17,6 +17,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from wormsim.config import TrainConfig, check_bounds
 from wormsim.envs.tasks import get_task, task_names
 from wormsim.experiment.config import ExperimentConfig
@@ -108,13 +110,38 @@ def config_hash(config: dict | TrainConfig) -> str:
     return hashlib.sha256(json.dumps(_semantic(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
+CIRCUIT_FILE = "circuit.json"
+_DIGESTS: dict = {}
+
+
+def circuit_digest(tc: TrainConfig) -> str:
+    """A short hash of the circuit a cell runs on (its wiring's chemical and gap matrices and signs): a
+    null model whose generator changed makes other graphs under the same name and seed, which the
+    configuration's fields cannot show."""
+    key = (tc.dataset, tc.wiring, tc.seed, tc.task)
+    if key not in _DIGESTS:
+        from wormsim.rollout import build_circuit
+        c = build_circuit(tc.eval_spec())
+        h = hashlib.sha256()
+        for arr in (c.chem, c.gap, c.sign):
+            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+        _DIGESTS[key] = h.hexdigest()[:12]
+    return _DIGESTS[key]
+
+
 def stale_fields(path: Path, tc: TrainConfig) -> dict:
-    """{field: (stored, wanted)} where the run in ``path`` was made with another configuration ({} if
-    it matches or there is no run yet)."""
+    """{field: (stored, wanted)} where the run in ``path`` was made with another configuration or on
+    another circuit ({} if it matches or there is no run yet). A run from before circuits were recorded
+    counts as made on another circuit unless it is on the connectome (the null models' graphs changed)."""
     if not (path / "config.json").is_file():
         return {}
     stored, wanted = _semantic(Run.open(path).config), _semantic(tc)
-    return {k: (stored.get(k), wanted[k]) for k in wanted if stored.get(k) != wanted[k]}
+    diff = {k: (stored.get(k), wanted[k]) for k in wanted if stored.get(k) != wanted[k]}
+    record = path / CIRCUIT_FILE
+    digest = json.loads(record.read_text()).get("digest") if record.is_file() else None
+    if digest != circuit_digest(tc) and not (digest is None and tc.wiring == "connectome"):
+        diff["circuit"] = (digest or "not recorded", circuit_digest(tc))
+    return diff
 
 
 def describe(diff: dict) -> str:
@@ -153,7 +180,9 @@ def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=F
     # config.json is written, so that an interruption can never pair them with it
     for name in ("summary.json", "checkpoint.pkl"):
         (path / name).unlink(missing_ok=True)
-    return trainer(tc, Run.create(path, tc, overwrite=True), progress=progress)
+    run = Run.create(path, tc, overwrite=True)
+    atomic_write_text(path / CIRCUIT_FILE, json.dumps({"digest": circuit_digest(tc)}))
+    return trainer(tc, run, progress=progress)
 
 
 def cell_value(task: str, summary: dict) -> tuple[float, bool]:
