@@ -26,6 +26,8 @@ from wormsim.realism_levels import get_level, level_names
 from wormsim.runs import Run, atomic_write_text
 from wormsim.trainers import get_trainer, trainer_for
 
+# which per-episode value of a run's held-out record ("heldout" in its summary) stands for a task's metric
+TRIAL_OF_METRIC = {"final_speed": "speed", "final_return": "return", "final_score": "score", "final_r2": "return"}
 # fields of a cell's TrainConfig that do not change its result (where and how fast it runs)
 RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "out")
 # A cell whose process dies is run again (from its checkpoint) this many times before it is marked failed.
@@ -415,7 +417,6 @@ def heldout_values(task: str, summary: dict) -> tuple[list | None, list | None]:
     """A finished run's held-out trials of its task's metric, and the untrained circuit's on the same
     episodes (None where the run recorded none: a run from before the record, or a fitted readout's
     untrained side)."""
-    from wormsim.experiment.stats import TRIAL_OF_METRIC
     record = summary.get("heldout") or {}
     key = TRIAL_OF_METRIC.get(get_task(task).metric, "return")
 

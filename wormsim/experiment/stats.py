@@ -119,10 +119,6 @@ def floor_flag(task: str, scores: list[float], values: list[float]) -> str:
 
 
 # ---- did a cell learn? -------------------------------------------------------------------------------------
-# which per-episode value of a run's held-out record ("heldout" in its summary) stands for a task's metric
-TRIAL_OF_METRIC = {"final_speed": "speed", "final_return": "return", "final_score": "score", "final_r2": "return"}
-
-
 def sign_flip_p(x, mu: float = 0.0) -> float:
     """One-sided test that the mean of ``x`` exceeds ``mu``: a sign-flip permutation test of x - mu
     (scipy; exact up to 2^13 trials, else N_RESAMPLES random flips). NaN for fewer than 2 values."""
