@@ -252,6 +252,12 @@ def _claims_section(cfg: ExperimentConfig, families: list[dict]) -> list[str]:
     return lines
 
 
+def _md_table(head: list[str], rows: list[list]) -> list[str]:
+    """A markdown table: the header, its rule, one line per row (cells already formatted)."""
+    return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
 def _probe_section(cfg: ExperimentConfig, results: list[dict]) -> list[str]:
     """The trained forward swimmers under conditions they were not trained in (references.probe_rows)."""
     from wormsim.experiment.references import probe_rows
@@ -263,12 +269,12 @@ def _probe_section(cfg: ExperimentConfig, results: list[dict]) -> list[str]:
     lines = ["## Trained swimmers under other conditions", "",
              "Each trained forward swimmer (and its untrained circuit) on its held-out episodes with the head "
              "oscillator off (the circuit must make its own rhythm) and with the command drive reversed "
-             "(AVA, AVD, AVE driven, AVB and PVC not: a worm reverses); negative speed is backward.", "",
-             "| task | level | wiring | condition | speed | 95% CI | untrained | episodes backward | episodes |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['task']} | {r['level']} | {r['wiring']} | {r['probe']} | {r['mean']:+.4f} | "
-              f"{_ci((r['ci_low'], r['ci_high']))} | {r['untrained']:+.4f} | {r['backward_share']:.0%} | "
-              f"{r['n']} |" for r in rows]
+             "(AVA, AVD, AVE driven, AVB and PVC not: a worm reverses); negative speed is backward.", ""]
+    lines += _md_table(["task", "level", "wiring", "condition", "speed", "95% CI", "untrained",
+                        "episodes backward", "episodes"],
+                       [[r["task"], r["level"], r["wiring"], r["probe"], f"{r['mean']:+.4f}",
+                         _ci((r["ci_low"], r["ci_high"])), f"{r['untrained']:+.4f}", f"{r['backward_share']:.0%}",
+                         r["n"]] for r in rows])
     return lines + [""]
 
 
@@ -278,12 +284,12 @@ def _interaction_section(inter: list[dict]) -> list[str]:
     lines = ["## Level x wiring interaction", "",
              "Does the connectome's effect (connectome - null) differ between a level and the reference "
              "level? Permutation of residuals under the additive model; Holm within this family; only "
-             "where all four cells learned.", "",
-             "| task | level vs reference | null | effect (level) | effect (reference) | contrast | p | Holm p |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {t['task']} | {t['level']} vs {t['reference']} | {t['null']} | {t['effect_level']:+.4f} | "
-              f"{t['effect_reference']:+.4f} | {t['contrast']:+.4f} | "
-              f"{fmt_p(t['p']) if t['learned'] else 'not learned'} | {fmt_p(t['p_holm'])} |" for t in inter]
+             "where all four cells learned.", ""]
+    lines += _md_table(["task", "level vs reference", "null", "effect (level)", "effect (reference)", "contrast",
+                        "p", "Holm p"],
+                       [[t["task"], f"{t['level']} vs {t['reference']}", t["null"], f"{t['effect_level']:+.4f}",
+                         f"{t['effect_reference']:+.4f}", f"{t['contrast']:+.4f}",
+                         fmt_p(t["p"]) if t["learned"] else "not learned", fmt_p(t["p_holm"])] for t in inter])
     return lines + [""]
 
 
