@@ -179,11 +179,10 @@ def test_toy_level_in_wormsim_plot(tmp_path):
 def test_toys_in_the_experiment(tmp_path):
     """The toy level, task and wiring in `wormsim experiment --quick`: cells, trainers, tables and the
     report come from the registries (the toy task has a readout; the toy level is differentiable, so it
-    gets weights, readout and bptt cells)."""
+    gets weights, readout and bptt cells; the toy level on swim is trained by ES above)."""
     out = tmp_path / "grid"
-    assert main(["experiment", "--quick", "--levels", "toy", "rate", "--tasks", "echo", "swim",
-                 "--wirings", "connectome", "reversed", "--train", "weights", "readout", "bptt",
-                 "--bptt-budget", "2", "--out", str(out)]) == 0
+    assert main(["experiment", "--quick", "--levels", "toy", "--tasks", "echo", "--wirings", "connectome",
+                 "reversed", "--train", "weights", "readout", "bptt", "--bptt-budget", "2", "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "toy" in report and "echo" in report and "reversed" in report
     cells = (out / "cells.csv").read_text()

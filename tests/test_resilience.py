@@ -220,6 +220,7 @@ def test_sigterm_stops_training_cleanly_and_resume_finishes_it(tmp_path):
     assert [r["iteration"] for r in rows(out)] == list(range(41))
 
 
+@pytest.mark.slow
 def test_ray_actor_killed_mid_run_is_restarted_and_a_generation_that_keeps_losing_it_gives_up():
     pytest.importorskip("ray", reason="the ray extra is not installed")
     import ray

@@ -103,3 +103,13 @@ def test_interaction_is_found_when_planted_and_not_otherwise():
 
 def test_interaction_contrast_by_hand():
     assert st.interaction_contrast([3.0, 5.0], [1.0, 1.0], [2.0, 2.0], [2.0, 2.0]) == pytest.approx(3.0)
+
+
+def test_probability_of_improvement_in_the_bootstrap_is_rliables():
+    """The bootstrap's fast P(a > b) equals rliable's probability_of_improvement, ties included."""
+    from rliable import metrics
+    rng = np.random.default_rng(8)
+    for a, b in ((rng.normal(0.5, 1, 8), rng.normal(0, 1, 8)), (np.array([1.0, 1, 2]), np.array([1.0, 0, 2]))):
+        out = st.interval_estimates(a, b, reps=50)
+        assert out["poi"] == pytest.approx(float(metrics.probability_of_improvement(a[:, None], b[:, None])))
+        assert out["poi"] == pytest.approx(np.mean((a[:, None] > b) + 0.5 * (a[:, None] == b)))

@@ -53,6 +53,8 @@ class ExperimentConfig:
     backend: str = opt("local", "local processes, or one Ray task per cell", choices=("local", "ray"))
     ray_address: str | None = opt(None, "address of a running Ray cluster (default: start a local one with "
                                   "--workers CPUs)")
+    probes: bool = opt(True, "probe every trained swimmer with the head oscillator off and with the command "
+                       "drive reversed (a report section; two more held-out evaluations per cell)")
     rerun_stale: bool = opt(False, "retrain from scratch the cells in --out that were made with another "
                             "configuration (without it the grid refuses to start)", command=False)
     out: str = opt("results/experiment", "results directory")
@@ -62,7 +64,7 @@ class ExperimentConfig:
         """A tiny grid that runs in a minute or two on 2 cores (the CI check of the whole pipeline)."""
         return cls(levels=["rate", "mlp"], wirings=["connectome", "shuffled"],
                    tasks=["swim", "memory", "digits"], seeds=2, budget=3, popsize=6, duration=0.5,
-                   nonmotor_episodes=2, eval_episodes=1, workers=1, out=out)
+                   nonmotor_episodes=2, eval_episodes=1, workers=1, probes=False, out=out)
 
 
 def command_line(cfg: ExperimentConfig, only=None, prefix: tuple[str, ...] = ("wormsim", "experiment")) -> str:

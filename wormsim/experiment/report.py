@@ -261,6 +261,8 @@ def _md_table(head: list[str], rows: list[list]) -> list[str]:
 def _probe_section(cfg: ExperimentConfig, results: list[dict]) -> list[str]:
     """The trained forward swimmers under conditions they were not trained in (references.probe_rows)."""
     from wormsim.experiment.references import probe_rows
+    if not cfg.probes:
+        return []
     done = [(r["task"], *split_label(r["level"]), r["wiring"], r["seed"]) for r in results]
     cells = [(task, level, wiring, train, seed) for task, level, train, wiring, seed in done]
     rows = probe_rows(cfg, cells)

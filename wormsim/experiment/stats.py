@@ -185,10 +185,15 @@ def interval_estimates(a, b, reps: int = BOOTSTRAP_REPS, seed: int = 0) -> dict:
     from rliable import metrics
 
     def stats3(x, y):
-        return np.array([x.mean() - y.mean(), _g_clamped(x[:, 0], y[:, 0]),
-                         metrics.probability_of_improvement(x, y)])
+        # P(a > b) as rliable's probability_of_improvement defines it (the Mann-Whitney U over n_a n_b,
+        # ties counting half), in numpy: inside a bootstrap of thousands of replications its per-call
+        # scipy test costs ~100x more
+        x, y = x[:, 0], y[:, 0]
+        poi = np.mean((x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :]))
+        return np.array([x.mean() - y.mean(), _g_clamped(x, y), poi])
     point = stats3(a[:, None], b[:, None])
-    out = {"diff": float(point[0]), "g": hedges_g(a, b), "poi": float(point[2])}
+    out = {"diff": float(point[0]), "g": hedges_g(a, b),
+           "poi": float(metrics.probability_of_improvement(a[:, None], b[:, None]))}
     if len(a) < 2 or len(b) < 2:
         return {**out, "diff_ci": (math.nan, math.nan), "g_ci": (math.nan, math.nan), "poi_ci": (math.nan, math.nan)}
     import warnings
