@@ -234,6 +234,7 @@ def conductance_teacher(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow      # a trained conductance teacher and a 2 s recording: ~60 s; rate teachers run by default
 def test_conductance_teacher_is_learnt(conductance_teacher, tmp_path):
     """The floor: a student flat at the teacher's mean scores 0, the untrained student below 0; the
     old recipe (single trial, no warm-up, 150 epochs at lr 0.02) scored 0.00 pooled here. The gait
