@@ -217,6 +217,7 @@ def test_train_readout_from_the_command_line(tmp_path, capsys, level, task):
     assert s["reservoir_knob"] == get_level(level).reservoir_knob
     assert (s["reservoir_scale"] is None) == (s["reservoir_knob"] is None)
     assert "ridge on all" in s["readout_features"] and "weights mode" in s["compared_with_weights"]
+    assert ("hidden units" in s["readout_features"]) == (not get_level(level).uses_wiring)
     assert (task != "memory-capacity") or len(s["capacity_curve"]) == 10
 
 

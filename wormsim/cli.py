@@ -123,11 +123,6 @@ def cmd_circuit(args) -> int:
 
 
 # ---- wormsim train / resume ------------------------------------------------------------------------------
-def _choices(key):
-    from wormsim.config import choices_of
-    return choices_of(key)
-
-
 def _add_train(sub) -> None:
     from wormsim.config import TrainConfig, add_arguments
     p = sub.add_parser("train", help="train a realism level on a task (default: rate level, connectome, swim)",

@@ -197,7 +197,7 @@ def _collect_episodes(task: str, env_kwargs: dict, seeds: list[int], stream: boo
 @torch.no_grad()
 def run_reservoir(brain: Brain, interface, obs: np.ndarray) -> np.ndarray:
     """Open-loop run: obs (T, B, obs_dim) -> the readout's features (T, B, F): every neuron's activity,
-    or the hidden state of a level that outputs muscles (its recorded "activity")."""
+    or the hidden state of a connectome-free level (its recorded "activity")."""
     T, B = obs.shape[:2]
     inputs = np.stack([interface.sense(obs[t]).numpy() for t in range(T)])      # (T, B, C)
     brain.reset(B)
@@ -405,7 +405,7 @@ def train_readout(config, run, resume: bool = False, progress: bool = True) -> d
 def _readout_summary(config, out: dict, cls, input_weights: str) -> dict:
     # final_r2: the held-out R^2 pooled over every scored test step, unclipped (regression tasks), the
     # quantity the experiment's statistics use; None for a classification task, scored by accuracy
-    features = "hidden units" if cls.outputs_muscles else "neurons"
+    features = "neurons" if cls.uses_wiring else "hidden units"
     # the held-out trials a test of "did it learn" pools: per test episode, the unclipped R^2 (the
     # analysed value's analogue) or the accuracy; a fitted readout has no untrained counterpart, so it is
     # judged against chance alone
