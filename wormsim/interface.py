@@ -49,7 +49,7 @@ the drive range [-1, 1] maps onto [0.018, 0.982], never saturated, and a quiet o
 (the first two joints of a 12-segment body lie in the head, whose motor neurons are out of scope)
 sits at 0.5 on both sides: passive. Everything is a torch op, differentiable w.r.t. activity.
 
-For brains with ``outputs_muscles`` (the mlp baseline) the Agent takes the brain's output as the
+For brains with ``outputs_muscles`` (mlp-direct, readout-LEVEL) the Agent takes the brain's output as the
 muscle activations and never calls ``motor``.
 """
 from __future__ import annotations
