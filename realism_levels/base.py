@@ -97,6 +97,9 @@ class Brain(nn.Module):
     # parameter groups for ES step sizes: parameter name -> group ("synapse", "bias", "input", "time",
     # "readout", ...); parameters not listed form a group of their own name
     param_groups: ClassVar[dict[str, str]] = {}
+    # a group's natural scale in parameter units where it is not the magnitude its parameters start at
+    # (see natural_scales): log-parameters (1.0, one e-fold), groups that start at zero
+    group_scales: ClassVar[dict[str, float]] = {}
 
     def __init__(self, circuit: Circuit, io: IOSpec, config=None, population: int = 1,
                  device: str | torch.device = "cpu"):
@@ -179,6 +182,30 @@ class Brain(nn.Module):
             size = int(np.prod(p.shape[1:]))
             p.copy_(theta[:, start:start + size].reshape(p.shape))
             start += size
+
+    def natural_scales(self) -> dict[str, float]:
+        """Each parameter group's natural scale, in parameter units: the group's declared scale
+        (``group_scales``) if any, else the root mean square of its starting values (member 0), else
+        1.0 for a group that starts at zero. ES step sizes are relative to it (--sigma-scale group), so
+        one sigma moves a conductance synapse (starting at 0.1) and a rate synapse (about 2) by the same
+        fraction of their magnitude."""
+        theta = self.get_params()[0].cpu().numpy().astype(np.float64)
+        values: dict[str, list[np.ndarray]] = {}
+        start = 0
+        for name, size in self.param_sizes().items():
+            values.setdefault(self.param_groups.get(name, name), []).append(theta[start:start + size])
+            start += size
+        scales = {}
+        for group, parts in values.items():
+            rms = float(np.sqrt(np.mean(np.concatenate(parts) ** 2))) if sum(map(len, parts)) else 0.0
+            scales[group] = float(self.group_scales.get(group, rms if rms > 0 else 1.0))
+        return scales
+
+    def scale_vector(self) -> np.ndarray:
+        """(n_params,): every coordinate's natural scale (its group's, see natural_scales)."""
+        scales = self.natural_scales()
+        return np.concatenate([np.full(size, scales[self.param_groups.get(name, name)])
+                               for name, size in self.param_sizes().items()])
 
     # ---- batch bookkeeping -------------------------------------------------------------------------
     def _episodes_per_member(self, batch: int) -> int:

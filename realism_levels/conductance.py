@@ -362,6 +362,20 @@ class ConductanceBrain(Brain):
     def default_config(cls) -> ConductanceConfig:
         return ConductanceConfig()
 
+    def natural_scales(self) -> dict[str, float]:
+        """As Brain.natural_scales, with the bias (which starts at zero) scaled physically: the current
+        that moves a resting cell by k_release (the voltage over which its release changes e-fold)
+        through its input conductance at rest (a bias current I acts as a shift I / g_L of the leak
+        reversal, so the slope of the resting potential in E_L gives the input conductance)."""
+        from dataclasses import replace
+        cfg = self.config
+        scales = super().natural_scales()
+        d_el = 0.01                                                     # mV
+        dv = resting_potential(replace(cfg, e_leak_mV=cfg.e_leak_mV + d_el)) - self.v_rest_mV
+        g_in_mS = cfg.g_leak_mS_cm2 * cfg.membrane_area_cm2 * d_el / dv   # mS
+        scales["bias"] = cfg.k_release_mV * 1e-3 * g_in_mS * 1e-3 * 1e12 / cfg.bias_scale_pA
+        return scales
+
     # ---- construction -----------------------------------------------------------------------------
     def _build(self) -> None:
         import brian2 as b2

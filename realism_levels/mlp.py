@@ -82,6 +82,7 @@ class MLPBrain(Brain):
     state_names = ("h",)
     reservoir_knob = None
     param_groups = {"b_ih": "bias", "b_hh": "bias", "b_1": "bias", "b_out": "bias"}
+    group_scales = {"bias": 1.0}         # biases start at zero; 1.0 in the units of the gates' argument
 
     @classmethod
     def default_config(cls) -> MLPConfig:
