@@ -28,6 +28,8 @@ LEVELS: dict[str, str | type[Brain]] = {
     "mlp": "wormsim.realism_levels.mlp:MLPBrain",
     # the mlp writing the muscles directly, not through the neuromuscular map: a different output stage
     "mlp-direct": "wormsim.realism_levels.mlp:MLPDirectBrain",
+    # the hand-abstracted swimming circuit of Bhattasali, Zador & Engel 2022 (no connectome)
+    "ncap": "wormsim.realism_levels.ncap:NCAPBrain",
 }
 # derived levels "PREFIX-LEVEL": prefix -> "module:function" that returns the class for LEVEL
 DERIVED: dict[str, str] = {"readout": "wormsim.realism_levels.readout:readout_class"}
