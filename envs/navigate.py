@@ -9,11 +9,15 @@ from wormsim.envs.swim import WormEnv, WormTask
 
 
 class NavigateTask(WormTask):
-    """Approach a target placed at a random bearing; the attractant is exp(-distance / gradient_length)."""
+    """Approach a target placed at a random bearing; the attractant is exp(-distance / gradient_length).
+
+    Besides the reward, every step reports the episode's navigation scores so far (``SCORES``), so the
+    values at an episode's last step are that episode's scores (the rollout keeps ``score`` and every
+    ``score_*`` key at each episode's end)."""
 
     task_names = ("concentration", "concentration_rate")
 
-    def __init__(self, n_worms: int = 1, target_distance: float = 3.0, success_radius: float = 0.3,
+    def __init__(self, n_worms: int = 1, target_distance: float = 1.0, success_radius: float = 0.3,
                  gradient_length: float = 2.0, success_bonus: float = 5.0, **kwargs: Any) -> None:
         if not target_distance > success_radius > 0:
             raise ValueError(f"need target_distance > success_radius > 0 (BL), got {target_distance}, "
@@ -28,6 +32,13 @@ class NavigateTask(WormTask):
         self.target = np.zeros((n_worms, 2))          # BL, relative to each worm's home
         self.concentration = np.zeros(n_worms)
         self.concentration_rate = np.zeros(n_worms)   # 1/s
+        # per-episode bookkeeping of the scores: start (head tip, centre of mass), path of the centre of
+        # mass, step of arrival (-1: not yet)
+        self.start_distance = np.zeros(n_worms)
+        self.start_com = np.zeros((n_worms, 2))
+        self.last_com = np.zeros((n_worms, 2))
+        self.path_length = np.zeros(n_worms)
+        self.arrival_step = np.full(n_worms, -1, dtype=np.int64)
 
     def _distance(self) -> np.ndarray:
         d = self.body.qpos[:, 0:2] - self.target       # head tip relative to the target (qpos: head tip)
@@ -39,8 +50,15 @@ class NavigateTask(WormTask):
         head = self.body.head_position()[worms]
         self.target[worms] = head + self.target_distance * np.stack([np.cos(bearing), np.sin(bearing)], 1)
         self.body.marker_pos[worms, :2] = self.target[worms] + self.body.homes[worms]
-        self.concentration[worms] = np.exp(-self._distance()[worms] / self.gradient_length)
+        dist = self._distance()[worms]
+        self.concentration[worms] = np.exp(-dist / self.gradient_length)
         self.concentration_rate[worms] = 0.0
+        self.start_distance[worms] = dist
+        com = self.body.com_position()[worms]
+        self.start_com[worms] = com
+        self.last_com[worms] = com
+        self.path_length[worms] = 0.0
+        self.arrival_step[worms] = -1
 
     def reset_info(self, worms):
         return {"distance": self._distance()[np.asarray(worms)]}
@@ -59,9 +77,79 @@ class NavigateTask(WormTask):
         success = dist < self.success_radius
         reward_approach = before - dist
         reward_success = self.success_bonus * success
+        com = self.body.com_position()
+        self.path_length += np.hypot(*(com - self.last_com).T)
+        self.last_com = com
+        # self.steps is incremented after _reward: this step is number steps + 1
+        self.arrival_step = np.where(success & (self.arrival_step < 0), self.steps + 1, self.arrival_step)
+        arrived = self.arrival_step >= 0
         info = {"reward_approach": reward_approach, "reward_success": reward_success, "distance": dist,
-                "success": success, "concentration": c.copy(), "curvature": self.body.curvature()}
+                "success": success, "concentration": c.copy(), "curvature": self.body.curvature(),
+                "x_position": com[:, 0], "y_position": com[:, 1],
+                # the episode's scores so far (see SCORES); at its last step, the episode's own
+                "score": arrived.astype(float),
+                "score_distance": dist,
+                "score_time": np.where(arrived, self.arrival_step * self.control_dt, np.inf),
+                "score_efficiency": path_efficiency(self.start_distance, dist, self.path_length),
+                "score_chemotaxis": chemotaxis_index(self.start_distance, dist)}
         return reward_approach + reward_success, success, info
+
+
+#: The navigation scores of an episode, as the rollout records them at its end (info key -> what it is).
+#: A run's summary and the CLI show each one's mean over held-out episodes (``time``: over the episodes
+#: that reached the target).
+SCORES = {
+    "score": "success: 1 if the head tip came within success_radius of the target, else 0",
+    "score_distance": "final distance of the head tip to the target, BL",
+    "score_time": "time to reach the target, s (inf: not reached; inf, not NaN, so that equal episodes "
+                  "have equal infos)",
+    "score_efficiency": "path efficiency: (start distance - final distance) / path length of the centre "
+                        "of mass, in [-1, 1]; 1 is a straight run to the target",
+    "score_chemotaxis": "chemotaxis index of the episode: +1 ended nearer the target than it started, -1 "
+                        "farther; its mean over episodes is the plate assay's (A - C) / (A + C) "
+                        "(Bargmann, Hartwieg & Horvitz 1993)",
+}
+
+
+def chemotaxis_index(start_distance, final_distance) -> np.ndarray:
+    """Each episode's vote in the chemotaxis index of the plate assay: +1 if the worm ended on the
+    attractant's side (nearer the target than where it started), -1 on the other side, 0 exactly level.
+
+    The assay (Ward 1973, PNAS; in the form of Bargmann, Hartwieg & Horvitz 1993, Cell, methods) puts
+    worms between an attractant spot and a control spot and scores CI = (A - C) / (A + C), A and C the
+    animals that end at the attractant and at the control. A lone simulated worm is one animal of
+    that assay: with the plate's dividing line through its starting point, perpendicular to the
+    gradient, "the attractant's side" is "nearer the target than at the start" (to first order in the
+    displacement). The mean of these votes over episodes is the assay's CI: +1 all attracted, 0 at
+    chance (a random walk), -1 all repelled.
+    start_distance, final_distance: (...) BL. Returns (...) float in {-1, 0, 1}.
+    """
+    return np.sign(np.asarray(start_distance, float) - np.asarray(final_distance, float))
+
+
+def path_efficiency(start_distance, final_distance, path_length) -> np.ndarray:
+    """Net approach to the target per unit of path travelled, (start - final distance) / path length, in
+    [-1, 1] (1: a straight run at the target; 0: no net approach or no path yet). The path is the
+    centre of mass's (a head tip's path length counts every lateral sweep of the undulation).
+    All arguments (...) BL."""
+    s, f, L = (np.asarray(x, float) for x in (start_distance, final_distance, path_length))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(L > 1e-9, np.clip((s - f) / np.where(L > 1e-9, L, 1.0), -1.0, 1.0), 0.0)
+
+
+def summarize_scores(record: dict) -> dict:
+    """The means over episodes of a ``heldout`` record ({"score": [...], "score_distance": [...], ...},
+    one value per episode, None where undefined: score_time of an episode that never arrived): {"success_rate", "distance", "time_to_target" (over
+    the episodes that arrived), "path_efficiency", "chemotaxis_index", "episodes"}; None where no
+    episode gives a value."""
+    def mean(key):
+        v = np.array([np.nan if x is None else x for x in record.get(key) or []], float)
+        v = v[np.isfinite(v)]
+        return float(v.mean()) if v.size else None
+    n = len(record.get("score") or [])
+    return {"success_rate": mean("score"), "distance": mean("score_distance"),
+            "time_to_target": mean("score_time"), "path_efficiency": mean("score_efficiency"),
+            "chemotaxis_index": mean("score_chemotaxis"), "episodes": n}
 
 
 class NavigateEnv(WormEnv):
@@ -94,7 +182,25 @@ class NavigateEnv(WormEnv):
 
     ## Info
     reward_approach, reward_success, distance (BL), success (bool), concentration, curvature (J,) rad/BL,
-    diverged (bool).
+    x_position, y_position (centre of mass, BL), diverged (bool), and the episode's navigation scores so
+    far (``SCORES``; their values at the episode's last step are the episode's): score (success, 0/1),
+    score_distance (BL), score_time (s to reach the target, inf until then), score_efficiency (net
+    approach / path length of the centre of mass), score_chemotaxis (+1 nearer the target than at the
+    start, -1 farther: the plate assay's vote, ``chemotaxis_index``).
+
+    ## Steering
+    The body steers by a dorsal-ventral imbalance of the ventral cord's motor neurons: a sustained bias
+    of the body muscles bends the swimming path (0.1 of muscle activation toward one side turns it into
+    circles of about 0.3 BL across). That is the body the animal turns with: the deep ventral bend of a
+    pirouette's omega turn is body-wall muscle (Pierce-Shimomura, Morse & Lockery 1999, J. Neurosci.,
+    klinokinesis: pirouettes grow frequent where the concentration falls). The head oscillator (head_cpg)
+    keeps making the rhythm around the head's midline and the circuit's bias acts behind it, so the two
+    never compete for the same muscles. Weathervaning (klinotaxis, Iino & Yoshida 2009, J. Neurosci.)
+    bends the head toward the side where the concentration rises within each head sweep; it is made by
+    head and neck motor neurons (SMB, SMD, RMD) that the simulated ventral cord circuit does not contain,
+    so here only its effect through the body is open to a circuit. A hand-made rule of this kind (the
+    travelling wave, plus a ventral bias while the low-passed concentration rate is negative) reaches the
+    target in most episodes (tests/test_navigate.py); random muscle commands never do.
 
     ## Episode end
     Terminated on success (head within success_radius BL of the target) or divergence; truncated after
@@ -102,18 +208,19 @@ class NavigateEnv(WormEnv):
 
     ## Arguments
     n_segments=12, medium="water", control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s,
-    target_distance=3.0 BL, success_radius=0.3 BL, gradient_length=2.0 BL, success_bonus=5.0,
+    target_distance=1.0 BL (the body swims about 0.18 BL/s with the open-loop wave, so the target is a
+    few seconds of straight swimming away), success_radius=0.3 BL, gradient_length=2.0 BL, success_bonus=5.0,
     reset_noise_scale=0.05 rad, timestep=0.02 s, head_cpg=0.0 Hz and head_cpg_amplitude=1.0 (the head
     oscillator of Swim-v0), render_mode=None or "rgb_array", width=480, height=480.
 
     ## Version history
-    v0: first version.
+    v0: first version (target 3 BL away until the navigation scores came: out of reach in an episode).
     """
 
     task_class = NavigateTask
 
     def __init__(self, n_segments: int = 12, medium: str | float = "water", control_dt: float = 0.02,
-                 duration: float = 10.0, muscle_tau: float = 0.1, target_distance: float = 3.0,
+                 duration: float = 10.0, muscle_tau: float = 0.1, target_distance: float = 1.0,
                  success_radius: float = 0.3, gradient_length: float = 2.0, success_bonus: float = 5.0,
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
                  head_cpg_amplitude: float = 1.0, head_cpg_phase: str = "zero", render_mode: str | None = None,

@@ -63,7 +63,8 @@ class EvalResult:
     episode ended in a numerical failure. steps: environment steps taken (all worms). score: (P,)
     the task's own score at the end of an episode (info["score"]: accuracy, recall R^2 in [0, 1];
     NaN for tasks without one). episodes: {"return", "speed", "score"} -> (P, E), every episode's own
-    value (the trials a test of "did it learn" pools)."""
+    value (the trials a test of "did it learn" pools), plus the task's own per-episode scores
+    ("score_*" info keys at each episode's end, e.g. navigate's score_distance), each (P, E)."""
     returns: np.ndarray
     speed: np.ndarray
     failed: np.ndarray
@@ -189,7 +190,7 @@ class Evaluator:
         seeds = [int(seed) + 1000 * p + e for p in range(P) for e in range(E)]
         out = run_episodes(self.brain, self.interface, self.env, seeds, record=record)
         per = {"return": out.returns.reshape(P, E), "speed": out.speed.reshape(P, E),
-               "score": out.score.reshape(P, E)}
+               "score": out.score.reshape(P, E), **{k: v.reshape(P, E) for k, v in out.scores.items()}}
         return EvalResult(returns=per["return"].mean(1), speed=per["speed"].mean(1),
                           failed=out.failed.reshape(P, E).any(1), steps=int(out.steps.sum()),
                           traces=out.traces, score=per["score"].mean(1), episodes=per)
@@ -205,6 +206,7 @@ class Episodes:
     score (B,): info["score"] at each episode's end (NaN for tasks without one).
     failed (B,) bool: the body (info "diverged" / "bad_action") or the brain's own simulation failed.
     steps (B,): environment steps counted.
+    scores: every other "score_*" key of info at each episode's end, (B,) each (NaN where it has none).
     traces: with record, each (T, B, ...): the brain's recorded traces ("activity" always; the level's
     own, e.g. "voltage"), "u" (inputs), "muscles", "obs" (the observation after each step) and, where
     the task reports them, "curvature" (rad per segment) and "com" (x, y of the centre of mass, m).
@@ -215,6 +217,7 @@ class Episodes:
     failed: np.ndarray
     steps: np.ndarray
     traces: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
 
 
 class _Book:
@@ -223,6 +226,7 @@ class _Book:
     def __init__(self, n: int, record: bool):
         self.returns, self.speed_sum = np.zeros(n), np.zeros(n)
         self.score = np.full(n, np.nan)
+        self.scores: dict[str, np.ndarray] = {}          # the task's "score_*" keys, kept like "score"
         self.steps = np.zeros(n, np.int64)
         self.alive, self.failed = np.ones(n, bool), np.zeros(n, bool)
         self.has_speed = False
@@ -244,6 +248,10 @@ class _Book:
         ended = alive & (np.asarray(terminated, bool) | np.asarray(truncated, bool))
         if "score" in info:
             self.score[ended] = np.asarray(info["score"], np.float64)[ended]
+        for key in info:
+            if key.startswith("score_"):
+                kept = self.scores.setdefault(key, np.full(len(self.score), np.nan))
+                kept[ended] = np.asarray(info[key], np.float64)[ended]
         self.alive = alive & ~ended & ~self.failed
 
     def keep(self, **arrays) -> None:
@@ -257,7 +265,8 @@ class _Book:
         returns = np.where(self.failed, FAILURE_RETURN, self.returns)
         traces = dict(brain_traces)
         traces.update({k: np.stack(v) for k, v in self.series.items() if v})
-        return Episodes(returns, speed, self.score, self.failed.copy(), self.steps, traces)
+        return Episodes(returns, speed, self.score, self.failed.copy(), self.steps, traces,
+                        {k: v.copy() for k, v in self.scores.items()})
 
 
 @torch.no_grad()
