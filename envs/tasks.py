@@ -30,6 +30,9 @@ class TaskSpec:
     info "scored" steps), "classification" (info "label" on "respond" steps, judged on the task's
     ``decide`` steps) or None (trained by ES through the muscles instead).
     animal: (the metric's value for C. elegans, its source) where the literature gives one.
+    episode_scores: ((info key, words), ...): the task's own per-episode scores (info "score_*" keys,
+    kept at each episode's end) whose means over held-out episodes a run's summary and the CLI's last
+    line report beside the metric (navigate: chemotaxis index, final distance, ...).
     """
     name: str
     env_id: str
@@ -44,6 +47,7 @@ class TaskSpec:
     held_out: tuple = ()
     readout: str | None = None
     animal: tuple[float, str] | None = None
+    episode_scores: tuple = ()
 
     def __post_init__(self):
         if self.readout not in (None, "regression", "classification"):
@@ -99,7 +103,14 @@ def _register_builtin() -> None:
                            animal=(0.35, "C. elegans swimming in buffer, about 0.35 BL/s (Sznitman et al. "
                                          "2010, Biophys. J.)")),
                   "wormsim.envs.swim:SwimEnv", vec.format("Swim"), replace=True, _builtin=True)
-    register_task(TaskSpec("navigate", "wormsim/Navigate-v0", True, held_out=body_held_out),
+    # navigate: judged by the success rate (head within the success radius) on held-out episodes
+    register_task(TaskSpec("navigate", "wormsim/Navigate-v0", True, "final_score",
+                           "success rate (head tip within 0.3 BL of the target)", low=0.0, high=1.0,
+                           held_out=body_held_out,
+                           episode_scores=(("score_chemotaxis", "chemotaxis index"),
+                                           ("score_distance", "final distance (BL)"),
+                                           ("score_time", "time to target (s, arrivals)"),
+                                           ("score_efficiency", "path efficiency"))),
                   "wormsim.envs.navigate:NavigateEnv",
                   vec.format("Navigate"), replace=True, _builtin=True)
     # the unclipped R^2's expectation, 1 - MSE / variance, is at most 1 (one episode's may pass 1)
