@@ -161,10 +161,12 @@ class TrainConfig:
     ray_address: str | None = opt(None, "address of a running Ray cluster (default: start a local one)")
     eval_episodes: int = opt(4, "episodes of the final evaluation of the best policy", low=1)
     video: bool = opt(True, "record a video of the final policy into the run directory")
+    tensorboard: bool = opt(True, "write TensorBoard event files into the run directory (scalars per "
+                            "iteration, hparams, weight histograms, the video): tensorboard --logdir runs")
     out: str | None = opt(None, "run directory (default: runs/LEVEL-WIRING-TASK-sSEED)")
 
     # what a resumed run may change; everything else is its set-up, kept in every checkpoint
-    RESUMABLE = ("budget", "workers", "video", "backend", "ray_address", "out")
+    RESUMABLE = ("budget", "workers", "video", "tensorboard", "backend", "ray_address", "out")
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"

@@ -57,6 +57,8 @@ class ExperimentConfig:
                        "drive reversed (a report section; two more held-out evaluations per cell)")
     rerun_stale: bool = opt(False, "retrain from scratch the cells in --out that were made with another "
                             "configuration (without it the grid refuses to start)", command=False)
+    tensorboard: bool = opt(True, "TensorBoard event files in every cell's run (tensorboard --logdir "
+                            "OUT/runs: the hparams view compares the cells)", command=False)
     out: str = opt("results/experiment", "results directory")
 
     @classmethod

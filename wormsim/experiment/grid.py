@@ -29,7 +29,7 @@ from wormsim.trainers import get_trainer, trainer_for
 # which per-episode value of a run's held-out record ("heldout" in its summary) stands for a task's metric
 TRIAL_OF_METRIC = {"final_speed": "speed", "final_return": "return", "final_score": "score", "final_r2": "return"}
 # fields of a cell's TrainConfig that do not change its result (where and how fast it runs)
-RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "out")
+RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "tensorboard", "out")
 # A cell whose process dies is run again (from its checkpoint) this many times before it is marked failed.
 CELL_RETRIES = 2
 # In a cell's run directory: the error of a cell given up on, until a later invocation finishes it.
@@ -97,7 +97,8 @@ def train_config(cfg: ExperimentConfig, task, level, wiring, train, seed, worker
                        train="weights" if bptt else train,
                        spectral_radius=cfg.spectral_radius, ridge_alpha=cfg.ridge_alpha,
                        workers=cfg.workers if workers is None else workers, backend="local",
-                       video=False, out=str(cell_dir(cfg, task, level, wiring, train, seed)))
+                       video=False, tensorboard=cfg.tensorboard,
+                       out=str(cell_dir(cfg, task, level, wiring, train, seed)))
 
 
 # ---- finished, resumable, stale ------------------------------------------------------------------------
