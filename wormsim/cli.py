@@ -157,6 +157,10 @@ def _finish(config, run, summary) -> int:
         print(f"final score: {fmt(summary['final_score'])} ({config.task}; {took})")
     else:
         print(f"final return: {fmt(summary.get('final_return'))} ({config.task}; {took})")
+    if get_task(config.task).episode_scores and summary.get("heldout"):
+        summary["episode_scores"] = _episode_scores(get_task(config.task), summary["heldout"])
+        run.write_summary(summary)
+        print(_episode_scores_line(summary["episode_scores"]))
     if config.video and body:
         from wormsim.viz.video import record_video
         params, _ = run.load_policy()
@@ -166,6 +170,31 @@ def _finish(config, run, summary) -> int:
         print(f"video: {video['path']}")
     print(f"run: {run.path}")
     return 0
+
+
+def _episode_scores(spec, heldout: dict) -> dict:
+    """{"trained": {words: mean}, "untrained": {...}, "episodes": n} over the held-out episodes of a
+    summary's ``heldout`` record, for the metric ("score") and the task's ``episode_scores``; a mean
+    over the episodes that have a value (navigate's time to target: those that arrived), None if none."""
+    import numpy as np
+    keys = (("score", spec.metric_label),) + tuple(spec.episode_scores)
+
+    def means(record):
+        out = {}
+        for key, words in keys:
+            v = np.array([np.nan if x is None else x for x in record.get(key) or []], float)
+            v = v[np.isfinite(v)]
+            out[words] = float(v.mean()) if v.size else None
+        return out
+    return {"trained": means(heldout.get("trained", {})), "untrained": means(heldout.get("untrained", {})),
+            "episodes": len(heldout.get("trained", {}).get("score") or [])}
+
+
+def _episode_scores_line(scores: dict) -> str:
+    fmt = lambda x: "n/a" if x is None else format(x, ".3f")  # noqa: E731
+    parts = [f"{words} {fmt(v)} (untrained {fmt(scores['untrained'].get(words))})"
+             for words, v in scores["trained"].items()]
+    return f"held-out ({scores['episodes']} episodes): " + "; ".join(parts)
 
 
 def _check_config(config):
