@@ -43,3 +43,20 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert test in ci.splitlines()
     assert install.split("&& wormsim")[0].strip() in ci
+
+
+def test_torch_is_a_range_and_this_machines_versions_are_constraints():
+    """pyproject.toml declares the torch range wormsim supports (installable beside a user's CUDA build);
+    the exact version CI and the README's install command use is pinned in constraints.txt."""
+    import re
+    import tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch = [d for d in deps if re.match(r"torch\b", d)]
+    assert torch and "==" not in torch[0] and ">=" in torch[0], torch
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#"))
+    assert pins["torch"] == "2.13.0"
+    from importlib.metadata import version
+    assert version("torch").split("+")[0] == pins["torch"]      # this venv was installed with them
+    readme, ci = (ROOT / "README.md").read_text(), (ROOT / ".ci" / "run").read_text()
+    assert '-c constraints.txt' in readme.split("```bash")[1] and '-c constraints.txt' in ci
