@@ -7,6 +7,7 @@
     wormsim plot    runs/NAME [runs/OTHER ...]
     wormsim experiment --levels rate mlp --wirings connectome shuffled --tasks swim memory --seeds 5
     wormsim distill --teacher runs/COND --student rate --wiring connectome --out runs/NAME
+    wormsim atlas   runs/NAME [--levels rate spiking conductance --wirings connectome shuffled --seeds 8]
 
 Every flag has help text; a wrong value is rejected with the list of valid ones. Errors a user can fix
 print one line naming the problem and the way out, and exit with status 2 (no traceback;
@@ -358,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_plot(sub)
     _add_experiment(sub)
     _add_distill(sub)
+    from wormsim.atlas import add_atlas
+    add_atlas(sub)
     return parser
 
 
