@@ -113,6 +113,12 @@ def _register_builtin() -> None:
                                            ("score_efficiency", "path efficiency"))),
                   "wormsim.envs.navigate:NavigateEnv",
                   vec.format("Navigate"), replace=True, _builtin=True)
+    # wormsim's swim task on dm_control's n-link swimmer, the body of NCAP (envs/dmc_swimmer.py; the
+    # dmc extra installs dm_control)
+    register_task(TaskSpec("dmc-swim", "wormsim/DMCSwim-v0", True, "final_speed",
+                           "forward speed on dm_control's swimmer, body lengths / s", held_out=body_held_out),
+                  "wormsim.envs.dmc_swimmer:DMCSwimEnv", "wormsim.envs.dmc_swimmer:DMCSwimVectorEnv",
+                  replace=True, _builtin=True)
     # the unclipped R^2's expectation, 1 - MSE / variance, is at most 1 (one episode's may pass 1)
     register_task(TaskSpec("memory", "wormsim/Memory-v0", False, "final_return",
                            "recall R^2, unclipped (1 - MSE / cue variance)", high=1.0, chance=0.0,

@@ -30,6 +30,8 @@ LEVELS: dict[str, str | type[Brain]] = {
     "mlp-direct": "wormsim.realism_levels.mlp:MLPDirectBrain",
     # the hand-abstracted swimming circuit of Bhattasali, Zador & Engel 2022 (no connectome)
     "ncap": "wormsim.realism_levels.ncap:NCAPBrain",
+    # NCAP with its own muscle stage, as published: a different output stage, outside the default comparisons
+    "ncap-direct": "wormsim.realism_levels.ncap:NCAPDirectBrain",
 }
 # derived levels "PREFIX-LEVEL": prefix -> "module:function" that returns the class for LEVEL
 DERIVED: dict[str, str] = {"readout": "wormsim.realism_levels.readout:readout_class"}

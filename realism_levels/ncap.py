@@ -176,3 +176,71 @@ class NCAPBrain(Brain):
         self.t = self.t + 1.0
         self._record(activity=out)
         return out
+
+
+class NCAPDirectBrain(NCAPBrain):
+    """NCAP with its own output stage, as published: per joint j a dorsal and a ventral B unit (joint j
+    reads the curvature of joint j - 1, the segment ahead; joint 0 the oscillator alone) and muscles
+
+        muscle_d[j] = clip(ipsi * B_d[j] - |contra| * B_v[j], 0, 1),   muscle_v[j] likewise mirrored,
+
+    written directly (outputs_muscles), every joint included, the head joints no ventral-cord neuron
+    reaches among them. A different output stage from every circuit's (as mlp-direct is from mlp's), so
+    it stays outside the experiment's default comparisons; it is the reference for NCAP as published.
+
+    The contralateral weight is not carried: a joint's two B units read the two signs of one bend (or
+    the two halves of the oscillator), so they are never active together, and -|contra| * B is always
+    clipped away at 0: in the swimming circuit as published it has no effect on any muscle (it acts
+    once speed or turn inputs co-activate both sides). Parameters: prop, ipsi (and osc)."""
+
+    name = "ncap-direct"
+    outputs_muscles = True
+
+    def _build(self) -> None:
+        io = self.io
+        names = list(io.channel_names)
+        j = io.n_muscles // 2
+        chan = [names.index(f"curvature[{k}]") if f"curvature[{k}]" in names else -1 for k in range(j)]
+        if j < 1 or min(chan[:-1] or [0]) < 0:
+            raise ValueError("the ncap-direct level needs a curvature channel per joint (a task with a body)")
+        # B units of joint k read joint k - 1; joint 0 has none (the oscillator's joint)
+        ahead = np.array([-1] + chan[:-1])
+        self.register_buffer("_ahead", torch.as_tensor(np.maximum(ahead, 0)), persistent=False)
+        self.register_buffer("_has", torch.as_tensor(ahead >= 0, dtype=torch.float32), persistent=False)
+        first = np.zeros(j, np.float32)
+        first[0] = 1.0
+        self.register_buffer("_first", torch.as_tensor(first), persistent=False)
+        self.add_param("prop", np.ones(1))
+        if self.config.oscillator_hz > 0:
+            self.add_param("osc", np.ones(1))
+        self.add_param("ipsi", np.ones(1))
+        self.t: torch.Tensor | None = None
+        self.b: torch.Tensor | None = None
+
+    def readout_features(self, output: torch.Tensor) -> torch.Tensor:
+        """The B units (batch, 2J): dorsal, then ventral."""
+        return self.b
+
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs: (batch, C) -> muscles (batch, 2J) in [0, 1], dorsal head to tail then ventral."""
+        if self.t is None:
+            raise RuntimeError("call reset(batch) before step()")
+        batch = self.t.shape[0]
+        if inputs.shape != (batch, self.io.n_inputs):
+            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
+        e = batch // self.population
+        k = inputs.to(self.device, torch.float32)[:, self._ahead] * self._has               # (batch, J)
+        prop = self._rows(self.prop, e)
+        bd, bv = prop * k.clamp(0.0, 1.0), prop * (-k).clamp(0.0, 1.0)
+        if self.config.oscillator_hz > 0:
+            o = self.oscillator(self.t)[:, None]
+            osc = self._rows(self.osc, e) * self._first
+            bd, bv = bd + osc * (o > 0), bv + osc * (o < 0)
+        bd, bv = bd.clamp(0.0, 1.0), bv.clamp(0.0, 1.0)
+        ipsi = self._rows(self.ipsi, e)
+        # ipsilateral excitation; the contralateral term -|contra| * B_other is clipped away (docstring)
+        muscles = torch.cat([(ipsi * bd).clamp(0.0, 1.0), (ipsi * bv).clamp(0.0, 1.0)], dim=1)
+        self.b = torch.cat([bd, bv], dim=1)
+        self.t = self.t + 1.0
+        self._record(activity=self.b)
+        return muscles

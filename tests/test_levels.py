@@ -276,7 +276,7 @@ def test_recording(level):
 def test_registry_rejects_unknown_level():
     with pytest.raises(ValueError) as err:
         get_level("nope")
-    assert str(err.value).endswith("choose from conductance, mlp, mlp-direct, ncap, rate, spiking")
+    assert str(err.value).endswith("choose from conductance, mlp, mlp-direct, ncap, ncap-direct, rate, spiking")
     for name in MINE:
         assert get_level(name).name == name
 
