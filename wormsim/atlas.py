@@ -613,21 +613,28 @@ def to_json(results: list[dict], protocol: StimProtocol, extra: dict | None = No
         if isinstance(x, float) and not np.isfinite(x):
             return None
         return x
-    subjects = []
-    for r in results:
-        amp = r["responses"].amplitude
-        subjects.append(clean({"subject": asdict(r["subject"]), "label": r["subject"].label,
-                               "compare": r["compare"], "anatomy": r["anatomy"], "wall_s": r["wall_s"],
-                               "names": list(r["circuit"].names),
-                               "amplitude": [[None if not np.isfinite(v) else float(v) for v in row] for row in amp]}))
+    subjects = [clean({"subject": asdict(r["subject"]), "label": r["subject"].label, "compare": r["compare"],
+                       "anatomy": r["anatomy"], "wall_s": r["wall_s"]}) for r in results]
     return clean({"protocol": asdict(protocol), "subjects": subjects, **(extra or {})})
+
+
+def responses_npz(results: list[dict]) -> bytes:
+    """The simulated response matrices, npz: labels (S,), names (N,), targets (K,) stimulated cells,
+    amplitude (S, N, K) float32 [subject, responder, stimulated]."""
+    import io
+    targets = results[0]["responses"].targets
+    amp = np.stack([r["responses"].amplitude[:, targets] for r in results]).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, labels=np.array([r["subject"].label for r in results]),
+                        names=np.array(results[0]["circuit"].names), targets=targets, amplitude=amp)
+    return buf.getvalue()
 
 
 def run_atlas(subjects: list[Subject], out: str | Path, protocol: StimProtocol | None = None,
               n_boot: int = 2000, strains=STRAINS, progress=print) -> dict:
-    """Evaluate every subject, write OUT/atlas.json, OUT/table.md and one figure per (level, wiring,
+    """Evaluate every subject, write OUT/atlas.json, OUT/table.md, OUT/responses.npz and one figure per (level, wiring,
     parameters) group (its first subject, wild type), and return {"results", "table", "tests"}."""
-    from wormsim.runs import atomic_write_text
+    from wormsim.runs import atomic_write_bytes, atomic_write_text
     out = Path(out)
     results, atlases = [], None
     start = time.perf_counter()
@@ -652,7 +659,8 @@ def run_atlas(subjects: list[Subject], out: str | Path, protocol: StimProtocol |
     data = to_json(results, proto, {"tests": tests, "atlas": {s: a.summary() for s, a in atlases.items()},
                                     "wall_s": time.perf_counter() - start})
     atomic_write_text(out / "atlas.json", json.dumps(data, indent=1))
-    atomic_write_text(out / "table.md", table + "\n")
+    atomic_write_text(out / "table.md", table + "\n\n" + (format_tests(tests) + "\n" if tests else ""))
+    atomic_write_bytes(out / "responses.npz", responses_npz(results))
     return {"results": results, "table": table, "tests": tests, "wall_s": time.perf_counter() - start}
 
 
@@ -731,7 +739,11 @@ def cmd_atlas(args) -> int:
                 subjects.append(_untrained_subject(level, wiring, seed, args.dataset))
     unique, seen = [], set()
     for s in subjects:  # a run's untrained circuit and the same untrained set-up are one subject
-        key = (s.level, s.wiring, s.wiring_seed, s.trained, s.run, s.dataset, s.env_kwargs, s.level_kwargs)
+        if s.wiring == "connectome" and not s.trained:
+            s.wiring_seed = 0          # the connectome does not depend on the seed: one untrained subject
+        # the body's options other than n_segments (medium, duration, oscillator) do not reach a body held still
+        key = (s.level, s.wiring, s.wiring_seed, s.trained, s.run, s.dataset,
+               dict(s.env_kwargs).get("n_segments"), s.level_kwargs)
         if key not in seen:
             seen.add(key)
             unique.append(s)
