@@ -707,6 +707,9 @@ def add_atlas(subparsers):
     p.add_argument("--pulse", type=float, default=StimProtocol.pulse_s, help="pulse length, s")
     p.add_argument("--window", type=float, default=StimProtocol.window_s,
                    help="response averaged over this many seconds from the pulse onset")
+    p.add_argument("--drive", nargs=2, type=float, default=None, metavar=("FORWARD", "BACKWARD"),
+                   help="the command drive channels held during the experiment (default: the set-ups' own, "
+                   "forward 1, backward 0; 0 0 leaves the command interneurons undriven)")
     p.add_argument("--no-untrained", dest="untrained", action="store_false",
                    help="skip the untrained circuit of each RUN")
     p.set_defaults(func=cmd_atlas)
@@ -750,7 +753,7 @@ def cmd_atlas(args) -> int:
         if key not in seen:
             seen.add(key)
             unique.append(s)
-    drive = {tuple(s.drive) for s in unique}
+    drive = {tuple(s.drive) for s in unique} if args.drive is None else {tuple(args.drive)}
     if len(drive) > 1:
         raise ValueError(f"the set-ups have different command drives {sorted(drive)}: compare runs of one drive")
     protocol = StimProtocol(amplitude=args.amplitude, settle_s=args.settle, pulse_s=args.pulse,
