@@ -14,8 +14,9 @@ a joint damping with relaxation time ``body_relaxation_time``.
 
 Drag: resistive force theory (Gray & Hancock 1955). A segment of length l moving with velocity v_t along its
 axis and v_n across it, and turning at rate w, feels f_t = -c_t l v_t, f_n = -c_n l v_n and a torque
--c_n l^3 w / 12, with c_n = K c_t and K the medium's drag ratio (about 1.5 in water, about 10 on agar;
-Fang-Yen et al. 2010, PNAS). MuJoCo's own fluid model cannot express this (its viscous term is isotropic), so
+-c_n l^3 w / 12, with c_n = K c_t and K the medium's drag ratio (MEDIA below: 2 for water as the animal is
+measured in it, near a surface; 10 on agar). The medium's viscosity relative to water (``load``, Fang-Yen et al.
+2010's axis) multiplies both coefficients. MuJoCo's own fluid model cannot express this (its viscous term is isotropic), so
 the drag is built into the model as *passive actuators with site transmission*: one per segment and axis
 (tangential, normal, rotational), with zero gain and an affine bias -c * velocity, where the actuator
 velocity is the segment-centre site's velocity along that local axis and the force acts along the same axis.
@@ -45,8 +46,29 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-#: Drag ratio c_n / c_t by medium name (Fang-Yen et al. 2010, PNAS: ~1.5 in water, ~10 on agar).
-MEDIA: dict[str, float] = {"water": 1.5, "agar": 10.0}
+#: Drag ratio K = c_n / c_t by medium name. Why these values (docs/body/README.md has the measurements):
+#: - "water-bulk" 1.5: a slender body far from any wall in a Newtonian fluid, resistive-force theory
+#:   (Gray & Hancock 1955, J. Exp. Biol. 32:802; Lighthill 1976, SIAM Rev. 18:161: c_n / c_t -> 2 only
+#:   as the body's aspect ratio -> infinity, about 1.5 for a worm of aspect ratio ~15); Sznitman et al.
+#:   2010 (Phys. Fluids 22:121901) estimate ~1.4 for C. elegans.
+#: - "water" 2.0: the same fluid next to a plane wall, where the animal's swimming is measured (worms
+#:   swim at the bottom of a drop or in shallow chambers; Sznitman et al. 2010 image them in thin
+#:   channels). A slender body parallel to a wall at a distance small against its length has
+#:   c_t = 2 pi mu / ln(2h/a) and c_n = 4 pi mu / ln(2h/a), so K -> 2 (Katz, Blake & Paveri-Fontana
+#:   1975, J. Fluid Mech. 72:529); between two walls K is larger still, and bead-model hydrodynamics
+#:   of C. elegans's own gait give about twice the unconfined speed under strong confinement (Bilbao
+#:   et al. 2013, Phys. Fluids 25:081902). With K = 1.5 no curvature amplitude of the animal's
+#:   swimming wave reaches its speed (an independent continuum RFT computation peaks at a slip of
+#:   0.07, the animal's is ~0.13; docs/body/README.md).
+#: - "agar" 10: a worm crawling on an agar surface, from its kinematics and lubrication theory
+#:   (Shen et al. 2012, Biophys. J. 102:2772: c_n ~ 220, c_t ~ 22 in their units, ratio ~10).
+#: The viscosity of the medium (``load``) scales c_n and c_t alike, leaving K; see BodyParams.load.
+MEDIA: dict[str, float] = {"water": 2.0, "water-bulk": 1.5, "agar": 10.0}
+
+#: The load axis: the medium's viscosity relative to water's. Fang-Yen et al. (2010, PNAS 107:20323,
+#: Fig. 2) vary it from water (1 mPa s) over about four orders of magnitude in Newtonian solutions;
+#: agar imposes about 10,000-fold the resistance of water (their abstract).
+MIN_LOAD, MAX_LOAD = 1e-3, 1e5
 
 MIN_SEGMENTS, MAX_SEGMENTS = 4, 48
 N_ROOT = 3  # root degrees of freedom per worm: slide x, slide y, hinge z
@@ -56,8 +78,21 @@ _MAX_QVEL = 1e4   # rad/s or BL/s; a swimming worm stays below ~1e2
 _MAX_QPOS = 1e6   # BL or rad
 
 
+def check_load(load) -> float:
+    """The load (viscosity relative to water) as a float; ValueError naming the range otherwise."""
+    try:
+        x = float(load)
+    except (TypeError, ValueError):
+        raise ValueError(f"load must be a number (the medium's viscosity relative to water, "
+                         f"{MIN_LOAD:g}..{MAX_LOAD:g}), got {load!r}") from None
+    if isinstance(load, bool) or not (math.isfinite(x) and MIN_LOAD <= x <= MAX_LOAD):
+        raise ValueError(f"load must be the medium's viscosity relative to water, in {MIN_LOAD:g}..{MAX_LOAD:g} "
+                         f"(1: water; agar resists ~1e4-fold, Fang-Yen et al. 2010), got {load!r}")
+    return x
+
+
 def drag_ratio(medium: str | float) -> float:
-    """c_n / c_t for a medium name ("water" 1.5, "agar" 10) or a positive number."""
+    """c_n / c_t for a medium name (MEDIA: "water" 2, "water-bulk" 1.5, "agar" 10) or a positive number."""
     if isinstance(medium, str):
         if medium not in MEDIA:
             raise ValueError(f"unknown medium {medium!r}; choose from {', '.join(sorted(MEDIA))} "
@@ -78,14 +113,28 @@ class BodyParams:
     """Physical parameters of one worm (every worm of a model shares them).
 
     n_segments: segments of the chain, 4..48; J = n_segments - 1 joints.
-    medium: "water", "agar" or a drag ratio c_n/c_t > 0.
+    medium: a name of MEDIA ("water", "water-bulk", "agar") or a drag ratio c_n/c_t > 0.
+    load: the medium's viscosity relative to water (Fang-Yen et al. 2010's axis), in MIN_LOAD..MAX_LOAD;
+        it multiplies both drag coefficients (resistive-force coefficients are linear in viscosity),
+        so the body's stiffness and muscles meet a load-fold external resistance. 1 by default for
+        every medium, agar included: with the body's stiffness and muscle strength, the open loop
+        wave of crawling barely bends the body at agar's ~1e4 (docs/body/README.md).
     muscle_tau: muscle activation time constant, s.
-    drag_tangential: c_t, force / (BL/s) per BL of body; sets the force unit.
-    bending_stiffness: EI, force * BL^2; joint stiffness is EI * n_segments.
+    drag_tangential: c_t in water (load 1), force / (BL/s) per BL of body; sets the force unit.
+    bending_stiffness: EI, force * BL^2; joint stiffness is EI * n_segments. 2.3: the animal's, in the
+        body's units. Sznitman et al. (2010, Biophys. J. 98:617, from the swimming kinematics and a beam
+        model) find a Young's modulus E ~ 3.77 kPa; with a body radius a ~ 40 um, EI = E pi a^4 / 4 ~
+        7.6e-15 N m^2. The force unit is water's tangential drag on 1 BL moving at 1 BL/s: by resistive-
+        force theory c_t = 2 pi mu / ln(2q / a), q = 0.09 wavelength (Lighthill 1976, SIAM Rev. 18:161),
+        ~3.3e-3 N s / m^2 for mu = 1 mPa s and a 1.5 mm wave, so 1 force unit = 3.3e-9 N and 1 force BL^2
+        = 3.3e-15 N m^2 for a 1 mm worm: EI ~ 2.3. (The old value 0.1 made the body 20x softer against
+        water than the animal: water's drag then shortened and flattened the commanded swimming wave,
+        amplitude 5.7 instead of 6.4 rad/BL, 0.29 instead of 0.33 BL/s; docs/body/README.md.)
     body_relaxation_time: Kelvin-Voigt damping / stiffness of the body, s. It also bounds the fastest
         bending mode's relaxation time from below, which keeps the explicit spring stable at ``timestep``.
     muscle_strength: joint torque at full dorsal-minus-ventral activation, force * BL; the static curvature
-        it produces is muscle_strength / EI (rad/BL).
+        it produces is muscle_strength / EI (rad/BL): 10 rad/BL at the default 23 (= 10 EI, the ratio
+        the body always had), about the animal's deepest regular bends (crawling).
     mass: whole-worm mass; small, so the worm is overdamped (inertial time mass / c_t = 1 ms): the
         low-Reynolds worm has no inertia to speak of.
     radius: capsule radius, BL (visual only; C. elegans is ~1 mm long and ~80 um wide).
@@ -97,11 +146,12 @@ class BodyParams:
     """
     n_segments: int = 12
     medium: str | float = "water"
+    load: float = 1.0
     muscle_tau: float = 0.1
     drag_tangential: float = 1.0
-    bending_stiffness: float = 0.1
+    bending_stiffness: float = 2.3
     body_relaxation_time: float = 0.02
-    muscle_strength: float = 1.0
+    muscle_strength: float = 23.0
     mass: float = 0.001
     radius: float = 0.04
     timestep: float = 0.02
@@ -113,6 +163,7 @@ class BodyParams:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not MIN_SEGMENTS <= n <= MAX_SEGMENTS:
             raise ValueError(f"n_segments must be an integer in {MIN_SEGMENTS}..{MAX_SEGMENTS}, got {n!r}")
         drag_ratio(self.medium)
+        check_load(self.load)
         if self.actuator not in ("muscle", "servo"):
             raise ValueError(f"unknown actuator {self.actuator!r}; choose from muscle, servo")
         for name in ("muscle_tau", "drag_tangential", "bending_stiffness", "body_relaxation_time",
@@ -141,7 +192,7 @@ def _worm_xml(p: int, home: tuple[float, float], bp: BodyParams,
     m_seg = bp.mass / n
     k_joint = bp.bending_stiffness * n
     b_joint = k_joint * bp.body_relaxation_time
-    c_t = bp.drag_tangential
+    c_t = bp.drag_tangential * bp.load
     c_n = bp.drag_ratio * c_t
     # The capsule's axis spans the whole segment, joint to joint, so neighbours overlap at the joints and
     # the worm is drawn as one smooth body (1 BL between the end joints; the round tips add r at each end).
@@ -580,3 +631,56 @@ class WormBody:
     def camera_name(self, worm: int = 0) -> str:
         """Name of the camera of ``model`` that follows the worm drawn by ``render_data(worm)`` from above."""
         return "w0_track"
+
+
+def rft_swimming_speed(curvature, frequency: float, drag_ratio: float, n_points: int = 200,
+                       steps_per_period: int = 200, periods: int = 2) -> float:
+    """Mean speed (BL/s) of a free, inextensible body of length 1 whose curvature is prescribed, by
+    resistive-force theory in the continuum limit: the reference the MuJoCo body is checked against
+    (tests/test_gait.py) and the calibration argues with (docs/body/README.md).
+
+    curvature(s, t) -> rad/BL at body positions s (0 head .. 1 tail, an array) and time t (s).
+    At every instant the shape (in a frame fixed to the body's centroid and mean heading) is integrated
+    from the curvature; the body's rigid velocity (two translations and a rotation) is the one that
+    makes the total drag force and torque zero (no inertia at low Reynolds number), with f = -c_t v_t
+    t - c_n v_n n per unit length and c_n / c_t = drag_ratio; the lab-frame position is integrated
+    over ``periods`` periods of 1 / frequency. Written by hand: it is a few lines of linear algebra, and
+    no library computes the free swimming of a prescribed curvature (MuJoCo is what it is checked against).
+    """
+    if not (frequency > 0 and drag_ratio > 0):
+        raise ValueError(f"frequency and drag_ratio must be > 0, got {frequency}, {drag_ratio}")
+    ds = 1.0 / n_points
+    s = (np.arange(n_points) + 0.5) * ds
+    eps = 1e-6
+
+    def shape(t):
+        th = np.cumsum(curvature(s, t)) * ds
+        th = th - th.mean()
+        r = np.stack([np.cumsum(np.cos(th)), np.cumsum(np.sin(th))], 1) * ds
+        return r - r.mean(0), th
+
+    dt = 1.0 / (frequency * steps_per_period)
+    pos, phi = np.zeros(2), 0.0
+    eye = np.eye(2)
+    for i in range(steps_per_period * periods):
+        t = i * dt
+        r, th = shape(t)
+        u = (shape(t + eps)[0] - r) / eps                                  # shape velocity, body frame
+        tang = np.stack([np.cos(th), np.sin(th)], 1)
+        tt = tang[:, :, None] * tang[:, None, :]
+        D = tt + drag_ratio * (eye - tt)                                   # drag per unit c_t, (N, 2, 2)
+        perp = np.stack([-r[:, 1], r[:, 0]], 1)                            # velocity of a unit rotation
+        cross = lambda f: r[:, 0] * f[..., 1] - r[:, 1] * f[..., 0]      # z torque of forces at r
+        A = np.empty((3, 3))
+        A[:2, :2] = D.sum(0) * ds
+        A[2, :2] = [cross(D[:, :, j]).sum() * ds for j in range(2)]     # torque of a unit velocity
+        Dp = np.einsum("nij,nj->ni", D, perp)
+        A[:2, 2] = Dp.sum(0) * ds
+        A[2, 2] = cross(Dp).sum() * ds
+        Du = np.einsum("nij,nj->ni", D, u)
+        b = -np.concatenate([Du.sum(0), [cross(Du).sum()]]) * ds
+        vx, vy, w = np.linalg.solve(A, b)
+        c, si = math.cos(phi), math.sin(phi)
+        pos += dt * np.array([c * vx - si * vy, si * vx + c * vy])
+        phi += dt * w
+    return float(np.linalg.norm(pos) * frequency / periods)

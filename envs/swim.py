@@ -40,7 +40,8 @@ class WormTask:
                  control_dt: float = 0.02, duration: float = 10.0, muscle_tau: float = 0.1,
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, markers: bool = False,
                  nthread: int | None = None, head_cpg: float = 0.0, head_cpg_amplitude: float = 1.0,
-                 head_length: float = HEAD_LENGTH, head_cpg_phase: str = "zero") -> None:
+                 head_length: float = HEAD_LENGTH, head_cpg_phase: str = "zero",
+                 load: float = 1.0) -> None:
         if not (control_dt > 0 and math.isfinite(control_dt)):
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if not (duration >= control_dt and math.isfinite(duration)):
@@ -49,8 +50,8 @@ class WormTask:
             raise ValueError(f"reset_noise_scale must be >= 0 rad, got {reset_noise_scale}")
         # The physics step divides the control step exactly; a coarser control step keeps the 10 ms default.
         self.n_substeps = max(1, round(control_dt / timestep))
-        self.body = WormBody(n_worms=n_worms, n_segments=n_segments, medium=medium, muscle_tau=muscle_tau,
-                             timestep=control_dt / self.n_substeps, markers=markers, nthread=nthread)
+        self.body = WormBody(n_worms=n_worms, n_segments=n_segments, medium=medium, load=load,
+                             muscle_tau=muscle_tau, timestep=control_dt / self.n_substeps, markers=markers, nthread=nthread)
         self.n_worms = n_worms
         self.control_dt = float(control_dt)
         self.duration = float(duration)
@@ -388,7 +389,10 @@ class SwimEnv(WormEnv):
     diverges (info["diverged"]), which a bounded action should never cause.
 
     ## Arguments
-    n_segments=12 (4..48), medium="water" ("water" drag ratio 1.5, "agar" 10, or a number > 0),
+    n_segments=12 (4..48), medium="water" (the drag ratio c_n / c_t: "water" 2, the animal's swimming
+    near a surface; "water-bulk" 1.5; "agar" 10; or a number > 0; envs/body.py MEDIA says why),
+    load=1.0 (the medium's viscosity relative to water, 1e-3..1e5: multiplies the drag; Fang-Yen et al.
+    2010's load axis),
     control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s, ctrl_cost_weight=1e-3, reset_noise_scale=0.05 rad,
     timestep=0.02 s (physics step, one per control step by default; control_dt is divided into
     round(control_dt / timestep) steps; 0.01 for +-0.2% accuracy of the swimming speed at twice the cost),
@@ -419,9 +423,9 @@ class SwimEnv(WormEnv):
                  duration: float = 10.0, muscle_tau: float = 0.1, ctrl_cost_weight: float = 1e-3,
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
                  head_cpg_amplitude: float = 1.0, head_cpg_phase: str = "zero", render_mode: str | None = None,
-                 width: int = 480, height: int = 480) -> None:
+                 width: int = 480, height: int = 480, load: float = 1.0) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
-                         medium=medium, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
+                         medium=medium, load=load, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
                          ctrl_cost_weight=ctrl_cost_weight, reset_noise_scale=reset_noise_scale,
                          timestep=timestep, head_cpg=head_cpg, head_cpg_amplitude=head_cpg_amplitude,
                          head_cpg_phase=head_cpg_phase)

@@ -10,6 +10,10 @@ direction = -1 from tail to head (backward). Dorsal activation 0.5 + 0.5 * ampli
 
     wave = TravellingWave(n_segments=12, frequency=2.0, wavelength=1.5)
     action = wave(t)            # t: float -> (2J,);  t: (B,) -> (B, 2J)
+    wave = animal_wave("swim")  # the animal's measured swimming wave (ANIMAL_GAITS), full amplitude
+
+The defaults (2 Hz, 1.5 BL) are the head oscillator's and the project's reference open-loop wave; the
+animal's own gaits are in ANIMAL_GAITS.
 """
 from __future__ import annotations
 
@@ -65,3 +69,46 @@ class TravellingWave:
         """Muscle activations at time(s) t (s): float -> (2J,), (B,) -> (B, 2J); dorsal then ventral, in [0, 1]."""
         s = 0.5 * self.amplitude * np.sin(self.phases(t))
         return np.concatenate([0.5 + s, 0.5 - s], axis=-1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AnimalGait:
+    """A forward gait of C. elegans as measured: frequency (Hz), wavelength (body lengths), the medium
+    of wormsim's body it is measured in (envs/body.py MEDIA), the forward speed (BL/s) where a source
+    gives one, and the sources."""
+    frequency: float
+    wavelength: float
+    medium: str
+    speed: float | None
+    source: str
+
+    @property
+    def wave_speed(self) -> float:
+        """Speed of the body wave along the body, BL/s."""
+        return self.frequency * self.wavelength
+
+    @property
+    def slip(self) -> float | None:
+        """Forward speed / wave speed (1: no slip, the body follows its own track)."""
+        return None if self.speed is None else self.speed / self.wave_speed
+
+
+#: The animal's gaits at the two ends of the load axis. Frequency and wavelength: Fang-Yen et al. 2010
+#: (PNAS 107:20323), the water (1 mPa s) and agar ends of their gait-against-viscosity measurements
+#: (Fig. 2). Swimming speed: Sznitman et al. 2010 (Biophys. J. 98:617), about 0.35 mm/s for a ~1 mm
+#: worm. Crawling speed: no single source gives it at these kinematics (speed ~0.2 BL/s at 0.30 Hz and
+#: 0.65 BL would be a slip of 1, faster than the body's own wave allows), so it is left out.
+ANIMAL_GAITS: dict[str, AnimalGait] = {
+    "swim": AnimalGait(1.76, 1.54, "water", 0.35,
+                       "Fang-Yen et al. 2010 (frequency, wavelength); Sznitman et al. 2010 (speed)"),
+    "crawl": AnimalGait(0.30, 0.65, "agar", None, "Fang-Yen et al. 2010 (frequency, wavelength)"),
+}
+
+
+def animal_wave(gait: str, n_segments: int = 12, amplitude: float = 1.0, direction: int = 1) -> TravellingWave:
+    """The open-loop muscle wave at the animal's frequency and wavelength for ``gait`` ("swim", "crawl")."""
+    if gait not in ANIMAL_GAITS:
+        raise ValueError(f"unknown gait {gait!r}; choose from {', '.join(ANIMAL_GAITS)}")
+    g = ANIMAL_GAITS[gait]
+    return TravellingWave(n_segments=n_segments, frequency=g.frequency, wavelength=g.wavelength,
+                          amplitude=amplitude, direction=direction)

@@ -104,7 +104,8 @@ def test_bad_medium_raises_and_lists_choices():
         WormBody(medium="honey")
     with pytest.raises(ValueError):
         WormBody(medium=-1.0)
-    assert drag_ratio("water") == 1.5 and drag_ratio("agar") == 10.0 and drag_ratio(4) == 4.0
+    assert drag_ratio("water") == 2.0 and drag_ratio("water-bulk") == 1.5 and drag_ratio("agar") == 10.0
+    assert drag_ratio(4) == 4.0
 
 
 @pytest.mark.parametrize("n", [4, 12, 48])
