@@ -98,6 +98,11 @@ def cmd_rollout(args) -> int:
           f"({info['episodes']} episode(s), {info['seconds']:.1f} s simulated)")
     for line in describe_wave(info):
         print(line)
+    if info.get("distances"):                  # a task with a target (navigate)
+        reached = [a for a in info["arrivals"] if a is not None]
+        print(f"target: reached in {len(reached)} of {len(info['distances'])} episode(s)"
+              + (f" (at {', '.join(f'{a:.1f}' for a in reached)} s)" if reached else "")
+              + f"; final distance {', '.join(f'{d:.2f}' for d in info['distances'])} BL")
     print(f"video: {info['path']} ({info['frames']} frames, {info['size'][0]}x{info['size'][1]}, "
           f"{info['fps']:.0f} fps; rendered in {info['wall_time']:.0f} s)")
     return 0

@@ -33,6 +33,15 @@ all in 3-D (correct under any camera, no projection to maintain):
 On the pixels (Pillow): the simulated time, the forward speed averaged over the last second (BL/s;
 the instantaneous speed swings with every undulation), an optional label, and a scale bar.
 
+A task with a target (navigate: the env's task has ``target`` and its info a ``distance``) is filmed so
+that the target and the path are in the picture: the camera looks at the middle of the box holding the
+start, the target and the worm, from far enough that the box plus ``TARGET_MARGIN_BL`` fits the frame
+(never closer than the swim view), smoothed so that it follows the worm without jumps. The target is
+MuJoCo's marker sphere; around it a ring marks the success radius and faint rings every
+``ISO_STEP_BL`` BL the attractant's iso-concentration lines (the gradient: the concentration depends on
+the distance alone); the trail keeps the whole episode's path; the overlay gives the head's distance
+to the target in place of the speed, and the time it arrived.
+
 Running. The brain-driven modes run through ``wormsim.rollout.run_episodes``, the closed-loop runner
 that training and the experiment use, on the rendering environment seen as a vector environment of one
 worm (``_Recorder``): the recorder takes the body's curvature, centre of mass and speed and the frames
@@ -69,6 +78,10 @@ HEAD_RGBA = (0.85, 0.10, 0.10, 1.0)  # red head segment
 VIEW_SHORT_BL = 1.1                  # world extent across the frame's shorter side, body lengths
 TRAIL_MIN_ALPHA = 0.15               # the oldest trail point still shown
 SPEED_WINDOW_S = 1.0                 # the overlay's speed: the mean over the last second
+TARGET_MARGIN_BL = 0.6               # navigate: world margin around start, target and worm in the view
+ISO_STEP_BL = 0.5                    # navigate: spacing of the iso-concentration rings, BL
+RING_RGBA = (0.85, 0.25, 0.15, 0.9)  # the success radius
+ISO_RGBA = (0.85, 0.25, 0.15, 0.25)  # the iso-concentration rings
 
 
 class NoBodyError(ValueError):
@@ -166,6 +179,8 @@ class Rollout:
     runner's "u" (inputs), "muscles", "obs"; empty for open-loop. control_dt: s per row.
     frames: rendered frames (H, W, 3) uint8, every ``frame_every`` control steps.
     head_cpg: the body's head oscillator, Hz (0: off).
+    distance: (T,) head tip to target, BL, and arrived: s when the head first came within the success
+    radius (None: never), for a task with a target (navigate); empty and None otherwise.
     """
     curvature: np.ndarray
     com: np.ndarray
@@ -175,6 +190,8 @@ class Rollout:
     frames: list = field(default_factory=list)
     frame_every: int = 1
     head_cpg: float = 0.0
+    distance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    arrived: float | None = None
 
     @property
     def duration(self) -> float:
@@ -282,18 +299,43 @@ class TrailRenderer:
         self._head_geoms = set(np.flatnonzero(model.geom_bodyid == head).tolist()) if head >= 0 else set()
         self._font = None
         self._lookat: np.ndarray | None = None
+        self._fovy = fovy
+        self._view: float | None = None
+        self.min_view_bl = self.view_height_bl
+
+    def _set_view(self, short_side_bl: float) -> None:
+        """Camera distance for a frame whose shorter side spans ``short_side_bl`` BL at the worm's plane."""
+        self.view_height_bl = short_side_bl * max(1.0, self.height / self.width)
+        self.camera.distance = 0.5 * self.view_height_bl / np.tan(np.radians(self._fovy) / 2)
+        self.pixels_per_bl = self.height / self.view_height_bl
 
     def frame(self, com: np.ndarray, trail: np.ndarray, trail_age: np.ndarray,
-              text: list[str] | None = None) -> np.ndarray:
+              text: list[str] | None = None, frame_points: np.ndarray | None = None,
+              target: tuple[np.ndarray, float, float] | None = None) -> np.ndarray:
         """com: (2,) the point to follow, BL. trail: (K, 2) positions, trail_age: (K,) s since each.
-        text: lines drawn at the top left. Returns (height, width, 3) uint8."""
+        text: lines drawn at the top left. frame_points: (K, 2) world points (BL) the view must hold
+        (navigate: start, target, worm); the camera then looks at their box's middle from far enough
+        to hold the box plus TARGET_MARGIN_BL. target: (position (2,), success radius, distance from
+        the start) BL, drawn as rings. Returns (height, width, 3) uint8."""
         # Smooth the look-at point: a swimming worm's centre of mass wobbles at the undulation
         # frequency, and a camera locked to it would shake the whole picture.
         com = np.asarray(com, float)
+        if frame_points is not None:
+            pts = np.asarray(frame_points, float)
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            com = 0.5 * (lo + hi)
+            # the frame's shorter side must hold the box's extent along either axis, scaled by the aspect
+            need = max((hi - lo)[1] + 2 * TARGET_MARGIN_BL,
+                       ((hi - lo)[0] + 2 * TARGET_MARGIN_BL) * min(1.0, self.height / self.width),
+                       self.min_view_bl)
+            self._view = need if self._view is None else max(need, 0.9 * self._view + 0.1 * need)
+            self._set_view(self._view)
         self._lookat = com if self._lookat is None else 0.8 * self._lookat + 0.2 * com
         self.camera.lookat[:] = (self._lookat[0], self._lookat[1], 0.0)
         self.renderer.update_scene(self.data, camera=self.camera)
         self._colour_head()
+        if target is not None:
+            self._add_rings(*target)
         self._add_trail(np.asarray(trail, float), np.asarray(trail_age, float))
         pixels = self.renderer.render()
         return self._overlay(pixels, text or [])
@@ -305,27 +347,45 @@ class TrailRenderer:
             if g.objtype == geom and g.objid in self._head_geoms:
                 g.rgba[:] = HEAD_RGBA
 
+    def _line(self, a: np.ndarray, b: np.ndarray, rgba, width: float) -> bool:
+        """One GL line segment a -> b (3-D points) in the scene; False when the scene is full."""
+        mj, scene = self.mujoco, self.renderer.scene
+        if scene.ngeom >= scene.maxgeom:
+            return False
+        g = scene.geoms[scene.ngeom]
+        rgba = np.asarray(rgba, np.float32)
+        mj.mjv_initGeom(g, mj.mjtGeom.mjGEOM_LINE, np.zeros(3), np.zeros(3), np.eye(3).ravel(), rgba)
+        mj.mjv_connector(g, mj.mjtGeom.mjGEOM_LINE, width, a, b)
+        g.rgba[:] = rgba
+        scene.ngeom += 1
+        return True
+
+    def _add_rings(self, centre: np.ndarray, radius: float, reach: float) -> None:
+        """The success radius (a ring) and faint iso-concentration rings every ISO_STEP_BL out to the
+        start's distance (the attractant depends on the distance to the target alone)."""
+        z, k = -0.195, np.linspace(0.0, 2 * np.pi, 49)
+        circles = [(radius, RING_RGBA, max(2.0, self.height / 80))]
+        circles += [(r, ISO_RGBA, max(1.0, self.height / 160))
+                    for r in np.arange(ISO_STEP_BL, reach + 0.5 * ISO_STEP_BL, ISO_STEP_BL)]
+        for r, rgba, width in circles:
+            pts = np.stack([centre[0] + r * np.cos(k), centre[1] + r * np.sin(k), np.full_like(k, z)], 1)
+            for a, b in zip(pts[:-1], pts[1:]):
+                if not self._line(a, b, rgba, width):
+                    return
+
     def _add_trail(self, trail: np.ndarray, age: np.ndarray) -> None:
-        mj = self.mujoco
-        scene = self.renderer.scene
         z = -0.19  # just above the floor (at z = -0.2), below the worm
         # GL lines, not capsules: on a software (llvmpipe) EGL every tessellated capsule is drawn
         # triangle by triangle, and an 8 s trail is 400 of them; lines cost next to nothing. Width in pixels.
         width = max(3.0, self.height / 40)
         for k in range(len(trail) - 1):
-            if scene.ngeom >= scene.maxgeom:
-                break
             fade = 1.0 - age[k + 1] / self.trail_seconds
             a = np.array([trail[k, 0], trail[k, 1], z])
             b = np.array([trail[k + 1, 0], trail[k + 1, 1], z])
             if fade <= 0.0 or np.linalg.norm(b - a) < 1e-9:
                 continue
-            g = scene.geoms[scene.ngeom]
-            rgba = np.array([*TRAIL_RGB, TRAIL_MIN_ALPHA + (1.0 - TRAIL_MIN_ALPHA) * fade], np.float32)
-            mj.mjv_initGeom(g, mj.mjtGeom.mjGEOM_LINE, np.zeros(3), np.zeros(3), np.eye(3).ravel(), rgba)
-            mj.mjv_connector(g, mj.mjtGeom.mjGEOM_LINE, width, a, b)
-            g.rgba[:] = rgba
-            scene.ngeom += 1
+            if not self._line(a, b, (*TRAIL_RGB, TRAIL_MIN_ALPHA + (1.0 - TRAIL_MIN_ALPHA) * fade), width):
+                break
 
     def _overlay(self, pixels: np.ndarray, text: list[str]) -> np.ndarray:
         """Text lines at the top left, the label at the bottom left, a scale bar at the bottom right,
@@ -393,13 +453,33 @@ class _Recorder:
         self.control_dt = control_dt_of(env)
         self.n_segments = self.layout.n_segments
         self.curvature, self.com, self.speed, self.frames = [], [], [], []
+        self.distance: list[float] = []          # head tip to target, BL (tasks with a target)
+        self.arrived: float | None = None        # s, when the head first came within the success radius
         self.done = False
         self.t = 0
+        task = getattr(u, "task", None)
+        # a task with a target (navigate): the view holds start, target and worm; the whole path is kept
+        self.has_target = getattr(task, "target", None) is not None
+        if self.has_target and renderer is not None and self.max_steps is not None:
+            renderer.trail_seconds = max(renderer.trail_seconds, (self.max_steps + 1) * self.control_dt)
+
+    def _target(self) -> tuple[np.ndarray, float, float]:
+        """(world position (2,), success radius, start distance) of worm 0's target, BL."""
+        task = self.env.unwrapped.task
+        home = np.asarray(getattr(task.body, "homes", np.zeros((1, 2)))[0], float)
+        return (np.asarray(task.target[0], float) + home, float(task.success_radius),
+                float(task.start_distance[0]))
 
     def _observe(self, obs, info) -> None:
         self.curvature.append(np.asarray(obs, float)[self.layout.angles] * self.n_segments)
         self.com.append(_world_com(self.env))
         self.speed.append(float(np.asarray(info.get("speed", np.nan)).ravel()[0]) if info else np.nan)
+        if self.has_target:
+            d = info.get("distance") if info else None
+            self.distance.append(float(np.asarray(d).ravel()[0]) if d is not None
+                                 else float(self.env.unwrapped.task._distance()[0]))
+            if self.arrived is None and info and bool(np.asarray(info.get("success", False)).ravel()[0]):
+                self.arrived = self.t * self.control_dt
 
     def _render(self, force: bool = False) -> None:
         if self.renderer is None or (self.t % self.frame_every and not force):
@@ -412,13 +492,21 @@ class _Recorder:
         recent = np.asarray(self.speed[1:][-max(1, int(round(SPEED_WINDOW_S / self.control_dt))):], float)
         speed = (f"{np.nanmean(recent):+.3f} BL/s" if np.isfinite(recent).any() else "n/a")
         text = [f"t {self.t * self.control_dt:5.2f} s", f"speed {speed} (last {SPEED_WINDOW_S:g} s)"]
-        self.frames.append(self.renderer.frame(com[-1], trail, age, text))
+        if not self.has_target:
+            self.frames.append(self.renderer.frame(com[-1], trail, age, text))
+            return
+        target = self._target()
+        text[1] = f"distance to target {self.distance[-1]:.2f} BL"
+        if self.arrived is not None:
+            text.append(f"reached at {self.arrived:.2f} s")
+        points = np.vstack([com[:1], target[0][None], com[-1:]])
+        self.frames.append(self.renderer.frame(com[-1], trail, age, text, frame_points=points, target=target))
 
     def reset(self, seed=None, **_):
         """seed: an int or a list of one (the vector-env form). Returns obs (1, obs_dim), {}."""
         seed = seed[0] if isinstance(seed, (list, tuple, np.ndarray)) else seed
         obs, info = self.env.reset(seed=None if seed is None else int(seed))
-        self.t, self.done = 0, False
+        self.t, self.done, self.arrived = 0, False, None
         self._observe(obs, {})
         self.speed[-1] = np.nan
         self._render(force=True)
@@ -449,7 +537,8 @@ class _Recorder:
             return np.asarray(x[1:] if len(x) > 1 else x)
         return Rollout(curvature=rows(self.curvature), com=rows(self.com), speed=rows(self.speed),
                        control_dt=self.control_dt, traces=traces, frames=self.frames,
-                       frame_every=self.frame_every, head_cpg=head_cpg_of(self.env))
+                       frame_every=self.frame_every, head_cpg=head_cpg_of(self.env),
+                       distance=rows(self.distance) if self.distance else np.zeros(0), arrived=self.arrived)
 
 
 # ---- rollouts ----------------------------------------------------------------------------------------
@@ -603,7 +692,9 @@ def record_video(spec, params: np.ndarray | None, path: str | Path, duration: fl
     "speed" (BL/s), the wave metrics averaged over the episodes ("frequency" Hz, "phase_lag" cycles,
     "wavelength" BL, "wave_speed" BL/s, "amplitude" and "amplitude_head" rad/BL, "direction"; see
     ``wave_metrics``), "head_cpg" (Hz, 0 = off), "speeds", "frequencies" and "waves" (per episode),
-    "wall_time" (s)}.
+    "wall_time" (s)}; for a task with a target (navigate) also "distances" (each episode's final
+    distance of the head to the target, BL) and "arrivals" (s when it came within the success radius,
+    None where it never did).
     """
     path = Path(path)
     if path.suffix.lower() not in (".mp4", ".gif"):
@@ -613,6 +704,7 @@ def record_video(spec, params: np.ndarray | None, path: str | Path, duration: fl
     check_filmable(spec.task)
     t0 = time.perf_counter()
     frames, speeds, waves, seconds, real_fps, head_cpg = [], [], [], 0.0, float(fps), 0.0
+    distances, arrivals = [], []
     for e in range(episodes):
         r = rollout(spec, params, mode=mode, seed=seed + e, duration=duration, size=size, fps=fps,
                     trail_seconds=trail_seconds, env=env, label=label)
@@ -622,6 +714,9 @@ def record_video(spec, params: np.ndarray | None, path: str | Path, duration: fl
         seconds += r.duration
         real_fps = 1.0 / (r.frame_every * r.control_dt)
         head_cpg = r.head_cpg
+        if len(r.distance):
+            distances.append(float(r.distance[-1]))
+            arrivals.append(r.arrived)
     write_video(frames, path, real_fps)
     info = {"path": str(path), "frames": len(frames), "size": tuple(int(s) for s in size),
             "fps": real_fps, "seconds": seconds, "episodes": episodes, "speed": _nanmean(speeds)}
@@ -631,6 +726,8 @@ def record_video(spec, params: np.ndarray | None, path: str | Path, duration: fl
                          else "head-to-tail" if lag > 0 else "tail-to-head")
     info.update(head_cpg=head_cpg, speeds=speeds, frequencies=[w["frequency"] for w in waves],
                 waves=waves, wall_time=time.perf_counter() - t0)
+    if distances:
+        info.update(distances=distances, arrivals=arrivals)
     return info
 
 
