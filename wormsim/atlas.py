@@ -486,8 +486,8 @@ def anatomy_rows(results: list[dict], strain: str) -> list[dict]:
     over its seeds)."""
     seen: dict[tuple, dict] = {}
     for r in results:
-        s = r["subject"]
-        seen.setdefault((s.wiring, s.wiring_seed), r["anatomy"])
+        s = r["subject"]   # the connectome's anatomy does not depend on the seed: once
+        seen.setdefault((s.wiring, 0 if s.wiring == "connectome" else s.wiring_seed), r["anatomy"])
     by_wiring: dict[str, list[dict]] = {}
     for (wiring, _), anat in seen.items():
         by_wiring.setdefault(wiring, []).append(anat)
