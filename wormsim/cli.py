@@ -202,13 +202,14 @@ def _check_config(config):
     """Every value a run needs, checked before any file is written (a bad one leaves no half-made run).
     Returns the trainer (from the trainer registry) that takes this level, task and training mode."""
     from wormsim.config import check_bounds, medium_value
-    from wormsim.envs.body import MAX_SEGMENTS, MIN_SEGMENTS, drag_ratio
+    from wormsim.envs.body import MAX_SEGMENTS, MIN_SEGMENTS, check_load, drag_ratio
     from wormsim.rollout import build_circuit
     from wormsim.trainers import trainer_for
     check_bounds(config)
     if not MIN_SEGMENTS <= config.n_segments <= MAX_SEGMENTS:
         raise UserError(f"--n-segments must be in {MIN_SEGMENTS}..{MAX_SEGMENTS}, got {config.n_segments}")
     drag_ratio(medium_value(config.medium))   # "water", "agar" or a number > 0, else a ValueError naming them
+    check_load(config.load)                   # a viscosity relative to water within range, else one line
     trainer = trainer_for(config)             # a level, task or mode the trainer cannot take
     spec = config.eval_spec()                 # rejects level/task/training combinations before any file
     build_circuit(spec)                       # and a circuit that cannot do the task

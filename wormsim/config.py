@@ -140,7 +140,10 @@ class TrainConfig:
     episodes: int = opt(1, "episodes per candidate, averaged", low=1)
     duration: float = opt(5.0, "simulated seconds per training episode (swim, navigate)", positive=True)
     n_segments: int = opt(12, "body segments of the worm")
-    medium: str = opt("water", "water, agar, or a drag ratio (normal / tangential)")
+    medium: str = opt("water", "the drag ratio (normal / tangential) of the medium: water (2, near a "
+                      "surface, as the animal is measured), water-bulk (1.5), agar (10), or a number")
+    load: float = opt(1.0, "the medium's viscosity relative to water's (Fang-Yen et al. 2010's load axis: "
+                      "multiplies the drag; 1e-3..1e5)", positive=True)
     head_cpg: float = opt(2.0, "frequency (Hz) of the head's own oscillator, which drives the head "
                           "muscles no simulated motor neuron reaches (swim, navigate; 0: off, the "
                           "circuit must make its own rhythm)", low=0)
@@ -197,6 +200,8 @@ class TrainConfig:
         if task.has_body:  # tasks without a body have a fixed trial structure
             env_kwargs += (("medium", medium_value(self.medium)), ("duration", float(self.duration)),
                            ("head_cpg", float(self.head_cpg)))
+            if self.load != 1.0:   # only when set: runs made before --load keep their set-up
+                env_kwargs += (("load", float(self.load)),)
         if held_out:
             env_kwargs += tuple(task.held_out)
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
