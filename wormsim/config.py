@@ -134,9 +134,26 @@ class TrainConfig:
                     "--budget counts PPO iterations) or bptt (differentiable levels on the tasks "
                     "without a body; --budget counts gradient steps)", choices="algos")
     seed: int = opt(0, "seed of the trainer, the null wiring and the episodes", low=0)
-    budget: int = opt(100, "number of ES generations (PPO: iterations; BPTT: gradient steps)", low=1)
+    budget: int = opt(100, "most ES generations (PPO: iterations; BPTT: gradient steps); with --stop "
+                      "plateau a run ends earlier once converged", low=1)
+    stop: str = opt("plateau", "plateau: stop once the validation score has stopped improving (see "
+                    "--patience), within --budget; budget: run the whole budget (the summary still says "
+                    "when the rule would have fired)", choices=("plateau", "budget"))
+    patience: int = opt(30, "plateau rule: iterations over which the validation score must gain more than "
+                        "--plateau-tol of its gain so far (and more than its standard error)", low=1)
+    plateau_tol: float = opt(0.02, "plateau rule: the smallest gain over --patience iterations, as a "
+                             "fraction of the validation score's gain since the untrained policy", low=0)
+    val_every: int = opt(5, "iterations between validation checks of the current policy (ES: the "
+                         "distribution mean) on fixed episodes of the training distribution", low=1)
+    val_episodes: int = opt(4, "episodes of each validation check", low=1)
     popsize: int = opt(32, "candidates per generation", low=2)
-    sigma: float = opt(0.2, "initial step size of CMA-ES, in parameter units", positive=True)
+    sigma: float = opt(0.2, "initial step size of CMA-ES: a fraction of each parameter group's natural "
+                       "scale (--sigma-scale group), or in parameter units (none)", positive=True)
+    lr: float | None = opt(None, "learning rate of PPO and BPTT (default: the trainer's own, PPO 1e-3, "
+                           "BPTT 3e-2)", positive=True)
+    sigma_scale: str = opt("group", "group: ES steps relative to each parameter group's natural scale as the "
+                           "level declares it (synapses, biases, gains, time constants), fair to every "
+                           "level; none: one step size in parameter units for all", choices=("group", "none"))
     episodes: int = opt(1, "episodes per candidate, averaged", low=1)
     duration: float = opt(5.0, "simulated seconds per training episode (swim, navigate)", positive=True)
     n_segments: int = opt(12, "body segments of the worm")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from wormsim.runs import Run, RunError, atomic_write_text
 from wormsim.train import torch_threads
 from wormsim.config import TrainConfig
 from wormsim.train.es import _finite, _nanmean
+from wormsim.train.plateau import Validation
 from wormsim.train.ppo import _episode_seed
 
 
@@ -49,8 +50,8 @@ class BPTTConfig:
     """BPTT hyper-parameters.
 
     num_envs: episodes per iteration, one brain batch (the minibatch of the gradient step).
-    learning_rate: Adam (3e-3: the levels' parameters are O(1) magnitudes; 1e-2 made the spiking
-        level's surrogate gradients overshoot).
+    learning_rate: Adam's, 3e-2 unless --lr sets it (the experiment's tuning sweep chooses it per level
+        on validation episodes).
     max_grad_norm: global gradient-norm clip.
     torch_threads: torch CPU threads while training (None: leave torch's setting); 1, as for PPO: the
         per-step tensors are small (batch x ~100 neurons).
@@ -142,6 +143,8 @@ def train_bptt(config: TrainConfig, run: Run, resume: bool = False, progress: bo
     if state is not None and bptt is None:
         bptt = BPTTConfig.from_dict(state["bptt"])
     bptt = bptt or BPTTConfig()
+    if config.lr is not None:
+        bptt = replace(bptt, learning_rate=float(config.lr))
     if bptt.num_envs < 1 or not bptt.learning_rate > 0:
         raise ValueError(f"num_envs must be >= 1 and learning_rate > 0: {bptt}")
     atomic_write_text(run.path / "bptt.json", json.dumps(asdict(bptt), indent=2))
@@ -164,16 +167,20 @@ def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, 
                            f"parameters): it belongs to another run")
         setup.load_state_dict(state["model"])
         start, elapsed, env_steps = state["iteration"], state["elapsed"], state["env_steps"]
+        validation = Validation(config, state=state["validation"], circuit=setup.circuit)
         run.truncate_metrics(start + 1)
     else:
         run.truncate_metrics(0)
         start, elapsed = 0, 0.0
-        untrained = judge.evaluate(setup.brain.get_params()[:1].numpy(), seed=_episode_seed(config.seed, 1))
+        x0 = setup.brain.get_params()[0].numpy()
+        untrained = judge.evaluate(x0[None], seed=_episode_seed(config.seed, 1))
         env_steps = untrained.steps
+        validation = Validation(config, x0, circuit=setup.circuit)   # check 0: the untrained brain
         ret, score = _finite(untrained.returns[0]), _finite(untrained.score[0])
         run.append_metrics({"iteration": 0, "best": ret, "mean": ret, "std": 0.0, "speed_best": None,
                             "speed_mean": None, "score_best": score,
                             "score_mean": score, "wall_time": 0.0, "env_steps": env_steps,
+                            **validation.first_row(),
                             "note": "untrained (connectome-derived initial parameters), held-out episodes"})
 
     spec = config.eval_spec()
@@ -181,6 +188,8 @@ def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, 
                desc=f"bptt {config.level}/{config.wiring}")
     try:
         for it in range(start, config.budget):
+            if validation.stop:
+                break
             t0 = time.perf_counter()
             returns, env_returns, scores, steps = episode_returns(setup, _episode_seed(config.seed, 0, it))
             loss = -returns.mean()
@@ -195,11 +204,14 @@ def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, 
                    "std": float(env_returns.std()), "speed_best": None, "speed_mean": None,
                    "score_best": _finite(scores[k]),
                    "score_mean": _nanmean(scores), "loss": float(loss.detach()),
-                   "grad_norm": float(grad_norm), "wall_time": round(elapsed, 3), "env_steps": env_steps}
+                   "grad_norm": float(grad_norm), "wall_time": round(elapsed, 3), "env_steps": env_steps,
+                   "evaluations": (it + 1) * bptt.num_envs}
+            row.update(validation.check(it + 1, row["evaluations"], setup.brain.get_params()[0].numpy()))
             run.append_metrics(row)
             run.save_checkpoint({"algo": "bptt", "fingerprint": config.fingerprint(), "bptt": asdict(bptt),
                                  "iteration": it + 1, "dim": dim, "model": setup.state_dict(),
-                                 "elapsed": elapsed, "env_steps": env_steps})
+                                 "elapsed": elapsed, "env_steps": env_steps,
+                                 "validation": validation.state_dict()})
             run.save_policy(setup.brain.get_params()[0].detach().numpy(), level=config.level,
                             generation=it + 1, algo="bptt", spec=spec.as_dict())
             bar.set_postfix(ret=f"{row['mean']:.3f}", score=f"{row['score_mean']:.3f}")
@@ -208,13 +220,17 @@ def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, 
         bar.close()
         setup.env.close()
 
-    final = setup.brain.get_params()[0].detach().numpy()
+    validation.close()
+    # early stopping's choice: the iterate with the best validation score (training distribution)
+    final, done = validation.best_params, int(run.metrics()[-1]["iteration"])
     judged, heldout = heldout_trials(judge, final, judge.initial_params(), _episode_seed(config.seed, 2))
-    policy = run.save_policy(final, level=config.level, generation=config.budget, algo="bptt",
-                             source="final BPTT iterate", spec=spec.as_dict())
+    policy = run.save_policy(final, level=config.level, generation=validation.best["iteration"], algo="bptt",
+                             source="best validated BPTT iterate", spec=spec.as_dict())
     summary = {"final_speed": None, "final_return": float(judged.returns[0]),
                "final_score": _finite(judged.score[0]), "untrained_score": run.metrics()[0]["score_mean"],
-               "untrained_speed": None, "generations": config.budget, "wall_time": round(elapsed, 1),
+               "untrained_speed": None, "generations": done, "budget": config.budget,
+               "evaluations": done * bptt.num_envs, **validation.summary(),
+               "learning_rate": bptt.learning_rate, "wall_time": round(elapsed, 1),
                "env_steps": env_steps, "n_params": dim, "policy": str(policy), "algo": "bptt",
                "heldout": heldout}
     run.write_summary(summary)

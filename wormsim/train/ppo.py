@@ -57,7 +57,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ from wormsim.runs import Run, RunError, atomic_write_text
 from wormsim.train import torch_threads
 from wormsim.config import TrainConfig
 from wormsim.train.es import _finite, _nanmean
+from wormsim.train.plateau import Validation
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -433,6 +434,8 @@ def train_ppo(config: TrainConfig, run: Run, resume: bool = False, progress: boo
     if state is not None and ppo is None:
         ppo = PPOConfig.from_dict(state["ppo"])
     ppo = ppo or PPOConfig()
+    if config.lr is not None:
+        ppo = replace(ppo, learning_rate=float(config.lr))
     if ppo.num_envs < 1 or ppo.bptt_steps < 1 or ppo.num_minibatches < 1 or ppo.update_epochs < 1:
         raise ValueError(f"num_envs, bptt_steps, num_minibatches, update_epochs must be >= 1: {ppo}")
     atomic_write_text(run.path / "ppo.json", json.dumps(asdict(ppo), indent=2))
@@ -456,17 +459,19 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
                            f"parameters): it belongs to another run")
         setup.load_state_dict(state["model"])
         start, elapsed, env_steps = state["iteration"], state["elapsed"], state["env_steps"]
+        validation = Validation(config, state=state["validation"], circuit=setup.circuit)
         run.truncate_metrics(start + 1)           # rows past the checkpoint are redone identically
     else:
         run.truncate_metrics(0)
         start, elapsed, env_steps = 0, 0.0, 0
-        untrained = judge.evaluate(setup.brain.get_params()[:1].numpy(),
-                                   seed=_episode_seed(config.seed, 1))
+        x0 = setup.brain.get_params()[0].numpy()
+        untrained = judge.evaluate(x0[None], seed=_episode_seed(config.seed, 1))
+        validation = Validation(config, x0, circuit=setup.circuit)   # check 0: the untrained brain
         env_steps = untrained.steps
         ret, speed, score = (_finite(x[0]) for x in (untrained.returns, untrained.speed, untrained.score))
         run.append_metrics({"iteration": 0, "best": ret, "mean": ret, "std": 0.0, "speed_best": speed,
                             "speed_mean": speed, "score_best": score, "score_mean": score,
-                            "wall_time": 0.0, "env_steps": env_steps,
+                            "wall_time": 0.0, "env_steps": env_steps, **validation.first_row(),
                             "note": "untrained (connectome-derived initial parameters), deterministic"})
 
     spec = config.eval_spec()
@@ -474,6 +479,8 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
                desc=f"ppo {config.level}/{config.wiring}")
     try:
         for it in range(start, config.budget):
+            if validation.stop:
+                break
             t0 = time.perf_counter()
             ro = collect_rollout(setup, ppo, seed=_episode_seed(config.seed, 0, it))
             losses = update(setup, ppo, ro)
@@ -485,10 +492,13 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
                    "speed_mean": _finite(ro.speed), "score_best": _finite(ro.scores[k]),
                    "score_mean": _nanmean(ro.scores), **losses,
                    "action_std": float(setup.log_std.detach().exp().mean()),
-                   "wall_time": round(elapsed, 3), "env_steps": env_steps}
+                   "wall_time": round(elapsed, 3), "env_steps": env_steps,
+                   "evaluations": (it + 1) * ppo.num_envs}
+            # the deterministic policy (mean action), as it is judged
+            row.update(validation.check(it + 1, row["evaluations"], setup.brain.get_params()[0].numpy()))
             run.append_metrics(row)
             run.save_checkpoint({"algo": "ppo", "fingerprint": config.fingerprint(), "ppo": asdict(ppo),
-                                 "iteration": it + 1, "dim": dim,
+                                 "iteration": it + 1, "dim": dim, "validation": validation.state_dict(),
                                  "model": setup.state_dict(), "elapsed": elapsed, "env_steps": env_steps})
             run.save_policy(setup.brain.get_params()[0].numpy(), level=config.level, generation=it + 1,
                             algo="ppo", spec=spec.as_dict())
@@ -500,14 +510,17 @@ def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, pr
         bar.close()
         setup.env.close()
 
-    final = setup.brain.get_params()[0].numpy()
+    validation.close()
+    # early stopping's choice: the iterate with the best validation score (training distribution)
+    final, done = validation.best_params, int(run.metrics()[-1]["iteration"])
     scores, heldout = heldout_trials(judge, final, judge.initial_params(), _episode_seed(config.seed, 2))
-    policy = run.save_policy(final, level=config.level, generation=config.budget, algo="ppo",
-                             source="final PPO iterate (mean action)", spec=spec.as_dict())
+    policy = run.save_policy(final, level=config.level, generation=validation.best["iteration"], algo="ppo",
+                             source="best validated PPO iterate (mean action)", spec=spec.as_dict())
     untrained = run.metrics()[0]
     summary = {"final_speed": _finite(scores.speed[0]), "final_return": float(scores.returns[0]),
                "final_score": _finite(scores.score[0]),
-               "untrained_speed": untrained["speed_mean"], "generations": config.budget,
+               "untrained_speed": untrained["speed_mean"], "generations": done, "budget": config.budget,
+               "evaluations": done * ppo.num_envs, **validation.summary(), "learning_rate": ppo.learning_rate,
                "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
                "policy": str(policy), "speed_unit": "body lengths / s", "algo": "ppo", "heldout": heldout}
     run.write_summary(summary)
