@@ -149,6 +149,9 @@ def _add_train(sub) -> None:
 def _finish(config, run, summary) -> int:
     from wormsim.envs.tasks import get_task
     took = f"{summary['generations']} iterations, {summary['wall_time']:.0f} s"
+    if summary.get("converged") is not None:   # the trainers with the plateau rule
+        took += (f", converged at {summary['converged_at']}" if summary["converged"] else
+                 f", not converged within --budget {summary.get('budget', summary['generations'])}")
     body = get_task(config.task).has_body
     fmt = lambda x: "n/a" if x is None else format(x, ".3f")  # noqa: E731
     if body and summary.get("final_speed") is not None:
