@@ -32,6 +32,11 @@ LEVELS: dict[str, str | type[Brain]] = {
     "ncap": "wormsim.realism_levels.ncap:NCAPBrain",
     # NCAP with its own muscle stage, as published: a different output stage, outside the default comparisons
     "ncap-direct": "wormsim.realism_levels.ncap:NCAPDirectBrain",
+    # the conductance level's ladder of detail (conductance.LADDER): one mechanism less or more than
+    # "conductance" per rung, outside the default comparisons
+    "conductance-passive": "wormsim.realism_levels.conductance:PassiveConductanceBrain",
+    "conductance-ca-inactivation": "wormsim.realism_levels.conductance:CaInactivationConductanceBrain",
+    "conductance-synaptic-kinetics": "wormsim.realism_levels.conductance:SynapticKineticsConductanceBrain",
 }
 # derived levels "PREFIX-LEVEL": prefix -> "module:function" that returns the class for LEVEL
 DERIVED: dict[str, str] = {"readout": "wormsim.realism_levels.readout:readout_class"}

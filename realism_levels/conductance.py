@@ -32,8 +32,19 @@ Model (one neuron i; every constant below is a `ConductanceConfig` field, its so
   conductance by the connection count): g_ji = |theta_chem| * g_syn * count_ji and
   G_ij = |theta_gap| * g_gap * count_ij, so magnitudes are trained and signs stay fixed.
 - Gating kinetics are those of the OpenWorm muscle_model NeuroML channels k_slow, k_fast and ca_boyle
-  (Boyle & Cohen 2008, Table A1) that c302's C-level cells use; the Ca-dependent inactivation gate h of
-  ca_boyle is left out (no Ca pool), voltage inactivation f is kept.
+  (Boyle & Cohen 2008, Table A1) that c302's C-level cells use; by default the Ca-dependent
+  inactivation gate h of ca_boyle is left out (no Ca pool), voltage inactivation f is kept.
+
+Mechanisms beyond the default, each a documented switch of ConductanceConfig (off by default):
+- ``ca_inactivation``: a Ca pool d[Ca]/dt = rho I_Ca / area - [Ca] / tau_Ca and ca_boyle's gate h,
+  which scales g_Ca by 1 - alpha (1 - h([Ca])) (c302 cell_C.xml, parameters_C.py);
+- ``synaptic_gating``: release s relaxes to s(V_pre) with tau_s = (1 - s(V_pre)) / k_s instead of
+  following it at once (c302 C1's gradedSynapse).
+``PARAMETER_SETS`` names whole sets ("wormsim": the defaults; "c302-C1": c302's level C1 values, checked
+against c302's own NEURON run by tests/test_c302_reference.py) and ``LADDER`` the rungs of a ladder of
+detail (passive, active = the default, + Ca inactivation, + synaptic kinetics), each registered as a level
+(conductance-passive, conductance, conductance-ca-inactivation, conductance-synaptic-kinetics).
+docs/c302/README.md compares them with c302.
 - Membrane densities are c302 parameters_C (specific capacitance 1 uF/cm2, leak 0.005 mS/cm2 at
   -50 mV, k_slow 3 mS/cm2, k_fast 0.0712 mS/cm2 at -60 mV, ca_boyle 3 mS/cm2 at 40 mV) on the
   membrane area of c302's soma, a sphere of diameter 5 um (pi d^2 = 78.5 um2, C_m = 0.785 pF).
@@ -94,13 +105,17 @@ GATES: dict[str, tuple[float, float, float]] = {
     "f_Ca": (25.1815, -5.03176, 150.88),   # ca_boyle voltage inactivation "f"
 }
 
+# The voltage equation and its gates. {ca_factor} is "" by default and "* fcond_Ca" with the Ca-dependent
+# inactivation (ConductanceConfig.ca_inactivation); {extra} adds that mechanism's and the synaptic
+# gating's own equations. Each combination of switches is one fixed set of equations, so it compiles
+# once (per venv, in Brian2's disk cache) whatever the other constants are.
 _NEURON_EQS = """
 dv/dt = (I_leak + I_Ks + I_Kf + I_Ca + I_chem + I_gap + I_bias + I_in) / C_m : volt
 I_in = g_in_exc * (E_exc - v) + g_in_inh * (E_inh - v) : amp
 I_leak = g_L * (E_L - v) : amp
 I_Ks = g_Ks * n * (E_K - v) : amp
 I_Kf = g_Kf * p**4 * q * (E_K - v) : amp
-I_Ca = g_Ca * e_Ca**2 * f_Ca * (E_Ca - v) : amp
+I_Ca = g_Ca * e_Ca**2 * f_Ca {ca_factor}* (E_Ca - v) : amp
 I_chem = g_exc * (E_exc - v) + g_inh * (E_inh - v) : amp
 I_gap = gV_gap - g_gap * v : amp
 dn/dt = (1 / (1 + exp((Vh_n - v) / k_n)) - n) / tau_n : 1
@@ -108,8 +123,7 @@ dp/dt = (1 / (1 + exp((Vh_p - v) / k_p)) - p) / tau_p : 1
 dq/dt = (1 / (1 + exp((Vh_q - v) / k_q)) - q) / tau_q : 1
 de_Ca/dt = (1 / (1 + exp((Vh_e_Ca - v) / k_e_Ca)) - e_Ca) / tau_e_Ca : 1
 df_Ca/dt = (1 / (1 + exp((Vh_f_Ca - v) / k_f_Ca)) - f_Ca) / tau_f_Ca : 1
-r : 1
-g_exc : siemens
+{extra}g_exc : siemens
 g_inh : siemens
 g_gap : siemens
 gV_gap : amp
@@ -118,9 +132,43 @@ g_in_exc : siemens
 g_in_inh : siemens
 """
 
-# graded release s(V), stored in r once per step (not a subexpression) so that the synapses read it
-# instead of each evaluating the exponential again
+# Ca-dependent inactivation (c302's ca_boyle gate h, Boyle & Cohen 2008): a Ca pool fed by the Ca
+# current (NeuroML's fixedFactorConcentrationModel: d[Ca]/dt = rho I_Ca / area - [Ca] / tau_Ca) and an
+# instantaneous gate h = 1 / (1 + exp((Ca_half - [Ca]) / k_hCa)) that scales the Ca conductance by
+# fcond = 1 - alpha_h (1 - h). h is computed from [Ca] once per step (in _step_code, like r), so that
+# both [Ca] and v stay linear in themselves for exponential Euler; c302's h (tau = 0) follows [Ca] at
+# once, a lag of one dt here.
+_CA_EQS = """dCa/dt = rho_Ca * I_Ca - Ca / tau_Ca : mmolar
+fcond_Ca : 1
+"""
+_CA_CODE = "fcond_Ca = 1 - alpha_h * (1 - 1 / (1 + exp((Ca_half - Ca) / k_hCa)))"
+
+# graded release. Instantaneous (default): r = s_inf(V), stored once per step (not a subexpression) so
+# that the synapses read it instead of each evaluating the exponential again. With synaptic gating
+# (c302 C1's gradedSynapse, after Kunert et al. 2014): ds/dt = (s_inf - s) / tau_s with
+# tau_s = (1 - s_inf) / k_s, which with x = (V - V_r) / k_r is ds/dt = k_s (e^x - (1 + e^x) s): no
+# division, linear in s, so exponential Euler integrates it exactly over a step however short tau_s
+# gets (NEURON's cnexp does not: c302's export needs dt <= 0.005 ms, docs/c302/README.md). One state
+# per presynaptic neuron serves all its synapses: c302 gives every synapse of a sign the same s_inf and
+# k, so their s are equal.
 _RELEASE_CODE = "r = 1 / (1 + exp((V_r - v) / k_r))"
+_GATED_RELEASE_EQS = "dr/dt = k_s * (exp((v - V_r) / k_r) - (1 + exp((v - V_r) / k_r)) * r) : 1\n"
+
+
+def _neuron_equations(cfg: "ConductanceConfig") -> tuple[str, str]:
+    """(equations, code run at the start of every step) for the mechanisms cfg switches on."""
+    extra, code = "", []
+    if cfg.ca_inactivation:
+        extra += _CA_EQS
+        code.append(_CA_CODE)
+    if cfg.synaptic_gating:
+        extra += _GATED_RELEASE_EQS
+    else:
+        extra += "r : 1\n"
+        code.append(_RELEASE_CODE)
+    eqs = _NEURON_EQS.format(ca_factor="* fcond_Ca " if cfg.ca_inactivation else "", extra=extra)
+    return eqs, "\n".join(code)
+
 
 # graded chemical synapse: conductance w * s(V_pre); one Synapses object per presynaptic sign, whose
 # reversal (E_exc, E_inh) sits in the neuron equation
@@ -183,6 +231,25 @@ class ConductanceConfig:
     init_g_chem: float = 0.1
     init_g_gap: float = 0.1
     init_input_gain: float = 1.0
+    # ---- mechanisms beyond the default model (each a switch; PARAMETER_SETS and LADDER combine them) ----
+    # Ca-dependent inactivation of the Ca current (c302's ca_boyle gate h, from Boyle & Cohen 2008's
+    # muscle model) driven by a Ca pool; the values are c302 parameters_C / cell_C.xml's
+    ca_inactivation: bool = False
+    ca_decay_ms: float = 11.5943        # c302 parameters_C "ca_conc_decay_time" (Boyle & Cohen 2008 Table A1)
+    ca_rho: float = 0.000238919         # c302 parameters_C "ca_conc_rho", mol / (m A s): pool filling per
+                                        # unit Ca current density (Boyle & Cohen 2008 Table A1, "f")
+    h_alpha: float = 0.282473           # c302 cell_C.xml ca_boyle h "alpha": largest fraction inactivated
+    h_ca_half_mM: float = 6.41889e-8    # c302 cell_C.xml ca_boyle h "ca_half"
+    h_k_mM: float = -1.00056e-8         # c302 cell_C.xml ca_boyle h "k" (negative: inactivation)
+    # first-order synaptic gating: ds/dt = (s_inf(V_pre) - s) / tau_s, tau_s = (1 - s_inf) / k_s (c302
+    # C1's gradedSynapse, Kunert et al. 2014's synaptic activation); off: s = s_inf(V_pre) at once
+    synaptic_gating: bool = False
+    syn_rate_per_ms: float = 0.025      # c302 parameters_C1 "exc_syn_k" = "inh_syn_k" (tau_s <= 40 ms)
+    syn_start_closed: bool = False      # with synaptic_gating: s starts at 0 (c302's gradedSynapse sets
+                                        # no initial value, so NEURON starts it closed), not at s_inf
+    # initial membrane potential of every episode; None: the isolated cell's resting potential
+    # (resting_potential). Gates start at their steady state there, the Ca pool empty.
+    v_init_mV: float | None = None
     # failure handling
     v_min_mV: float = -150.0            # a voltage outside [v_min, v_max] (or NaN) is a numerical failure
     v_max_mV: float = 100.0
@@ -192,6 +259,61 @@ class ConductanceConfig:
     @property
     def membrane_area_cm2(self) -> float:
         return float(np.pi * (self.soma_diameter_um * 1e-4) ** 2)
+
+    def __post_init__(self):
+        if self.dt_ms <= 0:
+            raise ValueError(f"dt_ms must be > 0, got {self.dt_ms}")
+        if self.ca_inactivation and (self.ca_decay_ms <= 0 or not 0 <= self.h_alpha <= 1):
+            raise ValueError("ca_inactivation needs ca_decay_ms > 0 and 0 <= h_alpha <= 1, got "
+                             f"{self.ca_decay_ms}, {self.h_alpha}")
+        if self.synaptic_gating and self.syn_rate_per_ms <= 0:
+            raise ValueError(f"syn_rate_per_ms must be > 0, got {self.syn_rate_per_ms}")
+
+
+# ---- named parameter sets, as c302 keeps its levels (parameters_C.py, parameters_C1.py, ...) ----------
+# "wormsim": the level's defaults (ConductanceConfig()): c302 level C's membrane with Kunert et al.
+#   2014's synapses, release midpoint at -35 mV, conductances trainable from 0.1 of their literature
+#   values, no Ca pool, instantaneous release.
+# "c302-C1": OpenWorm c302 0.12.1's level C1 as it generates and runs the 81-cell motor circuit
+#   (parameters_C.py, parameters_C1.py, cell_C.xml): the same membrane plus the Ca pool and Ca-dependent
+#   inactivation, graded synapses with first-order gating, release midpoint 0 mV, 0.09 nS per synapse,
+#   0.00052 nS per gap junction which c302 instantiates once per direction of every pair (Cook 2019's
+#   symmetric gap sheet lists each pair both ways), so 2 x 0.00052 nS per junction here, every cell
+#   starting at -45 mV with its synapses closed (s = 0: starting them at s_inf(-45 mV) = 1.2e-4 instead
+#   moves the first 100 ms by up to 1 mV). Scales start at 1 (c302's values as they are). examples/c302_reference.py
+#   and tests/test_c302_reference.py check it against c302's own NEURON run (docs/c302/README.md).
+PARAMETER_SETS: dict[str, dict[str, Any]] = {
+    "wormsim": {},
+    "c302-C1": dict(ca_inactivation=True, synaptic_gating=True, v_release_mV=0.0, k_release_mV=5.0,
+                    g_syn_nS=0.09, g_gap_nS=2 * 0.00052, init_g_chem=1.0, init_g_gap=1.0,
+                    v_init_mV=-45.0, syn_start_closed=True),
+}
+
+# ---- the ladder of biophysical detail: one mechanism added per rung, on the "wormsim" set -------------
+# Each rung is a level of its own (LADDER_LEVELS, registered in realism_levels/__init__.py), trained and
+# judged like any level, so an experiment can ask which mechanism changes the answer. The default
+# "conductance" level is rung 2.
+LADDER: dict[str, dict[str, Any]] = {
+    "passive": dict(g_k_slow_mS_cm2=0.0, g_k_fast_mS_cm2=0.0, g_ca_mS_cm2=0.0),   # leak + synapses
+    "active": {},                                                                  # + K and Ca (default)
+    "ca-inactivation": dict(ca_inactivation=True),                                 # + Ca pool, h gate
+    "synaptic-kinetics": dict(ca_inactivation=True, synaptic_gating=True),         # + s with tau_s
+}
+
+
+def parameter_set(name: str, **overrides) -> ConductanceConfig:
+    """The ConductanceConfig of a named parameter set (PARAMETER_SETS), with field overrides."""
+    if name not in PARAMETER_SETS:
+        raise ValueError(f"unknown conductance parameter set {name!r}; choose from "
+                         f"{', '.join(PARAMETER_SETS)}")
+    return ConductanceConfig(**{**PARAMETER_SETS[name], **overrides})
+
+
+def ladder_config(rung: str, **overrides) -> ConductanceConfig:
+    """The ConductanceConfig of a rung of the ladder of detail (LADDER), with field overrides."""
+    if rung not in LADDER:
+        raise ValueError(f"unknown rung {rung!r}; choose from {', '.join(LADDER)}")
+    return ConductanceConfig(**{**LADDER[rung], **overrides})
 
 
 # ---- code generation target -------------------------------------------------------------------------
@@ -223,8 +345,15 @@ def choose_codegen_target(requested: str) -> str:
 
 
 # ---- small helpers ---------------------------------------------------------------------------------
+# units of the constants of the optional mechanisms (the others follow their name, see _unit_name)
+_UNITS = {"rho_Ca": "mmolar / coulomb", "Ca_half": "mmolar", "k_hCa": "mmolar", "alpha_h": "1",
+          "k_s": "hertz"}
+
+
 def _unit_name(constant: str) -> str:
     """Brian2 unit of a membrane constant of ConductanceBrain._namespace, by its name."""
+    if constant in _UNITS:
+        return _UNITS[constant]
     if constant == "C_m":
         return "farad"
     if constant.startswith("tau_"):
@@ -285,14 +414,16 @@ class _Sim:
         # fixed object names for the same reason: Brian2 names arrays in the generated code after their
         # object, and numbers unnamed objects (neurongroup_1, _2, ...), so each new network compiled
         # anew; names only need to be unique within one Network
-        self.group = b2.NeuronGroup(batch * n, _NEURON_EQS + shared, method=cfg.method, namespace={},
+        eqs, step_code = _neuron_equations(cfg)
+        self.group = b2.NeuronGroup(batch * n, eqs + shared, method=cfg.method, namespace={},
                                     clock=clock, name="wormsim_neurons")
         for k, value in ns.items():
             setattr(self.group, k, value)
         objs: list[Any] = [self.group]
         offs = (np.arange(batch) * n)[:, None]
-        self.group.run_regularly(_RELEASE_CODE, clock=clock, when="start", order=1,
-                                 name="wormsim_release")
+        if step_code:
+            self.group.run_regularly(step_code, clock=clock, when="start", order=1,
+                                     name="wormsim_release")
         # chemical synapses, split by presynaptic sign; chem_sel[k] selects their edges (in order)
         ce = brain._chem_edges
         self.chem = []
@@ -333,7 +464,7 @@ class _Sim:
         self.net.store("start")
         # direct views of the runtime arrays (SI units), valid for the life of this object
         self.arr = {k: self.group.variables[k].get_value() for k in
-                    _STATE_VARS + ("r", "g_in_exc", "g_in_inh", "I_bias", "g_gap")}
+                    brain._state_vars + ("r", "g_in_exc", "g_in_inh", "I_bias", "g_gap")}
         self.chem_w = [syn.variables["w"].get_value() if syn is not None else None for syn in self.chem]
         self.gap_w = self.gap.variables["w"].get_value() if self.gap is not None else None
 
@@ -401,7 +532,21 @@ class ConductanceBrain(Brain):
         }
         for g, (vh, k, tau) in GATES.items():
             self._namespace.update({f"Vh_{g}": vh * b2.mV, f"k_{g}": k * b2.mV, f"tau_{g}": tau * b2.ms})
+        # the optional mechanisms' constants exist only when they are on, so the default model's
+        # equations (and its compiled code in Brian2's cache) stay what they were
+        self._state_vars = _STATE_VARS
+        if cfg.ca_inactivation:
+            area_m2 = area * 1e-4
+            self._namespace.update({
+                # rho / area: mol m^-3 (= mM) per second per ampere of Ca current
+                "rho_Ca": cfg.ca_rho / area_m2 * b2.mmolar / (b2.amp * b2.second),
+                "tau_Ca": cfg.ca_decay_ms * b2.ms, "alpha_h": cfg.h_alpha,
+                "Ca_half": cfg.h_ca_half_mM * b2.mmolar, "k_hCa": cfg.h_k_mM * b2.mmolar})
+            self._state_vars = self._state_vars + ("Ca", "fcond_Ca")
+        if cfg.synaptic_gating:
+            self._namespace["k_s"] = cfg.syn_rate_per_ms / b2.ms
         self.v_rest_mV = resting_potential(cfg)
+        self.v_init_mV = self.v_rest_mV if cfg.v_init_mV is None else float(cfg.v_init_mV)
 
         # chemical edges and their parameter groups
         self._chem_edges = c.chem_edges
@@ -501,18 +646,26 @@ class ConductanceBrain(Brain):
 
     # ---- state ---------------------------------------------------------------------------------------
     def _rest_state(self) -> dict[str, float]:
-        v = self.v_rest_mV
+        """The state every episode starts from: v = v_init (the resting potential unless the config
+        says otherwise), gates and release at their steady state there, the Ca pool empty (c302's
+        initial concentration, 0 mM), so h = h_inf(0)."""
+        cfg = self.config
+        v = self.v_init_mV
         out = {"v": v * 1e-3}
         for g, (vh, k, _) in GATES.items():
             out[g] = float(_sigmoid(np.array((v - vh) / k)))
+        out["r"] = float(_sigmoid(np.array((v - cfg.v_release_mV) / cfg.k_release_mV)))
+        if cfg.synaptic_gating and cfg.syn_start_closed:
+            out["r"] = 0.0
+        if cfg.ca_inactivation:
+            out["Ca"] = 0.0
+            out["fcond_Ca"] = 1 - cfg.h_alpha * (1 - float(_sigmoid(np.array(-cfg.h_ca_half_mM / cfg.h_k_mM))))
         return out
 
     def _reset_rows(self, rows: np.ndarray) -> None:
         rest = self._rest_state()
-        for k in _STATE_VARS:
+        for k in self._state_vars + ("r",):
             self._sim.view(k)[rows] = rest[k]
-        self._sim.view("r")[rows] = _sigmoid(np.array((self.v_rest_mV - self.config.v_release_mV)
-                                                      / self.config.k_release_mV))
 
     def reset(self, batch: int) -> None:
         """Start fresh episodes for ``batch`` rows: every neuron at the isolated-cell resting
@@ -534,9 +687,13 @@ class ConductanceBrain(Brain):
         return self._sim.view("v") * 1e3
 
     def activity(self) -> np.ndarray:
-        """(batch, N) graded release s(V) now, in [0, 1]."""
+        """(batch, N) graded release now, in [0, 1]: s(V), or with synaptic gating the gated release
+        s that the synapses read."""
         cfg = self.config
-        act = _sigmoid((self.voltage() - cfg.v_release_mV) / cfg.k_release_mV)
+        if cfg.synaptic_gating:
+            act = np.clip(self._sim.view("r"), 0.0, 1.0)
+        else:
+            act = _sigmoid((self.voltage() - cfg.v_release_mV) / cfg.k_release_mV)
         return np.where(self.failed[:, None], 0.0, np.nan_to_num(act))
 
     def _check(self) -> np.ndarray:
@@ -655,6 +812,42 @@ class ConductanceBrain(Brain):
             control_step()
 
     @torch.no_grad()
+    def run_current_clamp(self, current_pA: np.ndarray) -> np.ndarray:
+        """Inject currents, as c302's pulse generators do, with no sensory input: current_pA (T, batch,
+        N) is held over each of T control steps on top of the trained bias. Call reset(batch) first.
+        Returns the voltages (T + 1, batch, N) in mV: the initial state, then the end of every step
+        (one Brian2 run; wormsim.reference.c302 replays c302's scenarios with it)."""
+        if self._sim is None:
+            raise RuntimeError("call reset(batch) before run_current_clamp()")
+        cur = np.asarray(current_pA, dtype=np.float64)
+        if cur.ndim != 3 or cur.shape[1:] != (self._batch, self.circuit.n) or len(cur) < 1:
+            raise ValueError(f"current_pA must have shape (T, {self._batch}, {self.circuit.n}), got "
+                             f"{cur.shape}")
+        self._push_params()
+        self._set_inputs(np.zeros((self._batch, self.io.n_inputs)))
+        bias = self._sim.arr["I_bias"].copy()
+        out = [self.voltage().copy()]
+        ticks = [0]
+
+        def on_tick():   # at the start of every control step after the first (as in drive)
+            if ticks[0] > 0:
+                self._check()
+                out.append(self.voltage().copy())
+                self._sim.arr["I_bias"][:] = bias + cur[ticks[0]].ravel() * 1e-12
+            ticks[0] += 1
+
+        self._sim.arr["I_bias"][:] = bias + cur[0].ravel() * 1e-12
+        self._sim.callback = on_tick
+        try:
+            self._run(len(cur) * self.io.control_dt)
+        finally:
+            self._sim.callback = None
+            self._sim.arr["I_bias"][:] = bias
+        self._check()
+        out.append(self.voltage().copy())
+        return np.stack(out)
+
+    @torch.no_grad()
     def make_reservoir(self, scale, input_gains, input_scale: float = 1.0) -> dict:
         """Every chemical and gap conductance at the level's default times ``scale`` (default 1):
         g = scale * init_g * g_syn * synapse count, derived from the wiring's counts. The network is
@@ -677,5 +870,43 @@ class ConductanceBrain(Brain):
                 "chem_unit": "peak conductance, nS", "gap_unit": "junction conductance, nS"}
 
 
-__all__ = ["ConductanceBrain", "ConductanceConfig", "GATES", "choose_codegen_target",
-           "resting_potential"]
+# ---- the ladder's rungs as levels (registered in realism_levels/__init__.py as conductance-<rung>) ------
+class _RungBrain(ConductanceBrain):
+    """A rung of the ladder of detail (LADDER): the conductance level with its rung's mechanisms."""
+    rung: ClassVar[str] = "active"
+
+    @classmethod
+    def default_config(cls) -> ConductanceConfig:
+        return ladder_config(cls.rung)
+
+
+class PassiveConductanceBrain(_RungBrain):
+    """Rung 1: leak, graded synapses and gap junctions only (no voltage-gated K or Ca)."""
+    name: ClassVar[str] = "conductance-passive"
+    rung: ClassVar[str] = "passive"
+
+
+class CaInactivationConductanceBrain(_RungBrain):
+    """Rung 3: the default level plus the Ca pool and Ca-dependent inactivation of the Ca current."""
+    name: ClassVar[str] = "conductance-ca-inactivation"
+    rung: ClassVar[str] = "ca-inactivation"
+
+
+class SynapticKineticsConductanceBrain(_RungBrain):
+    """Rung 4: rung 3 plus first-order synaptic gating (tau_s = (1 - s_inf) / k_s)."""
+    name: ClassVar[str] = "conductance-synaptic-kinetics"
+    rung: ClassVar[str] = "synaptic-kinetics"
+
+
+# level name -> class, rung by rung (the default "conductance" level is the rung "active")
+LADDER_LEVELS: dict[str, str] = {
+    "conductance-passive": "PassiveConductanceBrain",
+    "conductance": "ConductanceBrain",
+    "conductance-ca-inactivation": "CaInactivationConductanceBrain",
+    "conductance-synaptic-kinetics": "SynapticKineticsConductanceBrain",
+}
+
+
+__all__ = ["CaInactivationConductanceBrain", "LADDER_LEVELS", "PassiveConductanceBrain",
+           "SynapticKineticsConductanceBrain", "ConductanceBrain", "ConductanceConfig", "GATES", "LADDER", "PARAMETER_SETS",
+           "choose_codegen_target", "ladder_config", "parameter_set", "resting_potential"]
