@@ -657,6 +657,9 @@ def run_atlas(subjects: list[Subject], out: str | Path, protocol: StimProtocol |
             drawn.add(subject.group)
             draw(r, atlases[strains[0]], out / f"{'-'.join(subject.group)}.png")
     tests = [t for s in strains for m in ("r", "auc") for t in null_test(results, s, m)]
+    from wormsim.experiment.stats import holm   # one family: every connectome-vs-null test of this call
+    for t, p in zip(tests, holm([t["p"] for t in tests])):
+        t["p_holm"] = p
     table = format_tables(results, strains)
     proto = protocol or StimProtocol(drive=tuple(subjects[0].drive))
     data = to_json(results, proto, {"tests": tests, "atlas": {s: a.summary() for s, a in atlases.items()},
@@ -668,11 +671,15 @@ def run_atlas(subjects: list[Subject], out: str | Path, protocol: StimProtocol |
 
 
 def format_tests(tests: list[dict]) -> str:
-    lines = ["| strain | measure | level | parameters | null wiring | connectome | null mean | n null | p (null >= connectome) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| strain | measure | level | parameters | null wiring | connectome | null mean | n null | "
+             "p (null >= connectome) | p Holm |", "|---|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
         lines.append(f"| {t['strain']} | {t['measure']} | {t['level']} | {t['params']} | {t['null']} | "
-                     f"{_fmt(t['connectome'])} | {_fmt(t['null_mean'])} | {t['n_null']} | {_fmt(t['p'], '.3f')} |")
+                     f"{_fmt(t['connectome'])} | {_fmt(t['null_mean'])} | {t['n_null']} | {_fmt(t['p'], '.3f')} | "
+                     f"{_fmt(t.get('p_holm', float('nan')), '.3f')} |")
+    lines.append("")
+    lines.append("p: one-sided, the connectome's value ranked among the null wirings' (each seed one null "
+                 "wiring), (1 + #null >= connectome) / (1 + #null); Holm over every test in this table.")
     return "\n".join(lines)
 
 
