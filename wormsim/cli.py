@@ -133,6 +133,7 @@ def _add_train(sub) -> None:
                        "or the task's score, and the run directory.")
     add_arguments(p, TrainConfig)
     p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
+    _add_config_option(p, TrainConfig, "a run's config.json (runs/NAME/config.json) or a TOML file")
     p.set_defaults(func=cmd_train)
 
     r = sub.add_parser("resume", help="continue a run from its last checkpoint",
@@ -143,7 +144,35 @@ def _add_train(sub) -> None:
     r.add_argument("--workers", type=int, help="evaluation processes for the rest of the run")
     r.add_argument("--video", action=argparse.BooleanOptionalAction, default=None,
                    help="record a video of the final policy")
+    r.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None,
+                   help="write TensorBoard event files (default: as the run was started)")
     r.set_defaults(func=cmd_resume)
+
+
+def _add_config_option(p, cls, what: str, ignore: tuple[str, ...] = ()) -> None:
+    """--config FILE: the file's settings (wormsim.configfile) become the defaults of ``p``'s flags, so
+    a flag given on the command line overrides the file; fields without a flag reach the config as
+    they are (``ignore``: those the command sets itself)."""
+    p.add_argument("--config", metavar="FILE", help=f"take every setting from FILE ({what}); a flag "
+                   "given with it overrides the file")
+    p.set_defaults(_config=(p, cls, ignore))
+
+
+def _with_config_file(parser, args, argv):
+    """``args`` parsed again with the --config file's settings as defaults (every key and value checked
+    first: a bad one is a ValueError naming it, before anything runs); the settings that have no flag
+    are left in ``args._config_extra``."""
+    args._config_extra = {}
+    if not getattr(args, "config", None):
+        return args
+    from wormsim.configfile import load_config_file
+    sub, cls, ignore = args._config
+    values = load_config_file(cls, args.config, ignore=ignore)
+    flagged = {k: v for k, v in values.items() if hasattr(args, k)}
+    sub.set_defaults(**flagged)
+    args = parser.parse_args(argv)
+    args._config_extra = {k: v for k, v in values.items() if k not in flagged}
+    return args
 
 
 def _finish(config, run, summary) -> int:
@@ -169,7 +198,7 @@ def _finish(config, run, summary) -> int:
         from wormsim.viz.video import record_video
         params, _ = run.load_policy()
         video = record_video(config.eval_spec(), params, run.path / "swim.mp4", seed=config.seed)
-        summary["video"] = video["path"]
+        summary.update(video=video["path"], video_frequency=video.get("frequency"))   # Hz, the video's episode
         run.write_summary(summary)
         print(f"video: {video['path']}")
     print(f"run: {run.path}")
@@ -235,9 +264,10 @@ def cmd_resume(args) -> int:
     from wormsim.config import TrainConfig
     run = Run.open(args.run)
     config = TrainConfig.from_dict(run.config)
-    for key in ("budget", "workers", "video"):
+    for key in ("budget", "workers", "video", "tensorboard"):
         if getattr(args, key) is not None:
             setattr(config, key, getattr(args, key))
+    run.tensorboard = config.tensorboard
     trainer = _check_config(config)
     done = max((r.get("iteration", 0) for r in run.metrics()), default=0)
     if args.budget is not None and args.budget < done:
@@ -263,6 +293,7 @@ def _add_experiment(sub) -> None:
                        "concurrently (--workers processes, or Ray tasks with --backend ray); writes "
                        "tables, tests, curves and report.md into --out.")
     add_arguments(p, ExperimentConfig)
+    _add_config_option(p, ExperimentConfig, "an experiment's OUT/experiment.json or a TOML file")
     p.add_argument("--quick", action="store_true",
                    help="a tiny preset (rate and mlp, connectome and shuffled, swim, memory and digits, 2 "
                    "seeds, 3 generations of 6) that runs in a minute or two; a flag given with it "
@@ -324,14 +355,19 @@ def _add_distill(sub) -> None:
     p.add_argument("--unseen-drives", dest="unseen_drives", type=drive_pair, nargs="*", metavar="F,B",
                    default=[tuple(d) for d in UNSEEN_DRIVES],
                    help=f"{help_of['unseen_drives']} (default: {drives_text(UNSEEN_DRIVES)})")
-    p.add_argument("--out", required=True, help=help_of["out"])
+    p.add_argument("--out", help=help_of["out"] + " (required, here or in --config)")
+    _add_config_option(p, DistillConfig, "a distillation's OUT/distill.json or a TOML file",
+                       ignore=("command_line", "progress"))
     p.set_defaults(func=cmd_distill)
 
 
 def cmd_distill(args) -> int:
     from wormsim.config import from_args
     from wormsim.distill import DistillConfig, run
-    cfg = from_args(DistillConfig, args, command_line="wormsim " + " ".join(sys.argv[1:]), progress=True)
+    if not args.out:
+        raise UserError("--out is required (the report's directory), on the command line or in --config")
+    cfg = from_args(DistillConfig, args, command_line="wormsim " + " ".join(sys.argv[1:]), progress=True,
+                    **args._config_extra)
     result = run(cfg)
     held = result["heldout"]
     fmt = lambda x: "n/a" if x is None else format(x, ".3f")  # noqa: E731
@@ -429,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        args = _with_config_file(parser, args, argv)
         with _stop_on_sigterm():
             return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, KeyError) as exc:  # RunError is a ValueError

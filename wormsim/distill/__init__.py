@@ -67,6 +67,7 @@ Report (held-out seeds and drives, steps after the warm-up)
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Sequence
@@ -132,6 +133,9 @@ def run(cfg: DistillConfig) -> dict:
     """The whole distillation of ``cfg`` (checked first): record, train, analyse, write. Returns the metrics."""
     cfg.check()
     cfg = cfg.resolved()
+    # the settings as run (defaults resolved), which `wormsim distill --config OUT/distill.json` reruns
+    from wormsim.configfile import write_config_file
+    write_config_file(Path(cfg.out) / "distill.json", dataclasses.replace(cfg, command_line=None, progress=False))
     t_start = time.perf_counter()
     study = Study.build(cfg)
     try:
@@ -173,7 +177,31 @@ def _run(study: Study, t_start: float) -> dict:
                    wall_time_s={"record_teacher": round(t_record, 1),
                                 "total": round(time.perf_counter() - t_start, 1)})
     write_outputs(Path(cfg.out), metrics, train, test, pred, held, names, cfg.command_line, losses)
+    if cfg.tensorboard:
+        _tensorboard(cfg, metrics, losses)
     return metrics
+
+
+def _tensorboard(cfg: DistillConfig, metrics: dict, losses: list) -> None:
+    """The distillation in TensorBoard (event files in cfg.out): ``loss/train`` per epoch, the held-out
+    R^2 as ``final/*`` scalars, and the settings with them as the hparams entry."""
+    from wormsim.runs import HPARAMS_SKIP
+    from wormsim.tblog import EventLog, hparam_values, remove_events
+    out = Path(cfg.out)
+    remove_events(out)                        # a distillation run again into its --out replaces it
+    log = EventLog(out)
+    try:
+        for epoch, loss in enumerate(losses, 1):
+            log.scalars({"loss/train": loss}, epoch)
+        held = metrics["heldout"]
+        finals = {f"final/{unit}_r2_{k}": held[unit][k] for unit in ("neuron", "muscle") if held.get(unit)
+                  for k in ("pooled", "median") if isinstance(held[unit].get(k), (int, float))}
+        finals["final/n_params"] = metrics["student"]["n_params"]
+        log.scalars(finals, len(losses))
+        skip = HPARAMS_SKIP + ("command_line", "progress", "student_kwargs", "unseen_drives", "data_sizes")
+        log.hparams(hparam_values(dataclasses.asdict(cfg), skip=skip), finals)
+    finally:
+        log.close()
 
 
 def _metrics(study: Study, stud: Setup, train: dict, test: dict, losses: list, t_train: float, held: dict,

@@ -101,6 +101,8 @@ class DistillConfig:
     data_init: bool = True                     # the student starts at the target's mean activity
     student_kwargs: dict | None = None         # config overrides of the student level
     seed: int = opt(0, "seed of the data, the student's training and its null wiring")
+    tensorboard: bool = opt(True, "TensorBoard event files in --out: the loss per epoch, the held-out "
+                            "R^2 and the settings (hparams)")
     command_line: str | None = None            # the command, quoted in the report (not "command": the
                                                # CLI namespace holds the subcommand under that name)
     progress: bool = False                     # print what is being done
