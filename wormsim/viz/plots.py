@@ -171,7 +171,7 @@ def plot_learning_curves(run_dirs, path: str | Path, labels=None, title: str | N
     if any(np.isfinite(m["speed_mean"]).any() or np.isfinite(m["speed_best"]).any() for m in metrics):
         rows.append(("speed", "speed_mean", "speed_best", "forward speed (body lengths / s)"))
     if any(np.isfinite(m["score_mean"]).any() or np.isfinite(m["score_best"]).any() for m in metrics):
-        rows.append(("score", "score_mean", "score_best", "task score (0..1)"))
+        rows.append(("score", "score_mean", "score_best", _score_label(run_dirs)))
     fig, axes = plt.subplots(len(rows), 2, figsize=(11, 1.2 + 2.9 * len(rows)), sharey="row",
                              squeeze=False)
     for k, (m, label) in enumerate(zip(metrics, labels)):
@@ -221,6 +221,88 @@ def plot_learning_curves(run_dirs, path: str | Path, labels=None, title: str | N
                            else f"learning curves of {len(labels)} runs"))
     legend_rows = -(-len(handles) // ncol)
     fig.tight_layout(rect=(0, (0.12 + 0.2 * legend_rows) / fig.get_figheight(), 1, 1))
+    return save_figure(fig, path)
+
+
+def _score_label(run_dirs) -> str:
+    """The score axis's words: the task's own (navigate: success rate) when every run has one task whose
+    metric is its score, else "task score (0..1)"."""
+    from wormsim.envs.tasks import TASKS
+    tasks = {run_config(r).get("task") for r in run_dirs}
+    spec = TASKS.get(next(iter(tasks))) if len(tasks) == 1 else None
+    if spec is not None and spec.metric == "final_score" and spec.has_body:
+        return spec.metric_label.split(" (")[0] + " (0..1)"
+    return "task score (0..1)"
+
+
+# ---- navigation paths --------------------------------------------------------------------------------
+def navigation_paths(spec, params, episodes: int = 8, seed: int = 0) -> list[dict]:
+    """Run ``episodes`` episodes of ``spec`` (a navigate EvalSpec) with ``params`` and return each one's
+    centre-of-mass path in the frame of its own gradient: the target at (0, 0), the start on the -x
+    axis (the gradient points along +x). Each entry: {"path": (T + 1, 2) BL, "start_distance": BL (of
+    the centre of mass; the head tip starts ``target_distance`` away), "radius": BL, "success": bool,
+    "distance": final head-target distance BL}. Episode e has seed ``seed + e`` (the Evaluator's seeds
+    for one member), so these are the episodes a judgement with that seed runs."""
+    import dataclasses
+
+    from wormsim.rollout import Evaluator, run_episodes
+    ev = Evaluator(dataclasses.replace(spec, episodes=int(episodes)))
+    seeds = [int(seed) + e for e in range(episodes)]      # the Evaluator's seeds of member 0
+    try:
+        ev._setup(1)
+        ev.brain.set_params(np.asarray(params, np.float32)[None])
+        out = run_episodes(ev.brain, ev.interface, ev.env, seeds, record=True)
+        # the start and target of each episode: a reset of a fresh env with the same seeds (the
+        # evaluated env has auto-reset the rows that ended first)
+        probe = ev.make_env(episodes)
+        try:
+            probe.reset(seed=seeds)
+            start, target = probe.task.start_com.copy(), probe.task.target.copy()
+            radius = float(probe.task.success_radius)
+        finally:
+            probe.close()
+    finally:
+        ev.close()
+    com = np.asarray(out.traces["com"], float)                 # (T, E, 2), relative to each worm's home
+    paths = []
+    for e in range(episodes):
+        d = target[e] - start[e]
+        ang = -np.arctan2(d[1], d[0])
+        rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+        path = np.vstack([start[e][None], com[: int(out.steps[e]), e]]) - target[e]
+        paths.append({"path": path @ rot.T, "start_distance": float(np.hypot(*d)), "radius": radius,
+                      "success": bool(out.score[e] > 0.5),
+                      "distance": float(out.scores.get("score_distance", np.full(episodes, np.nan))[e])})
+    return paths
+
+
+def plot_navigation(paths: list[dict], path: str | Path, title: str | None = None) -> Path:
+    """The paths of several episodes (``navigation_paths``) from their starting points to the target at
+    (0, 0), each rotated so that it starts on the -x axis (the attractant's gradient points right), as
+    chemotaxis tracks are shown; reaching paths in colour, the others grey, the success radius as a
+    circle, each start a square."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    reach = max(p["start_distance"] for p in paths)
+    for p in paths:
+        xy = p["path"]
+        ax.plot(xy[:, 0], xy[:, 1], lw=1.3, color="tab:red" if p["success"] else "0.55",
+                alpha=0.9 if p["success"] else 0.7)
+        ax.plot(xy[-1, 0], xy[-1, 1], "o", ms=3, color="tab:red" if p["success"] else "0.55")
+        ax.plot(xy[0, 0], xy[0, 1], "ks", ms=4)
+    ax.add_patch(plt.Circle((0.0, 0.0), paths[0]["radius"], fill=False, color="tab:red", lw=1.5))
+    ax.plot([0.0], [0.0], "*", ms=12, color="tab:red")
+    n_ok = sum(p["success"] for p in paths)
+    ax.set_aspect("equal")
+    lim = reach + 0.6
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.grid(alpha=0.3)
+    ax.set_xlabel("along the gradient (BL; target at 0, start to the left)")
+    ax.set_ylabel("across the gradient (BL)")
+    ax.set_title((title + "\n" if title else "") +
+                 f"centre-of-mass paths; {n_ok} of {len(paths)} reach the target (head tip inside the circle)", fontsize=9)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -580,7 +662,9 @@ def plot_run(run_dirs, out: str | Path | None = None, svg: bool = False, seed: i
              duration: float | None = None, rollout: bool = True, notes: list | None = None) -> list[Path]:
     """All figures of one or several runs; returns the paths written.
 
-    Always: learning_curves.png (every run overlaid; speed for body tasks, score for the others).
+    Always: learning_curves.png (every run overlaid; speed for swim, success rate for navigate, score
+    for the others). A task with per-episode scores (navigate) also gets paths.png: the paths of 8
+    held-out episodes to the target (``navigation_paths``, ``plot_navigation``).
     With ``rollout`` and a policy.npz, per run (``plot_rollout_figures``): for body tasks
     kymograph.png and activity.png from one recorded episode of the trained policy (``seed``;
     ``duration`` s, default the run's episode), and weights.png (every level that reports per-edge
@@ -647,6 +731,11 @@ def plot_rollout_figures(run, out: Path, prefix: str = "", ext: str = ".png", se
         env.close()
     initial = brain.get_params()[0].cpu().numpy()      # a fresh brain holds the connectome start
     brain.set_params(np.asarray(params, np.float32))
+    if motor and get_task(spec.task).episode_scores:        # a task with per-episode scores: navigate
+        held = config.eval_spec(episodes=8, held_out=True)
+        written.append(plot_navigation(navigation_paths(held, params, episodes=8, seed=seed),
+                                       out / f"{prefix}paths{ext}",
+                                       title=f"{name}: 8 held-out episodes"))
     if r is not None:
         stats = f"{r.mean_speed:+.3f} BL/s; {describe_wave(r.wave, short=True)}"
         written.append(plot_kymograph(r.curvature, r.control_dt, out / f"{prefix}kymograph{ext}",
