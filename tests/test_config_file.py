@@ -35,8 +35,9 @@ def test_a_rerun_from_a_runs_config_reproduces_its_metrics_and_a_flag_overrides_
     b = tmp_path / "b"
     assert main(["train", "--config", str(a / "config.json"), "--out", str(b)]) == 0
     assert rows(b) == rows(a) and final(b) == final(a)
-    stored = lambda run: {k: v for k, v in json.loads((run / "config.json").read_text())["config"].items()  # noqa: E731
-                          if k != "out"}
+
+    def stored(run):
+        return {k: v for k, v in json.loads((run / "config.json").read_text())["config"].items() if k != "out"}
     assert stored(b) == stored(a)
     # a flag given with the file wins
     from wormsim.config import TrainConfig

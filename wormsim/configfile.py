@@ -13,8 +13,9 @@ under a "config" key as a run's config.json does (its "versions" block is ignore
 Every key and value is checked against the config dataclass before anything runs, and the first bad
 one is refused on one line that names it: an unknown key (with the nearest known one), a value of the
 wrong type, a value outside its choices or below its bound. Keys are field names (``n_segments``);
-a flag's spelling (``n-segments``, ``train`` for ``trains``) is taken too. argparse knows nothing of files, so the check is here;
-the values then become the subcommand's defaults, which the flags on the command line override.
+a flag's spelling (``n-segments``, ``train`` for ``trains``) is taken too. argparse knows nothing of
+files, so the check is here; the values then become the subcommand's defaults, which the flags on the
+command line override.
 """
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ What a run shows (see ``metrics_tags`` for how a metrics row becomes scalar tags
 - SCALARS, one point per iteration (ES generation, PPO iteration, BPTT step; step 0 is the untrained
   circuit): ``return/best``, ``return/mean``, ``return/std`` (the task's return over the population or
   batch), ``speed/best``, ``speed/mean`` (forward speed, body lengths / s), ``score/best``,
-  ``score/mean`` (the task's score), ``es/sigma`` (CMA-ES step size), ``loss/*`` (PPO's and BPTT's
+  ``score/mean`` (the task's score), ``validation/score`` and ``validation/se`` (the plateau rule's
+  checks on fixed validation episodes), ``es/sigma`` (CMA-ES step size), ``loss/*`` (PPO's and BPTT's
   losses), ``train/*`` (wall time, environment steps, failed episodes, gradient norm, ...): every
   number of the run's metrics.jsonl rows. ``final/*``: the numbers of summary.json (held-out speed,
   score and return of the final policy, its untrained circuit's; ``final/video_frequency``: the undulation
@@ -39,13 +40,15 @@ EVENTS_GLOB = "events.out.tfevents.*"
 
 # the final metrics every run's hparams view lists (the experiment summary of the first run a
 # TensorBoard reads names the columns for all, so the list is fixed; a run without one leaves it blank)
-FINAL_METRICS = ("final/speed", "final/score", "final/return", "final/r2", "final/untrained_speed",
-                 "final/untrained_score", "final/video_frequency", "final/n_params", "final/wall_time")
+FINAL_METRICS = ("final/speed", "final/score", "final/return", "final/r2", "final/validation_best",
+                 "final/untrained_speed", "final/untrained_score", "final/video_frequency", "final/n_params",
+                 "final/wall_time")
 
 _SUMMARY_KEYS = {"final_speed": "final/speed", "final_score": "final/score", "final_return": "final/return",
-                 "final_r2": "final/r2", "untrained_speed": "final/untrained_speed",
-                 "untrained_score": "final/untrained_score", "video_frequency": "final/video_frequency",
-                 "n_params": "final/n_params", "wall_time": "final/wall_time"}
+                 "final_r2": "final/r2", "val_best": "final/validation_best",
+                 "untrained_speed": "final/untrained_speed", "untrained_score": "final/untrained_score",
+                 "video_frequency": "final/video_frequency", "n_params": "final/n_params",
+                 "wall_time": "final/wall_time"}
 
 _warned: set = set()
 
@@ -83,6 +86,8 @@ def metrics_tag(key: str) -> str:
     for group in ("speed", "score"):
         if key.startswith(group + "_"):
             return f"{group}/{key[len(group) + 1:]}"
+    if key.startswith("val_"):                     # the plateau rule's validation checks (wormsim.train.plateau)
+        return f"validation/{key[4:]}"
     if key == "sigma" or key.startswith("sigma_"):
         return f"es/{key}"
     if "loss" in key:
