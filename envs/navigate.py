@@ -35,6 +35,7 @@ class NavigateTask(WormTask):
         # per-episode bookkeeping of the scores: start (head tip, centre of mass), path of the centre of
         # mass, step of arrival (-1: not yet)
         self.start_distance = np.zeros(n_worms)
+        self.start_head = np.zeros((n_worms, 2))
         self.start_com = np.zeros((n_worms, 2))
         self.last_com = np.zeros((n_worms, 2))
         self.path_length = np.zeros(n_worms)
@@ -54,6 +55,7 @@ class NavigateTask(WormTask):
         self.concentration[worms] = np.exp(-dist / self.gradient_length)
         self.concentration_rate[worms] = 0.0
         self.start_distance[worms] = dist
+        self.start_head[worms] = head
         com = self.body.com_position()[worms]
         self.start_com[worms] = com
         self.last_com[worms] = com
@@ -91,7 +93,7 @@ class NavigateTask(WormTask):
                 "score_distance": dist,
                 "score_time": np.where(arrived, self.arrival_step * self.control_dt, np.inf),
                 "score_efficiency": path_efficiency(self.start_distance, dist, self.path_length),
-                "score_chemotaxis": chemotaxis_index(self.start_distance, dist)}
+                "score_chemotaxis": chemotaxis_index(self.start_head, self.body.head_position(), self.target)}
         return reward_approach + reward_success, success, info
 
 
@@ -105,26 +107,29 @@ SCORES = {
                   "have equal infos)",
     "score_efficiency": "path efficiency: (start distance - final distance) / path length of the centre "
                         "of mass, in [-1, 1]; 1 is a straight run to the target",
-    "score_chemotaxis": "chemotaxis index of the episode: +1 ended nearer the target than it started, -1 "
-                        "farther; its mean over episodes is the plate assay's (A - C) / (A + C) "
+    "score_chemotaxis": "chemotaxis index of the episode: +1 the head ended on the target's side of the start "
+                        "(nearer the target than the control spot mirrored through the start), -1 on the "
+                        "other; its mean over episodes is the plate assay's (A - C) / (A + C) "
                         "(Bargmann, Hartwieg & Horvitz 1993)",
 }
 
 
-def chemotaxis_index(start_distance, final_distance) -> np.ndarray:
-    """Each episode's vote in the chemotaxis index of the plate assay: +1 if the worm ended on the
-    attractant's side (nearer the target than where it started), -1 on the other side, 0 exactly level.
+def chemotaxis_index(start, end, target) -> np.ndarray:
+    """Each episode's vote in the chemotaxis index of the plate assay: +1 if the worm ended nearer the
+    attractant than the control, -1 if nearer the control, 0 exactly between.
 
-    The assay (Ward 1973, PNAS; in the form of Bargmann, Hartwieg & Horvitz 1993, Cell, methods) puts
-    worms between an attractant spot and a control spot and scores CI = (A - C) / (A + C), A and C the
-    animals that end at the attractant and at the control. A lone simulated worm is one animal of
-    that assay: with the plate's dividing line through its starting point, perpendicular to the
-    gradient, "the attractant's side" is "nearer the target than at the start" (to first order in the
-    displacement). The mean of these votes over episodes is the assay's CI: +1 all attracted, 0 at
-    chance (a random walk), -1 all repelled.
-    start_distance, final_distance: (...) BL. Returns (...) float in {-1, 0, 1}.
+    The assay (Ward 1973, PNAS; in the form of Bargmann, Hartwieg & Horvitz 1993, Cell, methods) starts
+    worms between an attractant spot and a control spot equidistant from them and scores
+    CI = (A - C) / (A + C), A and C the animals that end at the attractant and at the control. A lone
+    simulated worm is one animal of that assay, its control spot the mirror image of the target
+    through its starting point: it counts for A if it ends on the target's side of the line through the
+    start perpendicular to the gradient, for C on the other side. The mean of the votes over episodes is
+    the assay's CI: +1 all attracted, 0 for a worm that ignores the attractant (a random walk, or a
+    straight swim in a random direction), -1 all repelled.
+    start, end, target: (..., 2) positions, BL. Returns (...) float in {-1, 0, 1}.
     """
-    return np.sign(np.asarray(start_distance, float) - np.asarray(final_distance, float))
+    start, end, target = (np.asarray(x, float) for x in (start, end, target))
+    return np.sign(np.sum((end - start) * (target - start), axis=-1))
 
 
 def path_efficiency(start_distance, final_distance, path_length) -> np.ndarray:
@@ -185,8 +190,8 @@ class NavigateEnv(WormEnv):
     x_position, y_position (centre of mass, BL), diverged (bool), and the episode's navigation scores so
     far (``SCORES``; their values at the episode's last step are the episode's): score (success, 0/1),
     score_distance (BL), score_time (s to reach the target, inf until then), score_efficiency (net
-    approach / path length of the centre of mass), score_chemotaxis (+1 nearer the target than at the
-    start, -1 farther: the plate assay's vote, ``chemotaxis_index``).
+    approach / path length of the centre of mass), score_chemotaxis (+1 the head ended on the target's
+    side of the start, -1 on the other: the plate assay's vote, ``chemotaxis_index``).
 
     ## Steering
     The body steers by a dorsal-ventral imbalance of the ventral cord's motor neurons: a sustained bias
@@ -199,8 +204,9 @@ class NavigateEnv(WormEnv):
     bends the head toward the side where the concentration rises within each head sweep; it is made by
     head and neck motor neurons (SMB, SMD, RMD) that the simulated ventral cord circuit does not contain,
     so here only its effect through the body is open to a circuit. A hand-made rule of this kind (the
-    travelling wave, plus a ventral bias while the low-passed concentration rate is negative) reaches the
-    target in most episodes (tests/test_navigate.py); random muscle commands never do.
+    travelling wave, plus a ventral bias while the low-passed concentration rate is negative;
+    ``reference_policy("hand-made klinokinesis")``) reaches the target in most episodes
+    (tests/test_navigate.py); random muscle commands never do.
 
     ## Episode end
     Terminated on success (head within success_radius BL of the target) or divergence; truncated after
@@ -232,3 +238,73 @@ class NavigateEnv(WormEnv):
                          reset_noise_scale=reset_noise_scale, timestep=timestep, head_cpg=head_cpg,
                          head_cpg_amplitude=head_cpg_amplitude, head_cpg_phase=head_cpg_phase)
 
+
+
+# ---- reference policies: what a navigator's numbers are set beside ---------------------------------------
+#: name -> what it is; ``reference_policy(name, ...)`` builds each, ``reference_scores`` runs them.
+REFERENCES = {
+    "random muscle commands": "every muscle command uniform in [0, 1], drawn afresh every step; no circuit",
+    "passive body": "every muscle at rest (0.5); the head oscillator alone",
+    "blind swimmer": "the open-loop travelling wave (2 Hz, 1.5 BL) on the body, the head to its oscillator: "
+                     "swims straight whatever the attractant does, so it reaches only targets it happens to face",
+    "hand-made klinokinesis": "the blind swimmer plus a ventral bias of 0.3 on every body joint while the "
+                              "attractant's rate of change, low-passed over 0.5 s, is negative (turn while "
+                              "things get worse: Pierce-Shimomura, Morse & Lockery 1999); what this body "
+                              "allows a simple rule",
+}
+
+
+def reference_policy(name: str, n_segments: int = 12, head_length: float = 0.2, seed: int = 0):
+    """A policy ``(t, obs) -> actions (B, 2J)`` of the references (REFERENCES); stateful (make one per
+    batch of episodes). The head joints (within ``head_length`` BL) get 0.5, as the interface gives the
+    muscles no simulated neuron reaches, so the body's head oscillator drives them."""
+    from wormsim.envs.waves import TravellingWave
+    if name not in REFERENCES:
+        raise ValueError(f"unknown reference {name!r}; choose from {', '.join(REFERENCES)}")
+    J = n_segments - 1
+    head = np.flatnonzero(np.arange(1, n_segments) / n_segments <= head_length + 1e-9)
+    cols = np.concatenate([head, J + head])
+    wave = TravellingWave(n_segments=n_segments)
+    rng = np.random.default_rng(seed)
+    state = {"rate": None}
+
+    def policy(t: float, obs: np.ndarray) -> np.ndarray:
+        B = len(obs)
+        if name == "random muscle commands":
+            return rng.uniform(0.0, 1.0, (B, 2 * J)).astype(np.float32)
+        a = np.full((B, 2 * J), 0.5) if name == "passive body" else np.tile(wave(t), (B, 1)).astype(float)
+        if name == "hand-made klinokinesis":
+            rate = obs[:, -1].astype(float)          # concentration_rate, the last observation
+            state["rate"] = rate * 0.0 if state["rate"] is None else state["rate"]
+            state["rate"] = state["rate"] + (rate - state["rate"]) * min(1.0, 0.02 / 0.5)
+            bias = np.where(state["rate"] < 0, 0.3, 0.0)[:, None]
+            a[:, :J] -= bias
+            a[:, J:] += bias
+        a[:, cols] = 0.5
+        return np.clip(a, 0.0, 1.0).astype(np.float32)
+    return policy
+
+
+def reference_scores(name: str, episodes: int, seed: int = 0, **env_kwargs: Any) -> dict[str, np.ndarray]:
+    """Run reference ``name`` on ``episodes`` navigate episodes (seeds seed .. seed + episodes - 1; the
+    environment's keyword arguments, e.g. duration, head_cpg and the held-out options) and return each
+    episode's scores: {"score", "score_distance", "score_time", "score_efficiency", "score_chemotaxis"}
+    -> (episodes,) arrays, as the rollout records a circuit's."""
+    from wormsim.envs.vector import NavigateVectorEnv
+    env = NavigateVectorEnv(num_envs=int(episodes), **env_kwargs)
+    try:
+        obs, _ = env.reset(seed=[int(seed) + k for k in range(episodes)])
+        policy = reference_policy(name, env.layout.n_segments, seed=seed)
+        done = np.zeros(episodes, bool)
+        out = {k: np.full(episodes, np.nan) for k in SCORES}
+        for k in range(env.task.max_steps):
+            obs, _, term, trunc, info = env.step(policy(k * env.task.control_dt, obs))
+            ended = ~done & (np.asarray(term) | np.asarray(trunc))
+            for key in SCORES:
+                out[key][ended] = np.asarray(info[key], float)[ended]
+            done |= ended
+            if done.all():
+                break
+        return out
+    finally:
+        env.close()

@@ -8,22 +8,25 @@ import numpy as np
 import pytest
 
 import wormsim  # noqa: F401  (registers the environments)
-from wormsim.envs.navigate import chemotaxis_index, path_efficiency, summarize_scores
-from wormsim.envs.waves import TravellingWave
-
-J, HEAD = 11, 2          # joints of the 12-segment body; joints within the head (0.2 BL)
+from wormsim.envs.navigate import chemotaxis_index, path_efficiency, reference_policy, summarize_scores
 
 
 # ---- the scores on hand-made paths --------------------------------------------------------------------
 def test_chemotaxis_index_is_the_plate_assays_count():
-    # four worms start 1 BL from the target: three end nearer, one farther -> (A - C) / (A + C) = 0.5
-    start = np.ones(4)
-    final = np.array([0.2, 0.9, 1.5, 0.6])
-    votes = chemotaxis_index(start, final)
-    assert votes.tolist() == [1.0, 1.0, -1.0, 1.0]
+    # target 1 BL along +x from the start (control spot: 1 BL along -x). Four worms: three end on the
+    # target's side (one of them beyond it, one only just), one on the control's -> (A - C) / (A + C) = 0.5
+    start, target = np.zeros((4, 2)), np.tile([1.0, 0.0], (4, 1))
+    end = np.array([[0.8, 0.1], [1.6, -0.5], [0.01, 2.0], [-0.3, 0.2]])
+    votes = chemotaxis_index(start, end, target)
+    assert votes.tolist() == [1.0, 1.0, 1.0, -1.0]
     assert votes.mean() == pytest.approx((3 - 1) / (3 + 1))
-    assert chemotaxis_index(1.0, 1.0) == 0.0                    # level: neither side
-    assert chemotaxis_index(np.ones(6), np.full(6, 2.0)).mean() == -1.0   # all repelled
+    # the assay is symmetric: straight runs in directions spread evenly round the start score 0
+    angles = np.linspace(0, 2 * np.pi, 36, endpoint=False) + 0.01
+    ends = 2.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
+    assert chemotaxis_index(np.zeros((36, 2)), ends, np.tile([1.0, 0.0], (36, 1))).mean() == 0.0
+    assert chemotaxis_index([0.0, 0.0], [0.0, 1.0], [1.0, 0.0]) == 0.0        # on the dividing line
+    # the target anywhere: what counts is the side of the start it ended on
+    assert chemotaxis_index([2.0, 2.0], [2.0, 2.5], [2.0, 5.0]) == 1.0
 
 
 def test_path_efficiency_of_hand_made_paths():
@@ -51,16 +54,15 @@ def test_summary_of_held_out_scores_skips_episodes_without_a_value():
 
 # ---- the body steers; a hand-made rule beats random ---------------------------------------------------
 def _navigate(policy, n=16, seed=0, duration=10.0):
-    """Run ``policy(t, obs, state) -> (actions, state)`` on n navigate worms with the head oscillator on
+    """Run ``policy(t, obs) -> actions`` on n navigate worms with the head oscillator on
     (2 Hz, random phase, the wide held-out posture); returns the info of each worm's last step."""
     env = gym.make_vec("wormsim/Navigate-v0", num_envs=n, vectorization_mode="vector_entry_point",
                        duration=duration, head_cpg=2.0, head_cpg_phase="random", reset_noise_scale=0.3)
     obs, _ = env.reset(seed=[seed + i for i in range(n)])
     done = np.zeros(n, bool)
     last = {}
-    state = np.zeros(n)
     for t in range(env.task.max_steps):
-        action, state = policy(t * env.task.control_dt, obs, state)
+        action = policy(t * env.task.control_dt, obs)
         obs, _, term, trunc, info = env.step(np.clip(action, 0, 1).astype(np.float32))
         ended = ~done & (term | trunc)
         for k in ("score", "score_distance", "score_time", "score_efficiency", "score_chemotaxis",
@@ -73,31 +75,17 @@ def _navigate(policy, n=16, seed=0, duration=10.0):
     return last
 
 
-def _klinokinesis(bias=0.3, tau=0.5):
-    """The travelling wave on the body joints (the head left to its oscillator, as the interface leaves
-    it) plus a ventral bias of every body joint while the low-passed concentration rate is negative:
-    turn while things get worse (the pirouette's rule, Pierce-Shimomura, Morse & Lockery 1999)."""
-    wave = TravellingWave(n_segments=J + 1)
-
-    def policy(t, obs, rate):
-        rate = rate + (obs[:, -1] - rate) * 0.02 / tau
-        a = np.tile(wave(t), (len(obs), 1))
-        b = np.where(rate < 0, bias, 0.0)[:, None]
-        a[:, :J] -= b
-        a[:, J:] += b
-        a[:, :HEAD] = 0.5
-        a[:, J:J + HEAD] = 0.5
-        return a, rate
-    return policy
-
-
 def test_a_hand_made_steering_rule_reaches_the_target_and_random_commands_do_not():
-    rule = _navigate(_klinokinesis())
-    rng = np.random.default_rng(0)
-    rand = _navigate(lambda t, obs, s: (rng.uniform(0, 1, (len(obs), 2 * J)), s))
+    # the wave on the body joints, the head left to its oscillator (as the interface leaves it), plus a
+    # ventral bias while the low-passed concentration rate is negative (envs/navigate.py)
+    rule = _navigate(reference_policy("hand-made klinokinesis"))
+    rand = _navigate(reference_policy("random muscle commands"))
+    blind = _navigate(reference_policy("blind swimmer"))
     assert rule["score"].mean() >= 0.6, rule["score"]
     assert rand["score"].mean() <= 0.1, rand["score"]
     assert rule["score_chemotaxis"].mean() > rand["score_chemotaxis"].mean() + 0.3
+    # swimming straight, blind to the attractant, reaches only targets it happens to face
+    assert rule["score"].mean() > blind["score"].mean() + 0.3
     assert rule["score_distance"].mean() < rand["score_distance"].mean()
     # the scores of each episode agree with each other
     for s in (rule, rand):
