@@ -186,6 +186,8 @@ def _reference_lines(cfg: ExperimentConfig, task: str) -> list[str]:
     from wormsim.experiment.references import body_references
     spec = get_task(task)
     rows = body_references(cfg, task)
+    if not rows and spec.has_body and spec.episode_scores:      # navigate: its reference policies
+        rows = _navigation_references(cfg, task)
     lines = []
     if rows:
         lines += ["", "References on the same kind of held-out episodes:", "",
@@ -195,6 +197,25 @@ def _reference_lines(cfg: ExperimentConfig, task: str) -> list[str]:
     if spec.chance is not None:
         lines += ["", f"Chance level: {spec.chance:g}."]
     return lines
+
+
+def _navigation_references(cfg: ExperimentConfig, task: str) -> list[dict]:
+    """navigate's reference rows: the task's reference policies (envs.navigate.REFERENCES: random muscle
+    commands, the passive body, a blind straight swimmer, a hand-made klinokinesis rule) on the grid's
+    kind of held-out episodes (the task's held_out options, the grid's duration and head oscillator,
+    eval_episodes x seeds episodes, seeds of their own): the success rate with its 95% interval, and the
+    chemotaxis index in words."""
+    from wormsim.envs.navigate import REFERENCES, reference_scores
+    spec = get_task(task)
+    n = max(2, cfg.eval_episodes * cfg.seeds)
+    rows = []
+    for name, what in REFERENCES.items():
+        s = reference_scores(name, n, seed=3_000_000, duration=float(cfg.duration),
+                             head_cpg=float(cfg.head_cpg), **dict(spec.held_out))
+        m, lo, hi = mean_ci(s["score"], spec.low, spec.high)
+        rows.append({"name": name, "mean": m, "ci_low": lo, "ci_high": hi, "n": n,
+                     "source": f"{what}; chemotaxis index {np.mean(s['score_chemotaxis']):+.2f}"})
+    return rows
 
 
 def _costs(results, key: str) -> str:
