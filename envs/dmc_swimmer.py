@@ -24,7 +24,7 @@ unchanged:
 - **Start**: straight but for joint angles U(+-reset_noise_scale) rad (wormsim's rule; dm_control's
   own task draws every angle over its whole range), nose along -y.
 
-Arguments: n_segments=6 (links, >= 3; dm_control's swimmer6), medium="water" (the only value: the
+Arguments: n_segments=6 (links, 4..48; dm_control's swimmer6), medium="water" (the only value: the
 model's own fluid), control_dt=0.03 s, duration=10 s, ctrl_cost_weight=1e-3, reset_noise_scale=0.05 rad,
 head_cpg=0 Hz, head_cpg_amplitude=1, head_cpg_phase="zero" (envs/swim.py SwimEnv for the last three),
 render_mode None or "rgb_array" (dm_control's tracking camera).
@@ -167,6 +167,10 @@ class DMCSwimTask(SwimTask):
 
     def __init__(self, n_worms: int = 1, n_segments: int = 6, medium: str | float = "water",
                  control_dt: float = CONTROL_DT, **kwargs: Any) -> None:
+        if isinstance(n_segments, bool) or not isinstance(n_segments, (int, np.integer)) or \
+                not 4 <= n_segments <= 48:
+            raise ValueError(f"n_segments (links of dm_control's swimmer) must be an integer in 4..48 "
+                             f"(wormsim's layout), got {n_segments!r}")
         if medium != "water":
             raise ValueError(f"the dm_control swimmer swims in its model's own fluid (MuJoCo's inertia-based "
                              f"drag, density 3000); --medium must stay 'water', got {medium!r}")
