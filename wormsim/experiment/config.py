@@ -18,9 +18,9 @@ class ExperimentConfig:
     """The grid, every field a flag of `wormsim experiment` (underscores become dashes; ``trains`` is
     --train). docs/experiment/README.md gives the measured cost of the default grid; ``quick`` is a tiny
     grid for CI."""
-    # the shipped realism levels, most to least biophysical (variants such as mlp-direct, with another
-    # output stage, only when asked)
-    levels: list[str] = opt(["conductance", "spiking", "rate", "mlp"], "realism levels", choices="levels")
+    # the shipped realism levels, most to least biophysical, and NCAP's hand-abstracted prior (Bhattasali et
+    # al. 2022; variants such as mlp-direct and ncap-direct, with another output stage, only when asked)
+    levels: list[str] = opt(["conductance", "spiking", "rate", "mlp", "ncap"], "realism levels", choices="levels")
     wirings: list[str] = opt(["connectome", "shuffled", "erdos-renyi", "watts-strogatz"],
                              "wirings; the connectome is the reference", choices="wirings")
     tasks: list[str] = opt(["swim", "memory", "digits"], "tasks", choices="tasks")
