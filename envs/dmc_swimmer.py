@@ -49,8 +49,13 @@ _MAX_QVEL, _MAX_QPOS = 1e4, 1e4  # beyond these a worm has diverged (far past an
 
 def swimmer_model(n_links: int) -> tuple[bytes, dict]:
     """dm_control's swimmer MJCF for ``n_links`` links and its assets (textures, materials)."""
+    import warnings
     try:
-        from dm_control.suite import swimmer
+        with warnings.catch_warnings():
+            # dm_control probes its OpenGL back-ends on import (GLFW warns without a display); wormsim
+            # renders through mujoco.Renderer and uses only dm_control's model generator
+            warnings.simplefilter("ignore")
+            from dm_control.suite import swimmer
     except ImportError as err:  # pragma: no cover - exercised only without the extra
         raise ImportError("the dm_control swimmer needs dm_control: pip install -e \".[dmc]\"") from err
     return swimmer.get_model_and_assets(int(n_links))
