@@ -338,7 +338,7 @@ def test_flags_come_from_the_config_and_defaults_agree():
     # every field with help text is a flag
     flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["distill"]._actions}
     assert {f.name for f in dataclasses.fields(DistillConfig) if "help" in f.metadata} <= flags
-    assert student_levels() == ["spiking", "rate", "mlp", "mlp-direct"]
+    assert student_levels() == ["spiking", "rate", "mlp", "mlp-direct", "ncap", "ncap-direct"]
 
 
 def test_students_and_teachers_are_chosen_by_capability(tmp_path):

@@ -285,7 +285,8 @@ def test_a_grid_that_would_fail_part_way_is_refused_before_it_starts(tmp_path, c
     assert "--ridge-alpha" in capsys.readouterr().err
     assert main(["experiment", "--tasks", "swim", "--train", "bptt", "--seeds", "1", "--out", str(tmp_path)]) == 2
     # the scope comes from the trainer registry, levels in registry order
-    assert "bptt cells exist only for spiking, rate, mlp and mlp-direct on memory" in capsys.readouterr().err
+    assert ("bptt cells exist only for spiking, rate, mlp, mlp-direct, ncap and ncap-direct on memory"
+            in capsys.readouterr().err)
 
 
 def test_quick_grid_from_the_command_line(tmp_path, capsys):
