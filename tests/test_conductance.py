@@ -201,14 +201,18 @@ def test_inhibitory_synapse_hyperpolarises_target():
 
 
 # ---- parameters ---------------------------------------------------------------------------------------
-def test_every_network_generates_the_same_code():
+@pytest.mark.parametrize("base", ["wormsim", "c302-C1"])
+def test_every_network_generates_the_same_code(base):
     """Brian2 compiles one Cython extension per distinct generated code, and its cache does not carry
     over to a fresh venv: networks of other configurations must generate identical code (fixed object
-    names, membrane constants as parameters), or every new one compiles again (CI once took 16 min)."""
+    names, membrane constants as parameters), or every new one compiles again (CI once took 16 min).
+    The same holds with the optional mechanisms on (their constants are parameters too)."""
     import dataclasses
     circuit = make_circuit(2, chem=[(0, 1, 1.0)], gap=[(0, 1, 1.0)])
     codes = []
-    for cfg in (ConductanceConfig(), dataclasses.replace(ConductanceConfig(), e_leak_mV=-45.0)):
+    first = cond.parameter_set(base)
+    other = dataclasses.replace(first, e_leak_mV=-45.0, ca_decay_ms=20.0, h_alpha=0.5, syn_rate_per_ms=0.1)
+    for cfg in (first, other):
         brain = brain_for(circuit, config=cfg)
         hold(brain, 1, 0.01)
         code = {}
@@ -435,3 +439,100 @@ def test_swim_population_with_several_episodes_equals_members_one_by_one():
     # float32 muscles and batched sums: equal to rounding
     np.testing.assert_allclose(together.returns, [a.returns[0] for a in alone], rtol=1e-5, atol=1e-7)
     assert len(np.unique(np.round(together.returns, 9))) == 3     # the members really differ
+
+
+# ---- optional mechanisms, parameter sets, the ladder of detail ----------------------------------------
+def test_parameter_sets_and_ladder_rungs():
+    assert cond.parameter_set("wormsim") == ConductanceConfig()
+    c1 = cond.parameter_set("c302-C1", dt_ms=0.05)
+    assert c1.ca_inactivation and c1.synaptic_gating and c1.v_release_mV == 0.0 and c1.dt_ms == 0.05
+    assert c1.g_syn_nS == pytest.approx(0.09) and c1.g_gap_nS == pytest.approx(2 * 0.00052)
+    with pytest.raises(ValueError, match="unknown conductance parameter set 'C9'; choose from wormsim, c302-C1"):
+        cond.parameter_set("C9")
+    with pytest.raises(ValueError, match="unknown rung 'x'; choose from passive, active"):
+        cond.ladder_config("x")
+    with pytest.raises(ValueError, match="syn_rate_per_ms must be > 0"):
+        ConductanceConfig(synaptic_gating=True, syn_rate_per_ms=0.0)
+    # each rung adds one mechanism to the one below it, and "conductance" is the rung "active"
+    names = list(cond.LADDER_LEVELS)
+    configs = [get_level(n).default_config() for n in names]
+    assert names[1] == "conductance" and configs[1] == ConductanceConfig()
+    assert configs[0].g_ca_mS_cm2 == configs[0].g_k_slow_mS_cm2 == configs[0].g_k_fast_mS_cm2 == 0.0
+    assert configs[2] == ConductanceConfig(ca_inactivation=True)
+    assert configs[3] == ConductanceConfig(ca_inactivation=True, synaptic_gating=True)
+    for n in names:
+        assert get_level(n).name == n and get_level(n).capabilities() == ConductanceBrain.capabilities()
+
+
+def test_passive_rung_rests_at_the_leak_reversal_and_is_linear():
+    """Without voltage-gated channels a cell is an RC circuit: rest at E_L, steady-state shift linear in
+    the injected current (V - E_L = I / g_L)."""
+    cfg = cond.ladder_config("passive")
+    brain = brain_for(make_circuit(1), population=3, config=cfg, control_dt=0.05)
+    set_block(brain, "bias", np.array([[0.0], [0.01], [0.02]]))   # pA
+    v = hold(brain, 3, 3.0)[-1, :, 0]
+    g_l_nS = cfg.g_leak_mS_cm2 * cfg.membrane_area_cm2 * 1e6
+    np.testing.assert_allclose(v, cfg.e_leak_mV + np.array([0.0, 0.01, 0.02]) / g_l_nS, atol=0.01)
+
+
+def test_ca_pool_inactivates_the_ca_current():
+    """A 5 pA step takes a cell through a Ca upstroke; its Ca current fills the pool far past h's
+    half-point (6.4e-8 mM) within 10 ms and h scales g_Ca down to 1 - alpha (c302's ~0.72), which changes
+    the voltage's course. At rest the pool stays empty and the voltage is the model's without it."""
+    base = cond.ladder_config("synaptic-kinetics")          # both mechanisms: one compiled variant
+    on = brain_for(make_circuit(1), population=2, config=base, control_dt=0.005)
+    off = brain_for(make_circuit(1), population=2, config=ConductanceConfig(synaptic_gating=True),
+                    control_dt=0.005)
+    for b in (on, off):
+        set_block(b, "bias", np.array([[0.0], [5.0]]))
+        b.reset(2)
+    fcond, ca, v_on, v_off = [], [], [], []
+    for _ in range(12):                                    # 60 ms in 5-ms steps
+        v_on.append(on.run_open_loop(np.zeros((1, 2, 1)))["voltage"][0, :, 0])
+        v_off.append(off.run_open_loop(np.zeros((1, 2, 1)))["voltage"][0, :, 0])
+        fcond.append(on._sim.view("fcond_Ca")[:, 0].copy())
+        ca.append(on._sim.view("Ca")[:, 0].copy())        # SI mol/m3 = mM
+    fcond, ca, v_on, v_off = map(np.array, (fcond, ca, v_on, v_off))
+    assert ca[:, 1].max() > 10 * base.h_ca_half_mM and ca[:, 0].max() < 1e-3 * base.h_ca_half_mM
+    assert fcond[:, 1].min() == pytest.approx(1 - base.h_alpha, abs=1e-3)
+    assert fcond[:, 0].min() > 0.999
+    assert np.abs(v_on[:, 1] - v_off[:, 1]).max() > 1.0
+    np.testing.assert_allclose(v_on[:, 0], v_off[:, 0], atol=0.01)
+
+
+def test_synaptic_gating_lags_and_settles_at_the_release_curve():
+    """With gating the release s relaxes to s_inf(V) with tau_s = (1 - s_inf) / k_s (<= 40 ms), so a
+    presynaptic step reaches the postsynaptic cell later; at steady state s = s_inf(V)."""
+    circuit = make_circuit(2, chem=[(0, 1, 5.0)])
+    cfg = cond.ladder_config("synaptic-kinetics")
+    brain = brain_for(circuit, population=1, config=cfg, control_dt=0.002)
+    set_block(brain, "bias", np.array([[1.5, 0.0]]))
+    brain.reset(1)
+    out = brain.run_open_loop(np.zeros((400, 1, 1)))            # 0.8 s
+    s, v = out["activity"][:, 0, 0], out["voltage"][:, 0, 0]
+    s_inf = 1 / (1 + np.exp((cfg.v_release_mV - v) / cfg.k_release_mV))
+    assert np.all(s[:8] < s_inf[:8] - 1e-3)                       # lags while V rises (first 16 ms)
+    assert s[-1] == pytest.approx(s_inf[-1], rel=1e-3)            # settled onto the curve
+    tau_ms = (1 - s_inf[-1]) / cfg.syn_rate_per_ms
+    assert 1.0 < tau_ms <= 40.0
+    # without gating, activity is s_inf(V) at every step
+    plain = brain_for(circuit, population=1, control_dt=0.002)
+    set_block(plain, "bias", np.array([[1.5, 0.0]]))
+    plain.reset(1)
+    o = plain.run_open_loop(np.zeros((50, 1, 1)))
+    cfg0 = plain.config
+    np.testing.assert_allclose(o["activity"][:, 0, 0],
+                               1 / (1 + np.exp((cfg0.v_release_mV - o["voltage"][:, 0, 0]) / cfg0.k_release_mV)),
+                               rtol=1e-5)
+
+
+def test_current_clamp_run():
+    brain = brain_for(make_circuit(2), population=1, control_dt=0.01)
+    brain.reset(1)
+    cur = np.zeros((20, 1, 2))
+    cur[5:, 0, 0] = 1.0
+    v = brain.run_current_clamp(cur)
+    assert v.shape == (21, 1, 2)
+    assert v[-1, 0, 0] > v[-1, 0, 1] + 1.0 and abs(v[5, 0, 0] - v[5, 0, 1]) < 1e-9
+    with pytest.raises(ValueError, match=r"current_pA must have shape \(T, 1, 2\)"):
+        brain.run_current_clamp(np.zeros((5, 2)))
