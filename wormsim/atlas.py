@@ -607,7 +607,7 @@ def draw(result: dict, atlas: AtlasData, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
@@ -675,7 +675,7 @@ def run_atlas(subjects: list[Subject], out: str | Path, protocol: StimProtocol |
     proto = protocol or StimProtocol(drive=tuple(subjects[0].drive))
     data = to_json(results, proto, {"tests": tests, "atlas": {s: a.summary() for s, a in atlases.items()},
                                     "wall_s": time.perf_counter() - start})
-    atomic_write_text(out / "atlas.json", json.dumps(data, indent=1))
+    atomic_write_text(out / "atlas.json", json.dumps(data, separators=(",", ":")))
     atomic_write_text(out / "table.md", table + "\n\n" + (format_tests(tests) + "\n" if tests else ""))
     atomic_write_bytes(out / "responses.npz", responses_npz(results))
     return {"results": results, "table": table, "tests": tests, "wall_s": time.perf_counter() - start}
