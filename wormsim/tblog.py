@@ -90,6 +90,8 @@ def metrics_tag(key: str) -> str:
         return f"validation/{key[4:]}"
     if key == "sigma" or key.startswith("sigma_"):
         return f"es/{key}"
+    if key == "loss":
+        return "loss/total"
     if "loss" in key:
         return f"loss/{key}"
     return f"train/{key}"
