@@ -157,3 +157,35 @@ def test_the_runs_video_reaches_tensorboard(tmp_path, monkeypatch, moviepy):
         assert frames.encoded_image_string[:4] == b"\x89PNG" and (frames.width, frames.height) == (6 * 64, 48)
         assert "moviepy" in accumulator(tmp_path / "r").Tensors("rollout/note/text_summary")[0] \
             .tensor_proto.string_val[0].decode()
+
+
+def test_a_distillations_events_hold_its_losses_fit_and_settings(tmp_path):
+    from wormsim.distill import DistillConfig, _tensorboard
+    cfg = DistillConfig(out=str(tmp_path), epochs=3, seed=5).resolved()
+    metrics = {"heldout": {"neuron": {"pooled": 0.5, "median": 0.4}, "muscle": {"pooled": 0.75, "median": None}},
+               "student": {"n_params": 900}}
+    _tensorboard(cfg, metrics, [3.0, 2.0, 1.5])
+    scalars = read_scalars(tmp_path)
+    assert scalars["loss/train"] == [(1, 3.0), (2, 2.0), (3, 1.5)]
+    assert scalars["final/neuron_r2_pooled"] == [(3, 0.5)] and scalars["final/muscle_r2_pooled"] == [(3, 0.75)]
+    assert "final/muscle_r2_median" not in scalars
+    values, _ = hparams_of(tmp_path)
+    assert values["student"] == "rate" and values["seed"] == 5 and "command_line" not in values
+
+
+@pytest.mark.slow
+def test_a_distillation_shows_its_loss_and_held_out_fit(tmp_path):
+    import torch
+
+    from wormsim.distill import distill
+    torch.set_num_threads(1)
+    out = tmp_path / "d"
+    m = distill(None, student="rate", out=out, teacher_level="rate", teacher_perturb=0.3, head_cpg=2.0,
+                n_train=1, n_test=1, duration=0.3, warmup=0.1, epochs=6, n_replays=2, data_sizes=(1,),
+                perturb=(), unseen_drives=(), seed=0)
+    scalars = read_scalars(out)
+    assert [s for s, _ in scalars["loss/train"]] == list(range(1, 7))
+    assert np.allclose([v for _, v in scalars["loss/train"]], m["training"]["losses"])
+    assert scalars["final/muscle_r2_pooled"][0][1] == pytest.approx(m["heldout"]["muscle"]["pooled"], rel=1e-5)
+    values, _ = hparams_of(out)
+    assert values["student"] == "rate" and values["epochs"] == 6
