@@ -196,7 +196,7 @@ class NavigateEnv(WormEnv):
     ## Steering
     The body steers by a dorsal-ventral imbalance of the ventral cord's motor neurons: a sustained bias
     of the body muscles bends the swimming path (0.1 of muscle activation toward one side turns it into
-    circles of about 0.3 BL across). That is the body the animal turns with: the deep ventral bend of a
+    circles about 0.4 BL across). That is the body the animal turns with: the deep ventral bend of a
     pirouette's omega turn is body-wall muscle (Pierce-Shimomura, Morse & Lockery 1999, J. Neurosci.,
     klinokinesis: pirouettes grow frequent where the concentration falls). The head oscillator (head_cpg)
     keeps making the rhythm around the head's midline and the circuit's bias acts behind it, so the two
