@@ -16,7 +16,7 @@ Bodies and why their settings:
 - dmc-swimmer6: dm_control's 6-link swimmer (the body of NCAP's main results), head oscillator 0.56 Hz:
   NCAP's own oscillator period, 60 control steps of 0.03 s (Bhattasali et al. 2022; nikhilxb/ncap's
   default). This body swims best at low frequency: an open-loop wave gets 0.12 BL/s at 0.5 Hz and 0.01
-  at 2 Hz (its torque-limited motors cannot bend it far at speed).
+  at 2 Hz (docs/ncap/probe_dmc.py).
 References per body, on held-out episodes like the runs': the passive body with the head oscillator
 (every muscle at 0.5), the open-loop travelling wave (envs.waves.TravellingWave at the body's
 oscillator frequency, 1.5 BL, full amplitude, head oscillator off) and, for the worm, the animal
