@@ -78,6 +78,7 @@ class Run:
         self._events = None                       # wormsim.tblog.EventLog, opened when first written
         self._step = 0                            # iteration of the last metrics row
         self._hist_steps: set[int] = set()
+        self._hparams_written = False             # once per process: TensorBoard keeps a tag's first metadata
 
     # ---- creation and opening --------------------------------------------------------------------
     @classmethod
@@ -275,7 +276,7 @@ class Run:
         from wormsim.tblog import hparam_values, summary_tags
         finals = summary_tags(summary)
         events.scalars(finals, self._step)
-        if not getattr(self, "_hparams_written", False):
+        if not self._hparams_written:
             try:
                 config = self.config
             except (RunError, OSError):
