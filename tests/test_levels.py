@@ -276,7 +276,8 @@ def test_recording(level):
 def test_registry_rejects_unknown_level():
     with pytest.raises(ValueError) as err:
         get_level("nope")
-    assert str(err.value).endswith("choose from conductance, mlp, mlp-direct, ncap, ncap-direct, rate, spiking")
+    assert str(err.value).endswith("choose from " + ", ".join(sorted(level_names())))
+    assert "choose from conductance, conductance-ca-inactivation" in str(err.value)
     for name in MINE:
         assert get_level(name).name == name
 
