@@ -8,7 +8,8 @@ held-out episodes (the task's held-out options: the head oscillator at a random 
 starting posture; seeds SEED .. SEED + episodes - 1, which no training or validation episode uses), so
 the rows differ by the policy alone. Per row: success rate with its 95% Wilson interval, chemotaxis
 index (the plate assay's (A - C) / (A + C)), final distance, time to target (arrivals), path efficiency.
-Writes results.json and table.md into --out, paths_<run>.png per run, and learning_curves.png.
+Writes results.json and table.md into --out, paths_<run>.png per run, and learning_curves.png; each
+run's two rows are kept in run_<level>-<wiring>.json and reused while its policy is unchanged.
 """
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ def row(name: str, scores: dict, what: str) -> dict:
             "path_efficiency": float(np.mean(scores["score_efficiency"]))}
 
 
+def _ending(run) -> str:
+    """How a finished run ended, in words (the plateau rule's verdict where the summary has one)."""
+    summary = json.loads((run.path / "summary.json").read_text())
+    if summary.get("converged") is True:
+        return f", stopped by the plateau rule at {summary.get('converged_at')}"
+    if summary.get("converged") is False:
+        return ", the whole budget (the plateau rule did not fire)"
+    return ""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
@@ -64,21 +75,27 @@ def main(argv=None) -> int:
             env_kwargs = dict(spec.env_kwargs)
         elif dict(spec.env_kwargs) != env_kwargs:
             raise ValueError(f"{path} was judged on other episodes ({dict(spec.env_kwargs)} != {env_kwargs})")
+        done = (run.path / "summary.json").is_file()
+        generations = len(run.metrics()) - 1          # row 0 is the untrained policy
+        label = f"{cfg.level} / {cfg.wiring}"
+        cache = out / f"run_{cfg.level}-{cfg.wiring}.json"
+        stamp = [str(run.path.resolve()), (run.path / "policy.npz").stat().st_mtime, args.episodes, done]
+        if cache.is_file() and json.loads(cache.read_text())["stamp"] == stamp:   # judged already
+            rows += json.loads(cache.read_text())["rows"]
+            continue
         params, _ = run.load_policy()
         ev = Evaluator(spec)
         res = ev.evaluate(np.stack([np.asarray(params, np.float32), ev.initial_params()]), seed=SEED)
         ev.close()
-        done = (run.path / "summary.json").is_file()
-        generations = len(run.metrics()) - 1          # row 0 is the untrained policy
-        label = f"{cfg.level} / {cfg.wiring}"
         trained = {k: v[0] for k, v in res.episodes.items()}
         untrained = {k: v[1] for k, v in res.episodes.items()}
         rows.append(row(label, trained, f"trained by ES, {generations} generations of {cfg.popsize} x "
-                        f"{cfg.episodes} episodes" + ("" if done else ", stopped by the time limit: the best "
+                        f"{cfg.episodes} episodes" + (_ending(run) if done else ", stopped by the time limit: the best "
                                                       "candidate so far (policy.npz)")))
-        rows.append(row(f"{label} untrained", untrained, "the level's initial, connectome-derived parameters"))
+        rows.append(row(f"{label} untrained", untrained, "the level's initial parameters (connectome-derived on a circuit)"))
         paths = navigation_paths(cfg.eval_spec(held_out=True), params, episodes=12, seed=SEED)
         plot_navigation(paths, out / f"paths_{cfg.level}-{cfg.wiring}.png", title=f"{label}, trained")
+        cache.write_text(json.dumps({"stamp": stamp, "rows": rows[-2:]}))
         print(f"{label}: success {rows[-2]['success']:.2f}, CI {rows[-2]['chemotaxis_index']:+.2f}", file=sys.stderr)
     for name, what in REFERENCES.items():
         rows.append(row(name, reference_scores(name, args.episodes, seed=SEED, **env_kwargs), what))
