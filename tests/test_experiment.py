@@ -20,6 +20,7 @@ from wormsim.runs import Run
 def tiny(out, tasks=("swim",), **kw):
     args = dict(levels=["rate", "mlp"], wirings=["connectome", "shuffled"], tasks=list(tasks), trains=["weights"], seeds=2,
                 budget=1, popsize=4, duration=0.3, nonmotor_episodes=1, eval_episodes=1, workers=1,
+                stop="budget", val_every=1, val_episodes=1, tune=False, nonmotor_gradient=False,
                 out=str(out))
     args.update(kw)
     return ex.ExperimentConfig(**args)
@@ -89,7 +90,7 @@ def test_stale_cells_are_refused_then_retrained_on_request(tmp_path, monkeypatch
                          ("swim", "rate", "connectome", "weights", 0)) == "done"
     bigger.rerun_stale = True
     text = ex.run_experiment(bigger, progress=False).read_text()
-    assert "2 generations" in text
+    assert "2 CMA-ES generations" in text
     for seed in (0, 1):
         s = json.loads((ex.cell_dir(bigger, "swim", "rate", "connectome", "weights", seed) / "summary.json").read_text())
         assert s["generations"] == 2
@@ -241,7 +242,7 @@ def test_cells_ask_the_level_registry(unwired):
     """A registered level without a wiring is trained once per seed, and gets bptt cells only if it is
     differentiable: the grid asks the level's capabilities and the trainer registry, not its name."""
     cfg = ex.ExperimentConfig(levels=[unwired, "rate"], wirings=["connectome", "shuffled"], tasks=["memory"],
-                              trains=["weights", "bptt"], seeds=1)
+                              trains=["weights", "bptt"], seeds=1, nonmotor_gradient=False)
     assert {(lv, w, tr) for _, lv, w, tr, _ in ex.cells(cfg)} == {
         (unwired, "connectome", "weights"), ("rate", "connectome", "weights"), ("rate", "shuffled", "weights"),
         ("rate", "connectome", "bptt"), ("rate", "shuffled", "bptt")}
@@ -307,7 +308,8 @@ def test_quick_grid_from_the_command_line(tmp_path, capsys):
 def test_reservoir_mode_is_one_more_axis(tmp_path):
     cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome", "shuffled"], tasks=["memory-capacity"],
                               trains=["weights", "readout"], seeds=2, budget=1, popsize=4, eval_episodes=1,
-                              nonmotor_episodes=1, workers=1, out=str(tmp_path))
+                              nonmotor_episodes=1, workers=1, tune=False, nonmotor_gradient=False,
+                              val_episodes=1, out=str(tmp_path))
     text = ex.run_experiment(cfg, progress=False).read_text()
     assert "| rate (readout) | connectome | 2 |" in text and "| rate | connectome | 2 |" in text
     rows = {r["level"] + "/" + r["wiring"]: float(r["score_mean"])
@@ -322,7 +324,8 @@ def test_bptt_is_one_more_axis_for_the_differentiable_levels_on_the_non_motor_ta
     cfg = ex.ExperimentConfig(levels=["conductance", "rate", "mlp"], wirings=["connectome", "shuffled"],
                               tasks=["swim", "memory"], trains=["weights", "bptt"], seeds=2, budget=1,
                               bptt_budget=3, popsize=4, duration=0.3, eval_episodes=1, nonmotor_episodes=1,
-                              workers=1, out=str(tmp_path))
+                              nonmotor_gradient=False, tune=False, stop="budget", val_episodes=1, workers=1,
+                              out=str(tmp_path))
     bptt = {(t, lv, w) for t, lv, w, train, _ in ex.cells(cfg) if train == "bptt"}
     assert bptt == {("memory", "rate", "connectome"), ("memory", "rate", "shuffled"),
                     ("memory", "mlp", "connectome")}       # no body, no conductance
@@ -330,7 +333,7 @@ def test_bptt_is_one_more_axis_for_the_differentiable_levels_on_the_non_motor_ta
     assert (tc.algo, tc.train, tc.budget) == ("bptt", "weights", 3)
     cfg.levels, cfg.tasks = ["rate", "mlp"], ["memory"]
     text = ex.run_experiment(cfg, progress=False).read_text()
-    assert "| rate (bptt) | shuffled | 2 |" in text and "bptt cells: 3 gradient steps" in text
+    assert "| rate (bptt) | shuffled | 2 |" in text and "or 3 BPTT steps" in text
     pairs = {(t["family"], t["a"], t["b"]) for t in read_csv(tmp_path / "tests.csv")}
     assert ("wiring", "rate (bptt) / connectome", "rate (bptt) / shuffled") in pairs
     assert ("training", "rate / connectome", "rate (bptt) / connectome") in pairs
@@ -359,7 +362,8 @@ def test_concurrent_cells_give_the_same_results_and_ray_stays_optional(tmp_path)
     # the default (local) path never imports ray
     code = ("import sys, wormsim.experiment as ex; "
             f"ex.run_experiment(ex.ExperimentConfig(levels=['rate'], wirings=['connectome'], tasks=['memory'], "
-            f"seeds=1, budget=1, popsize=4, nonmotor_episodes=1, eval_episodes=1, workers=1, "
+            f"seeds=1, budget=1, popsize=4, nonmotor_episodes=1, eval_episodes=1, workers=1, tune=False, "
+            f"nonmotor_gradient=False, val_episodes=1, "
             f"out={str(tmp_path / 'noray')!r}), progress=False); assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -6,12 +6,16 @@
 
 The default grid: every registered realism level (a level without a wiring, the mlp, is trained once
 per seed), the connectome and three null wirings (shuffled, erdos-renyi, watts-strogatz; add
-barabasi-albert with --wirings), swim, memory and digits, each circuit trained by CMA-ES (30
-generations of 24) and, on the tasks without a body, also used as a fixed reservoir with a fitted
-linear readout (``trains``: weights, readout), 8 seeds (stats.py says why 8). ``--train ... bptt`` adds
-cells trained by backpropagation through time (``bptt_budget`` gradient steps) wherever the bptt trainer
-takes the level and the task (differentiable levels, tasks without a body), set against the same
-circuits trained by ES and, like every trained cell, connectome against each null wiring.
+barabasi-albert with --wirings), swim, memory and digits, 8 seeds (stats.py says why 8). Every circuit is
+trained to its plateau (``stop="plateau"``: wormsim/train/plateau.py; at most ``budget`` CMA-ES
+generations of 24, or ``bptt_budget`` gradient steps), on the tasks with a body by CMA-ES, on the tasks
+without one by backpropagation through time where the level is differentiable (``nonmotor_gradient``;
+ES with ``nonmotor_episodes`` per candidate for the others), and, on the tasks without a body, also used
+as a fixed reservoir with a fitted linear readout (``trains``: weights, readout). Before the grid, a
+tuning phase (grid.tune) gives every level the same trials of its search on every task (ES step sizes
+relative to each parameter group's natural scale, BPTT learning rates), each one run on the first wiring
+with a seed no cell uses, and the one with the best validation score is used by every cell.
+``--train ... bptt`` with ``--no-nonmotor-gradient`` keeps ES on the weights axis and adds BPTT as an axis.
 docs/experiment/README.md gives the measured cost of the default grid.
 
 The steps, one module each:
@@ -34,15 +38,19 @@ then evaluates its population in its own process), or one Ray task per cell on a
 
 Into OUT:
 
-- ``cells.csv``: one row per cell: the analysed value, the task's score, parameters, wall time,
-  the hash of the cell's configuration;
+- ``cells.csv``: one row per cell: the analysed value, the task's score, parameters, wall time, the
+  trainer and its search, whether the run converged and after how many evaluations, the evaluations it
+  took to reach 90% of its validation gain, the hash of the cell's configuration;
+- ``tuning.json`` and ``tuning/``: the tuning trials and the search chosen for each (task, level, train);
 - ``table_<task>.csv``: per level x wiring, mean and 95% t-interval over seeds of the analysed value
   (clamped to the value's range where it is bounded), the task's clipped score, parameters, and a
   floor / ceiling flag;
 - ``tests.csv``: every comparison of the grid (stats.py) with interval estimates (rliable) and the exact
-  two-sided permutation test; ``families.csv``: the comparisons of each claim's family (claims.py) with
+  two-sided permutation test, of the plateau (``measure`` "plateau") and of the learning speed
+  ("evaluations"); ``families.csv``: the comparisons of each claim's family (claims.py) with
   Holm's correction within the family and the family's verdict;
-- ``curves_<task>.png``: mean learning curves of every level x wiring, in the task's own units;
+- ``curves_<task>.png``: mean validation curves of every level x wiring against evaluations, in the task's
+  own units, with the point where each run reached its plateau;
 - ``report.md``: the tables, the findings in plain words, a verdict on each published claim, and
   the exact command that made it.
 
@@ -59,7 +67,8 @@ from pathlib import Path
 from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results
 from wormsim.experiment.config import TRAINS, ExperimentConfig, command_line
 from wormsim.experiment.grid import (cell_dir, cell_label, cell_state, cell_value, cells, check_grid,
-                                     config_hash, run_cell, run_grid, stale_fields, train_config)
+                                     config_hash, run_cell, run_grid, stale_fields, train_config, tune)
+from wormsim.experiment.grid import check_before_tuning
 from wormsim.experiment.report import build_tables, write_report
 from wormsim.experiment.stats import (ALPHA, comparisons, format_g, hedges_g, holm, mean_ci, permutation_p,
                                       smallest_p)
@@ -68,6 +77,8 @@ from wormsim.experiment.stats import (ALPHA, comparisons, format_g, hedges_g, ho
 def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, command: str | None = None) -> Path:
     """Run (or finish) the grid and write its report; returns the report's path. ``command``: the
     command line to print in the report (default: the full equivalent ``wormsim experiment`` line)."""
+    check_before_tuning(cfg)                         # a grid run_grid would refuse costs nothing
+    cfg = tune(cfg, progress=progress, log=log)      # each level's search, the same effort for every level
     results = run_grid(cfg, progress=progress, log=log)
     write_report(cfg, results, command=command)
     return Path(cfg.out) / "report.md"

@@ -33,13 +33,35 @@ class ExperimentConfig:
                               "fixed circuit, as costly as a trained circuit; without it, readout cells only "
                               "on the tasks without a body)")
     seeds: int = opt(8, "seeds per cell", low=1)
-    budget: int = opt(30, "ES generations per run", low=1)
-    bptt_budget: int = opt(300, "gradient steps of a bptt cell", low=1)
+    first_seed: int = opt(0, "the seeds are first_seed, first_seed + 1, ... (a grid split over machines, or "
+                          "the tuning runs, which use seeds no cell uses)", low=0)
+    stop: str = opt("plateau", "plateau: every run trains until its validation score has converged (the "
+                    "plateau rule of wormsim train), at most --budget; budget: every run takes its whole budget",
+                    choices=("plateau", "budget"))
+    budget: int = opt(300, "most ES generations per run", low=1)
+    bptt_budget: int = opt(1000, "most gradient steps of a BPTT run", low=1)
+    patience: int = opt(30, "plateau rule: iterations over which the validation score must still gain "
+                        "(ES generations; BPTT steps count --bptt-patience)", low=1)
+    bptt_patience: int = opt(100, "plateau rule of the BPTT runs, in gradient steps", low=1)
+    plateau_tol: float = opt(0.02, "plateau rule: the smallest gain over the patience window, as a fraction "
+                             "of the gain so far", low=0)
+    val_every: int = opt(5, "iterations between validation checks (ES generations, BPTT gradient steps)", low=1)
+    val_episodes: int = opt(4, "episodes of each validation check", low=1)
     popsize: int = opt(24, "ES population", low=2)
-    sigma: float = opt(0.2, "initial CMA-ES step size", positive=True)
+    sigma: float = opt(0.2, "initial CMA-ES step size, a fraction of each parameter group's natural scale "
+                       "(used as is when --tune is off)", positive=True)
+    nonmotor_gradient: bool = opt(True, "on the tasks without a body, train the differentiable levels' weights "
+                                  "by backpropagation through time (ES stays for the others, with "
+                                  "--nonmotor-episodes per candidate)")
+    tune: bool = opt(True, "before the grid, tune each level's search on every task with the same number of "
+                     "trials (the --tune-sigmas for ES, the --tune-lrs for BPTT), each a run on the first "
+                     "wiring with a seed no cell uses, chosen by its best validation score")
+    tune_sigmas: list[float] = opt([0.1, 0.2, 0.4], "ES step sizes tried per level and task (fractions of "
+                                   "the natural scales)")
+    tune_lrs: list[float] = opt([0.01, 0.03, 0.1], "BPTT learning rates tried per level and task")
     duration: float = opt(3.0, "seconds per episode on the tasks with a body", positive=True)
     episodes: int = opt(1, "episodes per candidate on the tasks with a body", low=1)
-    nonmotor_episodes: int = opt(2, "episodes per candidate on the tasks without a body, whose short "
+    nonmotor_episodes: int = opt(8, "ES episodes per candidate on the tasks without a body, whose short "
                                  "episodes make a noisy fitness", low=1)
     eval_episodes: int = opt(8, "fresh episodes of each cell's final evaluation", low=1)
     head_cpg: float = opt(2.0, "frequency (Hz) of the head oscillator on the tasks with a body; 0: off", low=0)
@@ -60,13 +82,17 @@ class ExperimentConfig:
     tensorboard: bool = opt(True, "TensorBoard event files in every cell's run (tensorboard --logdir "
                             "OUT/runs: the hparams view compares the cells)", command=False)
     out: str = opt("results/experiment", "results directory")
+    # the tuned search of each (task, level, train), "task/level/train" -> {"sigma", "lr"}: set by the
+    # tuning phase (grid.tune), read by every cell's run; not a flag
+    searches: dict = field(default_factory=dict)
 
     @classmethod
     def quick(cls, out: str) -> "ExperimentConfig":
         """A tiny grid that runs in a minute or two on 2 cores (the CI check of the whole pipeline)."""
         return cls(levels=["rate", "mlp"], wirings=["connectome", "shuffled"],
-                   tasks=["swim", "memory", "digits"], seeds=2, budget=3, popsize=6, duration=0.5,
-                   nonmotor_episodes=2, eval_episodes=1, workers=1, probes=False, out=out)
+                   tasks=["swim", "memory", "digits"], seeds=2, stop="budget", budget=3, bptt_budget=3,
+                   popsize=6, duration=0.5, nonmotor_episodes=2, eval_episodes=1, val_every=1,
+                   val_episodes=1, tune=False, workers=1, probes=False, out=out)
 
 
 def command_line(cfg: ExperimentConfig, only=None, prefix: tuple[str, ...] = ("wormsim", "experiment")) -> str:
@@ -79,7 +105,7 @@ def command_line(cfg: ExperimentConfig, only=None, prefix: tuple[str, ...] = ("w
         if only is not None and f.name not in only:
             continue
         value = getattr(cfg, f.name)
-        if not f.metadata.get("command", True) or value is None or value is False:
+        if "help" not in f.metadata or not f.metadata.get("command", True) or value is None or value is False:
             continue
         parts.append("--" + f.metadata.get("flag", f.name.replace("_", "-")))
         if isinstance(value, list):

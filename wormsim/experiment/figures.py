@@ -28,7 +28,7 @@ def curve_column(task: str) -> tuple[str, str]:
 def _curves(cfg: ExperimentConfig, task: str, level: str, wiring: str, train: str, key: str) -> list[list]:
     """The learning curve (values of ``key`` per iteration) of every seed's run that has one."""
     curves = []
-    for seed in range(cfg.seeds):
+    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         p = cell_dir(cfg, task, level, wiring, train, seed)
         if (p / "metrics.jsonl").is_file():
             c = [r.get(key) for r in Run(p).metrics()]
@@ -37,38 +37,82 @@ def _curves(cfg: ExperimentConfig, task: str, level: str, wiring: str, train: st
     return curves
 
 
+def validation_curves(cfg: ExperimentConfig, task: str, level: str, wiring: str, train: str) -> list[tuple]:
+    """Every seed's validation curve: (evaluations (K,), validation score (K,), evaluations at which the
+    plateau rule fired or None), from runs that validated (wormsim/train/plateau.py)."""
+    out = []
+    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
+        p = cell_dir(cfg, task, level, wiring, train, seed)
+        if not (p / "metrics.jsonl").is_file():
+            continue
+        rows = [r for r in Run(p).metrics() if r.get("val_score") is not None and r.get("evaluations") is not None]
+        if rows:
+            fired = next((r["evaluations"] for r in rows if r.get("converged")), None)
+            out.append((np.array([r["evaluations"] for r in rows], float),
+                        np.array([r["val_score"] for r in rows], float), fired))
+    return out
+
+
+def _on_grid(curves: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(common evaluations, (seeds, K) values): each seed's curve held at its last value after it ends
+    (a run that stopped at its plateau stays there)."""
+    grid = np.unique(np.concatenate([x for x, _, _ in curves]))
+    values = np.array([y[np.clip(np.searchsorted(x, grid, side="right") - 1, 0, len(y) - 1)]
+                       for x, y, _ in curves])
+    return grid, values
+
+
 def plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
-    """Mean learning curves over seeds (band: min to max) in the task's own units: one colour per
-    level (and training), one line style per wiring; a reservoir cell, fitted in closed form, is a
-    thin horizontal line at its held-out score."""
+    """Mean learning curves over seeds (band: min to max) in the task's own units, against evaluations
+    (episodes trained on): one colour per level (and training), one line style per wiring; each run's
+    validation score, held at its last value once it stopped, and a dot where the plateau rule fired. A
+    reservoir cell, fitted in closed form, is a thin horizontal line at its held-out score. Runs without
+    validation checks (grids from before the plateau rule) are drawn per generation instead."""
     from wormsim.viz.figures import pyplot, save_figure
     plt = pyplot()
     key, ylabel = curve_column(task)
     fig, ax = plt.subplots(figsize=(9, 5))
     colours: dict[str, str] = {}
-    flat, n_max = [], 1
+    flat, x_max, by_evaluations = [], 1.0, False
     for level, train, wiring in itertools.product(cfg.levels, cfg.trains, cfg.wirings):
-        curves = _curves(cfg, task, level, wiring, train, key)
-        if not curves:
-            continue
         name = cell_label(level, train)
-        colour = colours.setdefault(name, f"C{len(colours) % 10}")
-        style = WIRING_STYLES[cfg.wirings.index(wiring) % len(WIRING_STYLES)]
         label = f"{name} / {wiring}" if uses_wiring(level) else name
-        n = min(map(len, curves))
+        style = WIRING_STYLES[cfg.wirings.index(wiring) % len(WIRING_STYLES)]
+        validated = validation_curves(cfg, task, level, wiring, train)
+        curves = [] if validated else _curves(cfg, task, level, wiring, train, key)
+        if not validated and not curves:
+            continue
+        colour = colours.setdefault(name, f"C{len(colours) % 10}")
+        if validated and max(len(x) for x, _, _ in validated) > 1:
+            by_evaluations = True
+            grid, values = _on_grid(validated)
+            ax.plot(grid, values.mean(0), color=colour, ls=style, lw=1.6, label=label)
+            ax.fill_between(grid, values.min(0), values.max(0), color=colour, alpha=0.08)
+            for x, y, fired in validated:
+                if fired is not None:
+                    ax.plot([fired], [y[np.searchsorted(x, fired)]], "o", color=colour, ms=3)
+            x_max = max(x_max, float(grid[-1]))
+            continue
+        n = min(map(len, curves)) if curves else 1
         if n == 1:
-            flat.append((label, float(np.mean([c[0] for c in curves])), colour, style))
+            y0 = float(np.mean([c[0] for c in curves])) if curves else float(np.mean([y[0] for _, y, _ in validated]))
+            flat.append((label, y0, colour, style))
             continue
         c = np.array([x[:n] for x in curves], float)
-        n_max = max(n_max, n)
+        x_max = max(x_max, n - 1)
         ax.plot(np.arange(n), c.mean(0), color=colour, ls=style, lw=1.6, label=label)
         ax.fill_between(np.arange(n), c.min(0), c.max(0), color=colour, alpha=0.08)
     for label, y, colour, style in flat:
-        ax.hlines(y, 0, n_max - 1, colors=colour, linestyles=[style], lw=1.0,
-                  label=f"{label} (fitted; held-out)")
-    ax.set_xlabel("generation (bptt cells: gradient step)" if "bptt" in cfg.trains else "generation")
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{task}: mean over seeds (band: min to max); colour: level, line style: wiring")
+        ax.hlines(y, 0, x_max, colors=colour, linestyles=[style], lw=1.0, label=f"{label} (fitted; held-out)")
+    if by_evaluations:
+        ax.set_xlabel("evaluations (episodes trained on)")
+        ax.set_ylabel(f"validation {ylabel.split('(')[0].strip() if '(' in ylabel else 'score'} of the current "
+                      "policy" + (f" ({ylabel.split('(')[1]}" if "(" in ylabel else ""))
+    else:
+        ax.set_xlabel("generation (bptt cells: gradient step)" if "bptt" in cfg.trains else "generation")
+        ax.set_ylabel(ylabel)
+    ax.set_title(f"{task}: mean over seeds (band: min to max; dot: plateau reached); colour: level, "
+                 "line style: wiring", fontsize=9)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)

@@ -23,13 +23,17 @@ from wormsim.config import TrainConfig, check_bounds
 from wormsim.envs.tasks import get_task, task_names
 from wormsim.experiment.config import ExperimentConfig
 from wormsim.realism_levels import get_level, level_names
-from wormsim.runs import Run, atomic_write_text
+from wormsim.runs import Run, atomic_write_bytes, atomic_write_text
 from wormsim.trainers import get_trainer, trainer_for
 
 # which per-episode value of a run's held-out record ("heldout" in its summary) stands for a task's metric
 TRIAL_OF_METRIC = {"final_speed": "speed", "final_return": "return", "final_score": "score", "final_r2": "return"}
 # fields of a cell's TrainConfig that do not change its result (where and how fast it runs)
 RUNTIME_FIELDS = ("workers", "backend", "ray_address", "video", "tensorboard", "out")
+# how fast a cell learns: the evaluations it took to reach this fraction of its validation gain
+FRACTION = 0.9
+# the tuning runs' seeds (grid.tune): no cell of a grid of fewer seeds uses them
+TUNE_SEED = 10_000
 # A cell whose process dies is run again (from its checkpoint) this many times before it is marked failed.
 CELL_RETRIES = 2
 # In a cell's run directory: the error of a cell given up on, until a later invocation finishes it.
@@ -61,6 +65,8 @@ def _trainable(cfg: ExperimentConfig, task: str, level: str, train: str) -> bool
     brain, spec = get_level(level), get_task(task)     # an unknown name is an error, not an empty grid
     if train == "readout" and spec.has_body:
         return cfg.readout_motor and brain.steps_in_torch
+    if train == "bptt" and cfg.nonmotor_gradient:       # the weights axis is trained by BPTT already
+        return False
     try:
         trainer_for(train_config(cfg, task, level, cfg.wirings[0], train, 0))
     except ValueError:                          # CapabilityError included
@@ -74,8 +80,9 @@ def cells(cfg: ExperimentConfig):
     trainings a level gets on a task."""
     able = {(t, lv, tr): _trainable(cfg, t, lv, tr) for t, lv, tr in
             itertools.product(cfg.tasks, cfg.levels, cfg.trains)} if cfg.wirings else {}
+    seeds = range(cfg.first_seed, cfg.first_seed + cfg.seeds)
     for task, level, wiring, train, seed in itertools.product(cfg.tasks, cfg.levels, cfg.wirings,
-                                                              cfg.trains, range(cfg.seeds)):
+                                                              cfg.trains, seeds):
         if able[task, level, train] and (wiring == cfg.wirings[0] or uses_wiring(level)):
             yield task, level, wiring, train, seed
 
@@ -85,16 +92,39 @@ def cell_dir(cfg: ExperimentConfig, task, level, wiring, train, seed) -> Path:
     return Path(cfg.out) / "runs" / task / f"{level}{mode}-{wiring}-s{seed}"
 
 
+def cell_algo(cfg: ExperimentConfig, task: str, level: str, train: str) -> str:
+    """The trainer of a cell: BPTT on the bptt axis, and on the weights axis for a level BPTT takes on a
+    task without a body when ``nonmotor_gradient``; CMA-ES otherwise (ridge readouts: see trainer_for)."""
+    if train == "bptt":
+        return "bptt"
+    if train == "weights" and cfg.nonmotor_gradient and not get_task(task).has_body:
+        try:
+            get_trainer("bptt").check(level, task)
+            return "bptt"
+        except ValueError:                      # CapabilityError included: the level is not differentiable
+            pass
+    return "es"
+
+
+def search_key(task: str, level: str, train: str) -> str:
+    """The key of a (task, level, train)'s tuned search in ExperimentConfig.searches."""
+    return f"{task}/{level}/{train}"
+
+
 def train_config(cfg: ExperimentConfig, task, level, wiring, train, seed, workers=None) -> TrainConfig:
-    """The run of a cell. The bptt axis is, for the run, an algorithm (its circuit's weights trained
-    by backpropagation through time, ``bptt_budget`` gradient steps)."""
-    bptt = train == "bptt"
+    """The run of a cell: its trainer (cell_algo), the plateau rule, and its level's tuned search on the
+    task (``cfg.searches``: ES step size, BPTT learning rate), or the grid's defaults."""
+    gradient = cell_algo(cfg, task, level, train) == "bptt"
+    search = cfg.searches.get(search_key(task, level, train), {})
     return TrainConfig(level=level, wiring=wiring, dataset=cfg.dataset, task=task, seed=seed,
-                       algo="bptt" if bptt else "es", budget=cfg.bptt_budget if bptt else cfg.budget,
-                       popsize=cfg.popsize, sigma=cfg.sigma, duration=cfg.duration,
+                       algo="bptt" if gradient else "es", budget=cfg.bptt_budget if gradient else cfg.budget,
+                       stop=cfg.stop, patience=cfg.bptt_patience if gradient else cfg.patience,
+                       plateau_tol=cfg.plateau_tol, val_every=cfg.val_every, val_episodes=cfg.val_episodes,
+                       popsize=cfg.popsize, sigma=float(search.get("sigma", cfg.sigma)),
+                       lr=search.get("lr") if gradient else None, duration=cfg.duration,
                        episodes=cfg.episodes if get_task(task).has_body else cfg.nonmotor_episodes,
                        eval_episodes=cfg.eval_episodes, head_cpg=cfg.head_cpg,
-                       train="weights" if bptt else train,
+                       train="weights" if train == "bptt" else train,
                        spectral_radius=cfg.spectral_radius, ridge_alpha=cfg.ridge_alpha,
                        workers=cfg.workers if workers is None else workers, backend="local",
                        video=False, tensorboard=cfg.tensorboard,
@@ -251,11 +281,43 @@ def _job(cfg_dict: dict, cell) -> tuple[dict, float]:
     return _timed(ExperimentConfig(**cfg_dict), cell, workers=1)
 
 
-def _ray_job(cfg_dict: dict, cell, extensions: dict) -> tuple[dict, float]:
-    """One cell as a Ray task, set up as a worker process is (parallel._init_worker)."""
+def _staging(out: str) -> Path:
+    """Where a Ray task trains its cells on its own node: a directory of the node's temporary space, the
+    same for every task of one grid (so a task run again on the same node resumes from its checkpoint)."""
+    import tempfile
+    key = hashlib.sha256(str(out).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "wormsim-ray" / key
+
+
+def _ray_job(cfg_dict: dict, cell, extensions: dict) -> tuple[dict, float, dict, str, str]:
+    """One cell as a Ray task, set up as a worker process is (parallel._init_worker). It trains in its
+    node's staging directory, not in --out (a node of a cluster need not see the driver's disk), and
+    returns (summary, seconds, the run's files but its checkpoint {relative path: bytes}, the node's
+    id, the staging directory of the run); the driver writes the files under its --out (ship_back)."""
+    import ray
+
     from wormsim.parallel import _init_worker
     _init_worker(extensions)
-    return _job(cfg_dict, cell)
+    local = ExperimentConfig(**{**cfg_dict, "out": str(_staging(cfg_dict["out"]))})
+    summary, seconds = _job(dataclasses.asdict(local), cell)
+    path = cell_dir(local, *cell)
+    files = {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*"))
+             if f.is_file() and f.name != "checkpoint.pkl"}
+    return summary, seconds, files, ray.get_runtime_context().get_node_id(), str(path)
+
+
+def ship_back(cfg: ExperimentConfig, cell, files: dict, node: str, staged: str) -> dict:
+    """Write a cell's files, trained on a Ray node, under the driver's --out (atomically, paths in its
+    JSON files moved from the node's staging directory to --out); its summary records the node."""
+    path = cell_dir(cfg, *cell)
+    for rel, data in files.items():
+        if rel.endswith((".json", ".jsonl")):
+            data = data.decode().replace(json.dumps(staged)[1:-1], json.dumps(str(path.resolve()))[1:-1]).encode()
+        atomic_write_bytes(path / rel, data)
+    summary = json.loads((path / "summary.json").read_text())
+    summary["trained_on"] = node
+    atomic_write_text(path / "summary.json", json.dumps(summary, indent=2))
+    return summary
 
 
 def _longest_first(cell) -> tuple:
@@ -369,7 +431,8 @@ def _execute_ray(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
     from wormsim.extensions import snapshot
     # max_retries: Ray runs a task again when its worker process or node dies (not when it raises)
     remote = ray.remote(num_cpus=1, max_retries=CELL_RETRIES)(_ray_job)
-    cfg_dict, extensions = dataclasses.asdict(cfg), snapshot()
+    # the grid's identity on every node: its --out as the driver resolves it
+    cfg_dict, extensions = {**dataclasses.asdict(cfg), "out": str(Path(cfg.out).resolve())}, snapshot()
     pending = {remote.remote(cfg_dict, cell, extensions): cell for cell in todo}
     try:
         while pending:
@@ -377,7 +440,8 @@ def _execute_ray(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
             for ref in ready:
                 cell = pending.pop(ref)
                 try:
-                    result = ray.get(ref)
+                    summary, seconds, files, node, staged = ray.get(ref)
+                    result = ship_back(cfg, cell, files, node, staged), seconds
                 except ray.exceptions.RayTaskError as exc:        # the cell raised
                     failed(cell, _one_line(getattr(exc, "cause", None) or exc), 1, exc)
                     continue
@@ -404,6 +468,30 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+# the fields of a cell's run that the tuning phase sets (grid.tune)
+SEARCH_FIELDS = ("sigma", "lr")
+
+
+def check_before_tuning(cfg: ExperimentConfig) -> None:
+    """What run_grid would refuse, checked before the tuning phase spends anything: the grid's settings,
+    and cells made with another configuration in any field the tuning does not choose."""
+    everything = list(cells(cfg))
+    check_grid(cfg, everything)
+    if cfg.rerun_stale:
+        return
+    stale = {}
+    for cell in everything:
+        diff = {k: v for k, v in stale_fields(cell_dir(cfg, *cell), train_config(cfg, *cell)).items()
+                if k not in SEARCH_FIELDS}
+        if diff:
+            stale[cell] = diff
+    if stale:
+        first = next(iter(stale))
+        raise ValueError(f"{len(stale)} of {len(everything)} cells in {cfg.out} were made with another "
+                         f"configuration, e.g. {cell_dir(cfg, *first)} ({describe(stale[first])}); use another "
+                         "--out, or --rerun-stale to retrain them")
+
+
 def _refuse_stale(cfg: ExperimentConfig, everything: list, states: dict) -> None:
     stale = [c for c in everything if states[c] == "stale"]
     if stale and not cfg.rerun_stale:
@@ -427,18 +515,37 @@ def heldout_values(task: str, summary: dict) -> tuple[list | None, list | None]:
     return side("trained"), side("untrained")
 
 
+def learning_speed(path: Path, fraction: float = FRACTION) -> int | None:
+    """Evaluations (episodes) a run took to reach ``fraction`` of its validation gain (None: no validation
+    curve, or no gain)."""
+    from wormsim.train.plateau import evaluations_to_fraction
+    if not (path / "metrics.jsonl").is_file():
+        return None
+    rows = [r for r in Run.open(path).metrics() if r.get("val_score") is not None and "evaluations" in r]
+    return evaluations_to_fraction([r["iteration"] for r in rows], [r["evaluations"] for r in rows],
+                                   [r["val_score"] for r in rows], fraction)
+
+
 def result_row(cfg: ExperimentConfig, cell, summary: dict, seconds: float | None) -> dict:
-    """The row of cells.csv for a finished cell."""
+    """The row of cells.csv for a finished cell: its held-out value and trials, and how it trained
+    (trainer, search, whether it converged, after how many evaluations, how fast it learned)."""
     task, level, wiring, train, seed = cell
     value, clipped = cell_value(task, summary)
     score = get_task(task).score
     trials, untrained = heldout_values(task, summary)
+    tc = train_config(cfg, *cell)
     return {"task": task, "level": cell_label(level, train), "wiring": wiring, "seed": seed,
             "value": value, "value_is_clipped_score": clipped, "trials": trials, "untrained_trials": untrained,
             "score": float(summary[score]) if score and summary.get(score) is not None else value,
             "n_params": summary["n_params"], "generations": summary.get("generations"),
+            "algo": summary.get("algo", tc.algo), "sigma": tc.sigma if tc.algo == "es" else None,
+            "lr": summary.get("learning_rate") if tc.algo != "es" else None,
+            "converged": summary.get("converged"), "converged_at": summary.get("converged_at"),
+            "evaluations": summary.get("evaluations"), "val_best": summary.get("val_best"),
+            "val_untrained": summary.get("val_untrained"),
+            f"evals_to_{round(FRACTION * 100)}": learning_speed(cell_dir(cfg, *cell)),
             "wall_time": summary.get("wall_time"), "cell_seconds": seconds,
-            "config_hash": config_hash(train_config(cfg, *cell))}
+            "config_hash": config_hash(tc)}
 
 
 def failed_row(cfg: ExperimentConfig, cell, error: str, tries: int) -> dict:
@@ -499,3 +606,56 @@ def run_grid(cfg: ExperimentConfig, progress: bool = True, log=print) -> list[di
         log(f"{len(failures)} of {len(everything)} cells failed (status 'failed' in {out / 'cells.csv'}, "
             f"listed in the report); run the same command again to try them again")
     return results
+
+
+# ---- tuning the search ---------------------------------------------------------------------------------------
+def tuning_grids(cfg: ExperimentConfig) -> list[ExperimentConfig]:
+    """One small grid per tuning trial i: every (task, level, train) of the grid once, on the first
+    wiring, with seed TUNE_SEED, its ES runs at ``tune_sigmas[i]`` and its BPTT runs at ``tune_lrs[i]``;
+    so every level gets the same number of trials, on the same footing. (Fitted readouts have nothing
+    to tune and are left out.)"""
+    if len(cfg.tune_sigmas) != len(cfg.tune_lrs):
+        raise ValueError(f"--tune-sigmas and --tune-lrs pair up into trials, so they need as many values "
+                         f"({len(cfg.tune_sigmas)} vs {len(cfg.tune_lrs)})")
+    trains = [t for t in cfg.trains if t != "readout" or cfg.readout_motor]
+    grids = []
+    for i, (sigma, lr) in enumerate(zip(cfg.tune_sigmas, cfg.tune_lrs)):
+        sub = dataclasses.replace(cfg, out=str(Path(cfg.out) / "tuning" / f"trial{i}"), wirings=cfg.wirings[:1],
+                                  seeds=1, first_seed=TUNE_SEED, trains=trains, tune=False, probes=False,
+                                  searches={})
+        sub.searches = {search_key(t, lv, tr): {"sigma": float(sigma), "lr": float(lr)}
+                        for t, lv, _, tr, _ in cells(sub)}
+        grids.append(sub)
+    return grids
+
+
+def tune(cfg: ExperimentConfig, progress: bool = True, log=print) -> ExperimentConfig:
+    """The tuning phase: run every trial's grid (resumable like any grid), choose for each (task, level,
+    train) the trial with the best validation score (the run's best check on training-distribution
+    episodes; never the held-out ones), write OUT/tuning.json (every trial and the choice) and return
+    ``cfg`` with the choice in ``searches``. Without ``cfg.tune``, ``cfg`` as it is."""
+    if not cfg.tune:
+        return cfg
+    trials = []
+    grids = tuning_grids(cfg)
+    for i, sub in enumerate(grids):
+        if not sub.searches:                    # nothing to tune (fitted readouts only)
+            continue
+        if progress:
+            log(f"tuning, trial {i + 1} of {len(grids)}: ES sigma {cfg.tune_sigmas[i]:g}, BPTT learning rate "
+                f"{cfg.tune_lrs[i]:g}")
+        for row in run_grid(sub, progress=progress, log=log):
+            level, train = split_label(row["level"])
+            val = row.get("val_best") if row.get("status") == "done" else None
+            trials.append({"trial": i, "key": search_key(row["task"], level, train),
+                           **sub.searches[search_key(row["task"], level, train)],
+                           "val_best": val if val is not None and math.isfinite(float(val)) else None,
+                           "status": row.get("status")})
+    choice = {}
+    for key in dict.fromkeys(t["key"] for t in trials):
+        tried = [t for t in trials if t["key"] == key]
+        scored = [t for t in tried if t["val_best"] is not None]
+        best = max(scored, key=lambda t: t["val_best"]) if scored else tried[0]
+        choice[key] = {"sigma": best["sigma"], "lr": best["lr"], "trial": best["trial"]}
+    atomic_write_text(Path(cfg.out) / "tuning.json", json.dumps({"trials": trials, "choice": choice}, indent=2))
+    return dataclasses.replace(cfg, searches={k: {"sigma": v["sigma"], "lr": v["lr"]} for k, v in choice.items()})

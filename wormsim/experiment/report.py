@@ -13,7 +13,7 @@ from wormsim.experiment.config import ExperimentConfig, command_line
 from wormsim.experiment.figures import plot_curves
 from wormsim.experiment.grid import split_label, uses_wiring, write_csv
 from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, floor_flag, format_g,
-                                      interactions, mean_ci, smallest_p)
+                                      interactions, mean_ci, smallest_p, speed_comparisons)
 from wormsim.realism_levels import get_level
 from wormsim.runs import atomic_write_text
 
@@ -104,21 +104,34 @@ def _ci(pair, fmt: str = "+.4f") -> str:
 
 # ---- report.md ---------------------------------------------------------------------------------------------
 def _grid_text(cfg: ExperimentConfig, results: list[dict]) -> str:
-    """The paragraph that says what was run."""
+    """The paragraph that says what was run: the grid, each trainer's budget and stopping rule, the
+    search and how it was tuned."""
     from wormsim.train.bptt import BPTTConfig
-    bptt = [(r["task"], split_label(r["level"])[0]) for r in results if split_label(r["level"])[1] == "bptt"]
+    algos = {}
+    for r in results:
+        algos.setdefault(r.get("algo") or "es", set()).add((r["task"], split_label(r["level"])[0]))
+    bptt = sorted(algos.get("bptt", ()))
     unwired = [lv for lv in cfg.levels if not get_level(lv).uses_wiring]
+    rule = (f"every run trained until its validation score stopped improving (the plateau rule: less than "
+            f"{cfg.plateau_tol:g} of its gain so far, or than one validation check's standard error, over "
+            f"the last {cfg.patience} ES generations / {cfg.bptt_patience} BPTT steps; checked every "
+            f"{cfg.val_every} iterations on {cfg.val_episodes} fixed training-distribution episodes), at most "
+            if cfg.stop == "plateau" else "every run took its whole budget, ")
+    search = (f"each level's search tuned on every task with the same {len(cfg.tune_sigmas)} trials (ES step "
+              f"{', '.join(f'{x:g}' for x in cfg.tune_sigmas)} of each parameter group's natural scale; BPTT "
+              f"learning rate {', '.join(f'{x:g}' for x in cfg.tune_lrs)}), chosen on validation episodes "
+              "(section Search and convergence)" if cfg.tune else
+              f"ES step {cfg.sigma:g} of each parameter group's natural scale, not tuned")
     return (f"Grid: levels {', '.join(cfg.levels)}; wirings {', '.join(cfg.wirings)}; training "
             f"{', '.join(cfg.trains)}" + (" (readout: the circuit fixed at connectome-derived values, a "
                                          "linear readout fitted)" if "readout" in cfg.trains else "")
-            + f"; tasks {', '.join(cfg.tasks)}; {cfg.seeds} seeds; dataset {cfg.dataset}. CMA-ES, "
-            f"{cfg.budget} generations of {cfg.popsize} candidates (sigma {cfg.sigma:g}), "
+            + f"; tasks {', '.join(cfg.tasks)}; {cfg.seeds} seeds; dataset {cfg.dataset}. Training: {rule}"
+            f"{cfg.budget} CMA-ES generations of {cfg.popsize} candidates, "
             f"{cfg.episodes} episode(s) per candidate on the tasks with a body ({cfg.duration:g} s, head "
             f"oscillator {cfg.head_cpg:g} Hz), {cfg.nonmotor_episodes} on the tasks without one"
-            + (f"; bptt cells: {cfg.bptt_budget} gradient steps of backpropagation through time (Adam, "
-               f"{BPTTConfig().num_envs} episodes a step; {', '.join(dict.fromkeys(lv for _, lv in bptt))} on "
-               f"{', '.join(dict.fromkeys(t for t, _ in bptt))})" if bptt else "")
-            + f"; the final policy judged on {cfg.eval_episodes} fresh episodes."
+            + (f", or {cfg.bptt_budget} BPTT steps (Adam, {BPTTConfig().num_envs} episodes a step: "
+               + ", ".join(f"{lv} on {t}" for t, lv in bptt) + ")" if bptt else "")
+            + f"; {search}; the final policy judged on {cfg.eval_episodes} fresh held-out episodes."
             + (f" Levels without a wiring ({', '.join(unwired)}) are trained once per seed and appear once "
                "per task." if unwired else ""))
 
@@ -273,6 +286,65 @@ def _claims_section(cfg: ExperimentConfig, families: list[dict]) -> list[str]:
     return lines
 
 
+def _plateau_section(cfg: ExperimentConfig, results: list[dict], speed_tests: list[dict]) -> list[str]:
+    """Two questions per level x wiring: what the circuit can do (its plateau, the task tables above) and
+    how fast it learns (evaluations to 90% of its validation gain); whether each run converged; the
+    search each level got."""
+    import json
+    from wormsim.experiment.grid import FRACTION
+    key = f"evals_to_{round(FRACTION * 100)}"
+    trained = [r for r in results if r.get("converged") is not None]
+    if not trained:
+        return []
+    n_conv = sum(bool(r["converged"]) for r in trained)
+    lines = ["## Search and convergence", "",
+             f"{n_conv} of {len(trained)} trained runs converged (the plateau rule fired) within their budget"
+             + (f"; the {len(trained) - n_conv} others stopped at the budget, and their plateau is a lower bound."
+                if n_conv < len(trained) else ".") + " *Evaluations to 90%*: the episodes a run took to reach "
+             "90% of its validation gain (how fast it learns); mean over the seeds with a gain and its 95% "
+             "interval. *Evaluations at convergence*: the median over seeds, where the rule fired.", ""]
+    head = ["task", "level", "wiring", "trainer", "search", "converged", "iterations (median)",
+            "evaluations at convergence (median)", "evaluations to 90% [95% CI]"]
+    rows = []
+    groups = {}
+    for r in trained:
+        groups.setdefault((r["task"], r["level"], r["wiring"]), []).append(r)
+    for (task, label, wiring), sel in groups.items():
+        speeds = [float(r[key]) for r in sel if r.get(key) not in (None, "")]
+        m, lo, hi = mean_ci(speeds, 0.0) if speeds else (math.nan,) * 3
+        at = [r["evaluations"] for r in sel if r["converged"] and r.get("evaluations") is not None]
+        algo = sel[0].get("algo") or "es"
+        search = (f"sigma {sel[0]['sigma']:g}" if algo == "es" and sel[0].get("sigma") is not None else
+                  f"lr {sel[0]['lr']:g}" if sel[0].get("lr") is not None else "-")
+        rows.append([task, label, wiring if uses_wiring(label) else "(none)", algo, search,
+                     f"{sum(bool(r['converged']) for r in sel)}/{len(sel)}",
+                     f"{np.median([r['generations'] for r in sel]):.0f}",
+                     f"{np.median(at):.0f}" if at else "-",
+                     f"{m:.0f} [{lo:.0f}, {hi:.0f}] (n={len(speeds)})" if speeds else "no gain"])
+    lines += _md_table(head, rows) + [""]
+    if speed_tests:
+        lines += ["How fast, compared (a - b in evaluations; negative: a learns faster):", ""]
+        lines += _md_table(["task", "comparison", "a - b [95% CI]", "g [95% CI]", "p", "both learned"],
+                           [[t["task"], f"{t['a']} vs {t['b']}", f"{t['diff']:+.0f} {_ci(t['diff_ci'], '+.0f')}",
+                             f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f')}", fmt_p(t["p"]),
+                             "yes" if t["learned_a"] is True and t["learned_b"] is True else "no"]
+                            for t in speed_tests]) + [""]
+    tuning = Path(cfg.out) / "tuning.json"
+    if cfg.tune and tuning.is_file():
+        record = json.loads(tuning.read_text())
+        lines += ["The tuning trials (one run each on the first wiring, a seed no cell uses; the validation "
+                  "score is the run's best check on training-distribution episodes; the chosen trial in bold):", ""]
+        trial_rows = []
+        for t in record["trials"]:
+            chosen = record["choice"].get(t["key"], {}).get("trial") == t["trial"]
+            val = "failed" if t["val_best"] is None else f"{t['val_best']:.4f}"
+            trial_rows.append([t["key"].replace("/", " / "), f"sigma {t['sigma']:g}, lr {t['lr']:g}",
+                               f"**{val}**" if chosen else val])
+        lines += _md_table(["task / level / train", "trial (ES sigma, BPTT lr)", "validation score"],
+                           trial_rows) + [""]
+    return lines
+
+
 def _md_table(head: list[str], rows: list[list]) -> list[str]:
     """A markdown table: the header, its rule, one line per row (cells already formatted)."""
     return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -338,11 +410,12 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
     failed = [r for r in results if r.get("status") == "failed"]      # listed, not analysed
     results = [r for r in results if r.get("status") != "failed"]
     tables, tests = build_tables(cfg, results)
-    families = family_results(cfg, tests)
+    speed_tests = speed_comparisons(cfg, results, cell_learning(results))
+    families = family_results(cfg, tests + speed_tests)
     inter = interactions(cfg, results, cell_learning(results))
     for task, table in tables.items():
         write_csv(out / f"table_{task}.csv", table)
-    write_csv(out / "tests.csv", tests)
+    write_csv(out / "tests.csv", [{"measure": "plateau", **t} for t in tests] + speed_tests)
     write_csv(out / "families.csv", [{k: v for k, v in t.items()} | {"family_key": f["family"], "verdict": f["verdict"]}
                                      for f in families for t in f["tests"]])
     lines = ["# Does biophysical detail matter? Realism levels x wirings", "", _grid_text(cfg, results), "",
@@ -356,6 +429,7 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
         lines += _task_section(cfg, task, tables[task], task_tests)
         findings += _table_findings(task, tables[task])
     lines += _not_learned_section(tables)
+    lines += _plateau_section(cfg, results, speed_tests)
     lines += ["## Findings in plain words", ""] + [f"- {f}" for f in findings] + [""]
     lines += _claims_section(cfg, families) + _interaction_section(inter) + _probe_section(cfg, results)
     lines += _cost_section(cfg, results)

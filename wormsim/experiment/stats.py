@@ -354,3 +354,16 @@ def interactions(cfg: ExperimentConfig, results: list[dict], learning: dict) -> 
     for t in out:
         t.setdefault("p_holm", math.nan)
     return out
+
+
+def speed_comparisons(cfg: ExperimentConfig, results: list[dict], learning: dict | None = None) -> list[dict]:
+    """How fast cells learn, compared as their plateaus are (wiring and level families): the value is the
+    evaluations a run took to reach 90% of its validation gain (grid.learning_speed; fewer is faster),
+    each test marked ``measure`` "evaluations". Runs that gained nothing have no such value."""
+    from wormsim.experiment.grid import FRACTION
+    key = f"evals_to_{round(FRACTION * 100)}"
+    learning = cell_learning(results) if learning is None else learning
+    rows = [{**r, "value": float(r[key])} for r in results
+            if r.get(key) not in (None, "") and math.isfinite(float(r[key]))]
+    return [{**t, "measure": "evaluations"} for t in comparisons(cfg, rows, learning)
+            if t["family"] in ("wiring", "level")]
