@@ -43,15 +43,22 @@ def main(argv=None) -> None:
     p.add_argument("--episodes", type=int, default=2)
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--loads", type=float, nargs="+", default=[1, 10, 100, 1000])
+    p.add_argument("--level-option", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a level config value for the replay, e.g. curvature_gain 1e-6 (the rate "
+                        "level without proprioception: is the rhythm the circuit's or the body loop's?)")
     a = p.parse_args(argv)
     t0 = time.time()
     run = Run.open(a.run)
     cfg = TrainConfig.from_dict(run.config)
     params, _ = run.load_policy()
     base = cfg.eval_spec(episodes=a.episodes)
+    if a.level_option:
+        base = dataclasses.replace(base, level_kwargs=tuple(base.level_kwargs)
+                                   + tuple((k, float(v)) for k, v in a.level_option))
     heads = sorted({float(cfg.head_cpg), 0.0}, reverse=True)
     print(f"run {a.run}: {cfg.level}/{cfg.wiring}, trained in {cfg.medium} at head oscillator "
-          f"{cfg.head_cpg:g} Hz; {a.episodes} episodes of {a.duration:g} s per row, gait after the first quarter")
+          f"{cfg.head_cpg:g} Hz; {a.episodes} episodes of {a.duration:g} s per row, gait after the first quarter"
+          + (f"; level overrides {dict(a.level_option)}" if a.level_option else ""))
     print()
     print("| medium | load | head osc. Hz | speed BL/s (sd) | frequency Hz | wavelength BL | amplitude rad/BL "
           "| direction | episodes undulating |")
