@@ -145,7 +145,7 @@ _CA_CODE = "fcond_Ca = 1 - alpha_h * (1 - 1 / (1 + exp((Ca_half - Ca) / k_hCa)))
 
 # graded release. Instantaneous (default): r = s_inf(V), stored once per step (not a subexpression) so
 # that the synapses read it instead of each evaluating the exponential again. With synaptic gating
-# (c302 C1's gradedSynapse, after Kunert et al. 2014): ds/dt = (s_inf - s) / tau_s with
+# (NeuroML's gradedSynapse, as c302 C1 uses it): ds/dt = (s_inf - s) / tau_s with
 # tau_s = (1 - s_inf) / k_s, which with x = (V - V_r) / k_r is ds/dt = k_s (e^x - (1 + e^x) s): no
 # division, linear in s, so exponential Euler integrates it exactly over a step however short tau_s
 # gets (NEURON's cnexp does not: c302's export needs dt <= 0.005 ms, docs/c302/README.md). One state
@@ -242,7 +242,7 @@ class ConductanceConfig:
     h_ca_half_mM: float = 6.41889e-8    # c302 cell_C.xml ca_boyle h "ca_half"
     h_k_mM: float = -1.00056e-8         # c302 cell_C.xml ca_boyle h "k" (negative: inactivation)
     # first-order synaptic gating: ds/dt = (s_inf(V_pre) - s) / tau_s, tau_s = (1 - s_inf) / k_s (c302
-    # C1's gradedSynapse, Kunert et al. 2014's synaptic activation); off: s = s_inf(V_pre) at once
+    # C1's NeuroML gradedSynapse, parameters_C1.py); off: s = s_inf(V_pre) at once
     synaptic_gating: bool = False
     syn_rate_per_ms: float = 0.025      # c302 parameters_C1 "exc_syn_k" = "inh_syn_k" (tau_s <= 40 ms)
     syn_start_closed: bool = False      # with synaptic_gating: s starts at 0 (c302's gradedSynapse sets
