@@ -406,6 +406,31 @@ def test_golden_trace():
     np.testing.assert_allclose(out["activity"], ref["activity"], atol=1e-5)
 
 
+GOLDEN_SETS = Path(__file__).resolve().parent / "data" / "c302"
+
+
+@pytest.mark.parametrize("pset", ["c302-C1"])
+def test_golden_trace_per_parameter_set(pset):
+    """As test_golden_trace, for the other named parameter sets (the "wormsim" set is the default's
+    golden trace): a refactor that changes what a set computes shows here, tighter than the c302
+    comparison's tolerances. Regenerate with WORMSIM_REGEN_GOLDEN=1 after an intended change."""
+    circ = recurrent_circuit()
+    brain = brain_for(circ, population=1, n_inputs=2, control_dt=0.01, config=cond.parameter_set(pset))
+    set_block(brain, "bias", np.array([[8.0, 2.0, 0.0]]))          # pA: past c302's 0-mV release midpoint
+    t = np.arange(30) * 0.01
+    u = np.stack([np.sin(2 * np.pi * 2 * t) * 3, np.where(t > 0.15, 2.0, 0.0)], axis=1)[:, None, :]
+    brain.reset(1)
+    out = brain.run_open_loop(u)
+    path = GOLDEN_SETS / f"golden_{pset}.npz"
+    if os.environ.get("WORMSIM_REGEN_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, voltage=out["voltage"], activity=out["activity"], inputs=u)
+    ref = np.load(path)
+    assert np.ptp(ref["activity"]) > 0.05                          # the synapses are in use
+    np.testing.assert_allclose(out["voltage"], ref["voltage"], atol=1e-3)
+    np.testing.assert_allclose(out["activity"], ref["activity"], atol=1e-5)
+
+
 def test_swim_closed_loop_episode():
     """A whole (short) closed-loop episode of wormsim/Swim-v0 on the Cook 2019 circuit."""
     import gymnasium as gym
