@@ -170,20 +170,6 @@ def _run_chunk(spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
     return _evaluator(spec).evaluate(params, seed=seed)
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """Evaluate with one torch thread, then restore the caller's setting. The brains' matrices are
-    small (81 x 81 per member): a second thread only contends with MuJoCo's rollout threads
-    (docs/measurements.md)."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _chunks(n: int, k: int) -> list[tuple[int, int]]:
     k = max(1, min(k, n))
     bounds = np.linspace(0, n, k + 1).round().astype(int)
@@ -228,9 +214,8 @@ class LocalBackend:
 
     def evaluate(self, spec: EvalSpec, params: np.ndarray, seed: int) -> EvalResult:
         self.retried = []
-        if self.workers == 1:
-            with one_torch_thread():
-                return _run_chunk(spec, params, seed)
+        if self.workers == 1:               # in this process (run_episodes steps on one torch thread)
+            return _run_chunk(spec, params, seed)
         chunks = _chunks(len(params), self.workers)
         parts: dict = {}
         while True:

@@ -19,6 +19,10 @@ import numpy as np
 import torch
 
 FAILURE_RETURN = -1.0e6   # the return of an episode that failed (finite, so that ES can rank it)
+# torch threads while run_episodes steps (None: torch's own setting): one, since the per-step tensors are
+# tiny (batch x ~100 neurons) and a second thread only waits on the first; on a loaded 2-core machine 24
+# rate worms for 3 s took 1.2 s on one thread and 18-23 s on two (benchmarks/torch_threads.py)
+RUNNER_THREADS: int | None = 1
 
 
 def task_env_id(task: str) -> str:
@@ -316,7 +320,9 @@ def run_episodes(brain, interface, env, seeds, n_steps: int | None = None, recor
         inputs = sense(obs, device=brain.device)
         return inputs
 
-    brain.drive(inputs, on_step, int(n_steps or max_episode_steps(env)))
+    from wormsim.train import torch_threads
+    with torch_threads(RUNNER_THREADS):
+        brain.drive(inputs, on_step, int(n_steps or max_episode_steps(env)))
     traces = brain.stop_recording() if record else {}
     return book.result(traces)
 
