@@ -386,3 +386,24 @@ def test_a_cell_on_another_circuit_is_stale(tmp_path):
     assert ex.cell_state(cfg, cell) == "stale"
     (ex.cell_dir(cfg, "memory", "rate", "connectome", "weights", 0) / "circuit.json").unlink()
     assert ex.cell_state(cfg, ("memory", "rate", "connectome", "weights", 0)) == "done"
+
+
+def test_a_cell_made_on_another_body_is_stale(tmp_path, monkeypatch):
+    """The body's physical constants are part of what a swim cell ran on: a body recalibrated in the code
+    changes the digest of every cell with a body and of none without."""
+    import dataclasses
+
+    from wormsim.envs import body
+    from wormsim.experiment import grid
+    cfg = tiny(tmp_path)
+    swim, memory = (ex.train_config(cfg, task, "rate", "connectome", "weights", 0) for task in ("swim", "memory"))
+    before = grid.circuit_digest(swim), grid.circuit_digest(memory)
+
+    @dataclasses.dataclass(frozen=True)
+    class Softer(body.BodyParams):
+        bending_stiffness: float = 0.1
+
+    monkeypatch.setattr(body, "BodyParams", Softer)
+    monkeypatch.setattr(grid, "_DIGESTS", {})
+    after = grid.circuit_digest(swim), grid.circuit_digest(memory)
+    assert after[0] != before[0] and after[1] == before[1]

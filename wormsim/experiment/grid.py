@@ -148,9 +148,10 @@ _DIGESTS: dict = {}
 
 
 def circuit_digest(tc: TrainConfig) -> str:
-    """A short hash of the circuit a cell runs on (its wiring's chemical and gap matrices and signs): a
-    null model whose generator changed makes other graphs under the same name and seed, which the
-    configuration's fields cannot show."""
+    """A short hash of what a cell runs on that its configuration's fields cannot show: the circuit (its
+    wiring's chemical and gap matrices and signs: a null model whose generator changed makes other graphs
+    under the same name and seed) and, on a task with a body, the body's physical constants (a body
+    recalibrated in the code, as envs/body.py was against the animal, makes every swim cell stale)."""
     key = (tc.dataset, tc.wiring, tc.seed, tc.task)
     if key not in _DIGESTS:
         from wormsim.rollout import build_circuit
@@ -158,6 +159,9 @@ def circuit_digest(tc: TrainConfig) -> str:
         h = hashlib.sha256()
         for arr in (c.chem, c.gap, c.sign):
             h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+        if get_task(tc.task).has_body:
+            from wormsim.envs.body import BodyParams
+            h.update(json.dumps(dataclasses.asdict(BodyParams()), sort_keys=True, default=str).encode())
         _DIGESTS[key] = h.hexdigest()[:12]
     return _DIGESTS[key]
 
