@@ -144,9 +144,9 @@ def path_efficiency(start_distance, final_distance, path_length) -> np.ndarray:
 
 def summarize_scores(record: dict) -> dict:
     """The means over episodes of a ``heldout`` record ({"score": [...], "score_distance": [...], ...},
-    one value per episode, None where undefined: score_time of an episode that never arrived): {"success_rate", "distance", "time_to_target" (over
-    the episodes that arrived), "path_efficiency", "chemotaxis_index", "episodes"}; None where no
-    episode gives a value."""
+    one value per episode, None where undefined: score_time of an episode that never arrived):
+    {"success_rate", "distance", "time_to_target" (over the episodes that arrived), "path_efficiency",
+    "chemotaxis_index", "episodes"}; None where no episode gives a value."""
     def mean(key):
         v = np.array([np.nan if x is None else x for x in record.get(key) or []], float)
         v = v[np.isfinite(v)]

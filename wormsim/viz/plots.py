@@ -301,7 +301,8 @@ def plot_navigation(paths: list[dict], path: str | Path, title: str | None = Non
     ax.set_xlabel("along the gradient (BL; target at 0, start to the left)")
     ax.set_ylabel("across the gradient (BL)")
     ax.set_title((title + "\n" if title else "") +
-                 f"centre-of-mass paths; {n_ok} of {len(paths)} reach the target (head tip inside the circle)", fontsize=9)
+                 f"centre-of-mass paths; {n_ok} of {len(paths)} reach the target (head tip inside the circle)",
+                 fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 
