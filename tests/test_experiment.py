@@ -20,7 +20,7 @@ from wormsim.runs import Run
 def tiny(out, tasks=("swim",), **kw):
     args = dict(levels=["rate", "mlp"], wirings=["connectome", "shuffled"], tasks=list(tasks), trains=["weights"], seeds=2,
                 budget=1, popsize=4, duration=0.3, nonmotor_episodes=1, eval_episodes=1, workers=1,
-                stop="budget", val_every=1, val_episodes=1, tune=False, nonmotor_gradient=False,
+                stop="budget", val_every=1, val_episodes=1, tune=False, nonmotor_gradient=False, atlas=False,
                 out=str(out))
     args.update(kw)
     return ex.ExperimentConfig(**args)
@@ -407,3 +407,17 @@ def test_a_cell_made_on_another_body_is_stale(tmp_path, monkeypatch):
     monkeypatch.setattr(grid, "_DIGESTS", {})
     after = grid.circuit_digest(swim), grid.circuit_digest(memory)
     assert after[0] != before[0] and after[1] == before[1]
+
+
+def test_the_report_sets_the_trained_swimmers_neurons_beside_the_measured_atlas(tmp_path):
+    """Issue 23's question in the grid: each trained swimmer on a level with the worm's neurons is stimulated
+    the atlas's way and compared with the measured atlas (cached per cell); the mlp has no such neurons."""
+    cfg = tiny(tmp_path, levels=["rate", "mlp"], probes=False, atlas=True)
+    text = ex.run_experiment(cfg, progress=False).read_text()
+    section = text.split("## Against the living worm's neurons")[1]
+    assert "| swim | rate | connectome |" in section and "| swim | rate | shuffled |" in section
+    assert "| swim | mlp |" not in section
+    cache = json.loads((ex.cell_dir(cfg, "swim", "rate", "shuffled", "weights", 1) / "atlas.json").read_text())
+    trained = cache["atlas"]["trained"]
+    assert set(trained) == {"wt", "unc31"} and -1 <= trained["wt"]["r"] <= 1 and 0 <= trained["wt"]["auc"] <= 1
+    assert not (ex.cell_dir(cfg, "swim", "mlp", "connectome", "weights", 0) / "atlas.json").exists()

@@ -163,7 +163,7 @@ def grid_config(out, levels=("rate", "doomed"), **kw):
     return ex.ExperimentConfig(levels=list(levels), wirings=["connectome"], tasks=["memory"],
                                trains=["weights"], seeds=1, budget=1, popsize=4, nonmotor_episodes=1,
                                eval_episodes=1, workers=2, tune=False, nonmotor_gradient=False,
-                               val_episodes=1, out=str(out), **kw)
+                               val_episodes=1, atlas=False, out=str(out), **kw)
 
 
 def check_failed_cell_is_reported(cfg, error_words):

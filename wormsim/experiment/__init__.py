@@ -23,7 +23,9 @@ The steps, one module each:
 - grid.py: the cells, their run directories, stale detection, running them locally or on Ray;
 - stats.py: intervals, Hedges' g, exact permutation tests, Holm's correction, the test families;
 - claims.py: the published claims and the verdict the tests give on each;
-- report.py and figures.py: the tables, report.md and the learning curves.
+- report.py and figures.py: the tables, report.md and the learning curves;
+- references.py and neural.py: the reference rows, the trained swimmers' probes, and their neurons against
+  the measured signal-propagation atlas (Randi et al. 2023; wormsim/atlas.py).
 
 Every cell (task, level, wiring, train, seed) is an ordinary training run under ``OUT/runs/``, trained
 by the trainer the registry (wormsim.train) gives its run. A cell whose config.json matches the cell's

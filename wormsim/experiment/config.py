@@ -77,6 +77,8 @@ class ExperimentConfig:
                                   "--workers CPUs)")
     probes: bool = opt(True, "probe every trained swimmer with the head oscillator off and with the command "
                        "drive reversed (a report section; two more held-out evaluations per cell)")
+    atlas: bool = opt(True, "compare every trained swimmer's neurons with the measured signal-propagation atlas "
+                      "(Randi et al. 2023; a report section, one stimulation per cell)")
     rerun_stale: bool = opt(False, "retrain from scratch the cells in --out that were made with another "
                             "configuration (without it the grid refuses to start)", command=False)
     tensorboard: bool = opt(True, "TensorBoard event files in every cell's run (tensorboard --logdir "
@@ -92,7 +94,7 @@ class ExperimentConfig:
         return cls(levels=["rate", "mlp"], wirings=["connectome", "shuffled"],
                    tasks=["swim", "memory", "digits"], seeds=2, stop="budget", budget=3, bptt_budget=3,
                    popsize=6, duration=0.5, nonmotor_episodes=2, eval_episodes=1, val_every=1,
-                   val_episodes=1, tune=False, workers=1, probes=False, out=out)
+                   val_episodes=1, tune=False, workers=1, probes=False, atlas=False, out=out)
 
 
 def command_line(cfg: ExperimentConfig, only=None, prefix: tuple[str, ...] = ("wormsim", "experiment")) -> str:

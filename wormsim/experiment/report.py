@@ -431,6 +431,8 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
     lines += _not_learned_section(tables)
     lines += _plateau_section(cfg, results, speed_tests)
     lines += ["## Findings in plain words", ""] + [f"- {f}" for f in findings] + [""]
+    from wormsim.experiment.neural import atlas_section
     lines += _claims_section(cfg, families) + _interaction_section(inter) + _probe_section(cfg, results)
+    lines += atlas_section(cfg, results, cell_learning(results))
     lines += _cost_section(cfg, results)
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
