@@ -33,6 +33,9 @@ class TaskSpec:
     episode_scores: ((info key, words), ...): the task's own per-episode scores (info "score_*" keys,
     kept at each episode's end) whose means over held-out episodes a run's summary and the CLI's last
     line report beside the metric (navigate: chemotaxis index, final distance, ...).
+    validate_on: the per-episode value the plateau rule and the experiment's tuning validate on
+    ("return", "speed" or "score"; None: the metric). A metric that is a rate of rare events (navigate's
+    success) is 0 for nearly every policy early in training and cannot rank them; the return can.
     """
     name: str
     env_id: str
@@ -48,6 +51,7 @@ class TaskSpec:
     readout: str | None = None
     animal: tuple[float, str] | None = None
     episode_scores: tuple = ()
+    validate_on: str | None = None
 
     def __post_init__(self):
         if self.readout not in (None, "regression", "classification"):
@@ -110,7 +114,8 @@ def _register_builtin() -> None:
                            episode_scores=(("score_chemotaxis", "chemotaxis index"),
                                            ("score_distance", "final distance (BL)"),
                                            ("score_time", "time to target (s, arrivals)"),
-                                           ("score_efficiency", "path efficiency"))),
+                                           ("score_efficiency", "path efficiency")),
+                           validate_on="return"),
                   "wormsim.envs.navigate:NavigateEnv",
                   vec.format("Navigate"), replace=True, _builtin=True)
     # wormsim's swim task on dm_control's n-link swimmer, the body of NCAP (envs/dmc_swimmer.py; the

@@ -119,3 +119,15 @@ def test_fixed_budget_ignores_the_rule():
     assert validation("plateau", 5).stop
     assert not validation("budget", 5).stop
     assert not validation("plateau", None).stop
+
+
+def test_a_task_validates_on_what_can_rank_policies():
+    """Navigate is judged by its success rate, 0 for nearly every early policy; it validates on its shaped
+    return, swim on its metric (speed)."""
+    from wormsim.rollout import EvalResult
+    from wormsim.train.plateau import validation_values
+    episodes = {"return": np.array([[1.0, 2.0]]), "speed": np.array([[0.1, 0.2]]), "score": np.array([[0.0, 0.0]])}
+    result = EvalResult(returns=np.array([1.5]), speed=np.array([0.15]), failed=np.array([False]), steps=2,
+                        score=np.array([0.0]), episodes=episodes)
+    assert validation_values(result, "navigate").tolist() == [[1.0, 2.0]]
+    assert validation_values(result, "swim").tolist() == [[0.1, 0.2]]

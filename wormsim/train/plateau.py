@@ -14,7 +14,8 @@ without a resolvable gain. ``--stop budget`` runs the whole budget and only reco
 would have fired.
 
 The score is the task's own metric (TaskSpec.metric: speed on swim, recall R^2 on memory, accuracy on
-digits), so "converged" means the same thing for every trainer. Why by hand: early stopping in the
+digits; a task may name another per-episode value, TaskSpec.validate_on: navigate's shaped return, since
+its success rate is 0 for nearly every early policy), so "converged" means the same for every trainer. Why by hand: early stopping in the
 libraries we use (e.g. scikit-learn's n_iter_no_change, Keras' EarlyStopping) is bound to their own
 training loops, not to an ES generation or a resumable run.
 """
@@ -31,10 +32,12 @@ VALIDATE = 10**6 + 3            # episode-seed tag of the validation checks (out
 
 
 def validation_values(result, task: str) -> np.ndarray:
-    """(P, E): every member's per-episode value of ``task``'s metric in an EvalResult (NaN where an
-    episode failed), falling back on the return where the metric is not a per-episode value."""
+    """(P, E): every member's per-episode value of what ``task`` validates on (TaskSpec.validate_on, else
+    its metric) in an EvalResult (NaN where an episode failed), falling back on the return where that is
+    not a per-episode value."""
     from wormsim.envs.tasks import get_task
-    key = METRIC_KEY.get(get_task(task).metric, "return")
+    spec = get_task(task)
+    key = spec.validate_on or METRIC_KEY.get(spec.metric, "return")
     values = np.asarray(result.episodes[key], float)
     if not np.isfinite(values).any():
         values = np.asarray(result.episodes["return"], float)
