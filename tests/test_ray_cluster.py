@@ -40,3 +40,22 @@ def test_a_grid_on_a_multi_node_cluster_lands_under_the_drivers_out(tmp_path):
         assert ex.cell_state(cfg, cell) == "done"               # the driver sees a finished cell
     with open(tmp_path / "out" / "cells.csv") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["done"] * 4
+
+
+def test_a_cell_shipped_back_from_a_node_lands_under_out_with_its_paths_moved(tmp_path):
+    """What the driver does with a Ray task's result (no Ray needed): the files go under --out, the paths
+    the node wrote in them point there, the node is recorded."""
+    from wormsim.experiment.grid import ship_back
+    cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome"], tasks=["memory"], out=str(tmp_path / "out"))
+    cell = ("memory", "rate", "connectome", "weights", 0)
+    staged = "/node/tmp/wormsim-ray/abc/runs/memory/rate-connectome-s0"
+    files = {"summary.json": json.dumps({"policy": f"{staged}/policy.npz", "final_return": 0.5}).encode(),
+             "config.json": json.dumps({"config": {"out": staged}}).encode(),
+             "metrics.jsonl": b'{"iteration": 0}\n', "policy.npz": b"\x00\x01binary"}
+    summary = ship_back(cfg, cell, files, "node-7", staged)
+    path = ex.cell_dir(cfg, *cell)
+    assert summary["trained_on"] == "node-7" and summary["final_return"] == 0.5
+    assert summary["policy"] == str(path.resolve() / "policy.npz")
+    assert json.loads((path / "config.json").read_text())["config"]["out"] == str(path.resolve())
+    assert (path / "policy.npz").read_bytes() == b"\x00\x01binary"
+    assert json.loads((path / "summary.json").read_text())["trained_on"] == "node-7"

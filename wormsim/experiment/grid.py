@@ -222,6 +222,21 @@ def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=F
     return trainer(tc, run, progress=progress)
 
 
+def cell_cache(cfg: ExperimentConfig, cell, name: str, compute):
+    """What ``compute()`` gives for a finished cell (a JSON-able value), cached in its run directory as
+    NAME.json (atomic) and recomputed only when the cell's configuration changed (the probes, the atlas)."""
+    path = cell_dir(cfg, *cell)
+    key = config_hash(train_config(cfg, *cell))
+    cache = path / f"{name}.json"
+    if cache.is_file():
+        stored = json.loads(cache.read_text())
+        if stored.get("config_hash") == key:
+            return stored[name]
+    value = compute()
+    atomic_write_text(cache, json.dumps({"config_hash": key, name: value}))
+    return value
+
+
 def cell_value(task: str, summary: dict) -> tuple[float, bool]:
     """(the analysed value of a finished cell, whether it is the clipped score standing in for it). The
     value is the task's metric (TaskSpec.metric); a reservoir cell on a regression task has no episode

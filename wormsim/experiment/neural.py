@@ -13,8 +13,6 @@ within the family).
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from wormsim.envs.tasks import get_task
@@ -31,31 +29,24 @@ def _eligible(cell) -> bool:
 
 def atlas_cell(cfg: ExperimentConfig, cell) -> dict:
     """{"trained": {strain: {measure: value}}, "untrained": {...}, "anatomy": {...}} of a finished cell,
-    from its cache when the cell's configuration is unchanged."""
+    cached in its run directory (atlas.json, grid.cell_cache)."""
     from wormsim.atlas import STRAINS, Subject, evaluate_subject
-    from wormsim.experiment.grid import cell_dir, config_hash, train_config
-    from wormsim.runs import atomic_write_text
-    path = cell_dir(cfg, *cell)
-    tc = train_config(cfg, *cell)
-    key = config_hash(tc)
-    cache = path / "atlas.json"
-    if cache.is_file():
-        stored = json.loads(cache.read_text())
-        if stored.get("config_hash") == key:
-            return stored["atlas"]
-    spec = tc.eval_spec()
-    base = dict(level=spec.level, wiring=spec.wiring, wiring_seed=spec.wiring_seed, dataset=spec.dataset,
-                env_kwargs=spec.env_kwargs, level_kwargs=spec.level_kwargs, drive=tuple(spec.drive))
-    out = {}
-    for name, subject in (("trained", Subject(trained=True, run=str(path), **base)),
-                          ("untrained", Subject(trained=False, run=None, **base))):
-        result = evaluate_subject(subject, n_boot=200)
-        out[name] = {s: {m: float(result["compare"][s][m]) for m in MEASURES} for s in STRAINS}
-        if name == "untrained":
-            anatomy = result["anatomy"]["anatomy: chemical + gap count"]
-            out["anatomy"] = {s: {m: float(anatomy[s][m]) for m in MEASURES} for s in STRAINS}
-    atomic_write_text(cache, json.dumps({"config_hash": key, "atlas": out}))
-    return out
+    from wormsim.experiment.grid import cell_cache, cell_dir, train_config
+
+    def compute() -> dict:
+        spec = train_config(cfg, *cell).eval_spec()
+        base = dict(level=spec.level, wiring=spec.wiring, wiring_seed=spec.wiring_seed, dataset=spec.dataset,
+                    env_kwargs=spec.env_kwargs, level_kwargs=spec.level_kwargs, drive=tuple(spec.drive))
+        out = {}
+        for name, subject in (("trained", Subject(trained=True, run=str(cell_dir(cfg, *cell)), **base)),
+                              ("untrained", Subject(trained=False, run=None, **base))):
+            result = evaluate_subject(subject, n_boot=200)
+            out[name] = {s: {m: float(result["compare"][s][m]) for m in MEASURES} for s in STRAINS}
+            if name == "untrained":
+                anatomy = result["anatomy"]["anatomy: chemical + gap count"]
+                out["anatomy"] = {s: {m: float(anatomy[s][m]) for m in MEASURES} for s in STRAINS}
+        return out
+    return cell_cache(cfg, cell, "atlas", compute)
 
 
 def atlas_results(cfg: ExperimentConfig, results: list[dict]) -> list[dict]:

@@ -89,33 +89,24 @@ def _probe_spec(spec, probe: str):
 
 def probe_cell(cfg: ExperimentConfig, cell) -> dict:
     """Forward speed of a finished weights cell's trained policy and of its untrained circuit, per held-out
-    episode, under each probe; cached in the cell's run directory (probes.json, atomic), recomputed only
-    when the cell's configuration changed."""
-    import json
-
-    from wormsim.experiment.grid import cell_dir, config_hash, train_config
+    episode, under each probe; cached in the cell's run directory (probes.json, grid.cell_cache)."""
+    from wormsim.experiment.grid import cell_cache, cell_dir, train_config
     from wormsim.rollout import Evaluator
-    from wormsim.runs import Run, atomic_write_text
-    path = cell_dir(cfg, *cell)
-    tc = train_config(cfg, *cell)
-    key = config_hash(tc)
-    cache = path / "probes.json"
-    if cache.is_file():
-        stored = json.loads(cache.read_text())
-        if stored.get("config_hash") == key:
-            return stored["probes"]
-    params, _ = Run.open(path).load_policy()
-    base = tc.eval_spec(episodes=cfg.eval_episodes, held_out=True)
-    out = {}
-    for probe in PROBES:
-        ev = Evaluator(_probe_spec(base, probe))
-        pair = np.stack([np.asarray(params, np.float32), ev.initial_params()])
-        result = ev.evaluate(pair, seed=_SEED0 + 1000 * int(cell[-1]))
-        ev.close()
-        out[probe] = {"trained": result.episodes["speed"][0].tolist(),
-                      "untrained": result.episodes["speed"][1].tolist()}
-    atomic_write_text(cache, json.dumps({"config_hash": key, "probes": out}))
-    return out
+    from wormsim.runs import Run
+
+    def compute() -> dict:
+        params, _ = Run.open(cell_dir(cfg, *cell)).load_policy()
+        base = train_config(cfg, *cell).eval_spec(episodes=cfg.eval_episodes, held_out=True)
+        out = {}
+        for probe in PROBES:
+            ev = Evaluator(_probe_spec(base, probe))
+            pair = np.stack([np.asarray(params, np.float32), ev.initial_params()])
+            result = ev.evaluate(pair, seed=_SEED0 + 1000 * int(cell[-1]))
+            ev.close()
+            out[probe] = {"trained": result.episodes["speed"][0].tolist(),
+                          "untrained": result.episodes["speed"][1].tolist()}
+        return out
+    return cell_cache(cfg, cell, "probes", compute)
 
 
 def probe_rows(cfg: ExperimentConfig, cells_done: list) -> list[dict]:
