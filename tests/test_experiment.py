@@ -21,7 +21,7 @@ def tiny(out, tasks=("swim",), **kw):
     args = dict(levels=["rate", "mlp"], wirings=["connectome", "shuffled"], tasks=list(tasks), trains=["weights"], seeds=2,
                 budget=1, popsize=4, duration=0.3, nonmotor_episodes=1, eval_episodes=1, workers=1,
                 stop="budget", val_every=1, val_episodes=1, tune=False, nonmotor_gradient=False, atlas=False,
-                out=str(out))
+                probes=False, out=str(out))
     args.update(kw)
     return ex.ExperimentConfig(**args)
 
@@ -32,9 +32,12 @@ def read_csv(path):
 
 
 def test_grid_writes_tables_tests_curves_and_report(tmp_path):
-    cfg = tiny(tmp_path)
+    cfg = tiny(tmp_path, probes=True)
     report = ex.run_experiment(cfg, progress=False)
     text = report.read_text()
+    probes = text.split("## Trained swimmers under other conditions")[1]
+    assert "| swim | rate | connectome | head oscillator off |" in probes
+    assert "| swim | rate | shuffled | backward drive |" in probes
     for needed in ("| rate | connectome | 2 |", "| rate | shuffled | 2 |", "| mlp | (none) | 2 |",
                    "Hedges", "Schmidgall", "bio2art", "Elegans-AI", "wormsim experiment --levels rate mlp",
                    "--eval-episodes 1", "--head-cpg 2"):
@@ -320,6 +323,7 @@ def test_reservoir_mode_is_one_more_axis(tmp_path):
         (t["family"], t["a"], t["b"]) for t in read_csv(tmp_path / "tests.csv")}
 
 
+@pytest.mark.slow          # the bptt axis beside ES weights (--no-nonmotor-gradient); cell_algo: test_tuning.py
 def test_bptt_is_one_more_axis_for_the_differentiable_levels_on_the_non_motor_tasks(tmp_path):
     cfg = ex.ExperimentConfig(levels=["conductance", "rate", "mlp"], wirings=["connectome", "shuffled"],
                               tasks=["swim", "memory"], trains=["weights", "bptt"], seeds=2, budget=1,
@@ -352,13 +356,11 @@ def test_readout_only_grid_plots_its_fitted_scores_without_warnings(tmp_path):
 
 
 def test_concurrent_cells_give_the_same_results_and_ray_stays_optional(tmp_path):
-    pytest.importorskip("ray")
     base = dict(tasks=("memory",), levels=["rate"], wirings=["connectome", "shuffled"])
     ex.run_experiment(tiny(tmp_path / "one", **base), progress=False)
     ex.run_experiment(tiny(tmp_path / "pool", workers=2, **base), progress=False)
-    ex.run_experiment(tiny(tmp_path / "ray", workers=2, backend="ray", **base), progress=False)
-    vals = {k: [float(r["value"]) for r in read_csv(tmp_path / k / "cells.csv")] for k in ("one", "pool", "ray")}
-    assert vals["one"] == vals["pool"] == vals["ray"] and len(vals["one"]) == 4
+    vals = {k: [float(r["value"]) for r in read_csv(tmp_path / k / "cells.csv")] for k in ("one", "pool")}
+    assert vals["one"] == vals["pool"] and len(vals["one"]) == 4
     # the default (local) path never imports ray
     code = ("import sys, wormsim.experiment as ex; "
             f"ex.run_experiment(ex.ExperimentConfig(levels=['rate'], wirings=['connectome'], tasks=['memory'], "
@@ -366,6 +368,16 @@ def test_concurrent_cells_give_the_same_results_and_ray_stays_optional(tmp_path)
             f"nonmotor_gradient=False, val_episodes=1, "
             f"out={str(tmp_path / 'noray')!r}), progress=False); assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow                               # a local Ray (the Ray backend's logic: test_train, test_ray_cluster)
+def test_ray_cells_give_the_same_results_as_local_ones(tmp_path):
+    pytest.importorskip("ray")
+    base = dict(tasks=("memory",), levels=["rate"], wirings=["connectome", "shuffled"])
+    ex.run_experiment(tiny(tmp_path / "one", **base), progress=False)
+    ex.run_experiment(tiny(tmp_path / "ray", workers=2, backend="ray", **base), progress=False)
+    vals = {k: [float(r["value"]) for r in read_csv(tmp_path / k / "cells.csv")] for k in ("one", "ray")}
+    assert vals["one"] == vals["ray"] and len(vals["one"]) == 4
 
 
 def test_a_cell_on_another_circuit_is_stale(tmp_path):
@@ -412,12 +424,13 @@ def test_a_cell_made_on_another_body_is_stale(tmp_path, monkeypatch):
 def test_the_report_sets_the_trained_swimmers_neurons_beside_the_measured_atlas(tmp_path):
     """Issue 23's question in the grid: each trained swimmer on a level with the worm's neurons is stimulated
     the atlas's way and compared with the measured atlas (cached per cell); the mlp has no such neurons."""
-    cfg = tiny(tmp_path, levels=["rate", "mlp"], probes=False, atlas=True)
+    from wormsim.experiment.neural import _eligible
+    cfg = tiny(tmp_path, levels=["rate"], seeds=1, atlas=True)
     text = ex.run_experiment(cfg, progress=False).read_text()
     section = text.split("## Against the living worm's neurons")[1]
     assert "| swim | rate | connectome |" in section and "| swim | rate | shuffled |" in section
-    assert "| swim | mlp |" not in section
-    cache = json.loads((ex.cell_dir(cfg, "swim", "rate", "shuffled", "weights", 1) / "atlas.json").read_text())
+    cache = json.loads((ex.cell_dir(cfg, "swim", "rate", "shuffled", "weights", 0) / "atlas.json").read_text())
     trained = cache["atlas"]["trained"]
     assert set(trained) == {"wt", "unc31"} and -1 <= trained["wt"]["r"] <= 1 and 0 <= trained["wt"]["auc"] <= 1
-    assert not (ex.cell_dir(cfg, "swim", "mlp", "connectome", "weights", 0) / "atlas.json").exists()
+    assert not _eligible(("swim", "mlp", "connectome", "weights", 0))      # no neurons of the worm
+    assert not _eligible(("memory", "rate", "connectome", "weights", 0))   # a swimmer's circuit and drive

@@ -202,7 +202,9 @@ def test_conductance_scale_is_the_conductance_knob(circuit):
 
 
 @pytest.mark.parametrize("level, task", [("rate", "memory"), ("spiking", "memory"), ("mlp", "memory"),
-                                         ("conductance", "memory"), ("conductance", "digits"),
+                                         ("conductance", "memory"),
+                                         # the classification readout on Brian2 (~9 s; memory covers the path)
+                                         pytest.param("conductance", "digits", marks=pytest.mark.slow),
                                          # 200-step episodes of a Brian2 reservoir: ~40 s, run on demand
                                          pytest.param("conductance", "memory-capacity", marks=pytest.mark.slow)])
 def test_train_readout_from_the_command_line(tmp_path, capsys, level, task):

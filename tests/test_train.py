@@ -67,23 +67,32 @@ def test_resume_extends_the_budget(tmp_path):
     assert [r["iteration"] for r in rows(out)] == [0, 1, 2]
 
 
-def test_bad_runs_and_flags_get_one_line_errors(tmp_path):
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "wormsim.cli", *args], capture_output=True, text=True)
+def _in_process(capsys, *args) -> tuple[int, str]:
+    """The CLI's exit status and stderr, run in this process (argparse's own errors exit by SystemExit);
+    tests/test_cli.py checks the same messages from a real process."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
 
-    r = cli("resume", str(tmp_path / "nowhere"))
+
+def test_bad_runs_and_flags_get_one_line_errors(tmp_path, capsys):
+    r = subprocess.run([sys.executable, "-m", "wormsim.cli", "resume", str(tmp_path / "nowhere")],
+                       capture_output=True, text=True)          # one real process: exit status and stderr
     assert r.returncode == 2 and "no run directory" in r.stderr and "Traceback" not in r.stderr
     out = tmp_path / "run"
     assert main(["train", "--budget", "1", "--out", str(out), *TINY]) == 0
     (out / "checkpoint.pkl").write_bytes(b"junk")
-    r = cli("resume", str(out))
-    assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
-    r = cli("train", "--out", str(out), *TINY)
-    assert r.returncode == 2 and "wormsim resume" in r.stderr
-    r = cli("train", "--wiring", "ring")
-    assert r.returncode == 2 and "watts-strogatz" in r.stderr
-    r = cli("train", "--duration", "-1", "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "--duration" in r.stderr
+    code, err = _in_process(capsys, "resume", str(out))
+    assert code == 2 and "corrupt" in err and "Traceback" not in err
+    code, err = _in_process(capsys, "train", "--out", str(out), *TINY)
+    assert code == 2 and "wormsim resume" in err
+    code, err = _in_process(capsys, "train", "--wiring", "ring")
+    assert code == 2 and "watts-strogatz" in err
+    code, err = _in_process(capsys, "train", "--duration", "-1", "--out", str(tmp_path / "x"))
+    assert code == 2 and "--duration" in err
 
 
 def test_local_workers_give_the_same_scores_as_one_process(tmp_path):
@@ -146,23 +155,21 @@ def test_a_foreign_checkpoint_of_the_same_size_is_refused(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_bad_values_are_refused_before_a_run_directory_exists(tmp_path):
+def test_bad_values_are_refused_before_a_run_directory_exists(tmp_path, capsys):
     for flags, words in ((["--medium", "mud"], "water"), (["--n-segments", "1"], "--n-segments"),
                          (["--workers", "0"], "--workers"), (["--seed", "-1"], "--seed"),
                          (["--head-cpg", "-2"], "--head-cpg")):
         out = tmp_path / flags[0].strip("-")
-        r = subprocess.run([sys.executable, "-m", "wormsim.cli", "train", *flags, "--out", str(out)],
-                           capture_output=True, text=True)
-        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (flags, r.stderr)
+        code, err = _in_process(capsys, "train", *flags, "--out", str(out))
+        assert code == 2 and words in err and "Traceback" not in err, (flags, err)
         assert not out.exists(), flags
 
 
-def test_resume_refuses_a_budget_below_what_is_done(tmp_path):
+def test_resume_refuses_a_budget_below_what_is_done(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--budget", "2", "--out", str(out), *TINY]) == 0
-    r = subprocess.run([sys.executable, "-m", "wormsim.cli", "resume", str(out), "--budget", "1"],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and "at least 2" in r.stderr
+    code, err = _in_process(capsys, "resume", str(out), "--budget", "1")
+    assert code == 2 and "at least 2" in err
     assert json.loads((out / "config.json").read_text())["config"]["budget"] == 2
 
 
