@@ -94,8 +94,9 @@ def atlas_tests(cfg: ExperimentConfig, rows: list[dict], learning: dict) -> list
 def atlas_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> list[str]:
     """The report's section (empty without eligible cells or with --no-atlas)."""
     from wormsim.experiment.claims import fmt_p
-    from wormsim.experiment.report import _ci, _md_table
+    from wormsim.experiment.stats import format_ci as _ci
     from wormsim.experiment.stats import format_g, mean_ci
+    from wormsim.experiment.stats import md_table as _md_table
     if not cfg.atlas:
         return []
     rows = atlas_results(cfg, results)

@@ -14,6 +14,8 @@ from wormsim.experiment.figures import plot_curves
 from wormsim.experiment.grid import split_label, uses_wiring, write_csv
 from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, floor_flag, format_g,
                                       interactions, mean_ci, smallest_p, speed_comparisons)
+from wormsim.experiment.stats import format_ci as _ci
+from wormsim.experiment.stats import md_table as _md_table
 from wormsim.realism_levels import get_level
 from wormsim.runs import atomic_write_text
 
@@ -88,18 +90,6 @@ def _table_findings(task: str, table: list[dict]) -> list[str]:
         out.append(f"{task}: {len(flagged)} of {len(table)} cells at the floor / chance / ceiling ("
                    + ", ".join(f"{t['level']} {t['wiring']}: {t['flag']}" for t in flagged) + ").")
     return out
-
-
-def _ci(pair, fmt: str = "+.4f") -> str:
-    """[lo, hi]; a bound at the clamp of a bootstrap g (a resample with no spread) reads as +-inf."""
-    from wormsim.experiment.stats import G_CLAMP
-    lo, hi = pair
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return "n/a"
-
-    def one(v):
-        return ("+inf" if v > 0 else "-inf") if abs(v) >= G_CLAMP else f"{v:{fmt}}"
-    return f"[{one(lo)}, {one(hi)}]"
 
 
 # ---- report.md ---------------------------------------------------------------------------------------------
@@ -343,12 +333,6 @@ def _plateau_section(cfg: ExperimentConfig, results: list[dict], speed_tests: li
         lines += _md_table(["task / level / train", "trial (ES sigma, BPTT lr)", "validation score"],
                            trial_rows) + [""]
     return lines
-
-
-def _md_table(head: list[str], rows: list[list]) -> list[str]:
-    """A markdown table: the header, its rule, one line per row (cells already formatted)."""
-    return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def _probe_section(cfg: ExperimentConfig, results: list[dict]) -> list[str]:

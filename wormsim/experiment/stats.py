@@ -367,3 +367,21 @@ def speed_comparisons(cfg: ExperimentConfig, results: list[dict], learning: dict
             if r.get(key) not in (None, "") and math.isfinite(float(r[key]))]
     return [{**t, "measure": "evaluations"} for t in comparisons(cfg, rows, learning)
             if t["family"] in ("wiring", "level")]
+
+
+# ---- formatting (report.md, the neural section) -----------------------------------------------------
+def format_ci(pair, fmt: str = "+.4f") -> str:
+    """[lo, hi]; a bound at the clamp of a bootstrap g (a resample with no spread) reads as +-inf."""
+    lo, hi = pair
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "n/a"
+
+    def one(v):
+        return ("+inf" if v > 0 else "-inf") if abs(v) >= G_CLAMP else f"{v:{fmt}}"
+    return f"[{one(lo)}, {one(hi)}]"
+
+
+def md_table(head: list[str], rows: list[list]) -> list[str]:
+    """A markdown table: the header, its rule, one line per row (cells already formatted)."""
+    return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])

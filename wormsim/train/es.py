@@ -26,6 +26,7 @@ import numpy as np
 from wormsim.config import TrainConfig
 from wormsim.runs import Run, RunError
 from wormsim.train.plateau import Validation
+from wormsim.train.plateau import episode_seed as _generation_seed
 
 
 def _finite(x):
@@ -45,8 +46,6 @@ def _nanstd(x):
 UNTRAINED, FINAL, CHOOSE = 10**6 + 1, 10**6, 10**6 + 2  # episode-seed tags outside the generation numbers
 
 
-def _generation_seed(seed: int, generation: int) -> int:
-    return int(np.random.SeedSequence([seed, generation]).generate_state(1)[0] % (2**31 - 10**6))
 
 
 def step_scales(config: TrainConfig, brain) -> tuple[np.ndarray | None, dict]:

@@ -31,6 +31,12 @@ METRIC_KEY = {"final_speed": "speed", "final_return": "return", "final_score": "
 VALIDATE = 10**6 + 3            # episode-seed tag of the validation checks (outside generation numbers)
 
 
+def episode_seed(seed: int, tag: int) -> int:
+    """The episode seed of a run's ``seed`` and a tag (a generation, or VALIDATE and the trainers' other
+    tags above 10**6): a SeedSequence draw, so nearby tags give unrelated episodes."""
+    return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0] % (2**31 - 10**6))
+
+
 def validation_values(result, task: str) -> np.ndarray:
     """(P, E): every member's per-episode value of what ``task`` validates on (TaskSpec.validate_on, else
     its metric) in an EvalResult (NaN where an episode failed), falling back on the return where that is
@@ -155,9 +161,7 @@ class Validation:
 
     def score(self, params) -> tuple[float, float]:
         """Mean and standard error of the task's metric for ``params`` on the validation episodes."""
-        from wormsim.train.es import _generation_seed
-        result = self.evaluator.evaluate(np.asarray(params)[None],
-                                         seed=_generation_seed(self.config.seed, VALIDATE))
+        result = self.evaluator.evaluate(np.asarray(params)[None], seed=episode_seed(self.config.seed, VALIDATE))
         return mean_and_se(validation_values(result, self.config.task)[0])
 
     def due(self, iteration: int) -> bool:
