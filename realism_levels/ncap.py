@@ -151,14 +151,18 @@ class NCAPBrain(Brain):
         phase = torch.remainder(t * (self.io.control_dt * self.config.oscillator_hz), 1.0)
         return torch.where(phase < 0.5, 1.0, -1.0)
 
-    def step(self, inputs: torch.Tensor) -> torch.Tensor:
-        """inputs: (batch, C) -> activity (batch, N) in [0, 1]: B and D motor neurons, 0 elsewhere."""
+    def _episodes(self, inputs: torch.Tensor) -> int:
+        """Episodes per member of a step's batch, after checking the inputs' shape against reset's batch."""
         if self.t is None:
             raise RuntimeError("call reset(batch) before step()")
         batch = self.t.shape[0]
         if inputs.shape != (batch, self.io.n_inputs):
             raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
-        e = batch // self.population
+        return batch // self.population
+
+    def step(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs: (batch, C) -> activity (batch, N) in [0, 1]: B and D motor neurons, 0 elsewhere."""
+        e = self._episodes(inputs)
         x = inputs.to(self.device, torch.float32)
         # proprioception from the segment ahead, on the unit's own side only
         sensed = (x[:, self._b_chan] * self._b_side).clamp(0.0, 1.0) * self._b_has      # (batch, nB)
@@ -168,7 +172,7 @@ class NCAPBrain(Brain):
             on_side = (o * self._b_side).clamp(min=0.0) * self._b_first                    # (batch, nB)
             drive = drive + self._rows(self.osc, e) * on_side
         b = drive.clamp(0.0, 1.0)
-        out = x.new_zeros(batch, self.circuit.n)
+        out = x.new_zeros(x.shape[0], self.circuit.n)
         out = out.index_copy(1, self._b_idx, (self._rows(self.ipsi, e) * b).clamp(0.0, 1.0))
         if self._d_idx.numel():
             out = out.index_copy(1, self._d_idx,
@@ -223,12 +227,7 @@ class NCAPDirectBrain(NCAPBrain):
 
     def step(self, inputs: torch.Tensor) -> torch.Tensor:
         """inputs: (batch, C) -> muscles (batch, 2J) in [0, 1], dorsal head to tail then ventral."""
-        if self.t is None:
-            raise RuntimeError("call reset(batch) before step()")
-        batch = self.t.shape[0]
-        if inputs.shape != (batch, self.io.n_inputs):
-            raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), got {tuple(inputs.shape)}")
-        e = batch // self.population
+        e = self._episodes(inputs)
         k = inputs.to(self.device, torch.float32)[:, self._ahead] * self._has               # (batch, J)
         prop = self._rows(self.prop, e)
         bd, bv = prop * k.clamp(0.0, 1.0), prop * (-k).clamp(0.0, 1.0)
