@@ -308,6 +308,7 @@ def test_quick_grid_from_the_command_line(tmp_path, capsys):
     assert all(0.0 <= float(r["mean"]) <= 1.0 for r in read_csv(tmp_path / "table_digits.csv"))
 
 
+@pytest.mark.slow          # the quick grid (test_quick_grid_from_the_command_line) runs readout cells by default
 def test_reservoir_mode_is_one_more_axis(tmp_path):
     cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome", "shuffled"], tasks=["memory-capacity"],
                               trains=["weights", "readout"], seeds=2, budget=1, popsize=4, eval_episodes=1,
