@@ -56,9 +56,11 @@ class ExperimentConfig:
     tune: bool = opt(True, "before the grid, tune each level's search on every task with the same number of "
                      "trials (the --tune-sigmas for ES, the --tune-lrs for BPTT), each a run on the first "
                      "wiring with a seed no cell uses, chosen by its best validation score")
-    tune_sigmas: list[float] = opt([0.1, 0.2, 0.4], "ES step sizes tried per level and task (fractions of "
-                                   "the natural scales)")
-    tune_lrs: list[float] = opt([0.01, 0.03, 0.1], "BPTT learning rates tried per level and task")
+    # 0.8 and 0.003: the pilot's rate swimmer did best at 0.4, the edge of a sweep that stopped there
+    # (docs/experiment/plateau.md)
+    tune_sigmas: list[float] = opt([0.1, 0.2, 0.4, 0.8], "ES step sizes tried per level and task (fractions "
+                                   "of the natural scales), paired with --tune-lrs into trials")
+    tune_lrs: list[float] = opt([0.003, 0.01, 0.03, 0.1], "BPTT learning rates tried per level and task")
     duration: float = opt(3.0, "seconds per episode on the tasks with a body", positive=True)
     episodes: int = opt(1, "episodes per candidate on the tasks with a body", low=1)
     nonmotor_episodes: int = opt(8, "ES episodes per candidate on the tasks without a body, whose short "
