@@ -131,6 +131,6 @@ def atlas_section(cfg: ExperimentConfig, results: list[dict], learning: dict) ->
                   "out; Holm within this family):", ""]
         lines += _md_table(["measure", "comparison", "a - b [95% CI]", "g [95% CI]", "p", "Holm p"],
                            [[t["measure"], f"{t['a']} vs {t['b']}", f"{t['diff']:+.3f} {_ci(t['diff_ci'], '+.3f')}",
-                             f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f')}", fmt_p(t["p"]),
+                             f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f', g=True)}", fmt_p(t["p"]),
                              fmt_p(t["p_holm"]) if "p_holm" in t else "not learned"] for t in tests]) + [""]
     return lines

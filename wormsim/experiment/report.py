@@ -177,7 +177,7 @@ def _task_section(cfg: ExperimentConfig, task: str, table: list[dict], tests: li
         lines += ["", "| comparison | a - b [95% CI] | g [95% CI] | P(a > b) [95% CI] | p | both learned | note |",
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {t['a']} vs {t['b']} | {t['diff']:+.4f} {_ci(t['diff_ci'])} | {format_g(t['hedges_g'])} "
-                  f"{_ci(t['g_ci'], '+.2f')} | {t['poi']:.2f} {_ci(t['poi_ci'], '.2f')} | {fmt_p(t['p'])} | "
+                  f"{_ci(t['g_ci'], '+.2f', g=True)} | {t['poi']:.2f} {_ci(t['poi_ci'], '.2f')} | {fmt_p(t['p'])} | "
                   f"{'yes' if t['learned_a'] is True and t['learned_b'] is True else 'no'} | {t['floor']} |"
                   for t in tests]
     return lines + ["", f"![learning curves](curves_{task}.png)", ""]
@@ -269,7 +269,7 @@ def _claims_section(cfg: ExperimentConfig, families: list[dict]) -> list[str]:
                 lines += ["", "  | comparison | a - b [95% CI] | g [95% CI] | p | Holm p (family) |",
                           "  |---|---|---|---|---|"]
                 lines += [f"  | {t['task']}: {t['a']} vs {t['b']} | {t['diff']:+.4f} {_ci(t['diff_ci'])} | "
-                          f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f')} | {fmt_p(t['p'])} | "
+                          f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f', g=True)} | {fmt_p(t['p'])} | "
                           f"{fmt_p(t['p_holm'])} |" for t in fam["tests"]]
                 lines += [""]
         lines += [""]
@@ -316,7 +316,7 @@ def _plateau_section(cfg: ExperimentConfig, results: list[dict], speed_tests: li
         lines += ["How fast, compared (a - b in evaluations; negative: a learns faster):", ""]
         lines += _md_table(["task", "comparison", "a - b [95% CI]", "g [95% CI]", "p", "both learned"],
                            [[t["task"], f"{t['a']} vs {t['b']}", f"{t['diff']:+.0f} {_ci(t['diff_ci'], '+.0f')}",
-                             f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f')}", fmt_p(t["p"]),
+                             f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f', g=True)}", fmt_p(t["p"]),
                              "yes" if t["learned_a"] is True and t["learned_b"] is True else "no"]
                             for t in speed_tests]) + [""]
     tuning = Path(cfg.out) / "tuning.json"

@@ -370,14 +370,15 @@ def speed_comparisons(cfg: ExperimentConfig, results: list[dict], learning: dict
 
 
 # ---- formatting (report.md, the neural section) -----------------------------------------------------
-def format_ci(pair, fmt: str = "+.4f") -> str:
-    """[lo, hi]; a bound at the clamp of a bootstrap g (a resample with no spread) reads as +-inf."""
+def format_ci(pair, fmt: str = "+.4f", g: bool = False) -> str:
+    """[lo, hi]; for Hedges' g (``g``), a bound at the clamp of a bootstrap g (a resample with no spread)
+    reads as +-inf."""
     lo, hi = pair
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "n/a"
 
     def one(v):
-        return ("+inf" if v > 0 else "-inf") if abs(v) >= G_CLAMP else f"{v:{fmt}}"
+        return ("+inf" if v > 0 else "-inf") if g and abs(v) >= G_CLAMP else f"{v:{fmt}}"
     return f"[{one(lo)}, {one(hi)}]"
 
 
