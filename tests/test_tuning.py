@@ -24,6 +24,13 @@ def test_nonmotor_weights_are_trained_by_gradient_where_the_level_allows():
     assert [c[3] for c in cells(both)] == ["weights"]
     off = ExperimentConfig(levels=["rate"], nonmotor_gradient=False)
     assert cell_algo(off, "memory", "rate", "weights") == "es"
+    # the conductance level enters the tasks without a body as a reservoir only, unless asked to train by ES
+    grid = ExperimentConfig(levels=["conductance", "rate"], tasks=["swim", "memory"], seeds=1)
+    assert {(c[0], c[1], c[3]) for c in cells(grid)} == {("swim", "conductance", "weights"), ("swim", "rate", "weights"),
+                                                         ("memory", "conductance", "readout"),
+                                                         ("memory", "rate", "weights"), ("memory", "rate", "readout")}
+    es = ExperimentConfig(levels=["conductance"], tasks=["memory"], seeds=1, nonmotor_es=True)
+    assert {c[3] for c in cells(es)} == {"weights", "readout"}
 
 
 def test_every_level_gets_the_same_trials_on_a_seed_no_cell_uses():
@@ -37,7 +44,7 @@ def test_every_level_gets_the_same_trials_on_a_seed_no_cell_uses():
         assert {c[2] for c in sub_cells} == {"connectome"} and not grid_seeds & {c[4] for c in sub_cells}
         keys = {(c[0], c[1], c[3]) for c in sub_cells}
         # every (task, level) trained in the grid is tried once per trial; fitted readouts are not tuned
-        assert keys == {(t, lv, "weights") for t in cfg.tasks for lv in cfg.levels}
+        assert keys == {(t, lv, "weights") for t in cfg.tasks for lv in cfg.levels} - {("digits", "conductance", "weights")}
         for task, level, wiring, train, seed in sub_cells:
             tc = train_config(sub, task, level, wiring, train, seed)
             assert (tc.sigma if tc.algo == "es" else tc.lr) == ([0.1, 0.3] if tc.algo == "es" else [0.01, 0.1])[i]

@@ -55,6 +55,11 @@ class ExperimentConfig:
     nonmotor_gradient: bool = opt(True, "on the tasks without a body, train the differentiable levels' weights "
                                   "by backpropagation through time (ES stays for the others, with "
                                   "--nonmotor-episodes per candidate)")
+    # ES to a plateau on a task without a body costs the conductance level ~15 s a generation at 8 episodes
+    # per candidate, hours a cell (docs/experiment/plateau.md): not in the default grid
+    nonmotor_es: bool = opt(False, "with --nonmotor-gradient, also train by ES on the tasks without a body the "
+                            "levels BPTT cannot train (the conductance level: hours a cell); without it "
+                            "those levels enter those tasks as fixed reservoirs only (the readout axis)")
     tune: bool = opt(True, "before the grid, tune each level's search on every task with the same number of "
                      "trials (the --tune-sigmas for ES, the --tune-lrs for BPTT), each a run on the first "
                      "wiring with a seed no cell uses, chosen by its best validation score")

@@ -61,11 +61,16 @@ def uses_wiring(label: str) -> bool:
 def _trainable(cfg: ExperimentConfig, task: str, level: str, train: str) -> bool:
     """Whether a (task, level, train) cell can exist: its trainer accepts the level on the task (bptt
     needs a differentiable level and a task without a body); an ES-trained readout on a task with a
-    body is run only with ``readout_motor`` and needs a level that steps in torch."""
+    body is run only with ``readout_motor`` and needs a level that steps in torch; with
+    ``nonmotor_gradient``, a level BPTT cannot train gets weights cells on a task without a body only
+    with ``nonmotor_es``."""
     brain, spec = get_level(level), get_task(task)     # an unknown name is an error, not an empty grid
     if train == "readout" and spec.has_body:
         return cfg.readout_motor and brain.steps_in_torch
     if train == "bptt" and cfg.nonmotor_gradient:       # the weights axis is trained by BPTT already
+        return False
+    if (train == "weights" and not spec.has_body and cfg.nonmotor_gradient and not cfg.nonmotor_es
+            and cell_algo(cfg, task, level, train) == "es"):
         return False
     try:
         trainer_for(train_config(cfg, task, level, cfg.wirings[0], train, 0))

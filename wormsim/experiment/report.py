@@ -11,7 +11,7 @@ from wormsim.envs.tasks import get_task
 from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results, fmt_p
 from wormsim.experiment.config import ExperimentConfig, command_line
 from wormsim.experiment.figures import plot_curves
-from wormsim.experiment.grid import split_label, uses_wiring, write_csv
+from wormsim.experiment.grid import cell_algo, split_label, uses_wiring, write_csv
 from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, floor_flag, format_g,
                                       interactions, mean_ci, smallest_p, speed_comparisons)
 from wormsim.experiment.stats import format_ci as _ci
@@ -102,6 +102,9 @@ def _grid_text(cfg: ExperimentConfig, results: list[dict]) -> str:
         algos.setdefault(r.get("algo") or "es", set()).add((r["task"], split_label(r["level"])[0]))
     bptt = sorted(algos.get("bptt", ()))
     unwired = [lv for lv in cfg.levels if not get_level(lv).uses_wiring]
+    reservoir_only = [] if cfg.nonmotor_es or not cfg.nonmotor_gradient else sorted(
+        {lv for t in cfg.tasks for lv in cfg.levels if not get_task(t).has_body
+         and cell_algo(cfg, t, lv, "weights") == "es"})
     rule = (f"every run trained until its validation score stopped improving (the plateau rule: less than "
             f"{cfg.plateau_tol:g} of its gain so far, or than one validation check's standard error, over "
             f"the last {cfg.patience} ES generations / {cfg.bptt_patience} BPTT steps; checked every "
@@ -123,7 +126,10 @@ def _grid_text(cfg: ExperimentConfig, results: list[dict]) -> str:
                + ", ".join(f"{lv} on {t}" for t, lv in bptt) + ")" if bptt else "")
             + f"; {search}; the final policy judged on {cfg.eval_episodes} fresh held-out episodes."
             + (f" Levels without a wiring ({', '.join(unwired)}) are trained once per seed and appear once "
-               "per task." if unwired else ""))
+               "per task." if unwired else "")
+            + (f" On the tasks without a body, the levels BPTT cannot train ({', '.join(reservoir_only)}) enter only as fixed "
+               "reservoirs with a fitted readout: trained by ES to a plateau there, a cell takes hours "
+               "(--nonmotor-es runs them)." if reservoir_only else ""))
 
 
 def _reading_notes(cfg: ExperimentConfig, tests: list[dict]) -> list[str]:
