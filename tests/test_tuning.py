@@ -67,3 +67,13 @@ def test_tuning_chooses_on_validation_and_the_cells_use_the_choice(tmp_path):
     tc = train_config(tuned, "memory", "rate", "connectome", "weights", 0)
     assert tc.lr == best["lr"]
     assert tune(tuned.__class__(**{**tuned.__dict__, "tune": False}), progress=False).searches == tuned.searches
+
+
+def test_the_grid_runs_seed_by_seed_so_a_stopped_grid_is_balanced():
+    from wormsim.experiment.grid import _run_order
+    cfg = ExperimentConfig(levels=["conductance", "rate"], tasks=["swim", "memory"], seeds=3)
+    order = sorted(cells(cfg), key=_run_order)
+    seeds = [c[4] for c in order]
+    assert seeds == sorted(seeds)                                   # every cell of seed 0 before any of seed 1
+    first = [c for c in order if c[4] == 0]
+    assert first[0][:2] == ("swim", "conductance") and first[-1][0] == "memory"   # longest first within a seed

@@ -344,12 +344,14 @@ def ship_back(cfg: ExperimentConfig, cell, files: dict, node: str, staged: str) 
     return summary
 
 
-def _longest_first(cell) -> tuple:
-    """Sort key: the more biophysical levels first (registry order), tasks with a body before the
-    others, so that the last cells to finish are short ones."""
-    task, level = cell[0], cell[1]
+def _run_order(cell) -> tuple:
+    """Sort key: seed by seed, so that a grid stopped part-way (a session's end, a chunk) leaves every
+    (task, level, wiring) with the same seeds done, give or take one; within a seed the more biophysical
+    levels first (registry order), tasks with a body before the others, so that the last cells of each
+    round are short ones."""
+    task, level, seed = cell[0], cell[1], cell[4]
     order = level_names()
-    return (order.index(level) if level in order else len(order), not get_task(task).has_body,
+    return (seed, order.index(level) if level in order else len(order), not get_task(task).has_body,
             task_names().index(task))
 
 
@@ -362,14 +364,14 @@ def _one_line(exc: BaseException) -> str:
 def execute(cfg: ExperimentConfig, todo: list, on_done, on_failed=None) -> None:
     """Run the cells of ``todo``, calling on_done(cell, (summary, seconds)) as each finishes. Sequential in
     this process (workers = 1: the population is evaluated here), or ``workers`` cells at once in
-    spawned processes, or one Ray task per cell. Longest cells first.
+    spawned processes, or one Ray task per cell. Seed by seed, longest cells first within a seed (_run_order).
 
     A cell whose process dies (SIGKILL from the OOM killer; for a Ray task, its worker or node lost) is
     run again, from its last checkpoint, up to ``CELL_RETRIES`` times. A cell that raises (its error
     would come again) or whose process keeps dying is given to on_failed(cell, error, tries), error one
     line, and the other cells go on; without on_failed (or with WORMSIM_DEBUG set) the error is raised.
     An interruption (Ctrl-C, SIGTERM) stops every running cell's process before it goes on."""
-    todo = sorted(todo, key=_longest_first)
+    todo = sorted(todo, key=_run_order)
 
     def failed(cell, error: str, tries: int, exc: BaseException) -> None:
         if on_failed is None or os.environ.get("WORMSIM_DEBUG"):
