@@ -69,7 +69,8 @@ from pathlib import Path
 from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results
 from wormsim.experiment.config import TRAINS, ExperimentConfig, command_line
 from wormsim.experiment.grid import (cell_dir, cell_label, cell_state, cell_value, cells, check_grid,
-                                     config_hash, run_cell, run_grid, stale_fields, train_config, tune)
+                                     config_hash, finished_results, run_cell, run_grid, stale_fields,
+                                     train_config, tune)
 from wormsim.experiment.grid import check_before_tuning
 from wormsim.experiment.report import build_tables, write_report
 from wormsim.experiment.stats import (ALPHA, comparisons, format_g, hedges_g, holm, mean_ci, permutation_p,
@@ -79,6 +80,11 @@ from wormsim.experiment.stats import (ALPHA, comparisons, format_g, hedges_g, ho
 def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, command: str | None = None) -> Path:
     """Run (or finish) the grid and write its report; returns the report's path. ``command``: the
     command line to print in the report (default: the full equivalent ``wormsim experiment`` line)."""
+    if cfg.report_only:                              # an interim report: what has finished, nothing trained
+        cfg = tune(cfg, progress=progress, log=log)
+        results, total = finished_results(cfg)
+        write_report(cfg, results, command=command, grid_size=total)
+        return Path(cfg.out) / "report.md"
     check_before_tuning(cfg)                         # a grid run_grid would refuse costs nothing
     cfg = tune(cfg, progress=progress, log=log)      # each level's search, the same effort for every level
     results = run_grid(cfg, progress=progress, log=log)

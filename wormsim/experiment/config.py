@@ -92,6 +92,9 @@ class ExperimentConfig:
                             "configuration (without it the grid refuses to start)", command=False)
     tensorboard: bool = opt(True, "TensorBoard event files in every cell's run (tensorboard --logdir "
                             "OUT/runs: the hparams view compares the cells)", command=False)
+    report_only: bool = opt(False, "train nothing: write the report from the cells finished so far (a grid "
+                            "still running, or stopped part-way), saying how much of the grid it covers",
+                            command=False)
     out: str = opt("results/experiment", "results directory")
     # the tuned search of each (task, level, train), "task/level/train" -> {"sigma", "lr"}: set by the
     # tuning phase (grid.tune), read by every cell's run; not a flag

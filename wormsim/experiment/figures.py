@@ -30,7 +30,7 @@ def _curves(cfg: ExperimentConfig, task: str, level: str, wiring: str, train: st
     curves = []
     for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         p = cell_dir(cfg, task, level, wiring, train, seed)
-        if (p / "metrics.jsonl").is_file():
+        if (p / "summary.json").is_file():      # finished runs only (an interim report: not those still running)
             c = [r.get(key) for r in Run(p).metrics()]
             if c and all(v is not None for v in c):
                 curves.append(c)
@@ -43,7 +43,7 @@ def validation_curves(cfg: ExperimentConfig, task: str, level: str, wiring: str,
     out = []
     for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         p = cell_dir(cfg, task, level, wiring, train, seed)
-        if not (p / "metrics.jsonl").is_file():
+        if not (p / "summary.json").is_file():      # finished runs only
             continue
         rows = [r for r in Run(p).metrics() if r.get("val_score") is not None and r.get("evaluations") is not None]
         if rows:

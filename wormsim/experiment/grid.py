@@ -634,6 +634,20 @@ def run_grid(cfg: ExperimentConfig, progress: bool = True, log=print) -> list[di
     return results
 
 
+def finished_results(cfg: ExperimentConfig) -> tuple[list[dict], int]:
+    """(the rows of cells.csv for the cells of the grid finished so far, training nothing; the number of
+    cells in the grid): what an interim report (--report-only) is made of. Cells made with another
+    configuration are left out, as are those not finished."""
+    everything = list(cells(cfg))
+    check_grid(cfg, everything)
+    rows = []
+    for cell in everything:
+        if cell_state(cfg, cell) == "done":
+            summary = json.loads((cell_dir(cfg, *cell) / "summary.json").read_text())
+            rows.append({**result_row(cfg, cell, summary, None), "status": "done"})
+    return rows, len(everything)
+
+
 # ---- tuning the search ---------------------------------------------------------------------------------------
 def tuning_grids(cfg: ExperimentConfig) -> list[ExperimentConfig]:
     """One small grid per tuning trial i: every (task, level, train) of the grid once, on the first
@@ -659,7 +673,8 @@ def tune(cfg: ExperimentConfig, progress: bool = True, log=print) -> ExperimentC
     """The tuning phase: run every trial's grid (resumable like any grid), choose for each (task, level,
     train) the trial with the best validation score (the run's best check on training-distribution
     episodes; never the held-out ones), write OUT/tuning.json (every trial and the choice) and return
-    ``cfg`` with the choice in ``searches``. Without ``cfg.tune``, ``cfg`` as it is."""
+    ``cfg`` with the choice in ``searches``. Without ``cfg.tune``, ``cfg`` as it is. With
+    ``cfg.report_only`` it runs no trial and chooses among the trials finished so far."""
     if not cfg.tune:
         return cfg
     trials = []
@@ -667,10 +682,11 @@ def tune(cfg: ExperimentConfig, progress: bool = True, log=print) -> ExperimentC
     for i, sub in enumerate(grids):
         if not sub.searches:                    # nothing to tune (fitted readouts only)
             continue
-        if progress:
+        if progress and not cfg.report_only:
             log(f"tuning, trial {i + 1} of {len(grids)}: ES sigma {cfg.tune_sigmas[i]:g}, BPTT learning rate "
                 f"{cfg.tune_lrs[i]:g}")
-        for row in run_grid(sub, progress=progress, log=log):
+        rows = (finished_results(sub)[0] if cfg.report_only else run_grid(sub, progress=progress, log=log))
+        for row in rows:
             level, train = split_label(row["level"])
             val = row.get("val_best") if row.get("status") == "done" else None
             trials.append({"trial": i, "key": search_key(row["task"], level, train),

@@ -392,10 +392,25 @@ def _failed_section(failed: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None = None) -> None:
+def _interim_banner(cfg: ExperimentConfig, results: list[dict], grid_size: int) -> list[str]:
+    """The warning at the top of an interim report (--report-only): how much of the grid it covers."""
+    seeds: dict = {}
+    for r in results:
+        seeds.setdefault((r["task"], r["level"], r["wiring"]), set()).add(r["seed"])
+    counts = sorted(len(v) for v in seeds.values())
+    spread = (f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}") if counts else "0"
+    return [f"> **Interim report: {len(results)} of {grid_size} cells finished** ({spread} of {cfg.seeds} seeds per "
+            "level x wiring that has any; cells not finished are left out, as are the tasks and levels with none). "
+            "Its intervals and tests are those of the seeds it has, and its verdicts may change when the grid "
+            "completes; the command below finishes it.", ""]
+
+
+def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None = None,
+                 grid_size: int | None = None) -> None:
     """Write table_<task>.csv, tests.csv, families.csv, curves_<task>.png and report.md into cfg.out.
     ``command``: the command line the report quotes (default: the full equivalent ``wormsim experiment``
-    line)."""
+    line). ``grid_size``: the number of cells in the whole grid, given for an interim report (results
+    holding only the cells finished so far), which says so at its top."""
     out = Path(cfg.out)
     failed = [r for r in results if r.get("status") == "failed"]      # listed, not analysed
     results = [r for r in results if r.get("status") != "failed"]
@@ -408,7 +423,10 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
     write_csv(out / "tests.csv", [{"measure": "plateau", **t} for t in tests] + speed_tests)
     write_csv(out / "families.csv", [{k: v for k, v in t.items()} | {"family_key": f["family"], "verdict": f["verdict"]}
                                      for f in families for t in f["tests"]])
-    lines = ["# Does biophysical detail matter? Realism levels x wirings", "", _grid_text(cfg, results), "",
+    lines = ["# Does biophysical detail matter? Realism levels x wirings", ""]
+    if grid_size is not None:
+        lines += _interim_banner(cfg, results, grid_size)
+    lines += [_grid_text(cfg, results), "",
              "Reproduce with:", "", "```", command or command_line(cfg), "```", "",
              "## How to read the numbers", "", *_reading_notes(cfg, tests), ""]
     lines += _failed_section(failed)
