@@ -10,7 +10,7 @@ Observation, J = n_segments - 1 joints numbered head to tail:
     [2J, 2J+2)      head velocity in the head's own frame: forward, lateral; body lengths/s
     [2J+2, 2J+4)    head direction in the world frame: cos, sin
     [2J+4, ...)     task inputs, named by ``task_names`` (Swim: none; Navigate: attractant
-                    concentration at the head and its rate of change)
+                    concentration at the head and its sensed relative change)
 
 Action, (2J,) in [0, 1]: [0, J) dorsal muscle activations head to tail, [J, 2J) ventral. A dorsal
 muscle bends its joint toward positive angles, a ventral one toward negative angles.

@@ -15,23 +15,29 @@ class NavigateTask(WormTask):
     values at an episode's last step are that episode's scores (the rollout keeps ``score`` and every
     ``score_*`` key at each episode's end)."""
 
-    task_names = ("concentration", "concentration_rate")
+    task_names = ("concentration", "concentration_change")
 
     def __init__(self, n_worms: int = 1, target_distance: float = 1.0, success_radius: float = 0.3,
-                 gradient_length: float = 2.0, success_bonus: float = 5.0, **kwargs: Any) -> None:
+                 gradient_length: float = 2.0, success_bonus: float = 5.0, sensory_tau: float = 0.5,
+                 sensory_gain: float = 5.0, **kwargs: Any) -> None:
         if not target_distance > success_radius > 0:
             raise ValueError(f"need target_distance > success_radius > 0 (BL), got {target_distance}, "
                              f"{success_radius}")
         if not gradient_length > 0:
             raise ValueError(f"gradient_length must be > 0 BL, got {gradient_length}")
+        if not (sensory_tau > 0 and sensory_gain > 0):
+            raise ValueError(f"sensory_tau and sensory_gain must be > 0 (s), got {sensory_tau}, {sensory_gain}")
         super().__init__(n_worms=n_worms, markers=True, **kwargs)
         self.target_distance = float(target_distance)
         self.success_radius = float(success_radius)
         self.gradient_length = float(gradient_length)
         self.success_bonus = float(success_bonus)
+        self.sensory_tau = float(sensory_tau)
+        self.sensory_gain = float(sensory_gain)
         self.target = np.zeros((n_worms, 2))          # BL, relative to each worm's home
         self.concentration = np.zeros(n_worms)
-        self.concentration_rate = np.zeros(n_worms)   # 1/s
+        self.concentration_rate = np.zeros(n_worms)   # 1/s, dc/dt over the last step
+        self.concentration_change = np.zeros(n_worms) # the sensory response (sensory_response), dimensionless
         # per-episode bookkeeping of the scores: start (head tip, centre of mass), path of the centre of
         # mass, step of arrival (-1: not yet)
         self.start_distance = np.zeros(n_worms)
@@ -54,6 +60,7 @@ class NavigateTask(WormTask):
         dist = self._distance()[worms]
         self.concentration[worms] = np.exp(-dist / self.gradient_length)
         self.concentration_rate[worms] = 0.0
+        self.concentration_change[worms] = 0.0
         self.start_distance[worms] = dist
         self.start_head[worms] = head
         com = self.body.com_position()[worms]
@@ -69,12 +76,16 @@ class NavigateTask(WormTask):
         return self._distance()
 
     def _task_inputs(self) -> np.ndarray:
-        return np.stack([self.concentration, self.concentration_rate], axis=1)
+        return np.stack([self.concentration, self.concentration_change], axis=1)
 
     def _reward(self, action, before):
         dist = self._distance()
         c = np.exp(-dist / self.gradient_length)
         self.concentration_rate = (c - self.concentration) / self.control_dt
+        # d ln c / dt of c = exp(-d / L) is -(d - d_before) / (L dt), exact
+        self.concentration_change = sensory_response(self.concentration_change, (before - dist) /
+                                                     (self.gradient_length * self.control_dt),
+                                                     self.control_dt, self.sensory_tau, self.sensory_gain)
         self.concentration = c
         success = dist < self.success_radius
         reward_approach = before - dist
@@ -112,6 +123,24 @@ SCORES = {
                         "other; its mean over episodes is the plate assay's (A - C) / (A + C) "
                         "(Bargmann, Hartwieg & Horvitz 1993)",
 }
+
+
+def sensory_response(response, log_rate, dt: float, tau: float = 0.5, gain: float = 5.0) -> np.ndarray:
+    """One step of the attractant sense: the relative rate of change of the concentration,
+    d ln c / dt (1/s), times ``gain`` (s), low-passed with time constant ``tau`` (s); returns the new
+    response (dimensionless, + rising, - falling).
+
+    What a chemosensory neuron of the head passes on. AWC's calcium response to a fluctuating odour
+    is a near-linear, biphasic (differentiating) filter of the stimulus, faster than 1 s (Kato et al.
+    2014, Neuron, Figs. 3-4): it reports changes, not levels, on a sub-second time scale; tau 0.5 s.
+    The response depends on the fold change (Weber's law of AWA and AWC: Larsch et al. 2015, Cell
+    Rep.; Levy & Bargmann 2020, Neuron), hence ln c. The gain brings it to O(1), the scale every
+    input of the interface has (curvature is scaled likewise): a worm swimming at 0.3 BL/s straight
+    up this gradient (L = 2 BL) senses d ln c / dt = 0.15 /s, a response of 0.75. The raw rate was
+    ~0.1 /s once the head's sweep averages out, too small beside a command interneuron's synaptic drive
+    (O(1)) for a trainer that starts its input gains at O(1) (docs/navigate/README.md)."""
+    a = 1.0 - np.exp(-dt / tau)
+    return response + (gain * np.asarray(log_rate, float) - response) * a
 
 
 def chemotaxis_index(start, end, target) -> np.ndarray:
@@ -163,7 +192,8 @@ class NavigateEnv(WormEnv):
     The worm body of wormsim/Swim-v0 (see SwimEnv). At reset a target is placed ``target_distance`` BL from
     the head tip at a bearing drawn uniformly from the seed. The attractant concentration at a point d BL
     from the target is exp(-d / gradient_length), in (0, 1]. The worm never sees the target; it senses the
-    concentration at its head and the concentration's rate of change (a klinotaxis-style cue).
+    concentration at its head and, as a chemosensory neuron reports it, the concentration's relative change
+    (``sensory_response``).
 
     ## Observation space
     Box(-high, high, (2J + 6,), float32) (as Swim-v0; 1e3 for the task inputs), laid out by ``env.unwrapped.layout`` (envs/layout.py):
@@ -175,7 +205,9 @@ class NavigateEnv(WormEnv):
     | 2J, 2J+1     | head tip velocity in the head's frame: forward, lateral            | BL/s   |
     | 2J+2, 2J+3   | head direction in the world: cos, sin                              | -      |
     | 2J+4         | "concentration": attractant at the head tip                        | [0, 1] |
-    | 2J+5         | "concentration_rate": its change over the last step / control_dt   | 1/s    |
+    | 2J+5         | "concentration_change": the head's sense of its change:            | -      |
+    |              | d ln c / dt x sensory_gain, low-passed over sensory_tau            |        |
+    |              | (``sensory_response``: AWC's sub-second filter, Kato et al. 2014)  |        |
 
     ## Action space
     Box(0, 1, (2J,), float32), as in Swim-v0: [0, J) dorsal, [J, 2J) ventral activations, head to tail.
@@ -204,7 +236,7 @@ class NavigateEnv(WormEnv):
     bends the head toward the side where the concentration rises within each head sweep; it is made by
     head and neck motor neurons (SMB, SMD, RMD) that the simulated ventral cord circuit does not contain,
     so here only its effect through the body is open to a circuit. A hand-made rule of this kind (the
-    travelling wave, plus a ventral bias while the low-passed concentration rate is negative;
+    travelling wave, plus a ventral bias while the sensed concentration change is negative;
     ``reference_policy("hand-made klinokinesis")``) reaches the target in most episodes
     (tests/test_navigate.py); random muscle commands never do.
 
@@ -216,11 +248,13 @@ class NavigateEnv(WormEnv):
     n_segments=12, medium="water", control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s,
     target_distance=1.0 BL (the body swims about 0.18 BL/s with the open-loop wave, so the target is a
     few seconds of straight swimming away), success_radius=0.3 BL, gradient_length=2.0 BL, success_bonus=5.0,
+    sensory_tau=0.5 s and sensory_gain=5.0 s (the attractant sense, ``sensory_response``),
     reset_noise_scale=0.05 rad, timestep=0.02 s, head_cpg=0.0 Hz and head_cpg_amplitude=1.0 (the head
     oscillator of Swim-v0), render_mode=None or "rgb_array", width=480, height=480.
 
     ## Version history
-    v0: first version (target 3 BL away until the navigation scores came: out of reach in an episode).
+    v0: first version (target 3 BL away until the navigation scores came: out of reach in an episode;
+    the second input was the raw dc/dt until the sense of ``sensory_response`` replaced it).
     """
 
     task_class = NavigateTask
@@ -228,14 +262,14 @@ class NavigateEnv(WormEnv):
     def __init__(self, n_segments: int = 12, medium: str | float = "water", control_dt: float = 0.02,
                  duration: float = 10.0, muscle_tau: float = 0.1, target_distance: float = 1.0,
                  success_radius: float = 0.3, gradient_length: float = 2.0, success_bonus: float = 5.0,
-                 reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
+                 sensory_tau: float = 0.5, sensory_gain: float = 5.0, reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
                  head_cpg_amplitude: float = 1.0, head_cpg_phase: str = "zero", render_mode: str | None = None,
                  width: int = 480, height: int = 480) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
                          medium=medium, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
                          target_distance=target_distance, success_radius=success_radius,
                          gradient_length=gradient_length, success_bonus=success_bonus,
-                         reset_noise_scale=reset_noise_scale, timestep=timestep, head_cpg=head_cpg,
+                         sensory_tau=sensory_tau, sensory_gain=sensory_gain, reset_noise_scale=reset_noise_scale, timestep=timestep, head_cpg=head_cpg,
                          head_cpg_amplitude=head_cpg_amplitude, head_cpg_phase=head_cpg_phase)
 
 
@@ -248,9 +282,9 @@ REFERENCES = {
     "blind swimmer": "the open-loop travelling wave (2 Hz, 1.5 BL) on the body, the head to its oscillator: "
                      "swims straight whatever the attractant does, so it reaches only targets it happens to face",
     "hand-made klinokinesis": "the blind swimmer plus a ventral bias of 0.3 on every body joint while the "
-                              "attractant's rate of change, low-passed over 0.5 s, is negative (turn while "
-                              "things get worse: Pierce-Shimomura, Morse & Lockery 1999); what this body "
-                              "allows a simple rule",
+                              "sensed change of the attractant (its input concentration_change, low-passed over "
+                              "0.5 s) is negative (turn while things get worse: Pierce-Shimomura, Morse & "
+                              "Lockery 1999); what this body allows a simple rule",
 }
 
 
@@ -266,7 +300,6 @@ def reference_policy(name: str, n_segments: int = 12, head_length: float = 0.2, 
     cols = np.concatenate([head, J + head])
     wave = TravellingWave(n_segments=n_segments)
     rng = np.random.default_rng(seed)
-    state = {"rate": None}
 
     def policy(t: float, obs: np.ndarray) -> np.ndarray:
         B = len(obs)
@@ -274,10 +307,8 @@ def reference_policy(name: str, n_segments: int = 12, head_length: float = 0.2, 
             return rng.uniform(0.0, 1.0, (B, 2 * J)).astype(np.float32)
         a = np.full((B, 2 * J), 0.5) if name == "passive body" else np.tile(wave(t), (B, 1)).astype(float)
         if name == "hand-made klinokinesis":
-            rate = obs[:, -1].astype(float)          # concentration_rate, the last observation
-            state["rate"] = rate * 0.0 if state["rate"] is None else state["rate"]
-            state["rate"] = state["rate"] + (rate - state["rate"]) * min(1.0, 0.02 / 0.5)
-            bias = np.where(state["rate"] < 0, 0.3, 0.0)[:, None]
+            sensed = obs[:, -1].astype(float)        # concentration_change, the last observation
+            bias = np.where(sensed < 0, 0.3, 0.0)[:, None]
             a[:, :J] -= bias
             a[:, J:] += bias
         a[:, cols] = 0.5

@@ -36,6 +36,10 @@ class TaskSpec:
     validate_on: the per-episode value the plateau rule and the experiment's tuning validate on
     ("return", "speed" or "score"; None: the metric). A metric that is a rate of rare events (navigate's
     success) is 0 for nearly every policy early in training and cannot rank them; the return can.
+    common_episodes: every member of a population meets the same episodes (common random numbers,
+    rollout.member_stride) instead of its own. For a task whose episodes differ far more than the
+    policies do (navigate: a target straight ahead is reached by any swimmer, one behind by none), a
+    generation ranked on each member's own episodes ranks their luck.
     """
     name: str
     env_id: str
@@ -52,6 +56,7 @@ class TaskSpec:
     animal: tuple[float, str] | None = None
     episode_scores: tuple = ()
     validate_on: str | None = None
+    common_episodes: bool = False
 
     def __post_init__(self):
         if self.readout not in (None, "regression", "classification"):
@@ -115,7 +120,7 @@ def _register_builtin() -> None:
                                            ("score_distance", "final distance (BL)"),
                                            ("score_time", "time to target (s, arrivals)"),
                                            ("score_efficiency", "path efficiency")),
-                           validate_on="return"),
+                           validate_on="return", common_episodes=True),
                   "wormsim.envs.navigate:NavigateEnv",
                   vec.format("Navigate"), replace=True, _builtin=True)
     # wormsim's swim task on dm_control's n-link swimmer, the body of NCAP (envs/dmc_swimmer.py; the

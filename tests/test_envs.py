@@ -26,7 +26,7 @@ def test_check_env_passes_without_warnings(env_id):
         env.close()
 
 
-@pytest.mark.parametrize("env_id,task", [(IDS[0], ()), (IDS[1], ("concentration", "concentration_rate"))])
+@pytest.mark.parametrize("env_id,task", [(IDS[0], ()), (IDS[1], ("concentration", "concentration_change"))])
 def test_layout_and_spaces(env_id, task):
     env = gym.make(env_id, n_segments=10)
     lay = env.unwrapped.layout

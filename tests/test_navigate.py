@@ -135,3 +135,118 @@ def test_the_navigate_video_holds_the_target_and_reports_the_distance(tmp_path):
     info = record_video(spec, None, tmp_path / "nav.gif", mode="open-loop", size=(64, 48), fps=10)
     assert len(info["distances"]) == 1 and info["arrivals"] == [None]
     assert 0.5 < info["distances"][0] < 1.5
+
+
+# ---- training: common episodes, and a start from a swimmer ---------------------------------------------
+def test_navigate_members_meet_the_same_episodes_and_swim_members_their_own():
+    # common random numbers on navigate (TaskSpec.common_episodes): two copies of one policy in a
+    # population score the same on every episode; on swim each member has its own episodes
+    from wormsim.rollout import EvalSpec, Evaluator
+    for task, same in (("navigate", True), ("swim", False)):
+        ev = Evaluator(EvalSpec(level="rate", task=task, episodes=2,
+                                env_kwargs=(("duration", 0.3), ("head_cpg", 2.0), ("reset_noise_scale", 0.3))))
+        x = ev.initial_params()
+        r = ev.evaluate(np.stack([x, x]), seed=11)
+        ev.close()
+        a, b = r.episodes["return"]
+        assert np.allclose(a, b, rtol=1e-5, atol=1e-6) is same, task
+
+
+def _swim_run(tmp_path, wiring="connectome"):
+    from wormsim.cli import main
+    out = tmp_path / f"swim-{wiring}"
+    assert main(["train", "--task", "swim", "--wiring", wiring, "--budget", "1", "--popsize", "2",
+                 "--duration", "0.2", "--eval-episodes", "1", "--workers", "1", "--no-video",
+                 "--no-tensorboard", "--out", str(out)]) == 0
+    return out
+
+
+def test_a_navigate_run_starts_from_a_swimmers_circuit_with_its_attractant_inputs_silent(tmp_path):
+    from wormsim.config import TrainConfig
+    from wormsim.rollout import Evaluator, run_episodes
+    from wormsim.runs import Run
+    from wormsim.train.warmstart import initial_params_from_run
+    swim = _swim_run(tmp_path)
+    swim_params, _ = Run.open(swim).load_policy()
+    cfg = TrainConfig(task="navigate", duration=0.3, init=str(swim))
+    nav = Evaluator(cfg.eval_spec())
+    x = initial_params_from_run(cfg, nav)
+    src = Evaluator(TrainConfig(task="swim", duration=0.3).eval_spec())
+    src.initial_params()
+    # every parameter but the input gains is the swimmer's; the gains of the shared channels are too,
+    # and the 2 attractant channels x 10 command interneurons start at 0
+    n_nav, n_swim = nav.brain.n_params, src.brain.n_params
+    assert n_nav - n_swim == 20 and len(x) == n_nav
+    assert np.count_nonzero(x) == np.count_nonzero(swim_params)
+    # so the navigate circuit at its start commands the muscles as the swimmer does, whatever it smells
+    muscles = []
+    for ev, p in ((nav, x), (src, swim_params)):
+        ev.brain.set_params(np.asarray(p, np.float32)[None])
+        out = run_episodes(ev.brain, ev.interface, ev.env, [3], n_steps=10, record=True)
+        muscles.append(out.traces["muscles"])
+    nav.close(), src.close()
+    assert np.allclose(muscles[0], muscles[1], atol=1e-5)
+
+
+def test_init_refuses_another_circuit_and_other_trainers(tmp_path):
+    from wormsim.config import TrainConfig
+    from wormsim.rollout import Evaluator
+    from wormsim.trainers import trainer_for
+    from wormsim.train.warmstart import initial_params_from_run
+    swim = _swim_run(tmp_path)
+    for bad, words in ((dict(wiring="shuffled"), "wiring 'connectome' != 'shuffled'"),
+                       (dict(level="spiking"), "level 'rate' != 'spiking'")):
+        cfg = TrainConfig(task="navigate", duration=0.3, init=str(swim), **bad)
+        with pytest.raises(ValueError, match=words):
+            initial_params_from_run(cfg, Evaluator(cfg.eval_spec()))
+    with pytest.raises(ValueError, match="--init .*nowhere: no run directory"):
+        cfg = TrainConfig(task="navigate", init=str(tmp_path / "nowhere"))
+        initial_params_from_run(cfg, Evaluator(cfg.eval_spec()))
+    with pytest.raises(ValueError, match="--init"):
+        trainer_for(TrainConfig(task="navigate", algo="ppo", level="mlp", init=str(swim)))
+
+
+def test_init_unset_leaves_checkpoints_and_grid_hashes_as_they_were():
+    # runs made before --init resume (their checkpoints' fingerprints lack it) and the experiment's cells
+    # keep their config hashes
+    from wormsim.config import TrainConfig
+    from wormsim.experiment.grid import _semantic
+    assert "init" not in TrainConfig().fingerprint() and "init" not in _semantic(TrainConfig())
+    assert TrainConfig(init="runs/x").fingerprint()["init"] == "runs/x"
+
+
+def test_the_sensed_change_is_the_low_passed_relative_rate_and_keeps_its_sign():
+    from wormsim.envs.navigate import sensory_response
+    # a step of d ln c / dt = 0.15 /s (0.3 BL/s straight up a 2 BL gradient): after tau the response is
+    # 1 - 1/e of gain x 0.15, and it settles at gain x 0.15 = 0.75
+    r, dt = np.zeros(1), 0.02
+    for _ in range(25):                          # 0.5 s = tau
+        r = sensory_response(r, 0.15, dt, tau=0.5, gain=5.0)
+    assert r[0] == pytest.approx(0.75 * (1 - np.exp(-1)), rel=1e-6)
+    for _ in range(500):
+        r = sensory_response(r, 0.15, dt, tau=0.5, gain=5.0)
+    assert r[0] == pytest.approx(0.75, rel=1e-4)
+    # falling concentration: negative; a 2 Hz head sweep is attenuated about 6-fold by the 0.5 s filter
+    assert sensory_response(np.zeros(1), -0.1, dt)[0] < 0
+    t = np.arange(0, 5, dt)
+    r, out = np.zeros(1), []
+    for x in np.sin(2 * np.pi * 2.0 * t):
+        r = sensory_response(r, x, dt, tau=0.5, gain=1.0)
+        out.append(r[0])
+    assert 0.12 < np.max(np.abs(out[-100:])) < 0.2
+
+
+def test_the_navigate_input_is_the_sense_of_the_heads_approach():
+    # the env's second task input follows the head's approach to the target: positive while the distance
+    # falls, and equal to sensory_response of the exact d ln c / dt
+    from wormsim.envs.navigate import sensory_response
+    from wormsim.envs.vector import NavigateVectorEnv
+    env = NavigateVectorEnv(num_envs=2, duration=1.0, head_cpg=2.0)
+    obs, info = env.reset(seed=[0, 1])
+    d_prev, r = info["distance"], np.zeros(2)
+    for _ in range(20):
+        obs, _, _, _, info = env.step(np.full((2, env.layout.n_muscles), 0.5, np.float32))
+        r = sensory_response(r, (d_prev - info["distance"]) / (2.0 * 0.02), 0.02)
+        d_prev = info["distance"]
+    env.close()
+    np.testing.assert_allclose(obs[:, -1], r, rtol=1e-4, atol=1e-6)

@@ -184,9 +184,15 @@ class TrainConfig:
     tensorboard: bool = opt(True, "write TensorBoard event files into the run directory (scalars per "
                             "iteration, hparams, weight histograms, the video): tensorboard --logdir runs")
     out: str | None = opt(None, "run directory (default: runs/LEVEL-WIRING-TASK-sSEED)")
+    init: str | None = opt(None, "ES: start from the trained policy of this run (same level, dataset, "
+                           "wiring and seed; e.g. a swimmer for navigate) instead of the connectome-derived "
+                           "parameters; inputs the run did not have start at 0 (wormsim/train/warmstart.py)")
 
     # what a resumed run may change; everything else is its set-up, kept in every checkpoint
     RESUMABLE = ("budget", "workers", "video", "tensorboard", "backend", "ray_address", "out")
+    # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
+    # while unset, so that those runs still resume and their cells stay done
+    OMITTED_UNSET = {"init": None}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -227,7 +233,8 @@ class TrainConfig:
 
     def fingerprint(self) -> dict:
         """The set-up a checkpoint belongs to: every field but those a resume may change."""
-        return {k: v for k, v in asdict(self).items() if k not in self.RESUMABLE}
+        return {k: v for k, v in asdict(self).items() if k not in self.RESUMABLE
+                and not (k in self.OMITTED_UNSET and v == self.OMITTED_UNSET[k])}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

@@ -2,7 +2,8 @@
 
 Both split the population into one chunk per worker; each worker keeps an `Evaluator` (its vector
 environment and brain batch) between generations, so a chunk is one batched rollout. Member p of the
-population always runs with environment seed ``seed + 1000 * p``, whatever the chunking, so the
+population always runs with environment seed ``seed + 1000 * p`` (``seed`` on a task with common episodes:
+rollout.member_stride), whatever the chunking, so the
 number of workers does not change which episodes a member sees.
 
 A worker that dies (killed with SIGKILL, as the kernel's OOM killer does; a lost Ray node) costs a
@@ -33,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from wormsim.rollout import EvalResult, EvalSpec, Evaluator
+from wormsim.rollout import EvalResult, EvalSpec, Evaluator, member_stride
 
 BACKENDS = ("local", "ray")
 # How many times one generation is tried again after its workers died, before the run gives up. A
@@ -236,7 +237,8 @@ class LocalBackend:
         if self._pool is None:
             self._pool = new_pool(self.workers)
         try:
-            futures = {c: self._pool.submit(_run_chunk, spec, params[c[0]:c[1]], seed + 1000 * c[0])
+            stride = member_stride(spec)
+            futures = {c: self._pool.submit(_run_chunk, spec, params[c[0]:c[1]], seed + stride * c[0])
                        for c in todo}
         except BrokenProcessPool:          # a worker died between generations
             return
@@ -332,7 +334,7 @@ class RayBackend:
 
     def _submit(self, i, spec, params, seed, chunk):
         a, b = chunk
-        return self.actors[i].run.remote(spec, params[a:b], seed + 1000 * a)
+        return self.actors[i].run.remote(spec, params[a:b], seed + member_stride(spec) * a)
 
     def _revive(self, i: int) -> None:
         """Wait until actor i is back (Ray restarting it: its first call waits for the restart), or

@@ -60,6 +60,14 @@ class EvalSpec:
         return d
 
 
+def member_stride(spec: EvalSpec) -> int:
+    """How far apart the episode seeds of consecutive population members are: 1000 (every member its
+    own episodes), or 0 on a task that declares ``common_episodes`` (every member the same episodes:
+    common random numbers, so that a ranking compares policies, not the luck of their episodes)."""
+    from wormsim.envs.tasks import get_task
+    return 0 if get_task(spec.task).common_episodes else 1000
+
+
 @dataclass
 class EvalResult:
     """returns, speed: (P,) means over a member's episodes. speed: forward speed of the centre of
@@ -186,12 +194,15 @@ class Evaluator:
 
     def evaluate(self, params: np.ndarray, seed: int = 0, record: bool = False) -> EvalResult:
         """params: (P, n_params). Member p runs ``episodes`` episodes with environment seeds
-        seed + 1000 * p + e, so a member's score does not depend on how a population is chunked."""
+        seed + member_stride(spec) * p + e (1000 apart; 0 on a task with TaskSpec.common_episodes,
+        where every member meets the same episodes), so a member's score does not depend on how a
+        population is chunked."""
         params = np.atleast_2d(np.asarray(params, np.float32))
         P, E = len(params), self.spec.episodes
         self._setup(P)
         self.brain.set_params(params)
-        seeds = [int(seed) + 1000 * p + e for p in range(P) for e in range(E)]
+        stride = member_stride(self.spec)
+        seeds = [int(seed) + stride * p + e for p in range(P) for e in range(E)]
         out = run_episodes(self.brain, self.interface, self.env, seeds, record=record)
         per = {"return": out.returns.reshape(P, E), "speed": out.speed.reshape(P, E),
                "score": out.score.reshape(P, E), **{k: v.reshape(P, E) for k, v in out.scores.items()}}

@@ -92,6 +92,8 @@ def trainer_for(config) -> TrainerSpec:
             return spec
     spec = get_trainer(config.algo)
     spec.check(config.level, config.task)
+    if getattr(config, "init", None) and spec.name != "es":
+        raise ValueError(f"--init starts ES from another run's policy; {spec.title or spec.name} does not take it")
     return spec
 
 

@@ -2,14 +2,15 @@
 
     python docs/navigate/evaluate.py RUN [RUN ...] --episodes 64 --out docs/navigate
 
-Every run's trained policy and its untrained circuit (the level's initial, connectome-derived
-parameters), and every reference policy of envs.navigate.REFERENCES, run the same ``--episodes``
+Every run's trained policy, its untrained circuit (the level's initial, connectome-derived
+parameters) and, for a run started from a swimmer (``--init``), that swimmer; and every reference policy of envs.navigate.REFERENCES, run the same ``--episodes``
 held-out episodes (the task's held-out options: the head oscillator at a random phase, the wider
 starting posture; seeds SEED .. SEED + episodes - 1, which no training or validation episode uses), so
 the rows differ by the policy alone. Per row: success rate with its 95% Wilson interval, chemotaxis
 index (the plate assay's (A - C) / (A + C)), final distance, time to target (arrivals), path efficiency.
-Writes results.json and table.md into --out, paths_<run>.png per run, and learning_curves.png; each
-run's two rows are kept in run_<level>-<wiring>.json and reused while its policy is unchanged.
+Writes results.json and table.md into --out, paths_<run directory>.png per run, and learning_curves.png;
+each run's rows are kept in run_<run directory>.json and reused while its policy is unchanged (an untrained
+row that two runs share is listed once).
 """
 from __future__ import annotations
 
@@ -77,26 +78,47 @@ def main(argv=None) -> int:
             raise ValueError(f"{path} was judged on other episodes ({dict(spec.env_kwargs)} != {env_kwargs})")
         done = (run.path / "summary.json").is_file()
         generations = len(run.metrics()) - 1          # row 0 is the untrained policy
-        label = f"{cfg.level} / {cfg.wiring}"
-        cache = out / f"run_{cfg.level}-{cfg.wiring}.json"
+        label = f"{cfg.level} / {cfg.wiring}, seed {cfg.seed}"
+        circuit = f"{cfg.level} / {cfg.wiring}" + ("" if cfg.wiring == "connectome" else f", seed {cfg.seed}")
+        key = run.path.name                          # two runs of one level and wiring keep their own files
+        cache = out / f"run_{key}.json"
         stamp = [str(run.path.resolve()), (run.path / "policy.npz").stat().st_mtime, args.episodes, done]
         if cache.is_file() and json.loads(cache.read_text())["stamp"] == stamp:   # judged already
             rows += json.loads(cache.read_text())["rows"]
             continue
         params, _ = run.load_policy()
         ev = Evaluator(spec)
-        res = ev.evaluate(np.stack([np.asarray(params, np.float32), ev.initial_params()]), seed=SEED)
+        members = [np.asarray(params, np.float32), ev.initial_params()]
+        if cfg.init:                                  # the swimmer it started from (its own row)
+            from wormsim.train.warmstart import initial_params_from_run
+            members.append(initial_params_from_run(cfg, ev))
+        # navigate's episodes are common to the members (TaskSpec.common_episodes): every row below
+        # meets the same episodes, seeds SEED .. SEED + episodes - 1, as the references do
+        res = ev.evaluate(np.stack(members), seed=SEED)
         ev.close()
-        trained = {k: v[0] for k, v in res.episodes.items()}
-        untrained = {k: v[1] for k, v in res.episodes.items()}
-        rows.append(row(label, trained, f"trained by ES, {generations} generations of {cfg.popsize} x "
+        per = [{k: v[i] for k, v in res.episodes.items()} for i in range(len(members))]
+        start = f" from the swimmer {Path(cfg.init).name}" if cfg.init else ""
+        rows.append(row(label, per[0], f"trained by ES{start}, {generations} generations of {cfg.popsize} x "
                         f"{cfg.episodes} episodes" + (_ending(run) if done else ", stopped by the time limit: the best "
                                                       "candidate so far (policy.npz)")))
-        rows.append(row(f"{label} untrained", untrained, "the level's initial parameters (connectome-derived on a circuit)"))
+        rows.append(row(f"{circuit} untrained", per[1],
+                        "the level's initial parameters (connectome-derived on a circuit)"))
+        if cfg.init:
+            rows.append(row(f"{circuit} swimmer {Path(cfg.init).name} (a start)", per[2],
+                            f"the start of training: the swim-trained circuit {Path(cfg.init).name}, its "
+                            "attractant inputs at 0 (a blind swimmer made by the circuit)"))
         paths = navigation_paths(cfg.eval_spec(held_out=True), params, episodes=12, seed=SEED)
-        plot_navigation(paths, out / f"paths_{cfg.level}-{cfg.wiring}.png", title=f"{label}, trained")
-        cache.write_text(json.dumps({"stamp": stamp, "rows": rows[-2:]}))
-        print(f"{label}: success {rows[-2]['success']:.2f}, CI {rows[-2]['chemotaxis_index']:+.2f}", file=sys.stderr)
+        plot_navigation(paths, out / f"paths_{key}.png", title=f"{label}, trained")
+        mine = rows[-len(members):]
+        cache.write_text(json.dumps({"stamp": stamp, "rows": mine}))
+        print(f"{label}: success {mine[0]['success']:.2f}, CI {mine[0]['chemotaxis_index']:+.2f}", file=sys.stderr)
+    seen, unique = set(), []
+    for r in rows:                                   # one row per untrained circuit and per swimmer
+        if r["name"] in seen:
+            continue
+        seen.add(r["name"])
+        unique.append(r)
+    rows = unique
     for name, what in REFERENCES.items():
         rows.append(row(name, reference_scores(name, args.episodes, seed=SEED, **env_kwargs), what))
     plot_learning_curves(args.runs, out / "learning_curves.png", title="navigate: ES learning curves")

@@ -141,7 +141,8 @@ def _semantic(config: dict | TrainConfig) -> dict:
     """The fields of a cell's config that decide its result (a stored dict is read as TrainConfig
     reads it, so a field added later with a default compares equal to its default)."""
     tc = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-    return {k: v for k, v in dataclasses.asdict(tc).items() if k not in RUNTIME_FIELDS}
+    return {k: v for k, v in dataclasses.asdict(tc).items() if k not in RUNTIME_FIELDS
+            and not (k in tc.OMITTED_UNSET and v == tc.OMITTED_UNSET[k])}
 
 
 def config_hash(config: dict | TrainConfig) -> str:

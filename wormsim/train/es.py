@@ -76,7 +76,8 @@ def _new_state(config: TrainConfig, run: Run, local, validation: Validation, x0:
                         "speed_best": _finite(untrained.speed[0]), "speed_mean": _finite(untrained.speed[0]),
                         "failed": int(untrained.failed[0]), "sigma": config.sigma, "wall_time": 0.0,
                         "env_steps": untrained.steps, **validation.first_row(), "step_scales": scales,
-                        "note": "untrained (connectome-derived initial parameters)"})
+                        "note": (f"the start: the trained policy of {config.init}" if config.init else
+                                 "untrained (connectome-derived initial parameters)")})
     return {"es": es, "generation": 0, "best": {"return": -np.inf, "params": x0, "generation": -1},
             "dim": len(x0), "elapsed": 0.0, "env_steps": untrained.steps, "evaluations": 0,
             "validation": validation.state_dict(), "step_scales": scales}
@@ -142,6 +143,9 @@ def train_es(config: TrainConfig, run: Run, resume: bool = False, progress: bool
     spec = config.eval_spec()
     local = Evaluator(spec)                       # for the initial vector and the final evaluation
     x0 = local.initial_params()
+    if config.init:                               # a curriculum: another run's trained circuit
+        from wormsim.train.warmstart import initial_params_from_run
+        x0 = initial_params_from_run(config, local)
     state = _resumed_state(config, run, len(x0)) if resume else None
     if state is None:
         validation = Validation(config, x0, circuit=local.circuit)     # check 0: the untrained policy

@@ -1,0 +1,93 @@
+"""Start a run from another run's trained circuit (``wormsim train --init RUN``): a curriculum.
+
+The animal navigates with the locomotor circuit it swims with: klinokinesis and klinotaxis modulate
+a wave that is already there (Pierce-Shimomura, Morse & Lockery 1999, J. Neurosci.; Iino & Yoshida
+2009, J. Neurosci.). Training navigation from the connectome-derived start asks ES to invent the swim
+and the steering at once, and the swim alone takes this trainer a hundred generations and more
+(docs/experiment/pilot-plateau). ``--init`` starts instead from a circuit trained on another task
+(a swimmer), on the same circuit: same level, dataset, wiring and wiring seed, body segments.
+
+Parameters are carried over by name. Every parameter of the same shape is copied. The input gains
+are carried over by (input channel, neuron): channels both tasks have (proprioception, the command
+drives) keep the source's gains; a channel only the new task has (navigate's attractant inputs)
+starts at 0, silent, so that the run starts from the source's behaviour exactly and training
+recruits the new input. Any other difference of shape is refused.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# the fields of a source run that must match: they decide the circuit and the parameter layout
+MATCH = ("level", "dataset", "wiring", "n_segments", "share_weights", "train")
+
+
+def initial_params_from_run(config, evaluator) -> np.ndarray:
+    """The starting parameter vector of ``config`` (a TrainConfig with ``init``) from the trained policy
+    of the run ``config.init``, laid out for ``evaluator`` (an Evaluator of ``config``'s set-up).
+    ValueError (one line) where the run cannot seed this set-up."""
+    from wormsim.config import TrainConfig
+    from wormsim.rollout import Evaluator
+    from wormsim.runs import Run, RunError
+    path = Path(config.init)
+    try:
+        run = Run.open(path)
+        params, _ = run.load_policy()
+    except RunError as exc:
+        raise ValueError(f"--init {path}: {exc}") from None
+    source = TrainConfig.from_dict(run.config)
+    differ = [f"{k} {getattr(source, k)!r} != {getattr(config, k)!r}" for k in MATCH
+              if getattr(source, k) != getattr(config, k)]
+    if config.wiring != "connectome" and source.seed != config.seed:
+        differ.append(f"seed {source.seed} != {config.seed} (the seed of the {config.wiring} wiring)")
+    if differ:
+        raise ValueError(f"--init {path}: that run is another circuit ({'; '.join(differ)})")
+    src = Evaluator(source.eval_spec())
+    src.initial_params()                       # builds its brain and interface
+    evaluator.initial_params()                 # likewise for this set-up
+    out = map_params(np.asarray(params, np.float64), src.brain, src.interface.io_spec(),
+                     evaluator.brain, evaluator.interface.io_spec())
+    src.close()
+    return out.astype(np.float32)
+
+
+def map_params(params: np.ndarray, src_brain, src_io, dst_brain, dst_io) -> np.ndarray:
+    """``params`` of ``src_brain`` laid out as ``dst_brain``'s flat vector (see the module docstring);
+    the destination's own initial values are used nowhere but for shapes."""
+    if len(params) != src_brain.n_params:
+        raise ValueError(f"--init: the run's policy has {len(params)} parameters, its level {src_brain.n_params}")
+    src_sizes, dst_sizes = src_brain.param_sizes(), dst_brain.param_sizes()
+    if list(src_sizes) != list(dst_sizes):
+        raise ValueError(f"--init: parameter groups differ ({list(src_sizes)} != {list(dst_sizes)})")
+    pieces, start = {}, 0
+    for name, size in src_sizes.items():
+        pieces[name] = params[start:start + size]
+        start += size
+    out = []
+    for name, size in dst_sizes.items():
+        if src_sizes[name] == size and name != "gain":
+            out.append(pieces[name])
+        elif name == "gain":
+            out.append(_map_gains(pieces[name], src_io, dst_io))
+        else:
+            raise ValueError(f"--init: parameter {name!r} has {src_sizes[name]} values in the run, "
+                             f"{size} here")
+    return np.concatenate(out)
+
+
+def _map_gains(gains: np.ndarray, src_io, dst_io) -> np.ndarray:
+    """Input gains (one per True entry of the input mask, row-major) carried over by (channel name,
+    neuron); entries of channels the source lacks start at 0."""
+    src_mask, dst_mask = np.asarray(src_io.input_mask, bool), np.asarray(dst_io.input_mask, bool)
+    if src_mask.shape[1] != dst_mask.shape[1]:
+        raise ValueError(f"--init: {src_mask.shape[1]} neurons in the run, {dst_mask.shape[1]} here")
+    src_index = {(src_io.channel_names[c], n): k for k, (c, n) in enumerate(zip(*np.nonzero(src_mask)))}
+    out = np.zeros(int(dst_mask.sum()))
+    for k, (c, n) in enumerate(zip(*np.nonzero(dst_mask))):
+        j = src_index.get((dst_io.channel_names[c], n))
+        if j is not None:
+            out[k] = gains[j]
+        elif dst_io.channel_names[c] in src_io.channel_names:
+            raise ValueError(f"--init: input {dst_io.channel_names[c]} reaches neuron {n} here, not in the run")
+    return out
