@@ -6,6 +6,7 @@ set of parameters for all loads: the replay along the load axis (gait_vs_load.py
 The run directory is a wormsim run (config.json: the water set-up; policy.npz; metrics.jsonl; summary.json).
 
     python docs/body/train_across_loads.py --out runs/NAME [--loads 1 300] [--budget 300] [--init RUN]
+                                           [--agar-loads 3000]
 
 --init RUN starts from a trained run's policy (a curriculum: a water swimmer that then meets the load).
 """
@@ -27,8 +28,9 @@ OFFSET = 1e-3         # BL/s, added to a speed before the log: progress below it
 VAL_SEED, FINAL_SEED = 7_000_000, 8_000_000
 
 
-def at_load(spec, load: float):
+def at_load(spec, load: float, medium: str = "water"):
     kw = dict(spec.env_kwargs)
+    kw["medium"] = medium
     if load != 1.0:
         kw["load"] = float(load)
     else:
@@ -45,7 +47,9 @@ def main(argv=None) -> None:
     import cma
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--loads", type=float, nargs="+", default=[1.0, 300.0])
+    p.add_argument("--loads", type=float, nargs="+", default=[1.0, 300.0], help="loads in water")
+    p.add_argument("--agar-loads", type=float, nargs="*", default=[],
+                   help="loads on agar (drag ratio 10), trained beside the water ones")
     p.add_argument("--budget", type=int, default=300)
     p.add_argument("--popsize", type=int, default=24)
     p.add_argument("--duration", type=float, default=3.0)
@@ -56,14 +60,15 @@ def main(argv=None) -> None:
     p.add_argument("--init", default=None, help="start from this run's policy (same level set-up)")
     p.add_argument("--val-every", type=int, default=10)
     a = p.parse_args(argv)
-    if a.budget < 1 or a.popsize < 2 or min(a.loads) <= 0:
+    if a.budget < 1 or a.popsize < 2 or min(a.loads + a.agar_loads) <= 0:
         p.error("--budget >= 1, --popsize >= 2 and loads > 0")
     t0 = time.time()
     config = TrainConfig(level="rate", head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)
     spec = config.eval_spec()
-    evs = [Evaluator(at_load(spec, load)) for load in a.loads]
+    conditions = [("water", load) for load in a.loads] + [("agar", load) for load in a.agar_loads]
+    evs = [Evaluator(at_load(spec, load, medium)) for medium, load in conditions]
     x0 = evs[0].initial_params()
     if a.init:
         x0, _ = Run.open(a.init).load_policy()
@@ -72,7 +77,7 @@ def main(argv=None) -> None:
             p.error(f"{a.init}'s policy has {len(x0)} parameters, this set-up {evs[0].n_params}")
     stds, _ = step_scales(config, evs[0].brain)
     run = Run.create(a.out, {**dataclasses.asdict(config),
-                             "across_loads": {"loads": a.loads, "init": a.init, "fitness": "mean log10 speed"}},
+                             "across_loads": {"loads": a.loads, "agar_loads": a.agar_loads, "init": a.init, "fitness": "mean log10 speed"}},
                      overwrite=True)
     es = cma.CMAEvolutionStrategy(x0, a.sigma, {
         "popsize": a.popsize, "seed": a.seed + 1, "verbose": -9, "randn": np.random.RandomState(a.seed + 1).randn,
@@ -102,7 +107,7 @@ def main(argv=None) -> None:
     run.save_policy(best["params"], level="rate", generation=best["generation"], source="best validated mean",
                     spec=spec.as_dict())
     final = speeds(best["params"], seed=FINAL_SEED)[:, 0]
-    summary = {"loads": a.loads, "final_speed_by_load": final.tolist(), "val_best": best["fitness"],
+    summary = {"loads": a.loads, "agar_loads": a.agar_loads, "final_speed_by_load": final.tolist(), "val_best": best["fitness"],
                "val_best_at": best["generation"], "generations": a.budget, "init": a.init,
                "wall_time": round(time.time() - t0, 1), "n_params": len(x0)}
     run.write_summary(summary)
