@@ -60,7 +60,7 @@ def _sweep(brain, neuron: int, levels: np.ndarray) -> np.ndarray:
     for level in levels:
         theta[slices["bias"]] = float(level)
         brain.set_params(theta)
-        for _ in range(40):                                              # 0.8 s, tau 0.05 s: settled
+        for _ in range(25):                                              # 0.5 s = 10 tau: settled
             a = brain.step(torch.zeros(1, brain.io.n_inputs))
         out.append(float(a[0, neuron].detach()))
     return np.array(out)
@@ -119,3 +119,20 @@ def test_train_config_passes_the_switches_only_when_set():
     assert dict(on.interface_kwargs) == {"own_stretch": True}
     with pytest.raises(ValueError, match="no bistable neurons"):
         TrainConfig(level="mlp", bistable_gain=8.0).level_kwargs()
+
+
+def test_video_and_trainers_build_the_interface_of_the_spec():
+    """A run trained with --own-stretch is filmed with the same input mask it was trained with."""
+    pytest.importorskip("mujoco")
+    from wormsim.viz.video import _build_brain, make_env
+    spec = TrainConfig(level="rate", own_stretch=True).eval_spec()
+    try:
+        env = make_env(spec, duration=0.1)
+    except Exception as err:                        # the connectome reader may be unavailable offline
+        pytest.skip(f"no swim environment: {err}")
+    try:
+        brain, itf = _build_brain(spec, env)
+    finally:
+        env.close()
+    assert itf.own_stretch and (itf.own_joint >= 0).sum() > 0
+    assert brain.io.input_mask.sum() == itf.input_mask.sum()
