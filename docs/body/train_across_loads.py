@@ -77,7 +77,8 @@ def main(argv=None) -> None:
             p.error(f"{a.init}'s policy has {len(x0)} parameters, this set-up {evs[0].n_params}")
     stds, _ = step_scales(config, evs[0].brain)
     run = Run.create(a.out, {**dataclasses.asdict(config),
-                             "across_loads": {"loads": a.loads, "agar_loads": a.agar_loads, "init": a.init, "fitness": "mean log10 speed"}},
+                             "across_loads": {"loads": a.loads, "agar_loads": a.agar_loads, "init": a.init,
+                                              "fitness": "mean log10 speed"}},
                      overwrite=True)
     es = cma.CMAEvolutionStrategy(x0, a.sigma, {
         "popsize": a.popsize, "seed": a.seed + 1, "verbose": -9, "randn": np.random.RandomState(a.seed + 1).randn,
@@ -107,7 +108,8 @@ def main(argv=None) -> None:
     run.save_policy(best["params"], level="rate", generation=best["generation"], source="best validated mean",
                     spec=spec.as_dict())
     final = speeds(best["params"], seed=FINAL_SEED)[:, 0]
-    summary = {"loads": a.loads, "agar_loads": a.agar_loads, "final_speed_by_load": final.tolist(), "val_best": best["fitness"],
+    summary = {"loads": a.loads, "agar_loads": a.agar_loads, "final_speed_by_load": final.tolist(),
+               "val_best": best["fitness"],
                "val_best_at": best["generation"], "generations": a.budget, "init": a.init,
                "wall_time": round(time.time() - t0, 1), "n_params": len(x0)}
     run.write_summary(summary)
