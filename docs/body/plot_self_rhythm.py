@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 TABLES = HERE / "self-rhythm-tables"
 RUNS = [("sr-b", "trained in water (sr-b)", "C3"), ("al-scratch", "trained at 1x + 1000x (al-scratch)", "C0"),
         ("al-b", "1x + 1000x from sr-b (al-b)", "C1"), ("al-b-s1", "al-b-s1", "C2"), ("al-b-s2", "al-b-s2", "C4"),
-        ("al-scratch-s1", "al-scratch-s1 (seed 1)", "C5")]
+        ("al-scratch-s1", "al-scratch-s1 (seed 1)", "C5"), ("al-spk", "spiking, 1x + 1000x (al-spk)", "k")]
 MIN_AMPLITUDE = 1.0     # rad/BL: below this a "rhythm" is a stalled body's wobble, not drawn
 
 
@@ -66,7 +66,7 @@ def main(argv=None) -> None:
         ax.set_xlabel("load (viscosity / water's); agar rows: drag ratio 10 at that load")
     axes[0, 1].set_ylim(0, 2)
     axes[1, 1].legend(fontsize=6, ncol=1, loc="lower left")
-    fig.suptitle("Rate level, connectome, head oscillator off: the circuit's own rhythm against load "
+    fig.suptitle("Rate and spiking levels, connectome, head oscillator off: the circuit's own rhythm against load "
                  f"(replayed without retraining; frequency and wavelength drawn where the\nwave travels head to tail "
                  f"with a mid-body amplitude >= {MIN_AMPLITUDE:g} rad/BL; speed where positive)", fontsize=8)
     fig.tight_layout()

@@ -55,6 +55,7 @@ def main(argv=None) -> None:
     p.add_argument("--duration", type=float, default=3.0)
     p.add_argument("--sigma", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", default="rate", help="realism level (spiking: with --bistable-gain 0)")
     p.add_argument("--bistable-gain", type=float, default=8.0)
     p.add_argument("--own-stretch", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--init", default=None, help="start from this run's policy (same level set-up)")
@@ -63,7 +64,7 @@ def main(argv=None) -> None:
     if a.budget < 1 or a.popsize < 2 or min(a.loads + a.agar_loads) <= 0:
         p.error("--budget >= 1, --popsize >= 2 and loads > 0")
     t0 = time.time()
-    config = TrainConfig(level="rate", head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
+    config = TrainConfig(level=a.level, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)
     spec = config.eval_spec()
@@ -105,7 +106,7 @@ def main(argv=None) -> None:
         run.append_metrics(row)
         if gen % a.val_every == 0:
             print(json.dumps(row), flush=True)
-    run.save_policy(best["params"], level="rate", generation=best["generation"], source="best validated mean",
+    run.save_policy(best["params"], level=a.level, generation=best["generation"], source="best validated mean",
                     spec=spec.as_dict())
     final = speeds(best["params"], seed=FINAL_SEED)[:, 0]
     summary = {"loads": a.loads, "agar_loads": a.agar_loads, "final_speed_by_load": final.tolist(),
