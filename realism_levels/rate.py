@@ -13,6 +13,15 @@ Every neuron i has a state v_i (dimensionless) and an output a_i = sigmoid(v_i) 
 - input: U_ci, a learnable signed gain on every True entry of ``io.input_mask`` (start ``input_gain``),
   times a fixed ``curvature_gain`` on the proprioceptive channels.
 - b_i learnable bias (start 0), tau_i = exp(log_tau_i) learnable, clamped to [tau_min, tau_max].
+- opt-in, off by default (``bistable_gain`` > 0): the B-type motor neurons (``bistable_classes``, DB and
+  VB) get an intrinsic positive feedback ``+ w (a_i - 1/2)`` in their drive, a fixed property of the
+  membrane, not a synapse (no wiring edge, no parameter). For w > 4 the unit is bistable: between two
+  fold inputs (+-1.07 at w = 8) it has two stable states and switches only when its input leaves that
+  window, a hysteresis. Boyle, Berri & Cohen 2012 (Front. Comput. Neurosci. 6:10) model the B-class
+  neurons as bistable, so that proprioceptive feedback through the body makes a relaxation oscillation
+  whose period grows with the time the body takes to bend between the two thresholds, i.e. with the
+  mechanical load (their swim-to-crawl transition); plateau potentials that could carry such
+  bistability were recorded in C. elegans motor neurons (RMD: Mellem et al. 2008, Nat. Neurosci. 11:865).
 
 With ``share_weights`` all chemical edges between one ordered pair of cell classes (all gap pairs
 between one unordered pair) read one theta (base.edge_groups), started at the mean of their per-edge
@@ -189,7 +198,10 @@ class RateConfig:
     on the proprioceptive gains (the trainable gain stays ~1, so ES steps it by its own relative
     amount): the interface scales curvature to O(1), which moves a rate neuron that also sums
     synaptic drive of O(chem_scale) too little to pass a bend on (the sweep that chose 10:
-    docs/measurements.md)."""
+    docs/measurements.md).
+    bistable_gain: the intrinsic positive feedback w on the ``bistable_classes`` (module docstring); 0
+    (default) leaves the level as it always was, > 4 makes those neurons bistable (Boyle, Berri & Cohen
+    2012)."""
     n_substeps: int = 4
     tau_init: float = 0.05
     tau_min: float = 0.02
@@ -199,6 +211,19 @@ class RateConfig:
     gap_scale: float = 1.0
     input_gain: float = 1.0
     curvature_gain: float = 10.0
+    bistable_gain: float = 0.0
+    bistable_classes: tuple = ("DB", "VB")
+
+
+def fold_inputs(w: float) -> tuple[float, float]:
+    """The two inputs between which a unit ``tau dv/dt = -v + w (sigmoid(v) - 1/2) + I`` is bistable
+    (w > 4): (I_down, I_up) = (-I*, +I*); it switches on above I_up and off below I_down."""
+    if w <= 4:
+        raise ValueError(f"a sigmoid unit with self-feedback w is bistable only for w > 4, got {w}")
+    s = 0.5 * (1 + math.sqrt(1 - 4 / w))            # the upper fold, where w s (1 - s) = 1
+    v = math.log(s / (1 - s))
+    i_star = w * (s - 0.5) - v                       # the input at which the lower branch ends
+    return -i_star, i_star
 
 
 class RateBrain(EdgeWeights, Brain):
@@ -221,6 +246,17 @@ class RateBrain(EdgeWeights, Brain):
         self._declare_edges()
         self.add_param("bias", np.zeros(self.circuit.n))
         self.add_param("log_tau", np.full(self.circuit.n, math.log(cfg.tau_init)))
+        if not (np.isfinite(cfg.bistable_gain) and cfg.bistable_gain >= 0):
+            raise ValueError(f"bistable_gain must be >= 0 (0: off), got {cfg.bistable_gain}")
+        self_w = None
+        if cfg.bistable_gain > 0:
+            idx = self.circuit.indices(classes=tuple(cfg.bistable_classes))
+            if len(idx) == 0:
+                raise ValueError(f"bistable_classes {tuple(cfg.bistable_classes)} name no neuron of this circuit")
+            w = np.zeros(self.circuit.n, np.float32)
+            w[idx] = cfg.bistable_gain
+            self_w = torch.as_tensor(w)
+        self.register_buffer("_self_w", self_w, persistent=False)      # None: off
         self.v: torch.Tensor | None = None
 
     def tau(self) -> torch.Tensor:
@@ -261,7 +297,10 @@ class RateBrain(EdgeWeights, Brain):
         decay = torch.exp(-(self.io.control_dt / self.config.n_substeps) / self.tau()).unsqueeze(1)
         v = self.v.view(p, e, n)
         for _ in range(self.config.n_substeps):
-            i_tot = torch.baddbmm(torch.baddbmm(drive, torch.sigmoid(v), w), v, lap)
+            a = torch.sigmoid(v)
+            i_tot = torch.baddbmm(torch.baddbmm(drive, a, w), v, lap)
+            if self._self_w is not None:                        # opt-in bistability (bistable_gain)
+                i_tot = i_tot + self._self_w * (a - 0.5)
             v = torch.lerp(i_tot, v, decay)                     # i_tot + (v - i_tot) * decay
         self.v = v.reshape(batch, n)
         a = torch.sigmoid(self.v)

@@ -165,6 +165,12 @@ class TrainConfig:
                           "muscles no simulated motor neuron reaches (swim, navigate; 0: off, the "
                           "circuit must make its own rhythm)", low=0)
     share_weights: bool = opt(False, "one weight per cell-class pair instead of one per edge")
+    bistable_gain: float = opt(0.0, "rate level: intrinsic positive feedback on the B-type motor neurons "
+                               "(DB, VB); above 4 they are bistable, with hysteresis (Boyle, Berri & Cohen "
+                               "2012); 0: off, the level as it always was", low=0)
+    own_stretch: bool = opt(False, "the B-type motor neurons also sense the bending of the body their own "
+                            "muscles bend, as stretch receptors of their own side (Boyle, Berri & Cohen "
+                            "2012), besides the body ahead of them (Wen et al. 2012); off: as always")
     train: str = opt("weights", "weights: train the circuit; readout: keep the circuit at its "
                      "connectome-derived values (reservoir) and fit only a linear readout (ridge "
                      "regression on the tasks without a body, ES on swim and navigate)",
@@ -201,8 +207,13 @@ class TrainConfig:
         """Config overrides of the level: share_weights where the level has such an option."""
         from wormsim.realism_levels import get_level
         cfg = get_level(self.level).default_config()
-        has_share = dataclasses.is_dataclass(cfg) and "share_weights" in {f.name for f in fields(cfg)}
-        return (("share_weights", True),) if self.share_weights and has_share else ()
+        names = {f.name for f in fields(cfg)} if dataclasses.is_dataclass(cfg) else set()
+        out = (("share_weights", True),) if self.share_weights and "share_weights" in names else ()
+        if self.bistable_gain:   # only when set: runs made before the option keep their set-up
+            if "bistable_gain" not in names:
+                raise ValueError(f"--bistable-gain: the {self.level} level has no bistable neurons (rate has)")
+            out += (("bistable_gain", float(self.bistable_gain)),)
+        return out
 
     def eval_spec(self, episodes: int | None = None, held_out: bool = False):
         """The EvalSpec of this set-up. held_out: the final judgement, on data training never saw (the
@@ -229,7 +240,8 @@ class TrainConfig:
             env_kwargs += tuple(task.held_out)
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
-                        env_kwargs=env_kwargs, level_kwargs=level_kwargs)
+                        env_kwargs=env_kwargs, level_kwargs=level_kwargs,
+                        interface_kwargs=(("own_stretch", True),) if self.own_stretch else ())
 
     def fingerprint(self) -> dict:
         """The set-up a checkpoint belongs to: every field but those a resume may change."""

@@ -24,6 +24,14 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   shown for them (AS take their input from the command interneurons; DD/VD are GABAergic
   followers of the A/B cells). PDA and PDB (single preanal cells) are left out for the same reason; pass
   ``proprio_classes`` to change the rule.
+- opt-in, off by default (``own_stretch``): the B-type cells (DB, VB) also read the joint their own
+  neuromuscular junctions bend most (a second entry on the mask, the joint of their NMJ-weighted centre),
+  as stretch receptors of their own side: a dorsal bend compresses the dorsal side and stretches the
+  ventral one, so the gain starts at -1 into DB and +1 into VB (negative feedback on the cell's own bend).
+  Boyle, Berri & Cohen 2012 (Front. Comput. Neurosci. 6:10) give each B-class neuron a stretch-receptive
+  field over the body its processes run along (posterior of the soma, where its NMJs are); with bistable
+  B cells (the rate level's ``bistable_gain``) that loop is a relaxation oscillator whose period grows
+  with the load. The anterior entry (Wen et al. 2012) stays as it is.
 - ``drive_forward``: a constant (``drive[0]``), reaching AVB and PVC (the forward command
   interneurons; Chalfie et al. 1985).
 - ``drive_backward``: a constant (``drive[1]``), reaching AVA, AVD and AVE (backward command).
@@ -86,7 +94,8 @@ class Interface:
     def __init__(self, circuit: Circuit, layout: ObsLayout, control_dt: float = 0.02,
                  drive: tuple[float, float] = (1.0, 0.0),
                  proprio_classes: Sequence[str] = PROPRIO_CLASSES, proprio_scale: float = PROPRIO_SCALE,
-                 motor_gain: float = MOTOR_GAIN, motor_offset: float = MOTOR_OFFSET):
+                 motor_gain: float = MOTOR_GAIN, motor_offset: float = MOTOR_OFFSET,
+                 own_stretch: bool = False):
         if control_dt <= 0:
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if len(drive) != 2:
@@ -101,8 +110,10 @@ class Interface:
         self.motor_offset = float(motor_offset)
         self.n_joints = layout.n_joints
         self.n_muscles = layout.n_muscles
+        self.own_stretch = bool(own_stretch)
 
         self.proprio_joint = self._proprio_joints()
+        self.own_joint = self._own_joints() if self.own_stretch else np.full(circuit.n, -1, np.int64)
         self.input_mask, self.channel_names = self._input_mask()
         self.motor_weights = self._motor_weights()         # (N, M), signed, normalised
         self._motor_cache: dict[torch.device, torch.Tensor] = {}
@@ -121,6 +132,21 @@ class Interface:
         out[idx] = nearest[idx]
         return out
 
+    def _own_joints(self) -> np.ndarray:
+        """(N,) the joint each B-type cell's NMJs bend most (NMJ-weighted centre over the joints), -1 for
+        other cells and for B cells that reach no muscle or whose centre is the joint they read anyway."""
+        nmj = self.circuit.segment_map(self.layout.n_segments)          # (N, 2, J)
+        per_joint = nmj.sum(axis=1)                                     # (N, J)
+        out = np.full(self.circuit.n, -1, dtype=np.int64)
+        for i in self.circuit.indices(classes=ANTERIOR_SENSING):
+            total = per_joint[i].sum()
+            if total <= 0:
+                continue
+            j = int(np.rint((per_joint[i] * np.arange(self.n_joints)).sum() / total))
+            if j != self.proprio_joint[i]:
+                out[i] = j
+        return out
+
     def _input_init(self) -> np.ndarray:
         """(C, N) starting gains: +1 everywhere on the mask except proprioception into the ventral
         B cells (VB), -1: a dorsal bend excites the dorsal side and inhibits the ventral side; and 0 for
@@ -131,6 +157,9 @@ class Interface:
         cls = np.array(self.circuit.cell_class)
         init[: self.n_joints, np.isin(cls, VENTRAL_PROPRIO)] *= -1.0
         init[: self.n_joints, np.isin(cls, POSTERIOR_SENSING)] = 0.0
+        own = np.flatnonzero(self.own_joint >= 0)
+        # own-segment stretch: a dorsal bend inhibits DB and excites VB (the opposite of the anterior sign)
+        init[self.own_joint[own], own] *= -1.0
         return init
 
     def _input_mask(self) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -140,6 +169,8 @@ class Interface:
         mask = np.zeros((len(names), c.n), dtype=bool)
         has = self.proprio_joint >= 0
         mask[self.proprio_joint[has], np.flatnonzero(has)] = True
+        own = self.own_joint >= 0
+        mask[self.own_joint[own], np.flatnonzero(own)] = True
         mask[j, c.indices(classes=FORWARD_CLASSES)] = True
         mask[j + 1, c.indices(classes=BACKWARD_CLASSES)] = True
         mask[j + 2:, c.indices(role="command")] = True

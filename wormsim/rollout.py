@@ -52,11 +52,16 @@ class EvalSpec:
     episodes: int = 1
     device: str = "cpu"
     drive: tuple = (1.0, 0.0)
+    interface_kwargs: tuple = ()
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["env_kwargs"] = dict(self.env_kwargs)
         d["level_kwargs"] = dict(self.level_kwargs)
+        if self.interface_kwargs:          # only when set: specs stored before the field keep their form
+            d["interface_kwargs"] = dict(self.interface_kwargs)
+        else:
+            del d["interface_kwargs"]
         return d
 
 
@@ -165,7 +170,7 @@ class Evaluator:
         self.env = self.make_env(population * self.spec.episodes)
         layout = self.env.layout
         self.interface = Interface(self.circuit, layout, control_dt=layout_control_dt(self.env),
-                                   drive=tuple(self.spec.drive))
+                                   drive=tuple(self.spec.drive), **dict(self.spec.interface_kwargs))
         level_cls = get_level(self.spec.level)
         cfg = make_level_config(self.spec.level, dict(self.spec.level_kwargs))
         self.brain = level_cls(self.circuit, self.interface.io_spec(), cfg, population=population,

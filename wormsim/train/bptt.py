@@ -92,7 +92,8 @@ class _Setup:
             raise ValueError(f"task {config.task!r} has no differentiable reward (torch_reward); "
                              f"use --algo es")
         self.circuit = evaluator.circuit
-        self.interface = Interface(self.circuit, self.env.layout, control_dt=layout_control_dt(self.env))
+        self.interface = Interface(self.circuit, self.env.layout, control_dt=layout_control_dt(self.env),
+                                   **dict(spec.interface_kwargs))
         torch.manual_seed(config.seed)
         cfg = make_level_config(config.level, dict(spec.level_kwargs))
         self.brain = get_level(config.level)(self.circuit, self.interface.io_spec(), cfg, population=1)

@@ -196,7 +196,8 @@ class _Setup:
         self.env = evaluator.make_env(ppo.num_envs)
         self.circuit = circuit = evaluator.circuit
         self.layout = self.env.layout
-        self.interface = Interface(circuit, self.layout, control_dt=layout_control_dt(self.env))
+        self.interface = Interface(circuit, self.layout, control_dt=layout_control_dt(self.env),
+                                   **dict(self.spec.interface_kwargs))
         cfg = make_level_config(config.level, dict(self.spec.level_kwargs))
         torch.manual_seed(config.seed)
         self.brain = get_level(config.level)(circuit, self.interface.io_spec(), cfg, population=1)

@@ -567,7 +567,8 @@ def _build_brain(spec, env):
     from wormsim.realism_levels import get_level
     from wormsim.rollout import build_circuit, make_level_config
     circuit = build_circuit(spec)
-    interface = Interface(circuit, env.unwrapped.layout, control_dt=control_dt_of(env))
+    interface = Interface(circuit, env.unwrapped.layout, control_dt=control_dt_of(env),
+                          **dict(getattr(spec, "interface_kwargs", ())))
     brain = get_level(spec.level)(circuit, interface.io_spec(),
                                   make_level_config(spec.level, dict(spec.level_kwargs)))
     return brain, interface

@@ -1,0 +1,138 @@
+"""The opt-in mechanisms of a rhythm the circuit makes itself (issue 18, docs/body/self-rhythm.md): bistable
+B-type motor neurons in the rate level (``bistable_gain``) and the B cells' own-segment stretch receptors
+in the interface (``own_stretch``). Off, nothing changes; on, a unit shows hysteresis and the B cells
+gain one negative-feedback entry each. A few seconds."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from test_interface import LAYOUT, synthetic_circuit
+from wormsim.config import TrainConfig
+from wormsim.interface import Interface
+from wormsim.realism_levels import get_level
+from wormsim.realism_levels.rate import fold_inputs
+
+
+def rate(circuit=None, interface_kwargs=None, **config):
+    circuit = circuit if circuit is not None else synthetic_circuit()
+    itf = Interface(circuit, LAYOUT, **(interface_kwargs or {}))
+    cls = get_level("rate")
+    return cls(circuit, itf.io_spec(), dataclasses.replace(cls.default_config(), **config)), itf
+
+
+def test_fold_inputs_bound_the_bistable_window():
+    lo, hi = fold_inputs(8.0)
+    assert lo == pytest.approx(-1.0657, abs=1e-3) and hi == pytest.approx(1.0657, abs=1e-3)
+    assert fold_inputs(12.0)[1] > hi > fold_inputs(6.0)[1] > 0          # wider with more feedback
+    with pytest.raises(ValueError, match="bistable only for w > 4"):
+        fold_inputs(4.0)
+
+
+def test_off_by_default_and_no_new_parameter():
+    off, _ = rate()
+    on, _ = rate(bistable_gain=8.0)
+    assert off.config.bistable_gain == 0.0 and off._self_w is None
+    assert on.n_params == off.n_params                                   # a membrane property, not a weight
+    b = np.isin(np.array(on.circuit.cell_class), ["DB", "VB"])
+    w = on._self_w.numpy()
+    assert (w[b] == 8.0).all() and (w[~b] == 0).all()
+    with pytest.raises(ValueError, match="bistable_gain must be >= 0"):
+        rate(bistable_gain=-1.0)
+
+
+def _sweep(brain, neuron: int, levels: np.ndarray) -> np.ndarray:
+    """Activity of ``neuron`` after settling at each bias level in turn (no synapses, no inputs)."""
+    theta = brain.get_params()[0].clone()
+    sizes, start = brain.param_sizes(), 0
+    slices = {}
+    for k, n in sizes.items():
+        slices[k] = slice(start, start + n)
+        start += n
+    theta[slices["chem"]] = 0.0
+    theta[slices["gap"]] = 0.0
+    theta[slices["gain"]] = 0.0
+    brain.reset(1)
+    out = []
+    for level in levels:
+        theta[slices["bias"]] = float(level)
+        brain.set_params(theta)
+        for _ in range(25):                                              # 0.5 s = 10 tau: settled
+            a = brain.step(torch.zeros(1, brain.io.n_inputs))
+        out.append(float(a[0, neuron].detach()))
+    return np.array(out)
+
+
+def test_bistable_unit_shows_hysteresis_and_the_default_does_not():
+    up = np.linspace(-3, 3, 13)
+    sweep = np.concatenate([up, up[::-1]])
+    zero_up, zero_down = 6, 13 + 6                                        # bias 0 on the way up, on the way down
+    for gain, hysteretic in ((8.0, True), (0.0, False)):
+        brain, _ = rate(bistable_gain=gain)
+        db = brain.circuit.indices(classes=["DB"])[0]
+        a = _sweep(brain, db, sweep)
+        gap = a[zero_down] - a[zero_up]
+        if hysteretic:
+            # the same input (bias 0, inside the window +-1.07) leaves the unit off coming from below
+            # and on coming from above
+            assert a[zero_up] < 0.1 and a[zero_down] > 0.9, a
+        else:
+            assert abs(gap) < 1e-3, a
+        # outside the window the unit follows its input either way
+        assert a[0] < 0.1 and a[12] > 0.9
+
+
+def test_bistable_classes_must_exist():
+    with pytest.raises(ValueError, match="name no neuron"):
+        rate(bistable_gain=8.0, bistable_classes=("XX",))
+
+
+def test_own_stretch_adds_one_negative_feedback_entry_per_b_cell():
+    c = synthetic_circuit()
+    plain = Interface(c, LAYOUT)
+    own = Interface(c, LAYOUT, own_stretch=True)
+    assert (plain.own_joint == -1).all()
+    extra = own.input_mask & ~plain.input_mask
+    assert (own.input_mask >= plain.input_mask).all()                   # nothing removed
+    cls = np.array(c.cell_class)
+    init = own._input_init()
+    for i in np.flatnonzero(extra.any(axis=0)):
+        assert cls[i] in ("DB", "VB") and extra[:, i].sum() == 1
+        j = int(np.flatnonzero(extra[:, i])[0])
+        assert j == own.own_joint[i] != own.proprio_joint[i]
+        # a dorsal bend of its own segment inhibits DB and excites VB: the opposite of the anterior entry
+        assert init[j, i] == (-1.0 if cls[i] == "DB" else 1.0)
+        assert init[own.proprio_joint[i], i] == -init[j, i]
+    assert extra.any()
+
+
+def test_train_config_passes_the_switches_only_when_set():
+    plain = TrainConfig(level="rate")
+    spec = plain.eval_spec()
+    assert spec.level_kwargs == () and spec.interface_kwargs == ()
+    assert "interface_kwargs" not in spec.as_dict()                    # stored specs keep their old form
+    on = TrainConfig(level="rate", bistable_gain=8.0, own_stretch=True).eval_spec()
+    assert dict(on.level_kwargs)["bistable_gain"] == 8.0
+    assert dict(on.interface_kwargs) == {"own_stretch": True}
+    with pytest.raises(ValueError, match="no bistable neurons"):
+        TrainConfig(level="mlp", bistable_gain=8.0).level_kwargs()
+
+
+def test_video_and_trainers_build_the_interface_of_the_spec():
+    """A run trained with --own-stretch is filmed with the same input mask it was trained with."""
+    pytest.importorskip("mujoco")
+    from wormsim.viz.video import _build_brain, make_env
+    spec = TrainConfig(level="rate", own_stretch=True).eval_spec()
+    try:
+        env = make_env(spec, duration=0.1)
+    except Exception as err:                        # the connectome reader may be unavailable offline
+        pytest.skip(f"no swim environment: {err}")
+    try:
+        brain, itf = _build_brain(spec, env)
+    finally:
+        env.close()
+    assert itf.own_stretch and (itf.own_joint >= 0).sum() > 0
+    assert brain.io.input_mask.sum() == itf.input_mask.sum()
