@@ -136,3 +136,11 @@ def test_video_and_trainers_build_the_interface_of_the_spec():
         env.close()
     assert itf.own_stretch and (itf.own_joint >= 0).sum() > 0
     assert brain.io.input_mask.sum() == itf.input_mask.sum()
+
+
+def test_runs_made_before_the_switches_still_resume():
+    # a checkpoint written before bistable_gain and own_stretch existed lacks them: unset, they stay out of
+    # the fingerprint (a run interrupted across the upgrade resumes); set, they are part of the set-up
+    from wormsim.config import TrainConfig
+    assert not {"bistable_gain", "own_stretch"} & set(TrainConfig().fingerprint())
+    assert TrainConfig(bistable_gain=8.0, own_stretch=True).fingerprint()["own_stretch"] is True

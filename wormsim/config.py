@@ -198,7 +198,7 @@ class TrainConfig:
     RESUMABLE = ("budget", "workers", "video", "tensorboard", "backend", "ray_address", "out")
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
-    OMITTED_UNSET = {"init": None}
+    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
