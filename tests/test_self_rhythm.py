@@ -144,3 +144,9 @@ def test_runs_made_before_the_switches_still_resume():
     from wormsim.config import TrainConfig
     assert not {"bistable_gain", "own_stretch"} & set(TrainConfig().fingerprint())
     assert TrainConfig(bistable_gain=8.0, own_stretch=True).fingerprint()["own_stretch"] is True
+
+
+def test_a_checkpoint_that_recorded_the_unset_switches_resumes(tmp_path):
+    from wormsim.runs import _set_up
+    assert _set_up({"level": "rate", "bistable_gain": 0.0, "own_stretch": False, "init": None}) == {"level": "rate"}
+    assert _set_up({"level": "rate", "own_stretch": True}) == {"level": "rate", "own_stretch": True}

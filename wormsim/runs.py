@@ -69,6 +69,15 @@ def _jsonable(x):
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
+def _set_up(fingerprint: dict | None) -> dict:
+    """A checkpoint's set-up as compared on resume: a field that TrainConfig leaves out of fingerprints
+    while unset (OMITTED_UNSET) compares equal whether it is absent or at its unset value, so that
+    checkpoints written on either side of the field's introduction resume."""
+    from wormsim.config import TrainConfig
+    return {k: v for k, v in (fingerprint or {}).items()
+            if not (k in TrainConfig.OMITTED_UNSET and v == TrainConfig.OMITTED_UNSET[k])}
+
+
 class Run:
     """A run directory. Create with Run.create(path, config), open with Run.open(path)."""
 
@@ -219,7 +228,7 @@ class Run:
         if algo is not None and state.get("algo") != algo:
             raise RunError(f"{path} is a checkpoint of {state.get('algo') or 'another trainer'}, not of "
                            f"{algo}: it belongs to another run")
-        if fingerprint is not None and state.get("fingerprint") != fingerprint:
+        if fingerprint is not None and _set_up(state.get("fingerprint")) != _set_up(fingerprint):
             theirs = state.get("fingerprint") or {}
             keys = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k, "?") != fingerprint.get(k, "?"))
             shown = ", ".join(f"{k} {theirs.get(k, 'absent')!r} -> {fingerprint.get(k, 'absent')!r}"
