@@ -66,6 +66,7 @@ def test_grid_writes_tables_tests_curves_and_report(tmp_path):
     interim = ex.run_experiment(dataclasses.replace(cfg, report_only=True), progress=False).read_text()
     assert "Interim report: 5 of 6 cells finished** (1-2 of 2 seeds" in interim
     assert "| rate | shuffled | 1 |" in interim and "| rate | connectome | 2 |" in interim
+    assert "With 1 seed a side" in interim          # the smallest p of the cells it has, not of the full grid
     assert not (tmp_path / "runs" / "swim" / "rate-shuffled-s1" / "summary.json").exists()   # not trained
 
 

@@ -132,11 +132,12 @@ def _grid_text(cfg: ExperimentConfig, results: list[dict]) -> str:
                "(--nonmotor-es runs them)." if reservoir_only else ""))
 
 
-def _reading_notes(cfg: ExperimentConfig, tests: list[dict]) -> list[str]:
+def _reading_notes(cfg: ExperimentConfig, tests: list[dict], seeds: int | None = None) -> list[str]:
     """The 'How to read the numbers' bullets."""
     regression = [t for t in cfg.tasks if get_task(t).readout == "regression"]
     chance = [f"{t} {get_task(t).chance:g}" for t in cfg.tasks if get_task(t).chance is not None]
-    p_min = smallest_p(cfg.seeds, cfg.seeds)
+    seeds = cfg.seeds if seeds is None else seeds     # the fewest a cell has (an interim report: fewer)
+    p_min = smallest_p(seeds, seeds)
     ref = cfg.reference_level
     return [
         "- Each table gives, per level x wiring, the mean over seeds and its 95% t-interval, clamped to "
@@ -158,7 +159,8 @@ def _reading_notes(cfg: ExperimentConfig, tests: list[dict]) -> list[str]:
          "the grid's levels (--reference-level)."),
         "- Comparisons: the difference of means a - b with its 95% stratified-bootstrap interval, Hedges' g "
         "with its interval, the probability of improvement P(a > b) (rliable), and the two-sided exact "
-        f"permutation test. With {cfg.seeds} seeds a side the smallest p it can return is {p_min:.4f}"
+        f"permutation test. With {seeds} seed{'s' if seeds != 1 else ''} a side the smallest p it can return "
+        f"is {p_min:.4f}"
         + (" -- never below 0.05." if p_min >= ALPHA else ".")
         + " Inference is per claim: each published claim has families of comparisons fixed in code before "
         "the data (wormsim/experiment/claims.py), Holm's correction runs within each family, and the verdict "
@@ -392,12 +394,22 @@ def _failed_section(failed: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _interim_banner(cfg: ExperimentConfig, results: list[dict], grid_size: int) -> list[str]:
-    """The warning at the top of an interim report (--report-only): how much of the grid it covers."""
+def _seed_counts(results: list[dict]) -> list[int]:
+    """The number of seeds of each (task, level, wiring) in ``results``, sorted."""
     seeds: dict = {}
     for r in results:
         seeds.setdefault((r["task"], r["level"], r["wiring"]), set()).add(r["seed"])
-    counts = sorted(len(v) for v in seeds.values())
+    return sorted(len(v) for v in seeds.values())
+
+
+def _fewest_seeds(cfg: ExperimentConfig, results: list[dict]) -> int:
+    """The fewest seeds any level x wiring of ``results`` has (cfg.seeds in a finished grid)."""
+    return min(_seed_counts(results), default=cfg.seeds)
+
+
+def _interim_banner(cfg: ExperimentConfig, results: list[dict], grid_size: int) -> list[str]:
+    """The warning at the top of an interim report (--report-only): how much of the grid it covers."""
+    counts = _seed_counts(results)
     spread = (f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}") if counts else "0"
     return [f"> **Interim report: {len(results)} of {grid_size} cells finished** ({spread} of {cfg.seeds} seeds per "
             "level x wiring that has any; cells not finished are left out, as are the tasks and levels with none). "
@@ -428,7 +440,7 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
         lines += _interim_banner(cfg, results, grid_size)
     lines += [_grid_text(cfg, results), "",
              "Reproduce with:", "", "```", command or command_line(cfg), "```", "",
-             "## How to read the numbers", "", *_reading_notes(cfg, tests), ""]
+             "## How to read the numbers", "", *_reading_notes(cfg, tests, _fewest_seeds(cfg, results)), ""]
     lines += _failed_section(failed)
     findings = []
     for task in cfg.tasks:

@@ -46,8 +46,6 @@ def _nanstd(x):
 UNTRAINED, FINAL, CHOOSE = 10**6 + 1, 10**6, 10**6 + 2  # episode-seed tags outside the generation numbers
 
 
-
-
 def step_scales(config: TrainConfig, brain) -> tuple[np.ndarray | None, dict]:
     """CMA-ES's per-coordinate step multipliers (CMA_stds) and the per-group scales they come from:
     each parameter group's natural scale (--sigma-scale group), or None (--sigma-scale none)."""
