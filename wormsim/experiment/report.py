@@ -127,8 +127,8 @@ def _grid_text(cfg: ExperimentConfig, results: list[dict]) -> str:
             + f"; {search}; the final policy judged on {cfg.eval_episodes} fresh held-out episodes."
             + (f" Levels without a wiring ({', '.join(unwired)}) are trained once per seed and appear once "
                "per task." if unwired else "")
-            + (f" On the tasks without a body, the levels BPTT cannot train ({', '.join(reservoir_only)}) enter only as fixed "
-               "reservoirs with a fitted readout: trained by ES to a plateau there, a cell takes hours "
+            + (f" On the tasks without a body, the levels BPTT cannot train ({', '.join(reservoir_only)}) enter "
+               "only as fixed reservoirs with a fitted readout: trained by ES to a plateau there, a cell takes hours "
                "(--nonmotor-es runs them)." if reservoir_only else ""))
 
 
