@@ -199,6 +199,20 @@ def test_ties_and_floor_cells_are_said_as_such(tmp_path):
     assert {t["flag"] for t in table} == {"floor"}
 
 
+def test_runs_stopped_at_the_budget_are_said_to_be_a_lower_bound(tmp_path):
+    cfg = ex.ExperimentConfig(levels=["rate"], wirings=["connectome", "shuffled"], tasks=["swim"], seeds=3,
+                              out=str(tmp_path))
+    rows = fake_results({("rate", "connectome"): [1.0, 1.1, 1.2], ("rate", "shuffled"): [0.5, 0.6, 0.7]})
+    for r in rows:
+        r["converged"] = not (r["wiring"] == "shuffled" and r["seed"] < 2)
+    ex.write_report(cfg, rows)
+    text = (tmp_path / "report.md").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("| rate | shuffled |"))
+    assert line.endswith("| 2 of 3 runs at the budget, not converged: a lower bound |")
+    assert next(x for x in text.splitlines() if x.startswith("| rate | connectome |")).endswith("| yes |  |")
+    assert [t["capped"] for t in read_csv(tmp_path / "table_swim.csv")] == ["0", "2"]
+
+
 def test_level_against_level_on_the_connectome(tmp_path):
     cfg = ex.ExperimentConfig(levels=["conductance", "spiking", "rate", "mlp"], wirings=["connectome"],
                               tasks=["swim"], seeds=5, out=str(tmp_path))

@@ -113,3 +113,16 @@ def test_probability_of_improvement_in_the_bootstrap_is_rliables():
         out = st.interval_estimates(a, b, reps=50)
         assert out["poi"] == pytest.approx(float(metrics.probability_of_improvement(a[:, None], b[:, None])))
         assert out["poi"] == pytest.approx(np.mean((a[:, None] > b) + 0.5 * (a[:, None] == b)))
+
+
+def test_intervals_are_the_same_for_the_same_data():
+    """A report made twice from the same cells gives the same intervals (rliable's bootstrap draws from
+    numpy's global generator, whatever random_state it is given), and the caller's global state is kept."""
+    a, b = np.array([1.0, 2, 3, 4, 5.5, 6, 7, 8]), np.array([0.0, 1, 2, 1, 3, 2, 1, 0])
+    np.random.seed(3)
+    untouched = np.random.rand()
+    np.random.seed(3)
+    first = st.interval_estimates(a, b, reps=200)
+    assert np.random.rand() == untouched                  # the caller's global state is kept
+    assert st.interval_estimates(a, b, reps=200) == first  # though the global state has moved on
+    assert st.interval_estimates(a, b, reps=200, seed=1)["diff_ci"] != first["diff_ci"]

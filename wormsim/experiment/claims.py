@@ -33,7 +33,7 @@ import numpy as np
 
 from wormsim.envs.tasks import get_task
 from wormsim.experiment.config import ExperimentConfig
-from wormsim.experiment.stats import ALPHA, format_g, holm
+from wormsim.experiment.stats import ALPHA, diff_format, format_g, holm
 from wormsim.realism_levels import level_names
 
 CLAIMS = {
@@ -131,7 +131,8 @@ def family_tests(cfg: ExperimentConfig, family: Family, tests: list[dict]) -> tu
 
 def evidence(t: dict) -> str:
     lo, hi = t["diff_ci"]
-    return (f"{t['task']} {t['a']} vs {t['b']}: a - b {t['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], "
+    f = diff_format(t)
+    return (f"{t['task']} {t['a']} vs {t['b']}: a - b {t['diff']:{f}} [{lo:{f}}, {hi:{f}}], "
             f"g {format_g(t['hedges_g'])}, Holm p {fmt_p(t['p_holm'])}")
 
 

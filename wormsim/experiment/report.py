@@ -12,8 +12,8 @@ from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results, fmt_p
 from wormsim.experiment.config import ExperimentConfig, command_line
 from wormsim.experiment.figures import plot_curves
 from wormsim.experiment.grid import cell_algo, split_label, uses_wiring, write_csv
-from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, floor_flag, format_g,
-                                      interactions, mean_ci, smallest_p, speed_comparisons)
+from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, diff_format,
+                                      floor_flag, format_g, interactions, mean_ci, smallest_p, speed_comparisons)
 from wormsim.experiment.stats import format_ci as _ci
 from wormsim.experiment.stats import md_table as _md_table
 from wormsim.realism_levels import get_level
@@ -40,7 +40,7 @@ def task_table(cfg: ExperimentConfig, task: str, rows: list[dict], labels: list[
                           "score_mean": float(np.mean(scores)), "n_params": sel[0]["n_params"],
                           "flag": floor_flag(task, scores, values),
                           "clipped": any(r["value_is_clipped_score"] for r in sel),
-                          "untrained": _untrained_mean(sel),
+                          "untrained": _untrained_mean(sel), "capped": _capped(sel),
                           **_learned_columns(learning.get((task, label, wiring)))})
     return table
 
@@ -49,6 +49,23 @@ def _untrained_mean(rows: list[dict]) -> float:
     """The untrained circuit's mean over the cell's held-out episodes (NaN where none were recorded)."""
     values = [v for r in rows for v in (r.get("untrained_trials") or []) if v is not None]
     return float(np.mean(values)) if values else math.nan
+
+
+def _capped(rows: list[dict]) -> int:
+    """How many of a cell's runs stopped at their budget before the plateau rule fired (their score is a
+    lower bound on the plateau); fitted readouts, which have no rule, count as converged."""
+    return sum(r.get("converged") in (False, "False") for r in rows)
+
+
+def _note(t: dict) -> str:
+    """A cell's note: its floor / chance / ceiling flag, a score that is only a lower bound, a clipped
+    value."""
+    parts = [t["flag"]] if t["flag"] else []
+    if t.get("capped"):
+        parts.append(f"{t['capped']} of {t['n']} runs at the budget, not converged: a lower bound")
+    if t["clipped"]:
+        parts.append("clipped score (no unclipped value stored)")
+    return "; ".join(parts)
 
 
 def _learned_columns(test: dict | None) -> dict:
@@ -174,7 +191,7 @@ def _task_section(cfg: ExperimentConfig, task: str, table: list[dict], tests: li
     head = "| level | wiring | seeds | mean | 95% CI |" + (f" {spec.score_label or 'score'} |" if spec.score else "")
     lines += [head + " untrained | parameters | learned | note |", "|" + "---|" * (head.count("|") + 3)]
     for t in table:
-        note = t["flag"] + ("; clipped score (no unclipped value stored)" if t["clipped"] else "")
+        note = _note(t)
         untrained = "n/a" if not math.isfinite(t["untrained"]) else f"{t['untrained']:.4f}"
         lines.append(f"| {t['level']} | {t['wiring']} | {t['n']} | {t['mean']:.4f} | "
                      f"[{t['ci_low']:.4f}, {t['ci_high']:.4f}] |"
@@ -276,7 +293,8 @@ def _claims_section(cfg: ExperimentConfig, families: list[dict]) -> list[str]:
             if fam["tests"]:
                 lines += ["", "  | comparison | a - b [95% CI] | g [95% CI] | p | Holm p (family) |",
                           "  |---|---|---|---|---|"]
-                lines += [f"  | {t['task']}: {t['a']} vs {t['b']} | {t['diff']:+.4f} {_ci(t['diff_ci'])} | "
+                lines += [f"  | {t['task']}: {t['a']} vs {t['b']} | {t['diff']:{diff_format(t)}} "
+                          f"{_ci(t['diff_ci'], diff_format(t))} | "
                           f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f', g=True)} | {fmt_p(t['p'])} | "
                           f"{fmt_p(t['p_holm'])} |" for t in fam["tests"]]
                 lines += [""]

@@ -197,10 +197,18 @@ def interval_estimates(a, b, reps: int = BOOTSTRAP_REPS, seed: int = 0) -> dict:
     if len(a) < 2 or len(b) < 2:
         return {**out, "diff_ci": (math.nan, math.nan), "g_ci": (math.nan, math.nan), "poi_ci": (math.nan, math.nan)}
     import warnings
-    with warnings.catch_warnings():      # arch, under rliable, deprecates the RandomState it is given
-        warnings.simplefilter("ignore", FutureWarning)
-        _, ci = rly.get_interval_estimates({"ab": [a[:, None], b[:, None]]}, stats3, reps=reps,
-                                           random_state=np.random.RandomState(seed))
+    # rliable's independent-samples bootstrap draws its indices from numpy's global generator, not from
+    # the random_state it is given (rliable 1.2), so the same data gave other intervals on every report:
+    # seed the global generator for the call and put its state back
+    saved = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        with warnings.catch_warnings():      # arch, under rliable, deprecates the RandomState it is given
+            warnings.simplefilter("ignore", FutureWarning)
+            _, ci = rly.get_interval_estimates({"ab": [a[:, None], b[:, None]]}, stats3, reps=reps,
+                                               random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(saved)
     lo, hi = ci["ab"]
     return {**out, "diff_ci": (float(lo[0]), float(hi[0])), "g_ci": (float(lo[1]), float(hi[1])),
             "poi_ci": (float(lo[2]), float(hi[2]))}
@@ -370,6 +378,12 @@ def speed_comparisons(cfg: ExperimentConfig, results: list[dict], learning: dict
 
 
 # ---- formatting (report.md, the neural section) -----------------------------------------------------
+def diff_format(test: dict) -> str:
+    """The format of a comparison's difference: whole evaluations for the learning-speed tests, four
+    decimals for scores."""
+    return "+.0f" if test.get("measure") == "evaluations" else "+.4f"
+
+
 def format_ci(pair, fmt: str = "+.4f", g: bool = False) -> str:
     """[lo, hi]; for Hedges' g (``g``), a bound at the clamp of a bootstrap g (a resample with no spread)
     reads as +-inf."""
