@@ -52,12 +52,22 @@ def test_every_level_gets_the_same_trials_on_a_seed_no_cell_uses():
         tuning_grids(ExperimentConfig(tune_sigmas=[0.1], tune_lrs=[0.01, 0.1]))
 
 
-def test_tuning_chooses_on_validation_and_the_cells_use_the_choice(tmp_path):
+def test_tuning_chooses_on_validation_and_the_cells_use_the_choice(tmp_path, monkeypatch):
+    from wormsim.experiment import grid
+    calls, real = [], grid.execute
+    monkeypatch.setattr(grid, "execute", lambda jobs, *a, **k: (calls.append(list(jobs)), real(jobs, *a, **k)))
     cfg = ExperimentConfig(levels=["rate"], wirings=["connectome"], tasks=["memory"], trains=["weights"],
                            seeds=1, stop="budget", bptt_budget=4, val_every=2, val_episodes=2,
                            tune_sigmas=[0.2, 0.2], tune_lrs=[1e-6, 0.1], eval_episodes=1, workers=1,
                            probes=False, out=str(tmp_path / "exp"))
-    tuned = tune(cfg, progress=False)
+    lines = []
+    tuned = tune(cfg, log=lines.append)
+    # both trials' cells run in one pool (a one-cell trial must not leave the other workers idle), each
+    # trial's progress said as such, each trial's cells.csv written
+    assert [[(c.out, cell[1]) for c, cell in jobs] for jobs in calls] == [
+        [(str(tmp_path / "exp" / "tuning" / f"trial{i}"), "rate") for i in (0, 1)]]
+    assert any(x.startswith("tuning trial 2 (ES sigma 0.2, BPTT lr 0.1): [1/1] memory") for x in lines), lines
+    assert all((tmp_path / "exp" / "tuning" / f"trial{i}" / "cells.csv").is_file() for i in (0, 1))
     record = json.loads((tmp_path / "exp" / "tuning.json").read_text())
     assert len(record["trials"]) == 2 and {t["lr"] for t in record["trials"]} == {1e-6, 0.1}
     best = max(record["trials"], key=lambda t: t["val_best"])

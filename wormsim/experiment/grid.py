@@ -362,38 +362,44 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def execute(cfg: ExperimentConfig, todo: list, on_done, on_failed=None) -> None:
-    """Run the cells of ``todo``, calling on_done(cell, (summary, seconds)) as each finishes. Sequential in
-    this process (workers = 1: the population is evaluated here), or ``workers`` cells at once in
-    spawned processes, or one Ray task per cell. Seed by seed, longest cells first within a seed (_run_order).
+def execute(jobs: list, on_done, on_failed=None) -> None:
+    """Run ``jobs``, (grid config, cell) pairs of one grid or of several (the tuning trials run together,
+    so that a trial of one cell does not leave the other workers idle and no trial waits for the slowest
+    cell of the one before), calling on_done(i, (summary, seconds)) as job i finishes. The first grid's
+    settings say how: sequential in this process (workers = 1: the population is evaluated here), or
+    ``workers`` cells at once in spawned processes, or one Ray task per cell. Seed by seed, longest cells
+    first within a seed (_run_order).
 
     A cell whose process dies (SIGKILL from the OOM killer; for a Ray task, its worker or node lost) is
     run again, from its last checkpoint, up to ``CELL_RETRIES`` times. A cell that raises (its error
-    would come again) or whose process keeps dying is given to on_failed(cell, error, tries), error one
+    would come again) or whose process keeps dying is given to on_failed(i, error, tries), error one
     line, and the other cells go on; without on_failed (or with WORMSIM_DEBUG set) the error is raised.
     An interruption (Ctrl-C, SIGTERM) stops every running cell's process before it goes on."""
-    todo = sorted(todo, key=_run_order)
+    if not jobs:
+        return
+    lead = jobs[0][0]
+    order = sorted(range(len(jobs)), key=lambda i: _run_order(jobs[i][1]))
 
-    def failed(cell, error: str, tries: int, exc: BaseException) -> None:
+    def failed(i, error: str, tries: int, exc: BaseException) -> None:
         if on_failed is None or os.environ.get("WORMSIM_DEBUG"):
             raise exc
-        on_failed(cell, error, tries)
+        on_failed(i, error, tries)
 
-    if cfg.backend == "ray":
-        return _execute_ray(cfg, todo, on_done, failed)
-    if cfg.workers <= 1 or len(todo) <= 1:
-        for cell in todo:
+    if lead.backend == "ray":
+        return _execute_ray(lead, jobs, order, on_done, failed)
+    if lead.workers <= 1 or len(jobs) <= 1:
+        for i in order:
             try:
-                result = _timed(cfg, cell, cfg.workers)
+                result = _timed(jobs[i][0], jobs[i][1], lead.workers)
             except Exception as exc:              # the cell's own error; KeyboardInterrupt stops the grid
-                failed(cell, _one_line(exc), 1, exc)
+                failed(i, _one_line(exc), 1, exc)
                 continue
-            on_done(cell, result)
+            on_done(i, result)
         return
-    _execute_local(cfg, todo, on_done, failed)
+    _execute_local(lead, jobs, order, on_done, failed)
 
 
-def _execute_local(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
+def _execute_local(lead: ExperimentConfig, jobs: list, order: list, on_done, failed) -> None:
     """``workers`` lanes, each a pool of one spawned process that runs cell after cell: a process that
     dies takes only its own cell with it (one pool of several processes is broken as a whole by one
     death, every running cell with it), and the lane knows which cell that was."""
@@ -401,12 +407,12 @@ def _execute_local(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
     from concurrent.futures.process import BrokenProcessPool
 
     from wormsim.parallel import describe_deaths, kill_pool, new_pool, pool_processes
-    cfg_dict = dataclasses.asdict(cfg)
-    queue = list(todo)
-    lanes: list = [None] * min(cfg.workers, len(todo))
+    as_dict = {}                              # each grid's config, as a worker receives it
+    queue = list(order)
+    lanes: list = [None] * min(lead.workers, len(jobs))
     procs: list = [{} for _ in lanes]         # each lane's process, to say how it died
-    running: dict = {}                        # future -> (lane, cell)
-    deaths: dict = {}                         # cell -> [what died, per try]
+    running: dict = {}                        # future -> (lane, job)
+    deaths: dict = {}                         # job -> [what died, per try]
     try:
         while queue or running:
             busy = {k for k, _ in running.values()}
@@ -414,30 +420,32 @@ def _execute_local(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
                 if queue and k not in busy:
                     if lanes[k] is None:
                         lanes[k] = new_pool(1)
-                    cell = queue.pop(0)
-                    running[lanes[k].submit(_job, cfg_dict, cell)] = (k, cell)
+                    i = queue.pop(0)
+                    cfg, cell = jobs[i]
+                    cfg_dict = as_dict.setdefault(id(cfg), dataclasses.asdict(cfg))
+                    running[lanes[k].submit(_job, cfg_dict, cell)] = (k, i)
                     procs[k].update(pool_processes(lanes[k]))
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for f in finished:
-                k, cell = running.pop(f)
+                k, i = running.pop(f)
                 try:
                     result = f.result()
                 except BrokenProcessPool as exc:      # the lane's process died: a new one, the cell again
                     with contextlib.suppress(Exception):
                         lanes[k].shutdown(wait=True)
-                    deaths.setdefault(cell, []).append(describe_deaths(procs[k]))
+                    deaths.setdefault(i, []).append(describe_deaths(procs[k]))
                     lanes[k], procs[k] = None, {}
-                    if len(deaths[cell]) <= CELL_RETRIES:
-                        queue.insert(0, cell)
+                    if len(deaths[i]) <= CELL_RETRIES:
+                        queue.insert(0, i)
                     else:
-                        tries = len(deaths[cell])
-                        failed(cell, f"its process died on each of {tries} tries "
-                                     f"({'; '.join(dict.fromkeys(deaths[cell]))})", tries, exc)
+                        tries = len(deaths[i])
+                        failed(i, f"its process died on each of {tries} tries "
+                                  f"({'; '.join(dict.fromkeys(deaths[i]))})", tries, exc)
                     continue
                 except Exception as exc:
-                    failed(cell, _one_line(exc), len(deaths.get(cell, [])) + 1, exc)
+                    failed(i, _one_line(exc), len(deaths.get(i, [])) + 1, exc)
                     continue
-                on_done(cell, result)
+                on_done(i, result)
     except BaseException:
         for pool in lanes:
             kill_pool(pool)
@@ -447,36 +455,39 @@ def _execute_local(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
             pool.shutdown()
 
 
-def _execute_ray(cfg: ExperimentConfig, todo: list, on_done, failed) -> None:
+def _execute_ray(lead: ExperimentConfig, jobs: list, order: list, on_done, failed) -> None:
     try:
         import ray
     except ImportError:
         raise ValueError("--backend ray needs Ray: pip install 'wormsim[ray]' (or pip install ray)") from None
     if not ray.is_initialized():   # a cluster runs as many cells at once as it has CPUs; a local Ray, workers
-        kwargs = {"address": cfg.ray_address} if cfg.ray_address else {"num_cpus": cfg.workers}
+        kwargs = {"address": lead.ray_address} if lead.ray_address else {"num_cpus": lead.workers}
         ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
     from wormsim.extensions import snapshot
     # max_retries: Ray runs a task again when its worker process or node dies (not when it raises)
     remote = ray.remote(num_cpus=1, max_retries=CELL_RETRIES)(_ray_job)
-    # the grid's identity on every node: its --out as the driver resolves it
-    cfg_dict, extensions = {**dataclasses.asdict(cfg), "out": str(Path(cfg.out).resolve())}, snapshot()
-    pending = {remote.remote(cfg_dict, cell, extensions): cell for cell in todo}
+    # each grid's identity on every node: its --out as the driver resolves it
+    extensions, as_dict = snapshot(), {}
+    for cfg, _ in jobs:
+        as_dict.setdefault(id(cfg), {**dataclasses.asdict(cfg), "out": str(Path(cfg.out).resolve())})
+    pending = {remote.remote(as_dict[id(jobs[i][0])], jobs[i][1], extensions): i for i in order}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                cell = pending.pop(ref)
+                i = pending.pop(ref)
+                cfg, cell = jobs[i]
                 try:
                     summary, seconds, files, node, staged = ray.get(ref)
                     result = ship_back(cfg, cell, files, node, staged), seconds
                 except ray.exceptions.RayTaskError as exc:        # the cell raised
-                    failed(cell, _one_line(getattr(exc, "cause", None) or exc), 1, exc)
+                    failed(i, _one_line(getattr(exc, "cause", None) or exc), 1, exc)
                     continue
                 except ray.exceptions.RayError as exc:            # its process died on every try
-                    failed(cell, f"its Ray task died on each of {CELL_RETRIES + 1} tries "
-                                 f"({type(exc).__name__})", CELL_RETRIES + 1, exc)
+                    failed(i, f"its Ray task died on each of {CELL_RETRIES + 1} tries "
+                              f"({type(exc).__name__})", CELL_RETRIES + 1, exc)
                     continue
-                on_done(cell, result)
+                on_done(i, result)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -587,52 +598,73 @@ def run_grid(cfg: ExperimentConfig, progress: bool = True, log=print) -> list[di
     """Run (or finish) every cell; write experiment.json and cells.csv into cfg.out; return the rows
     (``status`` "done", or "failed" with the ``error`` of a cell given up on: see execute; its run
     directory keeps the error in FAILED, and the next invocation tries it again)."""
-    out = Path(cfg.out)
-    everything = list(cells(cfg))
-    check_grid(cfg, everything)
-    states = {cell: cell_state(cfg, cell) for cell in everything}
-    _refuse_stale(cfg, everything, states)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "experiment.json", json.dumps(dataclasses.asdict(cfg), indent=2))
-    summaries = {c: json.loads((cell_dir(cfg, *c) / "summary.json").read_text())
-                 for c in everything if states[c] == "done"}
-    todo = [c for c in everything if states[c] != "done"]
-    n_stale = sum(states[c] == "stale" for c in todo)
-    n_failed = sum(states[c] == "failed" for c in todo)
+    return run_grids([cfg], progress=progress, log=log)[0]
+
+
+def _where(cell) -> str:
+    task, level, wiring, train, seed = cell
+    return f"{task:8s} {cell_label(level, train):19s} {wiring:15s} seed {seed}"
+
+
+def run_grids(cfgs: list[ExperimentConfig], progress: bool = True, log=print,
+              names: list[str] | None = None) -> list[list[dict]]:
+    """run_grid for several grids at once (the tuning trials), their unfinished cells run together in
+    one pool (the first grid's workers or Ray backend); each grid's rows, as run_grid returns them.
+    ``names`` prefix each grid's progress lines."""
+    names = names or [""] * len(cfgs)
+    plans, jobs, owner = [], [], []
+    for g, cfg in enumerate(cfgs):
+        everything = list(cells(cfg))
+        check_grid(cfg, everything)
+        states = {cell: cell_state(cfg, cell) for cell in everything}
+        _refuse_stale(cfg, everything, states)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(cfg.out) / "experiment.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+        summaries = {c: json.loads((cell_dir(cfg, *c) / "summary.json").read_text())
+                     for c in everything if states[c] == "done"}
+        todo = [c for c in everything if states[c] != "done"]
+        n_stale = sum(states[c] == "stale" for c in todo)
+        n_failed = sum(states[c] == "failed" for c in todo)
+        if progress:
+            log(f"{names[g]}{len(everything)} cells: {len(summaries)} done, {len(todo)} to run"
+                + (f" ({n_stale} stale, retrained)" if n_stale else "")
+                + (f" ({n_failed} failed before, tried again)" if n_failed else ""))
+        plans.append({"everything": everything, "summaries": summaries, "seconds": {}, "failures": {}})
+        jobs += [(cfg, c) for c in todo]
+        owner += [g] * len(todo)
     t0 = time.perf_counter()
-    if progress:
-        log(f"{len(everything)} cells: {len(summaries)} done, {len(todo)} to run"
-            + (f" ({n_stale} stale, retrained)" if n_stale else "")
-            + (f" ({n_failed} failed before, tried again)" if n_failed else ""))
-    seconds, failures = {}, {}
 
-    def where(cell) -> str:
-        task, level, wiring, train, seed = cell
-        return f"{task:8s} {cell_label(level, train):19s} {wiring:15s} seed {seed}"
-
-    def on_done(cell, result):
-        summaries[cell], seconds[cell] = result
+    def on_done(i, result):
+        g, (cfg, cell) = owner[i], jobs[i]
+        plan = plans[g]
+        plan["summaries"][cell], plan["seconds"][cell] = result
         (cell_dir(cfg, *cell) / FAILED).unlink(missing_ok=True)
         if progress:
-            value, _ = cell_value(cell[0], summaries[cell])
-            log(f"[{len(summaries)}/{len(everything)}] {where(cell)}: {value:.4f} ({seconds[cell]:.0f} s)  "
-                f"[{time.perf_counter() - t0:.0f} s]")
+            value, _ = cell_value(cell[0], plan["summaries"][cell])
+            log(f"{names[g]}[{len(plan['summaries'])}/{len(plan['everything'])}] {_where(cell)}: {value:.4f} "
+                f"({plan['seconds'][cell]:.0f} s)  [{time.perf_counter() - t0:.0f} s]")
 
-    def on_failed(cell, error, tries):
-        failures[cell] = (error, tries)
+    def on_failed(i, error, tries):
+        g, (cfg, cell) = owner[i], jobs[i]
+        plans[g]["failures"][cell] = (error, tries)
         path = cell_dir(cfg, *cell)
         path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path / FAILED, json.dumps({"error": error, "tries": tries}, indent=2))
-        log(f"[failed] {where(cell)}: {error}")     # said even without progress: a result is missing
+        log(f"{names[g]}[failed] {_where(cell)}: {error}")     # said even without progress: a result is missing
 
-    execute(cfg, todo, on_done, on_failed)
-    results = [{**result_row(cfg, c, summaries[c], seconds.get(c)), "status": "done"} if c in summaries
-               else failed_row(cfg, c, *failures[c]) for c in everything]
-    write_csv(out / "cells.csv", results)
-    if failures:
-        log(f"{len(failures)} of {len(everything)} cells failed (status 'failed' in {out / 'cells.csv'}, "
-            f"listed in the report); run the same command again to try them again")
-    return results
+    execute(jobs, on_done, on_failed)
+    out_rows = []
+    for g, (cfg, plan) in enumerate(zip(cfgs, plans)):
+        summaries, failures = plan["summaries"], plan["failures"]
+        results = [{**result_row(cfg, c, summaries[c], plan["seconds"].get(c)), "status": "done"}
+                   if c in summaries else failed_row(cfg, c, *failures[c]) for c in plan["everything"]]
+        write_csv(Path(cfg.out) / "cells.csv", results)
+        if failures:
+            log(f"{names[g]}{len(failures)} of {len(plan['everything'])} cells failed (status 'failed' in "
+                f"{Path(cfg.out) / 'cells.csv'}, listed in the report); run the same command again to try them "
+                "again")
+        out_rows.append(results)
+    return out_rows
 
 
 def finished_results(cfg: ExperimentConfig) -> tuple[list[dict], int]:
@@ -679,14 +711,14 @@ def tune(cfg: ExperimentConfig, progress: bool = True, log=print) -> ExperimentC
     if not cfg.tune:
         return cfg
     trials = []
-    grids = tuning_grids(cfg)
-    for i, sub in enumerate(grids):
-        if not sub.searches:                    # nothing to tune (fitted readouts only)
-            continue
-        if progress and not cfg.report_only:
-            log(f"tuning, trial {i + 1} of {len(grids)}: ES sigma {cfg.tune_sigmas[i]:g}, BPTT learning rate "
-                f"{cfg.tune_lrs[i]:g}")
-        rows = (finished_results(sub)[0] if cfg.report_only else run_grid(sub, progress=progress, log=log))
+    grids = [(i, sub) for i, sub in enumerate(tuning_grids(cfg)) if sub.searches]   # readouts: nothing to tune
+    if cfg.report_only:
+        rows_of = [finished_results(sub)[0] for _, sub in grids]
+    else:                                       # every trial's cells in one pool: no trial waits for another
+        rows_of = run_grids([sub for _, sub in grids], progress=progress, log=log,
+                            names=[f"tuning trial {i + 1} (ES sigma {cfg.tune_sigmas[i]:g}, BPTT lr "
+                                   f"{cfg.tune_lrs[i]:g}): " for i, _ in grids])
+    for (i, sub), rows in zip(grids, rows_of):
         for row in rows:
             level, train = split_label(row["level"])
             val = row.get("val_best") if row.get("status") == "done" else None
