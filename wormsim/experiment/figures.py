@@ -18,6 +18,14 @@ CURVE_COLUMNS = {"final_speed": ("speed_best", "forward speed of the generation'
                  "final_score": ("score_best", "score of the generation's best candidate")}
 
 
+def validation_label(task: str) -> str:
+    """The axis label of a validation curve: the task's own value, of the policy being trained (ES: the
+    distribution's mean), on the fixed validation episodes."""
+    spec = get_task(task)
+    what = {"final_speed": "forward speed (BL/s)", "final_return": "return"}.get(spec.metric, "score")
+    return f"validation {what}, current policy"
+
+
 def curve_column(task: str) -> tuple[str, str]:
     """(metrics column, axis label) of a task's learning curve: its score where it has one beside the
     analysed value (the clipped score of the memory tasks), else the analysed value itself."""
@@ -106,8 +114,7 @@ def plot_curves(cfg: ExperimentConfig, task: str, path: Path) -> None:
         ax.hlines(y, 0, x_max, colors=colour, linestyles=[style], lw=1.0, label=f"{label} (fitted; held-out)")
     if by_evaluations:
         ax.set_xlabel("evaluations (episodes trained on)")
-        ax.set_ylabel(f"validation {ylabel.split('(')[0].strip() if '(' in ylabel else 'score'} of the current "
-                      "policy" + (f" ({ylabel.split('(')[1]}" if "(" in ylabel else ""))
+        ax.set_ylabel(validation_label(task))
     else:
         ax.set_xlabel("generation (bptt cells: gradient step)" if "bptt" in cfg.trains else "generation")
         ax.set_ylabel(ylabel)
