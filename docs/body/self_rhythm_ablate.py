@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gait_vs_load import measure  # noqa: E402
+from wormsim.gait import measure  # noqa: E402
 
 from wormsim.config import TrainConfig  # noqa: E402
 from wormsim.rollout import Evaluator  # noqa: E402
@@ -86,7 +86,7 @@ def main(argv=None) -> None:
             m = measure(spec, q)
             fmt = lambda x, s: "-" if not np.isfinite(x) else format(x, s)  # noqa: E731
             print(f"| {name} | {load:g} | {m['speed']:.3f} | {fmt(m['frequency'], '.2f')} | "
-                  f"{fmt(m['wavelength'], '.2f')} | {m['amplitude']:.2f} | {m['moving']}/{m['n']} |")
+                  f"{fmt(m['wavelength'], '.2f')} | {m['amplitude']:.2f} | {m['undulating']}/{m['episodes']} |")
     print(f"\nwall time {time.time() - t0:.0f} s")
 
 
