@@ -146,3 +146,30 @@ def test_a_checkpoint_that_recorded_the_unset_switches_resumes(tmp_path):
     from wormsim.runs import _set_up
     assert _set_up({"level": "rate", "bistable_gain": 0.0, "own_stretch": False, "init": None}) == {"level": "rate"}
     assert _set_up({"level": "rate", "own_stretch": True}) == {"level": "rate", "own_stretch": True}
+
+
+def test_conductance_cells_are_regenerative_by_default_and_passive_ones_are_not():
+    """The conductance level's bistability is its own Ca current (issue 18: "neurons whose own dynamics
+    can be bistable where the level's model allows it"): the isolated cell's steady-state current has a
+    rising (negative-slope) stretch between the rest and a depolarised plateau, so that at a bias in the
+    window it has two stable zeros; the passive rung of the ladder has none."""
+    from realism_levels.conductance import ConductanceConfig, ladder_config, resting_potential, steady_state_current
+    v = np.linspace(-100.0, 40.0, 14001)
+    i = steady_state_current(ConductanceConfig(), v)
+    rising = v[1:][np.diff(i) > 0]
+    assert rising.min() == pytest.approx(-13.5, abs=0.5) and rising.max() == pytest.approx(3.0, abs=0.5)
+    # the zero of the curve at its stable rest is resting_potential's
+    assert np.interp(resting_potential(ConductanceConfig()), v, i) == pytest.approx(0.0, abs=1e-3)
+
+    def stable_zeros(bias_pA):
+        f = i + bias_pA
+        return v[1:][(f[:-1] > 0) & (f[1:] <= 0)]
+    assert len(stable_zeros(4.0)) == 2                 # rest and plateau (hysteresis measured at 4 pA)
+    assert stable_zeros(4.0)[1] > 0 > stable_zeros(4.0)[0] > -60
+    assert len(stable_zeros(12.0)) == 1                                          # above the window: plateau only
+    assert (np.diff(steady_state_current(ladder_config("passive"), v)) < 0).all()
+
+
+def test_bistable_gain_on_conductance_says_its_cells_are_bistable_already():
+    with pytest.raises(ValueError, match="bistable already through their Ca current"):
+        TrainConfig(level="conductance", bistable_gain=8.0).level_kwargs()

@@ -211,6 +211,10 @@ class TrainConfig:
         out = (("share_weights", True),) if self.share_weights and "share_weights" in names else ()
         if self.bistable_gain:   # only when set: runs made before the option keep their set-up
             if "bistable_gain" not in names:
+                if self.level.startswith("conductance"):
+                    raise ValueError(f"--bistable-gain: the {self.level} level has no such switch (rate has): its "
+                                     "neurons are bistable already through their Ca current, a plateau with "
+                                     "hysteresis within a window of bias (docs/body/self-rhythm.md section 5)")
                 raise ValueError(f"--bistable-gain: the {self.level} level has no bistable neurons (rate has)")
             out += (("bistable_gain", float(self.bistable_gain)),)
         return out
