@@ -138,7 +138,7 @@ def test_runs_made_before_the_switches_still_resume():
     # a checkpoint written before bistable_gain and own_stretch existed lacks them: unset, they stay out of
     # the fingerprint (a run interrupted across the upgrade resumes); set, they are part of the set-up
     from wormsim.config import TrainConfig
-    assert not {"bistable_gain", "own_stretch"} & set(TrainConfig().fingerprint())
+    assert not {"bistable_gain", "own_stretch", "anterior_reach"} & set(TrainConfig().fingerprint())
     assert TrainConfig(bistable_gain=8.0, own_stretch=True).fingerprint()["own_stretch"] is True
 
 
@@ -173,3 +173,23 @@ def test_conductance_cells_are_regenerative_by_default_and_passive_ones_are_not(
 def test_bistable_gain_on_conductance_says_its_cells_are_bistable_already():
     with pytest.raises(ValueError, match="bistable already through their Ca current"):
         TrainConfig(level="conductance", bistable_gain=8.0).level_kwargs()
+
+
+def test_anterior_reach_moves_only_the_b_cells_anterior_entry():
+    """--anterior-reach (default 1, as always): the B cells' anterior entry reads that many segments ahead of
+    the soma; every other entry, and the A cells' posterior one, stays."""
+    c = synthetic_circuit()
+    one, two = Interface(c, LAYOUT), Interface(c, LAYOUT, anterior_reach=2)
+    assert np.array_equal(Interface(c, LAYOUT, anterior_reach=1).input_mask, one.input_mask)
+    cls = np.array(c.cell_class)
+    b = np.isin(cls, ["DB", "VB"]) & (one.proprio_joint >= 0)
+    assert (two.proprio_joint[b] <= one.proprio_joint[b]).all() and (two.proprio_joint[b] < one.proprio_joint[b]).any()
+    assert np.array_equal(two.proprio_joint[~b], one.proprio_joint[~b])
+    assert two.input_mask.sum() == one.input_mask.sum()                  # moved, not added
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="anterior_reach"):
+            Interface(c, LAYOUT, anterior_reach=bad)
+    assert TrainConfig().eval_spec().interface_kwargs == ()
+    assert dict(TrainConfig(anterior_reach=2, own_stretch=True).eval_spec().interface_kwargs) == {
+        "own_stretch": True, "anterior_reach": 2}
+    assert TrainConfig(anterior_reach=2).fingerprint()["anterior_reach"] == 2
