@@ -231,13 +231,13 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-MIN_AMPLITUDE = 1.0   # rad/BL: below it a "rhythm" is a stalled body's wobble; its frequency is not drawn
+MIN_AMPLITUDE = 1.0   # rad/BL: below it a "rhythm" is a small wobble (the animal bends ~5-10): hollow markers
 
 
 def figure(result: dict, path) -> Path:
     """Frequency, wavelength, mid-body amplitude and speed against load (log x), water rows solid, agar
-    rows dashed, one colour per head-oscillator setting; the animal's ends dotted (water black, agar
-    grey) and its water values starred at load 1."""
+    rows dashed, one colour per head-oscillator setting, points below MIN_AMPLITUDE hollow; the animal's
+    ends dotted (water black, agar grey) and its water values starred at load 1."""
     from wormsim.viz.figures import pyplot, save_figure
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), sharex=True)
@@ -249,10 +249,11 @@ def figure(result: dict, path) -> Path:
         for medium, style in (("water", "-o"), ("agar", "--s")):
             pts = sorted((r for r in rows if r["head_cpg"] == head and r["medium"] == medium), key=lambda r: r["load"])
             for ax, key, _ in panels:
-                keep = pts if key in ("amplitude", "speed") else [
-                    r for r in pts if r["amplitude"] >= MIN_AMPLITUDE and np.isfinite(r[key])]
+                keep = [r for r in pts if np.isfinite(r[key])]
                 ax.plot([r["load"] for r in keep], [r[key] for r in keep], style, color=f"C{i}", ms=4, lw=1.2,
                         label=f"{medium}, head osc. {head:g} Hz" if ax is axes[1, 1] else None)
+                weak = [r for r in keep if r["amplitude"] < MIN_AMPLITUDE]
+                ax.plot([r["load"] for r in weak], [r[key] for r in weak], style[-1], color="w", ms=2.5, ls="none")
     loads = [r["load"] for r in rows]
     lo, hi = min(loads + [1.0]) / 2, max(loads + [1.0]) * 2
     for ax, key, ylabel in panels:
@@ -273,9 +274,10 @@ def figure(result: dict, path) -> Path:
     axes[1, 1].legend(fontsize=7, loc="best")
     s = result["set_up"]
     fig.suptitle(f"{Path(result['run']).name}: {s['level']}/{s['wiring']}, replayed without retraining "
-                 f"({s['episodes']} x {s['duration']:g} s per point). Frequency and wavelength drawn where the "
-                 f"mid-body amplitude >= {MIN_AMPLITUDE:g} rad/BL.\nAnimal: Fang-Yen et al. 2010 (water 1.76 Hz, "
-                 "1.54 BL; agar 0.30 Hz, 0.65 BL); Sznitman et al. 2010 (0.35 BL/s in water)", fontsize=8)
+                 f"({s['episodes']} x {s['duration']:g} s per point)\nfrequency and wavelength where the body "
+                 f"undulates; hollow markers: mid-body amplitude below {MIN_AMPLITUDE:g} rad/BL\nthe animal: "
+                 "Fang-Yen et al. 2010 (water 1.76 Hz, 1.54 BL; agar 0.30 Hz, 0.65 BL); Sznitman et al. 2010 "
+                 "(0.35 BL/s in water)", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
 
