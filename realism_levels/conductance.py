@@ -393,6 +393,26 @@ def resting_potential(config: ConductanceConfig) -> float:
     return float(v[k] + (v[k + 1] - v[k]) * i_ss[k] / (i_ss[k] - i_ss[k + 1]))
 
 
+def steady_state_current(config: ConductanceConfig, v_mV: np.ndarray) -> np.ndarray:
+    """An isolated cell's steady-state membrane current (pA, inward positive) at the voltages ``v_mV``:
+    every gate at its steady state there, no synapse, bias or input (the curve whose stable zero
+    ``resting_potential`` finds). A bias current I shifts it by I.
+
+    Where this curve rises with v (negative slope conductance) the cell is regenerative: with the default
+    membrane the Ca current (Boyle & Cohen 2008's, as c302's C-level cells carry it) makes it rise
+    between about -13.5 and +3 mV, so that for a window of biases the steady state has a resting and a
+    depolarised plateau zero, the bistability (plateau potentials) that Boyle, Berri & Cohen 2012 ask
+    of the B-type motor neurons; docs/body/self-rhythm.md section 5 measures the hysteresis."""
+    v = np.asarray(v_mV, np.float64)
+    inf = {k: _sigmoid((v - vh) / kk) for k, (vh, kk, _) in GATES.items()}
+    c = config
+    i_ss = (c.g_leak_mS_cm2 * (c.e_leak_mV - v)
+            + c.g_k_slow_mS_cm2 * inf["n"] * (c.e_k_mV - v)
+            + c.g_k_fast_mS_cm2 * inf["p"] ** 4 * inf["q"] * (c.e_k_mV - v)
+            + c.g_ca_mS_cm2 * inf["e_Ca"] ** 2 * inf["f_Ca"] * (c.e_ca_mV - v))   # uA / cm2
+    return i_ss * c.membrane_area_cm2 * 1e6                                      # pA
+
+
 class _Sim:
     """The Brian2 objects for one batch size: one NeuronGroup of batch * N neurons, block-diagonal
     chemical and gap Synapses, and a NetworkOperation at the control step calling ``callback``."""

@@ -138,7 +138,7 @@ def test_runs_made_before_the_switches_still_resume():
     # a checkpoint written before bistable_gain and own_stretch existed lacks them: unset, they stay out of
     # the fingerprint (a run interrupted across the upgrade resumes); set, they are part of the set-up
     from wormsim.config import TrainConfig
-    assert not {"bistable_gain", "own_stretch"} & set(TrainConfig().fingerprint())
+    assert not {"bistable_gain", "own_stretch", "anterior_reach"} & set(TrainConfig().fingerprint())
     assert TrainConfig(bistable_gain=8.0, own_stretch=True).fingerprint()["own_stretch"] is True
 
 
@@ -146,3 +146,50 @@ def test_a_checkpoint_that_recorded_the_unset_switches_resumes(tmp_path):
     from wormsim.runs import _set_up
     assert _set_up({"level": "rate", "bistable_gain": 0.0, "own_stretch": False, "init": None}) == {"level": "rate"}
     assert _set_up({"level": "rate", "own_stretch": True}) == {"level": "rate", "own_stretch": True}
+
+
+def test_conductance_cells_are_regenerative_by_default_and_passive_ones_are_not():
+    """The conductance level's bistability is its own Ca current (issue 18: "neurons whose own dynamics
+    can be bistable where the level's model allows it"): the isolated cell's steady-state current has a
+    rising (negative-slope) stretch between the rest and a depolarised plateau, so that at a bias in the
+    window it has two stable zeros; the passive rung of the ladder has none."""
+    from realism_levels.conductance import ConductanceConfig, ladder_config, resting_potential, steady_state_current
+    v = np.linspace(-100.0, 40.0, 14001)
+    i = steady_state_current(ConductanceConfig(), v)
+    rising = v[1:][np.diff(i) > 0]
+    assert rising.min() == pytest.approx(-13.5, abs=0.5) and rising.max() == pytest.approx(3.0, abs=0.5)
+    # the zero of the curve at its stable rest is resting_potential's
+    assert np.interp(resting_potential(ConductanceConfig()), v, i) == pytest.approx(0.0, abs=1e-3)
+
+    def stable_zeros(bias_pA):
+        f = i + bias_pA
+        return v[1:][(f[:-1] > 0) & (f[1:] <= 0)]
+    assert len(stable_zeros(4.0)) == 2                 # rest and plateau (hysteresis measured at 4 pA)
+    assert stable_zeros(4.0)[1] > 0 > stable_zeros(4.0)[0] > -60
+    assert len(stable_zeros(12.0)) == 1                                          # above the window: plateau only
+    assert (np.diff(steady_state_current(ladder_config("passive"), v)) < 0).all()
+
+
+def test_bistable_gain_on_conductance_says_its_cells_are_bistable_already():
+    with pytest.raises(ValueError, match="bistable already through their Ca current"):
+        TrainConfig(level="conductance", bistable_gain=8.0).level_kwargs()
+
+
+def test_anterior_reach_moves_only_the_b_cells_anterior_entry():
+    """--anterior-reach (default 1, as always): the B cells' anterior entry reads that many segments ahead of
+    the soma; every other entry, and the A cells' posterior one, stays."""
+    c = synthetic_circuit()
+    one, two = Interface(c, LAYOUT), Interface(c, LAYOUT, anterior_reach=2)
+    assert np.array_equal(Interface(c, LAYOUT, anterior_reach=1).input_mask, one.input_mask)
+    cls = np.array(c.cell_class)
+    b = np.isin(cls, ["DB", "VB"]) & (one.proprio_joint >= 0)
+    assert (two.proprio_joint[b] <= one.proprio_joint[b]).all() and (two.proprio_joint[b] < one.proprio_joint[b]).any()
+    assert np.array_equal(two.proprio_joint[~b], one.proprio_joint[~b])
+    assert two.input_mask.sum() == one.input_mask.sum()                  # moved, not added
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="anterior_reach"):
+            Interface(c, LAYOUT, anterior_reach=bad)
+    assert TrainConfig().eval_spec().interface_kwargs == ()
+    assert dict(TrainConfig(anterior_reach=2, own_stretch=True).eval_spec().interface_kwargs) == {
+        "own_stretch": True, "anterior_reach": 2}
+    assert TrainConfig(anterior_reach=2).fingerprint()["anterior_reach"] == 2

@@ -5,6 +5,7 @@
     wormsim resume  runs/NAME
     wormsim rollout runs/NAME --video swim.mp4
     wormsim plot    runs/NAME [runs/OTHER ...]
+    wormsim gait    runs/NAME [--loads 1 10 100 1000 10000 --agar-loads 3000 --head-cpg trained|off|both]
     wormsim experiment --levels rate mlp --wirings connectome shuffled --tasks swim memory --seeds 5
     wormsim distill --teacher runs/COND --student rate --wiring connectome --out runs/NAME
     wormsim atlas   runs/NAME [--levels rate spiking conductance --wirings connectome shuffled --seeds 8]
@@ -396,9 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_circuit(sub)
     _add_train(sub)
-    from wormsim.viz.commands import add_plot, add_rollout
+    from wormsim.viz.commands import add_gait, add_plot, add_rollout
     add_rollout(sub)
     add_plot(sub)
+    add_gait(sub)
     _add_experiment(sub)
     _add_distill(sub)
     from wormsim.atlas import add_atlas

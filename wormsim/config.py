@@ -171,6 +171,9 @@ class TrainConfig:
     own_stretch: bool = opt(False, "the B-type motor neurons also sense the bending of the body their own "
                             "muscles bend, as stretch receptors of their own side (Boyle, Berri & Cohen "
                             "2012), besides the body ahead of them (Wen et al. 2012); off: as always")
+    anterior_reach: int = opt(1, "segments ahead of its soma that a B-type motor neuron's anterior "
+                              "stretch entry reads (Wen et al. 2012's anterior receptive field; 1: as always)",
+                              low=1)
     train: str = opt("weights", "weights: train the circuit; readout: keep the circuit at its "
                      "connectome-derived values (reservoir) and fit only a linear readout (ridge "
                      "regression on the tasks without a body, ES on swim and navigate)",
@@ -198,7 +201,7 @@ class TrainConfig:
     RESUMABLE = ("budget", "workers", "video", "tensorboard", "backend", "ray_address", "out")
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
-    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False}
+    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -211,6 +214,10 @@ class TrainConfig:
         out = (("share_weights", True),) if self.share_weights and "share_weights" in names else ()
         if self.bistable_gain:   # only when set: runs made before the option keep their set-up
             if "bistable_gain" not in names:
+                if self.level.startswith("conductance"):
+                    raise ValueError(f"--bistable-gain: the {self.level} level has no such switch (rate has): its "
+                                     "neurons are bistable already through their Ca current, a plateau with "
+                                     "hysteresis within a window of bias (docs/body/self-rhythm.md section 5)")
                 raise ValueError(f"--bistable-gain: the {self.level} level has no bistable neurons (rate has)")
             out += (("bistable_gain", float(self.bistable_gain)),)
         return out
@@ -241,7 +248,8 @@ class TrainConfig:
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs,
-                        interface_kwargs=(("own_stretch", True),) if self.own_stretch else ())
+                        interface_kwargs=((("own_stretch", True),) if self.own_stretch else ())
+                        + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ()))
 
     def fingerprint(self) -> dict:
         """The set-up a checkpoint belongs to: every field but those a resume may change."""

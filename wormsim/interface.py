@@ -32,6 +32,11 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   field over the body its processes run along (posterior of the soma, where its NMJs are); with bistable
   B cells (the rate level's ``bistable_gain``) that loop is a relaxation oscillator whose period grows
   with the load. The anterior entry (Wen et al. 2012) stays as it is.
+- opt-in, default 1 (``anterior_reach``): how many segments ahead of its soma a B cell's anterior entry
+  reads. The B cells' proprioceptive field lies anterior to the soma, along their long anterior
+  processes (Wen et al. 2012); how far it reaches is not pinned down here. A bend sensed d ahead of the
+  NMJs it drives, with a loop delay tau, travels tailward at about d / tau, so at a given frequency f the
+  wavelength d / (tau f) grows with the reach (docs/body/self-rhythm.md section 6).
 - ``drive_forward``: a constant (``drive[0]``), reaching AVB and PVC (the forward command
   interneurons; Chalfie et al. 1985).
 - ``drive_backward``: a constant (``drive[1]``), reaching AVA, AVD and AVE (backward command).
@@ -95,7 +100,7 @@ class Interface:
                  drive: tuple[float, float] = (1.0, 0.0),
                  proprio_classes: Sequence[str] = PROPRIO_CLASSES, proprio_scale: float = PROPRIO_SCALE,
                  motor_gain: float = MOTOR_GAIN, motor_offset: float = MOTOR_OFFSET,
-                 own_stretch: bool = False):
+                 own_stretch: bool = False, anterior_reach: int = 1):
         if control_dt <= 0:
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if len(drive) != 2:
@@ -111,6 +116,9 @@ class Interface:
         self.n_joints = layout.n_joints
         self.n_muscles = layout.n_muscles
         self.own_stretch = bool(own_stretch)
+        if isinstance(anterior_reach, bool) or int(anterior_reach) != anterior_reach or anterior_reach < 1:
+            raise ValueError(f"anterior_reach must be a whole number of segments >= 1, got {anterior_reach!r}")
+        self.anterior_reach = int(anterior_reach)
 
         self.proprio_joint = self._proprio_joints()
         self.own_joint = self._own_joints() if self.own_stretch else np.full(circuit.n, -1, np.int64)
@@ -121,10 +129,12 @@ class Interface:
     # ---- construction -----------------------------------------------------------------------------
     def _proprio_joints(self) -> np.ndarray:
         """(N,) joint index whose curvature reaches each neuron, -1 for neurons without proprioception.
-        B-type cells read one segment anterior to the soma, A-type cells one segment posterior."""
+        B-type cells read ``anterior_reach`` segments (default one) anterior to the soma, A-type cells one
+        segment posterior."""
         joint_pos = self.layout.joint_positions
         cls = np.array(self.circuit.cell_class)
-        shift = np.where(np.isin(cls, ANTERIOR_SENSING), -1.0, np.where(np.isin(cls, POSTERIOR_SENSING), 1.0, 0.0))
+        shift = np.where(np.isin(cls, ANTERIOR_SENSING), -float(self.anterior_reach),
+                         np.where(np.isin(cls, POSTERIOR_SENSING), 1.0, 0.0))
         where = np.clip(self.circuit.position + shift / self.layout.n_segments, 0.0, 1.0)
         nearest = np.abs(where[:, None] - joint_pos[None, :]).argmin(axis=1)
         out = np.full(self.circuit.n, -1, dtype=np.int64)

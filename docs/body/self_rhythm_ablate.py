@@ -1,7 +1,8 @@
-"""Which part of a self-rhythm circuit makes the rhythm: replay a run trained with --bistable-gain and
---own-stretch (docs/body/self-rhythm.md) in water at several loads, as trained and with one part removed:
-the bistability (bistable_gain 0), the own-segment stretch entries (their gains set to 0), the anterior
-entries (Wen et al. 2012's, set to 0), or all proprioception (curvature_gain ~0).
+"""Which part of a self-rhythm circuit makes the rhythm: replay a run trained with --own-stretch (and, on
+the rate level, --bistable-gain; docs/body/self-rhythm.md) in water at several loads, as trained and with
+one part removed: the bistability (rate: bistable_gain 0), the own-segment stretch entries (their gains
+set to 0), the anterior entries (Wen et al. 2012's, set to 0), or all proprioception (rate: curvature_gain
+~0; other levels: every curvature entry's gain set to 0).
 
     python docs/body/self_rhythm_ablate.py RUN [--loads 1 100] [--duration 20] [--episodes 2]
 """
@@ -9,24 +10,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gait_vs_load import measure  # noqa: E402
-
-from wormsim.config import TrainConfig  # noqa: E402
-from wormsim.rollout import Evaluator  # noqa: E402
-from wormsim.runs import Run  # noqa: E402
+from wormsim.config import TrainConfig
+from wormsim.gait import measure
+from wormsim.rollout import Evaluator
+from wormsim.runs import Run
 
 
 def gain_slice(brain) -> slice:
     start = 0
     for name, size in brain.param_sizes().items():
-        if name == "gain":
+        if name in ("gain", "input_gain"):      # rate, spiking / conductance
             return slice(start, start + size)
         start += size
     raise KeyError("the level has no input gains")
@@ -42,8 +39,8 @@ def main(argv=None) -> None:
     t0 = time.time()
     run = Run.open(a.run)
     cfg = TrainConfig.from_dict(run.config)
-    if not (cfg.bistable_gain and cfg.own_stretch):
-        p.error(f"{a.run} was not trained with --bistable-gain and --own-stretch")
+    if not cfg.own_stretch or (cfg.level == "rate" and not cfg.bistable_gain):
+        p.error(f"{a.run} was not trained with --own-stretch (and, rate, --bistable-gain)")
     params, _ = run.load_policy()
     base = cfg.eval_spec(episodes=a.episodes)
     ev = Evaluator(base)
@@ -53,6 +50,8 @@ def main(argv=None) -> None:
     ch, nrn = np.nonzero(mask)                    # the gain vector's entries, in mask order
     own = itf.own_joint[nrn] == ch
     anterior = (itf.proprio_joint[nrn] == ch) & np.isin(np.array(itf.circuit.cell_class)[nrn], ["DB", "VB"])
+    names = itf.channel_names
+    curvature = np.array([str(names[c]).startswith("curvature") for c in ch], bool)
     gs = gain_slice(brain)
     ev.close()
 
@@ -63,11 +62,13 @@ def main(argv=None) -> None:
         q[gs] = g
         return q
 
-    variants = [("as trained", params, ()),
-                ("no bistability (bistable_gain 0)", params, (("bistable_gain", 0.0),)),
-                ("own-segment stretch gains 0", without(own), ()),
-                ("anterior B-cell gains 0", without(anterior), ()),
-                ("no proprioception (curvature_gain 1e-6)", params, (("curvature_gain", 1e-6),))]
+    variants = [("as trained", params, ())]
+    if cfg.bistable_gain:
+        variants.append(("no bistability (bistable_gain 0)", params, (("bistable_gain", 0.0),)))
+    variants += [("own-segment stretch gains 0", without(own), ()),
+                 ("anterior B-cell gains 0", without(anterior), ())]
+    variants.append(("no proprioception (curvature_gain 1e-6)", params, (("curvature_gain", 1e-6),))
+                    if cfg.level == "rate" else ("no proprioception (curvature gains 0)", without(curvature), ()))
     print(f"run {a.run}: {a.episodes} episodes of {a.duration:g} s per row, water, head oscillator off")
     print()
     print("| variant | load | speed BL/s | frequency Hz | wavelength BL | amplitude rad/BL | undulating |")
@@ -86,7 +87,7 @@ def main(argv=None) -> None:
             m = measure(spec, q)
             fmt = lambda x, s: "-" if not np.isfinite(x) else format(x, s)  # noqa: E731
             print(f"| {name} | {load:g} | {m['speed']:.3f} | {fmt(m['frequency'], '.2f')} | "
-                  f"{fmt(m['wavelength'], '.2f')} | {m['amplitude']:.2f} | {m['moving']}/{m['n']} |")
+                  f"{fmt(m['wavelength'], '.2f')} | {m['amplitude']:.2f} | {m['undulating']}/{m['episodes']} |")
     print(f"\nwall time {time.time() - t0:.0f} s")
 
 

@@ -58,6 +58,8 @@ def main(argv=None) -> None:
     p.add_argument("--level", default="rate", help="realism level (spiking: with --bistable-gain 0)")
     p.add_argument("--bistable-gain", type=float, default=8.0)
     p.add_argument("--own-stretch", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--anterior-reach", type=int, default=1,
+                   help="segments ahead of the soma that a B cell's anterior entry reads (1: as always)")
     p.add_argument("--init", default=None, help="start from this run's policy (same level set-up)")
     p.add_argument("--val-every", type=int, default=10)
     a = p.parse_args(argv)
@@ -65,6 +67,7 @@ def main(argv=None) -> None:
         p.error("--budget >= 1, --popsize >= 2 and loads > 0")
     t0 = time.time()
     config = TrainConfig(level=a.level, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
+                         anterior_reach=a.anterior_reach,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)
     spec = config.eval_spec()

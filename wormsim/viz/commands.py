@@ -1,8 +1,10 @@
-"""The `wormsim rollout` and `wormsim plot` subcommands (wired into wormsim/cli.py).
+"""The `wormsim rollout`, `wormsim plot` and `wormsim gait` subcommands (wired into wormsim/cli.py).
 
     wormsim rollout runs/NAME --video swim.mp4 [--episodes N --seed S --duration T --size WxH]
                               [--untrained | --open-loop]          (swim and navigate runs only)
     wormsim plot runs/NAME [runs/B ...] [--out DIR] [--svg] [--no-rollout]
+    wormsim gait runs/NAME [--loads L ...] [--agar-loads L ...] [--episodes N] [--duration T]
+                           [--head-cpg trained|off|both] [--drive F B] [--out DIR]   (wormsim/gait.py)
 
 Each ``cmd_*`` returns an exit status; a problem the user can fix raises ValueError (the CLI prints it
 in one line and exits with status 2).
@@ -149,4 +151,74 @@ def cmd_plot(args) -> int:
         print(path)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+# ---- wormsim gait ----------------------------------------------------------------------------------
+def _load(text: str) -> float:
+    """A load on the command line: a number > 0 (its range is checked against the body's in cmd_gait)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a load is a number (viscosity relative to water's), got {text!r}")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"a load must be > 0, got {text}")
+    return v
+
+
+def add_gait(subparsers) -> argparse.ArgumentParser:
+    """Add `gait` to ``subparsers``; sets func=cmd_gait."""
+    p = subparsers.add_parser(
+        "gait", help="replay a run along the load axis (water to agar): frequency, wavelength, amplitude, "
+        "speed beside the animal",
+        description="Replay the trained policy of a swim or navigate run, without retraining, along the "
+        "load axis: the medium's viscosity relative to water's (Fang-Yen et al. 2010), in water (drag "
+        "ratio 2) and on agar (drag ratio 10). Prints a table of speed (BL/s), undulation frequency "
+        "(Hz), wavelength (BL), mid-body curvature amplitude (rad/BL) and wave direction per load, "
+        "beside the animal's values (Fang-Yen et al. 2010: water 1.76 Hz, 1.54 BL; agar 0.30 Hz, "
+        "0.65 BL; Sznitman et al. 2010: about 0.35 BL/s in water) and how far the frequency falls "
+        "from water to each agar row; writes gait.json, gait.csv and gait.png (the four against "
+        "load, log axis, the animal marked) into the run directory or --out. The conductance level "
+        "simulates in Brian2 and is much slower than the others.")
+    p.add_argument("run", help="run directory (runs/NAME)")
+    p.add_argument("--loads", type=_load, nargs="*", default=[1.0, 10.0, 100.0, 1000.0, 10000.0],
+                   metavar="LOAD", help="loads of the water rows (default: 1 10 100 1000 10000)")
+    p.add_argument("--agar-loads", type=_load, nargs="*", default=[3000.0], metavar="LOAD",
+                   help="loads of the agar rows: agar's drag ratio at that viscosity (default: 3000, the "
+                   "highest load at which the calibrated body still crawls, docs/body/self-rhythm.md)")
+    p.add_argument("--episodes", type=_positive_int, default=2, help="episodes per row (default: 2)")
+    p.add_argument("--duration", type=_positive_float, default=10.0,
+                   help="simulated seconds per episode; the gait is measured after the first quarter "
+                   "(default: 10)")
+    p.add_argument("--head-cpg", choices=("trained", "off", "both"), default="trained",
+                   help="the head oscillator as the run was trained, off (0 Hz: is the rhythm the "
+                   "circuit's own?), or both (default: trained)")
+    p.add_argument("--drive", type=float, nargs=2, default=None, metavar=("FORWARD", "BACKWARD"),
+                   help="command drive (default: the run's, forward 1 0); 0 1 asks for reversal (AVA)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="folder for gait.json, gait.csv and gait.png (default: the run directory)")
+    p.set_defaults(func=cmd_gait)
+    return p
+
+
+def cmd_gait(args) -> int:
+    import sys
+
+    from wormsim.gait import conditions, format_table, replay, write_outputs
+    from wormsim.runs import Run
+    conditions(args.loads, args.agar_loads)          # a load out of range: one line, before any work
+    run = Run.open(args.run)                         # a missing run: one line
+    out = Path(args.out) if args.out else run.path
+    if not out.is_dir():
+        raise ValueError(f"--out: the folder {out} does not exist")
+    n = (len(args.loads) + len(args.agar_loads)) * (2 if args.head_cpg == "both" else 1)
+    print(f"replaying {run.path} under {n} condition(s), {args.episodes} x {args.duration:g} s each ...",
+          file=sys.stderr, flush=True)
+    result = replay(run.path, loads=args.loads, agar_loads=args.agar_loads, episodes=args.episodes,
+                    duration=args.duration, head_cpg=args.head_cpg, drive=args.drive)
+    print(format_table(result))
+    paths = write_outputs(result, out)
+    print(f"\nwall time {result['wall_time']:.0f} s")
+    for path in paths.values():
+        print(path)
     return 0
