@@ -36,6 +36,9 @@ def choices_of(key) -> list:
     if key == "wirings":
         from wormsim.wiring import available_wirings
         return available_wirings()
+    if key == "circuits":
+        from wormsim.connectome import CIRCUITS
+        return list(CIRCUITS)
     if key == "datasets":
         from wormsim.connectome import DATASETS
         return sorted(DATASETS)
@@ -129,6 +132,11 @@ class TrainConfig:
     level: str = opt("rate", "realism level", choices="levels")
     wiring: str = opt("connectome", "the real connectome or a null model", choices="wirings")
     dataset: str = opt("cook2019", "connectome dataset read through cect", choices="datasets")
+    circuit: str = opt("motor", "which neurons: motor (the ventral cord motor neurons and the command "
+                       "interneurons, as always) or motor+head (plus the head's steering circuit: the head "
+                       "motor neurons SMD, RMD, SMB, RIV, RME, which bend the head joints, and the "
+                       "interneurons AIY, AIB, AIZ, RIA; the task inputs also reach AIY and AIB)",
+                       choices="circuits")
     task: str = opt("swim", "task environment", choices="tasks")
     algo: str = opt("es", "training algorithm: es (CMA-ES, every level), ppo (differentiable levels; "
                     "--budget counts PPO iterations) or bptt (differentiable levels on the tasks "
@@ -198,7 +206,7 @@ class TrainConfig:
     RESUMABLE = ("budget", "workers", "video", "tensorboard", "backend", "ray_address", "out")
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
-    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False}
+    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "circuit": "motor"}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -241,7 +249,8 @@ class TrainConfig:
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs,
-                        interface_kwargs=(("own_stretch", True),) if self.own_stretch else ())
+                        interface_kwargs=(("own_stretch", True),) if self.own_stretch else (),
+                        circuit=self.circuit)
 
     def fingerprint(self) -> dict:
         """The set-up a checkpoint belongs to: every field but those a resume may change."""
