@@ -114,3 +114,29 @@ def test_bad_circuit_is_a_one_line_error():
     out = subprocess.run([sys.executable, "-m", "wormsim.cli", "circuit", "--circuit", "motor+head"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "109 neurons" in out.stdout and "SMD 4" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_rate_implicit_gaps_keeps_a_strongly_coupled_pair_stable(implicit):
+    """Two neurons coupled only by a gap junction of magnitude 4.5 (AIYL-AIYR of the head circuit after
+    training, tau at its 20 ms floor): the default's explicit gap term makes their difference oscillate
+    with a growing amplitude; implicit_gaps (opt-in) lets it decay, to the same fixed point."""
+    import dataclasses
+
+    import torch
+    from test_conductance import make_circuit, make_io, set_block
+
+    from wormsim.realism_levels.rate import RateBrain, RateConfig
+    c = make_circuit(2, gap=[(0, 1, 1)])
+    cfg = dataclasses.replace(RateConfig(), implicit_gaps=implicit, tau_init=0.02)
+    brain = RateBrain(c, make_io(c, control_dt=0.02), config=cfg, population=1)
+    set_block(brain, "gap", np.array([[4.5]]))
+    assert float(brain.gap_matrix()[0, 0, 1]) == pytest.approx(4.5)     # one pair: degree 1, no scaling
+    set_block(brain, "gain", np.zeros((1, 2)))
+    brain.reset(1)
+    brain.v = torch.tensor([[1.0, -1.0]])
+    with torch.no_grad():
+        for _ in range(50):
+            brain.step(torch.zeros(1, 1))
+    diff = float((brain.v[0, 0] - brain.v[0, 1]).abs())
+    assert (diff < 1e-3) if implicit else (diff > 10.0), diff

@@ -176,6 +176,10 @@ class TrainConfig:
     bistable_gain: float = opt(0.0, "rate level: intrinsic positive feedback on the B-type motor neurons "
                                "(DB, VB); above 4 they are bistable, with hysteresis (Boyle, Berri & Cohen "
                                "2012); 0: off, the level as it always was", low=0)
+    implicit_gaps: bool = opt(False, "rate level: integrate each neuron's gap-junction leak exactly with its "
+                              "membrane leak (stable for any gap magnitude; the default's explicit gap term "
+                              "lets a strongly coupled pair oscillate to NaN; realism_levels/rate.py); off: "
+                              "as always")
     own_stretch: bool = opt(False, "the B-type motor neurons also sense the bending of the body their own "
                             "muscles bend, as stretch receptors of their own side (Boyle, Berri & Cohen "
                             "2012), besides the body ahead of them (Wen et al. 2012); off: as always")
@@ -206,7 +210,8 @@ class TrainConfig:
     RESUMABLE = ("budget", "workers", "video", "tensorboard", "backend", "ray_address", "out")
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
-    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "circuit": "motor"}
+    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "circuit": "motor",
+                     "implicit_gaps": False}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -221,6 +226,10 @@ class TrainConfig:
             if "bistable_gain" not in names:
                 raise ValueError(f"--bistable-gain: the {self.level} level has no bistable neurons (rate has)")
             out += (("bistable_gain", float(self.bistable_gain)),)
+        if self.implicit_gaps:   # likewise
+            if "implicit_gaps" not in names:
+                raise ValueError(f"--implicit-gaps: the {self.level} level has no such integrator (rate has)")
+            out += (("implicit_gaps", True),)
         return out
 
     def eval_spec(self, episodes: int | None = None, held_out: bool = False):
