@@ -96,7 +96,10 @@ def test_null_wirings_work_on_it(head):
 def test_default_unchanged_and_config_fingerprint(circuit):
     from wormsim.config import TrainConfig
     assert load_circuit("cook2019").n == 81 and "RME" not in circuit.sign_rule
-    assert "circuit" not in TrainConfig().fingerprint()                 # old runs keep their fingerprint
+    from wormsim.experiment.grid import _semantic
+    for field in ("circuit", "implicit_gaps"):       # old runs keep their fingerprints, grid cells their hashes
+        assert field not in TrainConfig().fingerprint() and field not in _semantic(TrainConfig())
+    assert TrainConfig().level_kwargs() == ()
     assert TrainConfig(circuit="motor+head").fingerprint()["circuit"] == "motor+head"
     assert "circuit" not in TrainConfig().eval_spec().as_dict()
     assert TrainConfig(circuit="motor+head").eval_spec().circuit == "motor+head"
