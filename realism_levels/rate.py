@@ -201,7 +201,17 @@ class RateConfig:
     docs/measurements.md).
     bistable_gain: the intrinsic positive feedback w on the ``bistable_classes`` (module docstring); 0
     (default) leaves the level as it always was, > 4 makes those neurons bistable (Boyle, Berri & Cohen
-    2012)."""
+    2012).
+    implicit_gaps: opt-in, off by default (the level as it always was). Each neuron's own gap-junction
+    leak, -G_i v_i (G_i its summed gap conductance, the diagonal of L), is integrated exactly with the
+    membrane leak, tau dv/dt = -(1 + G_i) v + J, J the rest of the drive held over the substep. The
+    default treats the whole gap current as part of the held drive: then the mode v_i - v_j of a
+    coupled pair grows by decay - (1 - decay) 2g per substep (decay = exp(-dt_sub / tau)), which
+    exceeds 1 in magnitude for 2g > (1 + decay) / (1 - decay), 8.1 at tau = 20 ms and 4 substeps:
+    trained gap magnitudes of about 4 on a pair coupled only to each other (AIYL-AIYR of the head
+    circuit) make the state oscillate with a growing amplitude until it overflows to NaN. With the
+    leak exact that factor is decay' - (1 - decay') g / (1 + g), below 1 in magnitude for every g.
+    The fixed points are the same."""
     n_substeps: int = 4
     tau_init: float = 0.05
     tau_min: float = 0.02
@@ -213,6 +223,7 @@ class RateConfig:
     curvature_gain: float = 10.0
     bistable_gain: float = 0.0
     bistable_classes: tuple = ("DB", "VB")
+    implicit_gaps: bool = False
 
 
 def fold_inputs(w: float) -> tuple[float, float]:
@@ -294,13 +305,21 @@ class RateBrain(EdgeWeights, Brain):
         e = batch // p
         w, lap, u = self._matrices()
         drive = torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u) + self.bias.unsqueeze(1)
-        decay = torch.exp(-(self.io.control_dt / self.config.n_substeps) / self.tau()).unsqueeze(1)
+        leak = None
+        if self.config.implicit_gaps:                           # opt-in: the gap leak exact (RateConfig)
+            g_self = -torch.diagonal(lap, dim1=1, dim2=2)       # (P, N) summed gap conductance G_i
+            lap = lap + torch.diag_embed(g_self)                # the coupling to the others only
+            leak = (1.0 + g_self).unsqueeze(1)                  # (P, 1, N)
+        rate = 1.0 / self.tau() if leak is None else leak.squeeze(1) / self.tau()
+        decay = torch.exp(-(self.io.control_dt / self.config.n_substeps) * rate).unsqueeze(1)
         v = self.v.view(p, e, n)
         for _ in range(self.config.n_substeps):
             a = torch.sigmoid(v)
             i_tot = torch.baddbmm(torch.baddbmm(drive, a, w), v, lap)
             if self._self_w is not None:                        # opt-in bistability (bistable_gain)
                 i_tot = i_tot + self._self_w * (a - 0.5)
+            if leak is not None:
+                i_tot = i_tot / leak                            # the fixed point of -(1 + G) v + J
             v = torch.lerp(i_tot, v, decay)                     # i_tot + (v - i_tot) * decay
         self.v = v.reshape(batch, n)
         a = torch.sigmoid(self.v)

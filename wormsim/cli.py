@@ -32,7 +32,7 @@ class UserError(Exception):
 
 # ---- wormsim circuit ---------------------------------------------------------------------------------
 def _add_circuit(sub) -> None:
-    from wormsim.connectome import DATASETS
+    from wormsim.connectome import CIRCUITS, DATASETS
     from wormsim.wiring import WIRINGS
     p = sub.add_parser("circuit", help="print (and draw) the motor circuit of a dataset and wiring",
                        description="Print a table of the motor circuit: neurons by class, chemical and "
@@ -44,6 +44,9 @@ def _add_circuit(sub) -> None:
     p.add_argument("--wiring", default="connectome", choices=list(WIRINGS),
                    help="the real connectome or a null model (default: connectome)")
     p.add_argument("--seed", type=int, default=0, help="seed of the null model (default: 0)")
+    p.add_argument("--circuit", default="motor", choices=list(CIRCUITS),
+                   help="which neurons: motor (default) or motor+head (plus the head's steering circuit: "
+                   "SMD, RMD, SMB, RIV, RME and the interneurons AIY, AIB, AIZ, RIA)")
     p.add_argument("--save", metavar="FILE", help="draw the circuit along the body axis into FILE "
                    "(.png, .svg or .pdf)")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
@@ -104,7 +107,7 @@ def cmd_circuit(args) -> int:
             raise UserError(f"--save: the folder {Path(args.save).resolve().parent} does not exist")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        base = load_circuit(args.dataset)
+        base = load_circuit(args.dataset, circuit=getattr(args, "circuit", "motor"))
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)
     circuits = [base] if args.wiring == "connectome" else [base, rewire(base, args.wiring, args.seed)]

@@ -36,6 +36,9 @@ def choices_of(key) -> list:
     if key == "wirings":
         from wormsim.wiring import available_wirings
         return available_wirings()
+    if key == "circuits":
+        from wormsim.connectome import CIRCUITS
+        return list(CIRCUITS)
     if key == "datasets":
         from wormsim.connectome import DATASETS
         return sorted(DATASETS)
@@ -129,6 +132,11 @@ class TrainConfig:
     level: str = opt("rate", "realism level", choices="levels")
     wiring: str = opt("connectome", "the real connectome or a null model", choices="wirings")
     dataset: str = opt("cook2019", "connectome dataset read through cect", choices="datasets")
+    circuit: str = opt("motor", "which neurons: motor (the ventral cord motor neurons and the command "
+                       "interneurons, as always) or motor+head (plus the head's steering circuit: the head "
+                       "motor neurons SMD, RMD, SMB, RIV, RME, which bend the head joints, and the "
+                       "interneurons AIY, AIB, AIZ, RIA; the task inputs also reach AIY and AIB)",
+                       choices="circuits")
     task: str = opt("swim", "task environment", choices="tasks")
     algo: str = opt("es", "training algorithm: es (CMA-ES, every level), ppo (differentiable levels; "
                     "--budget counts PPO iterations) or bptt (differentiable levels on the tasks "
@@ -168,6 +176,10 @@ class TrainConfig:
     bistable_gain: float = opt(0.0, "rate level: intrinsic positive feedback on the B-type motor neurons "
                                "(DB, VB); above 4 they are bistable, with hysteresis (Boyle, Berri & Cohen "
                                "2012); 0: off, the level as it always was", low=0)
+    implicit_gaps: bool = opt(False, "rate level: integrate each neuron's gap-junction leak exactly with its "
+                              "membrane leak (stable for any gap magnitude; the default's explicit gap term "
+                              "lets a strongly coupled pair oscillate to NaN; realism_levels/rate.py); off: "
+                              "as always")
     own_stretch: bool = opt(False, "the B-type motor neurons also sense the bending of the body their own "
                             "muscles bend, as stretch receptors of their own side (Boyle, Berri & Cohen "
                             "2012), besides the body ahead of them (Wen et al. 2012); off: as always")
@@ -201,7 +213,8 @@ class TrainConfig:
     RESUMABLE = ("budget", "workers", "video", "tensorboard", "backend", "ray_address", "out")
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
-    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1}
+    OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1,
+                     "circuit": "motor", "implicit_gaps": False}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -220,6 +233,10 @@ class TrainConfig:
                                      "hysteresis within a window of bias (docs/body/self-rhythm.md section 5)")
                 raise ValueError(f"--bistable-gain: the {self.level} level has no bistable neurons (rate has)")
             out += (("bistable_gain", float(self.bistable_gain)),)
+        if self.implicit_gaps:   # likewise
+            if "implicit_gaps" not in names:
+                raise ValueError(f"--implicit-gaps: the {self.level} level has no such integrator (rate has)")
+            out += (("implicit_gaps", True),)
         return out
 
     def eval_spec(self, episodes: int | None = None, held_out: bool = False):
@@ -249,7 +266,8 @@ class TrainConfig:
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs,
                         interface_kwargs=((("own_stretch", True),) if self.own_stretch else ())
-                        + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ()))
+                        + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ()),
+                        circuit=self.circuit)
 
     def fingerprint(self) -> dict:
         """The set-up a checkpoint belongs to: every field but those a resume may change."""

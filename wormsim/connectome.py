@@ -7,6 +7,18 @@ The motor circuit is the 71 ventral cord motor neurons (cect.Cells.VENTRAL_CORD_
 command interneurons AVA, AVB, AVD, AVE and PVC (left and right), as far as a dataset has them. Head
 motor neurons are out of scope for the swimmer.
 
+    circuit = load_circuit("cook2019", circuit="motor+head")   # opt-in: the steering circuit too
+
+``circuit="motor+head"`` (``CIRCUITS``) adds the head's steering circuit: the head motor neurons SMD, RMD,
+SMB, RIV and the GABAergic RME, which bend the head and neck (Gray, Hill & Bargmann 2005, PNAS: SMD,
+RMD, SMB, RIV set the amplitude and direction of head swings and turns; Kocabas et al. 2012, Nature:
+RIA -> SMD/RMD steers the head in a gradient; McIntire et al. 1993: RME is GABAergic), and the
+interneurons through which the amphid chemosensory neurons reach them: AIY and AIB (the main
+postsynaptic partners of AWC and ASE; White et al. 1986; Chalasani et al. 2007, Nature), AIZ and RIA
+(AIY -> AIZ -> RIA, AIY -> RIA; the klinotaxis pathway of Iino & Yoshida 2009, J. Neurosci., and
+Kocabas et al. 2012). Their synapses, gap junctions and neuromuscular junctions are the dataset's,
+as for the rest; the default, ``"motor"``, is the circuit as it always was.
+
 What comes from where, recorded on the Circuit:
 - synapse and gap junction counts: the dataset, read by cect from its bundled cache (never the network);
 - signs (``sign_rule``): from transmitters where the dataset gives them (GABA-majority outgoing synapses
@@ -63,8 +75,28 @@ DATASETS: dict[str, Dataset] = {
                         "connects, not synapse counts) and it has no gap junctions"),
 }
 
+#: circuit name -> what it holds (load_circuit's ``circuit``)
+CIRCUITS = {
+    "motor": "the ventral cord motor neurons and the command interneurons (the default)",
+    "motor+head": "the motor circuit plus the head's steering circuit: head motor neurons SMD, RMD, SMB, RIV, "
+                  "RME and the interneurons AIY, AIB, AIZ, RIA that connect the amphid sensory neurons to them",
+}
+# The head's steering circuit (circuit="motor+head"). Head motor neurons: SMD, RMD, SMB and RIV bend the
+# head and neck (Gray, Hill & Bargmann 2005, PNAS; Kocabas et al. 2012, Nature); RME, the GABAergic
+# head motor neurons (McIntire et al. 1993), relax them. D and V in a name: the dorsal and ventral cells
+# of a class (the side they innervate, ``head_side``); RMDL/R and RMEL/R are the lateral cells.
+HEAD_MOTOR_NEURONS = ("SMDDL", "SMDDR", "SMDVL", "SMDVR", "RMDDL", "RMDDR", "RMDL", "RMDR", "RMDVL", "RMDVR",
+                      "SMBDL", "SMBDR", "SMBVL", "SMBVR", "RIVL", "RIVR", "RMED", "RMEV", "RMEL", "RMER")
+# Interneurons from the amphid chemosensory neurons to the head motor neurons: AIY and AIB receive most
+# of AWC's and ASE's synapses (in Cook et al. 2019, AWC -> AIY 56, AIB 35; ASE -> AIY 100, AIB 65); AIY
+# -> AIZ and RIA, AIZ -> RIA, SMB and the command interneurons, RIA -> SMD and RMD (736 synapses), AIB ->
+# the command interneurons (Iino & Yoshida 2009; Kocabas et al. 2012).
+HEAD_INTERNEURONS = ("AIYL", "AIYR", "AIBL", "AIBR", "AIZL", "AIZR", "RIAL", "RIAR")
+# every head neuron's class is the first three letters of its name (SMDVL -> SMD, RMED -> RME)
+HEAD_CLASS = {n: n[:3] for n in HEAD_MOTOR_NEURONS + HEAD_INTERNEURONS}
+
 COMMAND_INTERNEURONS = ("AVAL", "AVAR", "AVBL", "AVBR", "AVDL", "AVDR", "AVEL", "AVER", "PVCL", "PVCR")
-INHIBITORY_CLASSES = ("DD", "VD")          # GABAergic motor neurons (McIntire et al. 1993)
+INHIBITORY_CLASSES = ("DD", "VD", "RME")   # GABAergic motor neurons (McIntire et al. 1993; RME: head)
 DORSAL_CLASSES = ("DA", "DB", "DD", "AS", "PDA", "PDB")   # innervate dorsal muscles
 VENTRAL_CLASSES = ("VA", "VB", "VD")
 N_MUSCLE_ROWS = 24                          # body-wall muscles per quadrant, MDL01 .. MDL24
@@ -75,23 +107,60 @@ Y_HEAD, Y_TAIL = -320.0, 420.0
 # Command interneuron somata where c302 gives none: AVA/AVD/AVE in the head ganglia, PVC in the
 # lumbar ganglia of the tail (White et al. 1986).
 SOMA_REGION = {"AVA": -265.0, "AVD": -265.0, "AVE": -265.0, "AVB": -270.0, "PVC": 385.0}
+# Head neurons where c302 gives no location: around the nerve ring (White et al. 1986).
+HEAD_REGION = -270.0
 
 
 def available_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
-def motor_circuit_neurons() -> list[str]:
-    """The neurons of the motor circuit, motor neurons first, in cect's order."""
+def motor_circuit_neurons(circuit: str = "motor") -> list[str]:
+    """The neurons of the motor circuit, motor neurons first, in cect's order; with
+    circuit="motor+head", then the head motor neurons and the head interneurons."""
     from cect.Cells import VENTRAL_CORD_MOTORNEURONS
-    return list(VENTRAL_CORD_MOTORNEURONS) + list(COMMAND_INTERNEURONS)
+    check_circuit(circuit)
+    out = list(VENTRAL_CORD_MOTORNEURONS) + list(COMMAND_INTERNEURONS)
+    if circuit == "motor+head":
+        out += list(HEAD_MOTOR_NEURONS) + list(HEAD_INTERNEURONS)
+    return out
+
+
+def check_circuit(circuit: str) -> None:
+    """ValueError (one line) for a circuit name not in CIRCUITS."""
+    if circuit not in CIRCUITS:
+        raise ValueError(f"unknown circuit {circuit!r}; choose from {', '.join(CIRCUITS)}")
 
 
 def cell_class(name: str) -> str:
-    """DA3 -> DA, AS11 -> AS, PDA -> PDA, AVAL -> AVA."""
+    """DA3 -> DA, AS11 -> AS, PDA -> PDA, AVAL -> AVA; head neurons: SMDVL -> SMD, RMDL -> RMD,
+    RMED -> RME, RIVL -> RIV, AIYL -> AIY."""
     if name in COMMAND_INTERNEURONS:
         return name[:-1]
+    if name in HEAD_CLASS:
+        return HEAD_CLASS[name]
     return re.sub(r"\d+$", "", name)
+
+
+def role_of(name: str) -> str:
+    """"command" (the command interneurons), "interneuron" (the head interneurons) or "motor"."""
+    if name in COMMAND_INTERNEURONS:
+        return "command"
+    if name in HEAD_INTERNEURONS:
+        return "interneuron"
+    return "motor"
+
+
+def head_side(name: str) -> int | None:
+    """The side of the head a head motor neuron innervates by its name: DORSAL (0) for SMDD*, RMDD*,
+    SMBD*, RMED; VENTRAL (1) for SMDV*, RMDV*, SMBV*, RMEV and RIV (RIV innervates ventral neck muscles:
+    Gray, Hill & Bargmann 2005); None for the lateral RMDL/R and RMEL/R and for other neurons."""
+    if name in ("RMED",) or (name[:3] in ("SMD", "RMD", "SMB") and name[3:4] == "D" and len(name) == 5):
+        return 0
+    if name in ("RMEV", "RIVL", "RIVR") or (name[:3] in ("SMD", "RMD", "SMB") and name[3:4] == "V"
+                                           and len(name) == 5):
+        return 1
+    return None
 
 
 def cache_dir() -> Path:
@@ -102,23 +171,28 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("wormsim"))
 
 
-def _cache_path(dataset: str, sign_rule: str) -> Path:
-    return cache_dir() / f"circuit-{dataset}-{sign_rule}-cect{_pkg_version('cect')}-f{FORMAT_VERSION}.npz"
+def _cache_path(dataset: str, sign_rule: str, circuit: str = "motor") -> Path:
+    scope = "" if circuit == "motor" else "-" + circuit.replace("+", "-")   # the default's name as it was
+    return cache_dir() / f"circuit-{dataset}{scope}-{sign_rule}-cect{_pkg_version('cect')}-f{FORMAT_VERSION}.npz"
 
 
-def load_circuit(dataset: str = "cook2019", sign_rule: str = "auto", use_cache: bool = True) -> Circuit:
+def load_circuit(dataset: str = "cook2019", sign_rule: str = "auto", use_cache: bool = True,
+                 circuit: str = "motor") -> Circuit:
     """The motor circuit of a connectome dataset.
 
     dataset: one of available_datasets().
     sign_rule: "auto" (transmitters where the dataset has them, else the class rule), "class" or
         "transmitter" (an error for a dataset without transmitters).
     use_cache: read and write the extracted circuit in the user cache directory.
+    circuit: which neurons (CIRCUITS): "motor" (the default) or "motor+head" (with the head's
+        steering circuit; see the module docstring).
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(available_datasets())}")
     if sign_rule not in ("auto", "class", "transmitter"):
         raise ValueError(f"unknown sign_rule {sign_rule!r}; choose from auto, class, transmitter")
-    path = _cache_path(dataset, sign_rule)
+    check_circuit(circuit)
+    path = _cache_path(dataset, sign_rule, circuit)
     if use_cache and path.is_file():
         try:
             circuit = _read_npz(path)
@@ -126,11 +200,11 @@ def load_circuit(dataset: str = "cook2019", sign_rule: str = "auto", use_cache: 
             return circuit
         except Exception as exc:  # a corrupt or foreign cache file is rebuilt, never fatal
             warnings.warn(f"ignoring unreadable circuit cache {path} ({exc}); rebuilding it")
-    circuit = _extract(dataset, sign_rule)
+    extracted = _extract(dataset, sign_rule, circuit)
     if use_cache:
-        _write_npz(path, circuit)
-    _warn_missing(circuit)
-    return circuit
+        _write_npz(path, extracted)
+    _warn_missing(extracted)
+    return extracted
 
 
 def _warn_missing(circuit: Circuit) -> None:
@@ -146,11 +220,11 @@ def _reader(dataset: str):
     return module.get_instance(from_cache=True)
 
 
-def _extract(dataset: str, sign_rule: str) -> Circuit:
+def _extract(dataset: str, sign_rule: str, circuit: str = "motor") -> Circuit:
     inst = _reader(dataset)
     nodes = list(inst.nodes)
     where = {n: i for i, n in enumerate(nodes)}
-    wanted = motor_circuit_neurons()
+    wanted = motor_circuit_neurons(circuit)
     names = [n for n in wanted if n in where]
     missing = tuple(n for n in wanted if n not in where)
     if not names:
@@ -181,7 +255,8 @@ def _extract(dataset: str, sign_rule: str) -> Circuit:
         rule = "transmitter (GABA majority of outgoing synapses; class rule where a neuron has none)"
     else:
         sign = class_sign
-        rule = "class (DD, VD inhibitory; all others excitatory)"
+        rule = ("class (DD, VD, RME inhibitory; all others excitatory)" if "RME" in classes else
+                "class (DD, VD inhibitory; all others excitatory)")
 
     position, pos_source = _positions(names, classes)
     nmj, nmj_source = _nmj(inst, nodes, where, idx, names, classes, position)
@@ -189,8 +264,9 @@ def _extract(dataset: str, sign_rule: str) -> Circuit:
     notes = [DATASETS[dataset].note] if DATASETS[dataset].note else []
     if not gap.any() and "gap junctions" not in " ".join(notes):
         notes.append("no gap junctions in this dataset")
-    return Circuit(names=tuple(names), cell_class=classes,
-                   role=tuple("command" if n in COMMAND_INTERNEURONS else "motor" for n in names),
+    if circuit != "motor":
+        notes.append(f"circuit {circuit}: {CIRCUITS[circuit]}")
+    return Circuit(names=tuple(names), cell_class=classes, role=tuple(role_of(n) for n in names),
                    position=position, chem=chem, gap=gap, sign=sign, nmj=nmj,
                    muscle_position=muscle_position, dataset=dataset, sign_rule=rule,
                    nmj_source=nmj_source, position_source=tuple(pos_source), missing=missing,
@@ -211,7 +287,8 @@ def _neuroml_positions() -> dict[str, float]:
 def _positions(names, classes) -> tuple[np.ndarray, list[str]]:
     """Body position 0 (head) .. 1 (tail) of every neuron, and where each came from."""
     known = _neuroml_positions()
-    ys = np.array([known[n] for n in names if n in known and cell_class(n) not in SOMA_REGION])
+    ys = np.array([known[n] for n in names if n in known and cell_class(n) not in SOMA_REGION
+                   and n not in HEAD_CLASS])
     # the ventral cord's extent, from the motor neurons c302 does place
     cord = (ys.min(), ys.max()) if len(ys) >= 2 else (-230.0, 410.0)
     members: dict[str, list[str]] = {}
@@ -223,6 +300,8 @@ def _positions(names, classes) -> tuple[np.ndarray, list[str]]:
             y, s = known[n], "c302 NeuroML location"
         elif c in SOMA_REGION:
             y, s = SOMA_REGION[c], "ganglion of the class (White et al. 1986)"
+        elif n in HEAD_CLASS:
+            y, s = HEAD_REGION, "the nerve ring (White et al. 1986)"
         else:
             # evenly along the cord by the neuron's number within its class (PDA, PDB sit at the end)
             k = members[c].index(n)
@@ -252,12 +331,14 @@ def _nmj(inst, nodes, where, idx, names, classes, position) -> tuple[np.ndarray,
     # class rule: one unit synapse onto the muscle row at the neuron's own position
     rows = np.minimum((position * N_MUSCLE_ROWS).astype(int), N_MUSCLE_ROWS - 1)
     for i, c in enumerate(classes):
-        side = 0 if c in DORSAL_CLASSES else 1 if c in VENTRAL_CLASSES else None
+        side = 0 if c in DORSAL_CLASSES else 1 if c in VENTRAL_CLASSES else head_side(names[i])
         if side is not None:
             nmj[i, side, rows[i]] = 1.0
     if nmj.sum() == 0:
         return nmj, "none (no motor neurons in this dataset, no neuron reaches a muscle)"
-    return nmj, "class rule (D* and AS -> dorsal, V* -> ventral, at the neuron's position)"
+    head = any(head_side(n) is not None for n in names)
+    return nmj, ("class rule (D* and AS -> dorsal, V* -> ventral, at the neuron's position" +
+                 ("; head motor neurons by the D or V of their names" if head else "") + ")")
 
 
 # ---- the npz cache ---------------------------------------------------------------------------------

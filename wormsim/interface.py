@@ -41,8 +41,12 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   interneurons; Chalfie et al. 1985).
 - ``drive_backward``: a constant (``drive[1]``), reaching AVA, AVD and AVE (backward command).
 - ``task:<name>`` for every ``layout.task_names`` input (raw value): reaches every command
-  interneuron (role "command"), the only neurons of this circuit that receive sensory input in the
-  worm (through the head interneurons it lacks).
+  interneuron (role "command"), the only neurons of the default circuit that receive sensory input in
+  the worm (through the head interneurons it lacks). On the circuit with the head's steering circuit
+  (``load_circuit(circuit="motor+head")``) it also reaches AIY and AIB (``SENSORY_CLASSES``), the
+  interneurons that receive most synapses of the amphid chemosensory neurons AWC and ASE (White et al.
+  1986; Cook et al. 2019), where an attractant enters the worm's klinotaxis and klinokinesis pathways
+  (Chalasani et al. 2007, Nature; Iino & Yoshida 2009, J. Neurosci.).
 
 Each True entry of ``input_mask`` is a learnable signed gain inside the brain.
 
@@ -60,7 +64,9 @@ changes no NMJ, so the map is the same across wirings). Defaults motor_gain = 4,
 the drive range [-1, 1] maps onto [0.018, 0.982], never saturated, and a quiet or balanced circuit
 (exc = inh) gives 0.5 on both sides of a joint, i.e. no net bending. A muscle no motor neuron reaches
 (the first two joints of a 12-segment body lie in the head, whose motor neurons are out of scope)
-sits at 0.5 on both sides: passive. Everything is a torch op, differentiable w.r.t. activity.
+sits at 0.5 on both sides: passive. With the head's steering circuit the head motor neurons (SMD, RMD,
+SMB, RIV; RME inhibitory) reach those head joints through the dataset's neuromuscular synapses, and the
+body's head oscillator adds its sweep around the midline they set. Everything is a torch op, differentiable w.r.t. activity.
 
 For brains with ``outputs_muscles`` (mlp-direct, readout-LEVEL) the Agent takes the brain's output as the
 muscle activations and never calls ``motor``.
@@ -82,6 +88,8 @@ POSTERIOR_SENSING: tuple[str, ...] = ("DA", "VA")     # Xu et al. 2018
 VENTRAL_PROPRIO: tuple[str, ...] = ("VA", "VB")
 FORWARD_CLASSES: tuple[str, ...] = ("AVB", "PVC")
 BACKWARD_CLASSES: tuple[str, ...] = ("AVA", "AVD", "AVE")
+# head interneurons the task inputs reach besides the command interneurons (only on a circuit that has them)
+SENSORY_CLASSES: tuple[str, ...] = ("AIY", "AIB")
 # A swimming worm bends a few rad/BL (Fang-Yen et al. 2010, PNAS): 0.2 BL/rad brings that to O(1).
 PROPRIO_SCALE = 0.2
 MOTOR_GAIN = 4.0
@@ -184,6 +192,7 @@ class Interface:
         mask[j, c.indices(classes=FORWARD_CLASSES)] = True
         mask[j + 1, c.indices(classes=BACKWARD_CLASSES)] = True
         mask[j + 2:, c.indices(role="command")] = True
+        mask[j + 2:, c.indices(classes=SENSORY_CLASSES)] = True
         return mask, tuple(names)
 
     def _motor_weights(self) -> np.ndarray:

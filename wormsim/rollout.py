@@ -35,7 +35,8 @@ def task_env_id(task: str) -> str:
 class EvalSpec:
     """Everything that defines an evaluation, hashable so that workers can cache evaluators.
 
-    level: realism level name. dataset, wiring, wiring_seed: the circuit. task: a registered task
+    level: realism level name. dataset, wiring, wiring_seed, circuit: the circuit (circuit: which
+    neurons, wormsim.connectome.CIRCUITS; "motor" by default). task: a registered task
     (wormsim.envs.tasks).
     env_kwargs: keyword arguments of the environment (n_segments, medium, duration, ...), as a
     tuple of (key, value) pairs. level_kwargs: config overrides of the level, likewise.
@@ -53,6 +54,7 @@ class EvalSpec:
     device: str = "cpu"
     drive: tuple = (1.0, 0.0)
     interface_kwargs: tuple = ()
+    circuit: str = "motor"
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -62,6 +64,8 @@ class EvalSpec:
             d["interface_kwargs"] = dict(self.interface_kwargs)
         else:
             del d["interface_kwargs"]
+        if self.circuit == "motor":        # likewise
+            del d["circuit"]
         return d
 
 
@@ -108,7 +112,7 @@ def heldout_trials(judge: "Evaluator", final: np.ndarray, initial: np.ndarray, s
 
 
 def build_circuit(spec: EvalSpec):
-    """The circuit of ``spec`` (dataset, wiring, wiring seed); ValueError if it cannot do the task (a
+    """The circuit of ``spec`` (dataset, circuit, wiring, wiring seed); ValueError if it cannot do the task (a
     motor task needs motor neurons that reach the muscles)."""
     import warnings
 
@@ -119,7 +123,7 @@ def build_circuit(spec: EvalSpec):
     with warnings.catch_warnings():
         if body:                           # the error below says more than the missing-neuron warning
             warnings.simplefilter("ignore")
-        base = load_circuit(spec.dataset)
+        base = load_circuit(spec.dataset, circuit=getattr(spec, "circuit", "motor"))
     if body and not base.nmj.any():
         raise ValueError(f"dataset {spec.dataset!r} has no motor neurons that reach a muscle, so its "
                          f"circuit cannot drive the body in {spec.task!r}; "

@@ -78,8 +78,9 @@ def main(argv=None) -> int:
             raise ValueError(f"{path} was judged on other episodes ({dict(spec.env_kwargs)} != {env_kwargs})")
         done = (run.path / "summary.json").is_file()
         generations = len(run.metrics()) - 1          # row 0 is the untrained policy
-        label = f"{cfg.level} / {cfg.wiring}, seed {cfg.seed}"
-        circuit = f"{cfg.level} / {cfg.wiring}" + ("" if cfg.wiring == "connectome" else f", seed {cfg.seed}")
+        scope = "" if getattr(cfg, "circuit", "motor") == "motor" else f" ({cfg.circuit})"   # the circuit's neurons
+        label = f"{cfg.level} / {cfg.wiring}{scope}, seed {cfg.seed}"
+        circuit = f"{cfg.level} / {cfg.wiring}{scope}" + ("" if cfg.wiring == "connectome" else f", seed {cfg.seed}")
         key = run.path.name                          # two runs of one level and wiring keep their own files
         cache = out / f"run_{key}.json"
         stamp = [str(run.path.resolve()), (run.path / "policy.npz").stat().st_mtime, args.episodes, done]
