@@ -21,7 +21,7 @@ def tiny(out, tasks=("swim",), **kw):
     args = dict(levels=["rate", "mlp"], wirings=["connectome", "shuffled"], tasks=list(tasks), trains=["weights"], seeds=2,
                 budget=1, popsize=4, duration=0.3, nonmotor_episodes=1, eval_episodes=1, workers=1,
                 stop="budget", val_every=1, val_episodes=1, tune=False, nonmotor_gradient=False, atlas=False,
-                probes=False, out=str(out))
+                probes=False, gait=False, out=str(out))
     args.update(kw)
     return ex.ExperimentConfig(**args)
 
@@ -457,3 +457,38 @@ def test_the_report_sets_the_trained_swimmers_neurons_beside_the_measured_atlas(
     assert set(trained) == {"wt", "unc31"} and -1 <= trained["wt"]["r"] <= 1 and 0 <= trained["wt"]["auc"] <= 1
     assert not _eligible(("swim", "mlp", "connectome", "weights", 0))      # no neurons of the worm
     assert not _eligible(("memory", "rate", "connectome", "weights", 0))   # a swimmer's circuit and drive
+
+
+def test_a_second_grid_training_into_the_same_out_is_refused(tmp_path):
+    """Two drivers training into one --out would train the same cells twice; the lock goes with its holder
+    (flock locks belong to an open file, so a second open in this process stands for another driver)."""
+    import os
+    from wormsim.experiment import _only_driver
+    with _only_driver(tmp_path):
+        assert (tmp_path / ".driver.lock").read_text() == str(os.getpid())
+        with pytest.raises(ValueError, match=rf"another `wormsim experiment` \(pid {os.getpid()}\) is training into"):
+            with _only_driver(tmp_path):
+                pass
+    with _only_driver(tmp_path):            # released: the next run may go
+        pass
+
+
+def test_the_report_replays_every_trained_swimmer_along_the_load_axis(tmp_path, monkeypatch):
+    """Issue 18's question in the grid: every trained swimmer replayed from water to agar, head oscillator as
+    trained and off, beside the open-loop wave and the animal; each replay cached in its run."""
+    from wormsim.experiment import gait_load
+    monkeypatch.setattr(gait_load, "DURATION", 0.5)      # short replays (the default is 10 s)
+    monkeypatch.setattr(gait_load, "EPISODES", 1)
+    cfg = tiny(tmp_path, levels=["rate"], seeds=1, gait=True)
+    text = ex.run_experiment(cfg, progress=False).read_text()
+    gait = text.split("## Gait against load (without retraining)")[1]
+    for needed in ("| swim | rate | connectome | trained |", "| swim | rate | shuffled | off |",
+                   "open-loop wave (no circuit)", "C. elegans (Fang-Yen et al. 2010)", "**gait-load**"):
+        assert needed in gait, needed
+    cache = ex.cell_dir(cfg, "swim", "rate", "shuffled", "weights", 0) / "gait_load.json"
+    assert len(json.loads(cache.read_text())["gait_load"]) == 2 * len(gait_load.CONDITIONS)
+    # a second report reads the cache: nothing is replayed again
+    monkeypatch.setattr(gait_load, "_measure", lambda *a, **k: pytest.fail("a cached replay was run again"))
+    import dataclasses
+    assert "## Gait against load" in ex.run_experiment(dataclasses.replace(cfg, report_only=True),
+                                                       progress=False).read_text()

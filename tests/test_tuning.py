@@ -87,3 +87,28 @@ def test_the_grid_runs_seed_by_seed_so_a_stopped_grid_is_balanced():
     assert seeds == sorted(seeds)                                   # every cell of seed 0 before any of seed 1
     first = [c for c in order if c[4] == 0]
     assert first[0][:2] == ("swim", "conductance") and first[-1][0] == "memory"   # longest first within a seed
+
+
+def test_a_failed_trial_stops_the_grid_before_any_cell(tmp_path, monkeypatch):
+    """A choice among the trials that happened to finish would give that level an unequal search: the grid
+    refuses, names the trial, and trains no cell; a report-only run chooses among what finished."""
+    import dataclasses
+
+    from wormsim.experiment import grid
+    real = grid.execute
+
+    def one_fails(jobs, on_done, on_failed):
+        jobs = list(jobs)
+        on_failed(1, "its process died on each of 3 tries (test)", 3)
+        real(jobs[:1], on_done, on_failed)
+    monkeypatch.setattr(grid, "execute", one_fails)
+    cfg = ExperimentConfig(levels=["rate"], wirings=["connectome"], tasks=["memory"], trains=["weights"],
+                           seeds=1, stop="budget", bptt_budget=2, val_every=1, val_episodes=1,
+                           tune_sigmas=[0.2, 0.2], tune_lrs=[0.01, 0.1], eval_episodes=1, workers=1,
+                           probes=False, out=str(tmp_path / "exp"))
+    with pytest.raises(grid.TuningFailed, match=r"1 trial\(s\) failed \(memory/rate/weights trial 2.*run the same"):
+        tune(cfg, progress=False, log=lambda *a: None)
+    assert not (tmp_path / "exp" / "runs").exists()
+    monkeypatch.setattr(grid, "execute", real)
+    chosen = tune(dataclasses.replace(cfg, report_only=True), progress=False)
+    assert chosen.searches["memory/rate/weights"]["lr"] == 0.01

@@ -25,7 +25,9 @@ The steps, one module each:
 - claims.py: the published claims and the verdict the tests give on each;
 - report.py and figures.py: the tables, report.md and the learning curves;
 - references.py and neural.py: the reference rows, the trained swimmers' probes, and their neurons against
-  the measured signal-propagation atlas (Randi et al. 2023; wormsim/atlas.py).
+  the measured signal-propagation atlas (Randi et al. 2023; wormsim/atlas.py);
+- gait_load.py: the trained swimmers replayed from water to agar without retraining, and whether the
+  connectome adapts its gait to the load more than the null wirings (Fang-Yen et al. 2010's question).
 
 Every cell (task, level, wiring, train, seed) is an ordinary training run under ``OUT/runs/``, trained
 by the trainer the registry (wormsim.train) gives its run. A cell whose config.json matches the cell's
@@ -64,6 +66,8 @@ episodes after training (digits: held-out images).
 """
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results
@@ -86,10 +90,36 @@ def run_experiment(cfg: ExperimentConfig, progress: bool = True, log=print, comm
         write_report(cfg, results, command=command, grid_size=total)
         return Path(cfg.out) / "report.md"
     check_before_tuning(cfg)                         # a grid run_grid would refuse costs nothing
-    cfg = tune(cfg, progress=progress, log=log)      # each level's search, the same effort for every level
-    results = run_grid(cfg, progress=progress, log=log)
-    write_report(cfg, results, command=command)
+    with _only_driver(Path(cfg.out)):
+        cfg = tune(cfg, progress=progress, log=log)  # each level's search, the same effort for every level
+        results = run_grid(cfg, progress=progress, log=log)
+        write_report(cfg, results, command=command)
     return Path(cfg.out) / "report.md"
+
+
+@contextlib.contextmanager
+def _only_driver(out: Path):
+    """Hold OUT/.driver.lock (an advisory lock the OS drops when the process dies, however it dies) for a
+    run that trains: two grids training into one --out would train the same cells twice and overwrite
+    each other's files. A report-only run trains nothing and needs no lock."""
+    import fcntl
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".driver.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise ValueError(f"another `wormsim experiment` (pid {pid}) is training into {out}: wait for it to "
+                             "finish, stop it, or give another --out (--report-only reads a running grid)") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 __all__ = ["ALPHA", "CLAIMS", "TRAINS", "ExperimentConfig", "build_tables", "cell_dir", "cell_label",

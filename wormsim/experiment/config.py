@@ -88,6 +88,9 @@ class ExperimentConfig:
                        "drive reversed (a report section; two more held-out evaluations per cell)")
     atlas: bool = opt(True, "compare every trained swimmer's neurons with the measured signal-propagation atlas "
                       "(Randi et al. 2023; a report section, one stimulation per cell)")
+    gait: bool = opt(True, "replay every trained swimmer along the load axis, water to agar, with the head "
+                     "oscillator as trained and off, and test whether the connectome adapts its gait more than "
+                     "the null wirings (a report section, experiment/gait_load.py; four replays of 2 x 10 s per cell)")
     rerun_stale: bool = opt(False, "retrain from scratch the cells in --out that were made with another "
                             "configuration (without it the grid refuses to start)", command=False)
     tensorboard: bool = opt(True, "TensorBoard event files in every cell's run (tensorboard --logdir "
@@ -106,7 +109,7 @@ class ExperimentConfig:
         return cls(levels=["rate", "mlp"], wirings=["connectome", "shuffled"],
                    tasks=["swim", "memory", "digits"], seeds=2, stop="budget", budget=3, bptt_budget=3,
                    popsize=6, duration=0.5, nonmotor_episodes=2, eval_episodes=1, val_every=1,
-                   val_episodes=1, tune=False, workers=1, probes=False, atlas=False, out=out)
+                   val_episodes=1, tune=False, workers=1, probes=False, atlas=False, gait=False, out=out)
 
 
 def command_line(cfg: ExperimentConfig, only=None, prefix: tuple[str, ...] = ("wormsim", "experiment")) -> str:

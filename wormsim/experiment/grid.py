@@ -682,6 +682,10 @@ def finished_results(cfg: ExperimentConfig) -> tuple[list[dict], int]:
 
 
 # ---- tuning the search ---------------------------------------------------------------------------------------
+class TuningFailed(ValueError):
+    """A tuning trial failed: no cell may train on a choice among the others (the CLI says it in one line)."""
+
+
 def tuning_grids(cfg: ExperimentConfig) -> list[ExperimentConfig]:
     """One small grid per tuning trial i: every (task, level, train) of the grid once, on the first
     wiring, with seed TUNE_SEED, its ES runs at ``tune_sigmas[i]`` and its BPTT runs at ``tune_lrs[i]``;
@@ -707,7 +711,8 @@ def tune(cfg: ExperimentConfig, progress: bool = True, log=print) -> ExperimentC
     train) the trial with the best validation score (the run's best check on training-distribution
     episodes; never the held-out ones), write OUT/tuning.json (every trial and the choice) and return
     ``cfg`` with the choice in ``searches``. Without ``cfg.tune``, ``cfg`` as it is. With
-    ``cfg.report_only`` it runs no trial and chooses among the trials finished so far."""
+    ``cfg.report_only`` it runs no trial and chooses among the trials finished so far. A failed trial
+    stops the grid (TuningFailed, before any cell): the choice must be among all of a level's trials."""
     if not cfg.tune:
         return cfg
     trials = []
@@ -726,6 +731,13 @@ def tune(cfg: ExperimentConfig, progress: bool = True, log=print) -> ExperimentC
                            **sub.searches[search_key(row["task"], level, train)],
                            "val_best": val if val is not None and math.isfinite(float(val)) else None,
                            "status": row.get("status")})
+    failed = [t for t in trials if t["status"] != "done"]
+    if failed and not cfg.report_only:
+        # a choice among the trials that happened to finish would give that level an unequal search
+        where = ", ".join(f"{t['key']} trial {t['trial'] + 1}" for t in failed)
+        raise TuningFailed(f"tuning: {len(failed)} trial(s) failed ({where}; the error is in each run's "
+                           f"{FAILED} under {Path(cfg.out) / 'tuning'}): fix the cause and run the same "
+                           "command again (it retries them); no cell was trained")
     choice = {}
     for key in dict.fromkeys(t["key"] for t in trials):
         tried = [t for t in trials if t["key"] == key]

@@ -472,5 +472,7 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
     from wormsim.experiment.neural import atlas_section
     lines += _claims_section(cfg, families) + _interaction_section(inter) + _probe_section(cfg, results)
     lines += atlas_section(cfg, results, cell_learning(results))
+    from wormsim.experiment.gait_load import gait_section
+    lines += gait_section(cfg, results, cell_learning(results))
     lines += _cost_section(cfg, results)
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
