@@ -90,7 +90,7 @@ class ExperimentConfig:
                       "(Randi et al. 2023; a report section, one stimulation per cell)")
     gait: bool = opt(True, "replay every trained swimmer along the load axis, water to agar, with the head "
                      "oscillator as trained and off, and test whether the connectome adapts its gait more than "
-                     "the null wirings (a report section, experiment/gait_load.py; four replays of 2 x 10 s per cell)")
+                     "the null wirings (a report section, experiment/gait_load.py; ten replays of 2 x 10 s per cell)")
     rerun_stale: bool = opt(False, "retrain from scratch the cells in --out that were made with another "
                             "configuration (without it the grid refuses to start)", command=False)
     tensorboard: bool = opt(True, "TensorBoard event files in every cell's run (tensorboard --logdir "
