@@ -1,0 +1,74 @@
+"""The spiking level's fast step is the same model as the snn.Leaky step it replaced (issue 17, speed).
+
+``tests/data/spiking_reference.npz`` was written by ``write_reference()`` at commit baa1b3a, the last one
+whose ``SpikingBrain.step`` called ``snn.Leaky`` once per internal step (that step is kept verbatim in
+benchmarks/spiking_bptt_speed.py). It holds, for a fixed run (synthetic circuit, population 2 x 2
+episodes, perturbed parameters, 12 control steps, fast_sigmoid and atan surrogates): every control step's
+activity and spike count, the final state, and the gradients of a fixed scalar of the activities with
+respect to every parameter and to the inputs. The tests recompute them with today's code and compare
+to float tolerance (the fast step sums the same terms in another order; spikes themselves must match).
+
+Do not regenerate the file to make a test pass: a difference means the model changed.
+(``WORMSIM_REGEN_SPIKING_REFERENCE=1`` rewrites it, for a deliberate change of the model.)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from test_levels import build, fixed_inputs, perturbed
+
+REFERENCE = Path(__file__).resolve().parent / "data" / "spiking_reference.npz"
+SURROGATES = {"fast_sigmoid": (("slope", 25.0),), "atan": (("alpha", 2.0),)}
+STEPS = 12
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def reference_run(surrogate: str) -> dict[str, np.ndarray]:
+    """The fixed run: outputs, spike counts, final state and gradients (see the module docstring)."""
+    brain, _ = build("spiking", population=2, surrogate=surrogate, surrogate_kwargs=SURROGATES[surrogate])
+    brain.set_params(perturbed(brain, seed=3, spread=0.2))
+    inputs = (1.5 * fixed_inputs(brain.io.n_inputs, STEPS, 4)).requires_grad_(True)
+    brain.reset(4)
+    brain.start_recording()
+    acts = torch.stack([brain.step(u) for u in inputs])                 # (T, batch, N)
+    traces = brain.stop_recording()
+    weights = torch.randn(acts.shape, generator=torch.Generator().manual_seed(1))
+    (acts * weights).sum().backward()
+    out = {"activity": acts.detach().numpy(), "spikes": traces["spikes"], "membrane": traces["membrane"],
+           "grad_inputs": inputs.grad.numpy()}
+    out.update({f"state_{k}": v.detach().numpy() for k, v in brain.get_state().items()})
+    out.update({f"grad_{k}": getattr(brain, k).grad.numpy() for k in brain._param_names})
+    return out
+
+
+def write_reference() -> None:
+    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(REFERENCE, **{f"{s}/{k}": v for s in SURROGATES for k, v in reference_run(s).items()})
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_step_matches_the_snn_leaky_reference(surrogate):
+    if os.environ.get("WORMSIM_REGEN_SPIKING_REFERENCE") == "1":
+        write_reference()
+    stored = np.load(REFERENCE)
+    now = reference_run(surrogate)
+    keys = sorted(k.split("/", 1)[1] for k in stored.files if k.startswith(surrogate + "/"))
+    assert keys == sorted(now)
+    assert stored[f"{surrogate}/spikes"].sum() > 100, "the reference run must spike"
+    np.testing.assert_array_equal(now["spikes"], stored[f"{surrogate}/spikes"], err_msg="spike counts")
+    for key in keys:
+        ref = stored[f"{surrogate}/{key}"]
+        scale = max(float(np.abs(ref).max()), 1e-12)
+        np.testing.assert_allclose(now[key], ref, rtol=1e-4, atol=1e-5 * scale, err_msg=key)
