@@ -15,15 +15,23 @@ Per neuron i, membrane v_i (dimensionless, threshold ``threshold`` = 1), every i
   gap junctions are linear currents between membrane potentials.
 - tau_i learnable per member and neuron (log_tau, clamped to [tau_min, tau_max]).
 
-How snnTorch is used: one ``snn.Leaky`` does the integrate / fire / reset / surrogate-gradient part.
+How snnTorch is used: one ``snn.Leaky`` defines the integrate / fire / reset / surrogate-gradient part.
 Its ``beta`` is a single tensor that broadcasts over the state, which cannot hold a time constant per
 population member and neuron for a (P*E, N) batch. So the Leaky is configured as a pure integrator
 (beta = 1) and the leak enters its input: input = (1 - exp(-dt/tau)) (I - v), which makes its update
 v' = v + (1 - e^{-dt/tau})(I - v) - reset * threshold, the exact exponential step of the equation
-above. State stays explicit and batch-first on this brain, (batch, N), passed in and out of the Leaky
-on every call; the Leaky is removed from snnTorch's class-level instance list, which we never use.
-The surrogate is swappable: ``surrogate`` names a function of snntorch.surrogate and
-``surrogate_kwargs`` its arguments (default fast_sigmoid, slope 25).
+above. State stays explicit and batch-first on this brain, (batch, N); the Leaky is removed from
+snnTorch's class-level instance list, which we never use. The surrogate is swappable: ``surrogate``
+names a function of snntorch.surrogate and ``surrogate_kwargs`` its arguments (default fast_sigmoid,
+slope 25); the spike is the Leaky's own ``spike_grad``.
+
+Speed (issue 17): the internal step is 20 x (batch, 81) tensors per control step, so its cost is
+per-operation overhead, in the forward pass and in autograd's backward. ``step`` therefore does the
+Leaky's update itself (``_fire``: the same operations as ``self.lif(input, v)`` with these settings,
+without the call's bookkeeping, which was a quarter of a BPTT step), folds every term that is fixed
+within a control step into two matrices formed once per control step, and filters the output over the
+control step's spikes at once. Same model: tests/test_spiking_reference.py compares outputs, spikes and
+gradients with the Leaky step's, stored before the change; benchmarks/spiking_bptt_speed.py times both.
 
 Output (activity in [0, 1]): each neuron's spike train is low-pass filtered,
 x <- x exp(-dt/tau_rate) + s (1 - exp(-dt/tau_rate)), so x/dt is a rate in Hz, and
@@ -139,22 +147,48 @@ class SpikingBrain(EdgeWeights, Brain):
                              f"got {tuple(inputs.shape)}")
         e = batch // p
         w, lap, u = self._matrices()
-        jump = 1.0 / (cfg.tau_syn * cfg.rate_scale)
-        drive = torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u) + self.bias.unsqueeze(1)
         leak = 1.0 - torch.exp(-cfg.dt / self.tau()).unsqueeze(1)          # (P, 1, N)
         syn_decay = math.exp(-cfg.dt / cfg.tau_syn)
-        rate_decay = math.exp(-cfg.dt / cfg.tau_rate)
+        # Every term that is fixed within the control step is formed once here, not per internal step
+        # (the internal loop is 20 steps of (batch, 81) tensors: its cost is per-op overhead):
+        #   w_jump = W / (tau_syn rate_scale), so i_syn' = syn_decay i_syn + spk @ w_jump (one baddbmm);
+        #   v + leak (I_syn + drive + v L - v) = v @ carry + leak I_syn + leak drive, with
+        #   carry = I + (L - I) diag(leak) (one baddbmm for the gap current, the leak and the carried v).
+        w_jump = w * (1.0 / (cfg.tau_syn * cfg.rate_scale))
+        carry = lap * leak + torch.diag_embed(1.0 - leak.squeeze(1))
+        drive = leak * (torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u)
+                        + self.bias.unsqueeze(1))
 
         # spk: the previous internal step's spikes (kept across control steps, with their graph).
-        v, i_syn, x, spk = (t.view(p, e, n) for t in (self.v, self.i_syn, self.x, self.spk))
-        count = torch.zeros_like(v)
+        v, i_syn, spk = (t.view(p, e, n) for t in (self.v, self.i_syn, self.spk))
+        reset = (v > cfg.threshold).to(v.dtype)       # snn.Leaky's reset: H(v - threshold), no gradient
+        spikes = []
         for _ in range(self.n_substeps):
-            i_syn = i_syn * syn_decay + torch.bmm(spk, w) * jump
-            i_tot = torch.baddbmm(i_syn + drive, v, lap)
-            spk, v = self.lif(leak * (i_tot - v), v)
-            x = x * rate_decay + spk * (1.0 - rate_decay)
-            count = count + spk
-        self.v, self.i_syn, self.x, self.spk = (t.reshape(batch, n) for t in (v, i_syn, x, spk))
+            i_syn = torch.baddbmm(i_syn, spk, w_jump, beta=syn_decay)
+            spk, v = self._fire(torch.baddbmm(torch.addcmul(drive, leak, i_syn), v, carry), reset)
+            reset = spk.detach()                      # = H(v - threshold) of the new v, as snn.Leaky's
+            spikes.append(spk)
+        spikes = torch.stack(spikes)                                         # (n_substeps, P, E, N)
+        self.x = self._filter_rate(self.x.view(p, e, n), spikes).reshape(batch, n)
+        self.v, self.i_syn, self.spk = (t.reshape(batch, n) for t in (v, i_syn, spk))
         a = torch.tanh(self.x / (cfg.dt * cfg.rate_scale))
-        self._record(activity=a, spikes=count.reshape(batch, n), membrane=self.v)
+        self._record(activity=a, spikes=spikes.sum(0).reshape(batch, n), membrane=self.v)
         return a
+
+    def _fire(self, integrated: torch.Tensor, reset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """snn.Leaky's update with this level's settings (beta = 1, reset by subtraction one step later,
+        graded_spikes_factor 1), given the integrated potential v + input and the reset (H(v -
+        threshold) of the potential before, detached): v' = v + input - reset * threshold, spike =
+        surrogate(v' - threshold). The same floating-point operations as ``self.lif(input, v)``
+        (tests/test_spiking_reference.py compares them bit for bit) without its per-call bookkeeping:
+        calling the Leaky was a quarter of a BPTT step (issue 17). Returns (spike, v')."""
+        v = integrated - reset * self.config.threshold
+        return self.lif.spike_grad(v - self.config.threshold), v
+
+    def _filter_rate(self, x: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+        """The output filter x <- x r + s (1 - r), r = exp(-dt/tau_rate), over the control step's
+        spikes (K, ...) at once: x r^K + (1 - r) sum_k r^(K-1-k) s_k (one contraction, not K updates)."""
+        r = math.exp(-self.config.dt / self.config.tau_rate)
+        k = spikes.shape[0]
+        coef = torch.tensor([(1.0 - r) * r ** (k - 1 - j) for j in range(k)], dtype=x.dtype, device=x.device)
+        return torch.tensordot(coef, spikes, dims=1) + x * r ** k
