@@ -10,7 +10,9 @@ internal step), kept verbatim below as ``OldSpikingBrain.step``; "new" is today'
 fresh episodes with the graph, backward, gradient clipping, Adam) on the Cook 2019 circuit, from the same
 parameters and the same episode seeds, one thread (the trainer's setting). Old and new steps alternate,
 so load from other processes (this machine runs the experiment grid) falls on both alike; the printed
-ratio is old / new per pair, median over the pairs, and the ratio of the two best times. No absolute
+ratio is old / new per pair, median over the pairs, and the ratio of the two best times, for wall time
+and for this process's CPU time (the steady figure on a shared machine: other processes take turns on
+the cores, which stretches wall time but not the CPU time a step needs). No absolute
 time is asserted anywhere: tests/test_spiking_reference.py checks that the new step is the same model.
 
 The first pair also prints the largest relative difference between the two paths' losses and
@@ -82,9 +84,10 @@ def setups(task: str, num_envs: int) -> dict[str, SimpleNamespace]:
     return out
 
 
-def gradient_step(s: SimpleNamespace, seed: int) -> tuple[float, float, list[torch.Tensor]]:
-    """One BPTT iteration as wormsim.train.bptt._train runs it; returns (seconds, loss, gradients)."""
-    t0 = time.perf_counter()
+def gradient_step(s: SimpleNamespace, seed: int) -> tuple[tuple[float, float], float, list[torch.Tensor]]:
+    """One BPTT iteration as wormsim.train.bptt._train runs it; returns ((wall s, CPU s), loss,
+    gradients)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     returns, *_ = episode_returns(s, seed)
     loss = -returns.mean()
     s.optimizer.zero_grad()
@@ -92,7 +95,7 @@ def gradient_step(s: SimpleNamespace, seed: int) -> tuple[float, float, list[tor
     grads = [p.grad.clone() for p in s.params]
     nn.utils.clip_grad_norm_(s.params, 1.0)
     s.optimizer.step()
-    return time.perf_counter() - t0, loss.item(), grads
+    return (time.perf_counter() - t0, time.process_time() - c0), loss.item(), grads
 
 
 def main() -> None:
@@ -116,11 +119,12 @@ def main() -> None:
                 continue                                                # warm-up pair: not timed
             for name in res:
                 times[name].append(res[name][0])
-        ratios = [o / n for o, n in zip(times["old"], times["new"])]
-        print(f"{task}: s per gradient step, old median {statistics.median(times['old']):.3f} "
-              f"(best {min(times['old']):.3f}), new median {statistics.median(times['new']):.3f} "
-              f"(best {min(times['new']):.3f}); old/new: median of pairs {statistics.median(ratios):.2f}x, "
-              f"best vs best {min(times['old']) / min(times['new']):.2f}x")
+        for i, clock in enumerate(("wall", "CPU")):
+            old, new = ([t[i] for t in times[k]] for k in ("old", "new"))
+            ratios = [o / n for o, n in zip(old, new)]
+            print(f"{task}: {clock} s per gradient step, old median {statistics.median(old):.3f} (best "
+                  f"{min(old):.3f}), new median {statistics.median(new):.3f} (best {min(new):.3f}); old/new: "
+                  f"median of pairs {statistics.median(ratios):.2f}x, best vs best {min(old) / min(new):.2f}x")
         s["new"].env.close()
 
 

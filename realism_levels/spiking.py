@@ -119,6 +119,7 @@ class SpikingBrain(EdgeWeights, Brain):
         if not 0 < cfg.tau_min <= cfg.tau_init <= cfg.tau_max:
             raise ValueError("need 0 < tau_min <= tau_init <= tau_max (s)")
         self.n_substeps = int(round(n_sub))
+        self._syn_decay = math.exp(-cfg.dt / cfg.tau_syn)
         self._declare_edges()
         self.add_param("bias", np.full(self.circuit.n, cfg.bias_init))
         self.add_param("log_tau", np.full(self.circuit.n, math.log(cfg.tau_init)))
@@ -148,7 +149,6 @@ class SpikingBrain(EdgeWeights, Brain):
         e = batch // p
         w, lap, u = self._matrices()
         leak = 1.0 - torch.exp(-cfg.dt / self.tau()).unsqueeze(1)          # (P, 1, N)
-        syn_decay = math.exp(-cfg.dt / cfg.tau_syn)
         # Every term that is fixed within the control step is formed once here, not per internal step
         # (the internal loop is 20 steps of (batch, 81) tensors: its cost is per-op overhead):
         #   w_jump = W / (tau_syn rate_scale), so i_syn' = syn_decay i_syn + spk @ w_jump (one baddbmm);
@@ -161,29 +161,49 @@ class SpikingBrain(EdgeWeights, Brain):
 
         # spk: the previous internal step's spikes (kept across control steps, with their graph).
         v, i_syn, spk = (t.view(p, e, n) for t in (self.v, self.i_syn, self.spk))
-        reset = (v > cfg.threshold).to(v.dtype)       # snn.Leaky's reset: H(v - threshold), no gradient
-        spikes = []
-        for _ in range(self.n_substeps):
-            i_syn = torch.baddbmm(i_syn, spk, w_jump, beta=syn_decay)
-            spk, v = self._fire(torch.baddbmm(torch.addcmul(drive, leak, i_syn), v, carry), reset)
-            reset = spk.detach()                      # = H(v - threshold) of the new v, as snn.Leaky's
-            spikes.append(spk)
-        spikes = torch.stack(spikes)                                         # (n_substeps, P, E, N)
+        args = (v, i_syn, spk, drive, leak, w_jump, carry)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in args):
+            spikes, v, i_syn = _Substeps.apply(self, *args)
+        else:
+            spikes, v, i_syn = self._substeps(*args)[:3]
+        spk = spikes[-1]
         self.x = self._filter_rate(self.x.view(p, e, n), spikes).reshape(batch, n)
         self.v, self.i_syn, self.spk = (t.reshape(batch, n) for t in (v, i_syn, spk))
         a = torch.tanh(self.x / (cfg.dt * cfg.rate_scale))
         self._record(activity=a, spikes=spikes.sum(0).reshape(batch, n), membrane=self.v)
         return a
 
+    def _substeps(self, v, i_syn, spk, drive, leak, w_jump, carry):
+        """The control step's internal steps from state (v, i_syn, spk), each (P, E, N), with the terms
+        step() formed (drive, leak (P, 1, N), w_jump, carry (P, N, N)). Plain torch: differentiable by
+        autograd (step() uses _Substeps, the same forward with a backward of its own, when a graph is
+        wanted). Returns (spikes (K, P, E, N), v, i_syn, potentials (K+1, P, E, N) v_0..v_K,
+        synaptic currents (K, P, E, N) i_1..i_K)."""
+        reset = (v > self.config.threshold).to(v.dtype)   # snn.Leaky's reset: H(v - threshold), no gradient
+        spikes, vs, currents = [], [v], []
+        for _ in range(self.n_substeps):
+            i_syn = torch.baddbmm(i_syn, spk, w_jump, beta=self._syn_decay)
+            spk, v = self._fire(torch.baddbmm(torch.addcmul(drive, leak, i_syn), v, carry), reset)
+            reset = spk.detach()                      # = H(v - threshold) of the new v, as snn.Leaky's
+            spikes.append(spk)
+            vs.append(v)
+            currents.append(i_syn)
+        return torch.stack(spikes), v, i_syn, vs, currents
+
     def _fire(self, integrated: torch.Tensor, reset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """snn.Leaky's update with this level's settings (beta = 1, reset by subtraction one step later,
         graded_spikes_factor 1), given the integrated potential v + input and the reset (H(v -
         threshold) of the potential before, detached): v' = v + input - reset * threshold, spike =
-        surrogate(v' - threshold). The same floating-point operations as ``self.lif(input, v)``
+        surrogate(v' - threshold). The same floating-point results as ``self.lif(input, v)``
         (tests/test_spiking_reference.py compares them bit for bit) without its per-call bookkeeping:
-        calling the Leaky was a quarter of a BPTT step (issue 17). Returns (spike, v')."""
-        v = integrated - reset * self.config.threshold
-        return self.lif.spike_grad(v - self.config.threshold), v
+        calling the Leaky was a quarter of a BPTT step (issue 17). Without a graph the spike is
+        the comparison every snntorch.surrogate computes in its forward, (v' - threshold > 0), written
+        v' > threshold (the same for floats), without an autograd.Function call. Returns (spike, v')."""
+        thr = self.config.threshold
+        v = torch.sub(integrated, reset, alpha=thr)   # reset is 0 or 1: the product is exact
+        if torch.is_grad_enabled():
+            return self.lif.spike_grad(v - thr), v
+        return (v > thr).to(v.dtype), v
 
     def _filter_rate(self, x: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
         """The output filter x <- x r + s (1 - r), r = exp(-dt/tau_rate), over the control step's
@@ -192,3 +212,60 @@ class SpikingBrain(EdgeWeights, Brain):
         k = spikes.shape[0]
         coef = torch.tensor([(1.0 - r) * r ** (k - 1 - j) for j in range(k)], dtype=x.dtype, device=x.device)
         return torch.tensordot(coef, spikes, dims=1) + x * r ** k
+
+
+class _Substeps(torch.autograd.Function):
+    """SpikingBrain._substeps with its backward written out: the forward runs without a graph (one
+    autograd node per control step instead of about eight per internal step), and the backward walks
+    the internal steps in reverse with the adjoint of each update, then forms the weight gradients
+    of all K steps at once (one contraction over steps and episodes instead of K small ones). The
+    surrogate's derivative comes from snnTorch's own backward, at every step's potential in one call
+    (every snntorch.surrogate is elementwise). Same gradients as autograd through _substeps to float
+    rounding (tests/test_spiking_reference.py).
+
+    Per internal step k = 1..K (r_k = H(v_{k-1} - threshold), no gradient; f the surrogate spike):
+        i_k = syn_decay i_{k-1} + s_{k-1} w_jump
+        v_k = drive + leak i_k + v_{k-1} carry - r_k threshold,   s_k = f(v_k - threshold)
+    Adjoints (g_x = d loss / d x), from k = K down, with g_v_K, g_i_K and g_s_k given by the outputs:
+        g_pre_k = g_v_k + (g_s_k + g_i_{k+1} w_jump^T) f'(v_k - threshold)
+        g_i_k  <- g_i_k + leak g_pre_k;  g_v_{k-1} = g_pre_k carry^T;  g_i_{k-1} = syn_decay g_i_k
+        g_carry = sum_k v_{k-1}^T g_pre_k, g_w_jump = sum_k s_{k-1}^T g_i_k,
+        g_drive = sum_k g_pre_k, g_leak = sum_{k, episodes} g_pre_k i_k.
+    """
+
+    @staticmethod
+    def forward(ctx, brain, v, i_syn, spk, drive, leak, w_jump, carry):
+        spikes, v_out, i_out, vs, currents = brain._substeps(v, i_syn, spk, drive, leak, w_jump, carry)
+        ctx.brain = brain
+        ctx.save_for_backward(torch.stack(vs), torch.stack([spk, *spikes[:-1]]), torch.stack(currents),
+                              leak, w_jump, carry)
+        return spikes, v_out, i_out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_spikes, g_v, g_i):
+        brain = ctx.brain
+        vs, s_prev, currents, leak, w_jump, carry = ctx.saved_tensors
+        thr, syn_decay = brain.config.threshold, brain._syn_decay
+        with torch.enable_grad():                     # f'(v_k - threshold) for every k, from snnTorch
+            u = (vs[1:] - thr).detach().requires_grad_(True)
+            (slope,) = torch.autograd.grad(brain.lif.spike_grad(u), u, torch.ones_like(u))
+        k_steps = slope.shape[0]
+        g_pre = torch.empty_like(slope)
+        g_isyn = torch.empty_like(slope)
+        w_t, carry_t = w_jump.transpose(1, 2), carry.transpose(1, 2)
+        g_s_next = torch.zeros_like(g_v)              # what s_k receives through i_{k+1}
+        for k in range(k_steps - 1, -1, -1):
+            torch.addcmul(g_v, g_spikes[k] + g_s_next, slope[k], out=g_pre[k])
+            torch.addcmul(g_i, leak, g_pre[k], out=g_isyn[k])
+            g_v = torch.bmm(g_pre[k], carry_t)
+            g_i = g_isyn[k] * syn_decay
+            g_s_next = torch.bmm(g_isyn[k], w_t)
+
+        def over_steps(a, b):                         # sum_k a_k^T b_k, (P, N, N)
+            return torch.einsum("kpei,kpej->pij", a, b)
+        g_drive = g_pre.sum(0)
+        g_leak = (g_pre * currents).sum(dim=(0, 2)).unsqueeze(1)
+        g_w_jump = over_steps(s_prev, g_isyn)
+        g_carry = over_steps(vs[:-1], g_pre)
+        return None, g_v, g_i, g_s_next, g_drive, g_leak, g_w_jump, g_carry

@@ -101,3 +101,21 @@ def test_fire_is_the_snn_leaky_update_bit_for_bit(surrogate):
     assert spk_a.sum() > 0 and torch.equal(spk_a, spk_b) and torch.equal(v_a, v_b)
     for a, b in zip(g_a, g_b):
         assert torch.equal(a, b)
+
+
+def test_without_a_graph_the_spike_is_every_surrogates_forward():
+    """step() without a graph (ES, validation, rollouts) spikes by comparison, as the forward of every
+    snntorch.surrogate does (the surrogate matters only for gradients)."""
+    from snntorch import surrogate as sg
+
+    u = torch.cat([torch.linspace(-2, 2, 401), torch.tensor([0.0, -0.0, 1e-45, -1e-45, 1e-7])])
+    for make in (sg.fast_sigmoid, sg.atan, sg.sigmoid, sg.triangular, sg.straight_through_estimator,
+                 sg.heaviside, sg.spike_rate_escape, sg.SFS):   # (snnTorch 1.0 cannot call SSO or LSO)
+        assert torch.equal(make()(u), (u > 0).float()), make.__name__
+    brain, _ = build("spiking")
+    v = 1.0 + torch.cat([u, torch.tensor([1e-7, -1e-7, 5e-8])]).unsqueeze(0)
+    reset = (torch.arange(v.shape[1]) % 2).float().unsqueeze(0)
+    with torch.no_grad():
+        fast = brain._fire(v, reset)
+    slow = brain._fire(v.clone().requires_grad_(True), reset)
+    assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1].detach())
