@@ -43,6 +43,7 @@ step), "membrane" (v at the end of the control step).
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +126,7 @@ class SpikingBrain(EdgeWeights, Brain):
         self.add_param("log_tau", np.full(self.circuit.n, math.log(cfg.tau_init)))
         self.lif = _make_leaky(cfg)
         self.v = self.i_syn = self.x = self.spk = None
+        self._terms = None
 
     def tau(self) -> torch.Tensor:
         """(P, N) membrane time constants, s, within [tau_min, tau_max]."""
@@ -136,6 +138,41 @@ class SpikingBrain(EdgeWeights, Brain):
         z = torch.zeros(batch, self.circuit.n, device=self.device)
         self.v, self.i_syn, self.x, self.spk = z, z.clone(), z.clone(), z.clone()
         self.lif.reset_mem()
+        self._terms = None
+
+    def _step_terms(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(w_jump (P, N, N), carry (P, N, N), U (P, C, N), leak (P, 1, N)): every term that is fixed
+        while the parameters are, formed once rather than per internal step (the internal loop is 20
+        steps of (batch, 81) tensors: its cost is per-operation overhead):
+          w_jump = W / (tau_syn rate_scale), so i_syn' = syn_decay i_syn + spk @ w_jump;
+          v + leak (I_syn + drive + v L - v) = v @ carry + leak I_syn + leak drive, with
+          carry = I + (L - I) diag(leak), leak = 1 - exp(-dt / tau).
+        Kept until a parameter changes (optimizer steps and set_params bump versions) or reset(), and
+        with a graph also until a backward pass reaches them (its hooks drop them, since backward frees
+        their graph): the episode's control steps share one graph of the terms, whose backward then
+        runs once per episode instead of once per control step."""
+        cfg = self.config
+        params = (self.chem, self.gap, self.gain, self.log_tau)
+        graph = torch.is_grad_enabled() and any(q.requires_grad for q in params)
+        key = (graph, *((q._version, q.data_ptr()) for q in params))
+        if self._terms is not None and self._terms[0] == key:
+            return self._terms[1]
+        w, lap, u = self._matrices()
+        leak = 1.0 - torch.exp(-cfg.dt / self.tau()).unsqueeze(1)
+        terms = (w * (1.0 / (cfg.tau_syn * cfg.rate_scale)),
+                 lap * leak + torch.diag_embed(1.0 - leak.squeeze(1)), u, leak)
+        self._terms = (key, terms)
+        if graph:
+            me = weakref.ref(self)                    # (a hook must not keep the brain alive)
+
+            def drop(grad):
+                brain = me()
+                if brain is not None and brain._terms is not None and brain._terms[1] is terms:
+                    brain._terms = None
+            for t in terms:
+                if t.requires_grad:
+                    t.register_hook(drop)
+        return terms
 
     def step(self, inputs: torch.Tensor) -> torch.Tensor:
         """inputs: (batch, C) -> activity (batch, N) in [0, 1] after io.control_dt seconds."""
@@ -147,15 +184,7 @@ class SpikingBrain(EdgeWeights, Brain):
             raise ValueError(f"inputs must have shape ({batch}, {self.io.n_inputs}), "
                              f"got {tuple(inputs.shape)}")
         e = batch // p
-        w, lap, u = self._matrices()
-        leak = 1.0 - torch.exp(-cfg.dt / self.tau()).unsqueeze(1)          # (P, 1, N)
-        # Every term that is fixed within the control step is formed once here, not per internal step
-        # (the internal loop is 20 steps of (batch, 81) tensors: its cost is per-op overhead):
-        #   w_jump = W / (tau_syn rate_scale), so i_syn' = syn_decay i_syn + spk @ w_jump (one baddbmm);
-        #   v + leak (I_syn + drive + v L - v) = v @ carry + leak I_syn + leak drive, with
-        #   carry = I + (L - I) diag(leak) (one baddbmm for the gap current, the leak and the carried v).
-        w_jump = w * (1.0 / (cfg.tau_syn * cfg.rate_scale))
-        carry = lap * leak + torch.diag_embed(1.0 - leak.squeeze(1))
+        w_jump, carry, u, leak = self._step_terms()
         drive = leak * (torch.bmm(inputs.to(self.device, torch.float32).view(p, e, -1), u)
                         + self.bias.unsqueeze(1))
 
@@ -262,8 +291,9 @@ class _Substeps(torch.autograd.Function):
             g_i = g_isyn[k] * syn_decay
             g_s_next = torch.bmm(g_isyn[k], w_t)
 
-        def over_steps(a, b):                         # sum_k a_k^T b_k, (P, N, N)
-            return torch.einsum("kpei,kpej->pij", a, b)
+        def over_steps(a, b):                         # sum_k a_k^T b_k over steps and episodes, (P, N, N)
+            k, p, e, n = a.shape
+            return torch.bmm(a.permute(1, 3, 0, 2).reshape(p, n, k * e), b.permute(1, 0, 2, 3).reshape(p, k * e, n))
         g_drive = g_pre.sum(0)
         g_leak = (g_pre * currents).sum(dim=(0, 2)).unsqueeze(1)
         g_w_jump = over_steps(s_prev, g_isyn)

@@ -119,3 +119,23 @@ def test_without_a_graph_the_spike_is_every_surrogates_forward():
         fast = brain._fire(v, reset)
     slow = brain._fire(v.clone().requires_grad_(True), reset)
     assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1].detach())
+
+
+def test_backward_twice_in_one_episode_and_kept_terms():
+    """The terms kept across control steps (weights, leak) are rebuilt once a backward pass has freed
+    their graph, so an episode may be backpropagated piecewise (truncated BPTT); without a graph they
+    are kept until a parameter changes."""
+    brain, _ = build("spiking")
+    inputs = fixed_inputs(brain.io.n_inputs, 4, 2)
+    brain.reset(2)
+    brain.step(inputs[0]).sum().backward()
+    first = brain.chem.grad.clone()
+    brain.set_state({k: v.detach() for k, v in brain.get_state().items()})
+    brain.step(inputs[1]).sum().backward()                  # would fail on a freed graph
+    assert not torch.equal(brain.chem.grad, first)
+    with torch.no_grad():
+        brain.step(inputs[2])
+        kept = brain._step_terms()
+        assert brain._step_terms() is kept
+        brain.set_params(brain.get_params() * 1.01)
+        assert brain._step_terms() is not kept
