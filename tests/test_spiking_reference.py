@@ -139,3 +139,34 @@ def test_backward_twice_in_one_episode_and_kept_terms():
         assert brain._step_terms() is kept
         brain.set_params(brain.get_params() * 1.01)
         assert brain._step_terms() is not kept
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_written_out_backward_equals_autograd(surrogate):
+    """_Substeps' backward against autograd through the same internal steps (SpikingBrain._substeps),
+    from a random state (potentials near threshold, a graph into every input)."""
+    from wormsim.realism_levels.spiking import _Substeps
+
+    brain, _ = build("spiking", population=2, surrogate=surrogate, surrogate_kwargs=SURROGATES[surrogate])
+    brain.set_params(perturbed(brain, seed=5, spread=0.2))
+    g = torch.Generator().manual_seed(2)
+    p, e, n = 2, 3, brain.circuit.n
+    w_jump, carry, _, leak = (t.detach() for t in brain._step_terms())
+    inputs = [1.0 + 0.5 * torch.randn(p, e, n, generator=g), torch.randn(p, e, n, generator=g),
+              (torch.rand(p, e, n, generator=g) < 0.3).float(), 0.3 * torch.randn(p, e, n, generator=g),
+              leak, w_jump, carry]
+    weights = [torch.randn(brain.n_substeps, p, e, n, generator=g), torch.randn(p, e, n, generator=g),
+               torch.randn(p, e, n, generator=g)]
+
+    def grads(fn):
+        xs = [x.clone().requires_grad_(True) for x in inputs]
+        outs = fn(*xs)[:3]
+        loss = sum((w * o).sum() for w, o in zip(weights, outs))
+        return [o.detach() for o in outs], torch.autograd.grad(loss, xs)
+
+    (out_a, g_a), (out_b, g_b) = grads(brain._substeps), grads(lambda *xs: _Substeps.apply(brain, *xs))
+    assert out_a[0].sum() > 0
+    for a, b in zip(out_a, out_b):
+        assert torch.equal(a, b)
+    for name, a, b in zip(("v", "i_syn", "spk", "drive", "leak", "w_jump", "carry"), g_a, g_b):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * float(a.abs().max()), msg=name)
