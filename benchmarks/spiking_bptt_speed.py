@@ -2,6 +2,7 @@
 issue 17's faster step, measured in one run.
 
     python benchmarks/spiking_bptt_speed.py [--tasks memory digits] [--repeats 7] [--num-envs 32]
+                                            [--no-validation]
 
 "old" is the step as it was up to commit baa1b3a (one ``snn.Leaky`` call per internal step, the
 synaptic, gap and leak terms formed anew at every internal step, the output filter updated at every
@@ -14,6 +15,10 @@ ratio is old / new per pair, median over the pairs, and the ratio of the two bes
 and for this process's CPU time (the steady figure on a shared machine: other processes take turns on
 the cores, which stretches wall time but not the CPU time a step needs). No absolute
 time is asserted anywhere: tests/test_spiking_reference.py checks that the new step is the same model.
+
+Also timed, the same way: one validation check of the plateau rule (its 4 fixed episodes without a
+graph, through wormsim.rollout's Evaluator, the old step patched in for "old"), which the trainer runs
+every --val-every (5) gradient steps.
 
 The first pair also prints the largest relative difference between the two paths' losses and
 gradients (float rounding only: the new step sums the same terms in another order).
@@ -98,11 +103,41 @@ def gradient_step(s: SimpleNamespace, seed: int) -> tuple[tuple[float, float], f
     return (time.perf_counter() - t0, time.process_time() - c0), loss.item(), grads
 
 
+def validation_check(task: str, path: str, seed: int) -> tuple[float, float]:
+    """One validation check of the plateau rule (wormsim.train.plateau.Validation.score: the trainer's
+    ``val_episodes`` fixed episodes, no graph) with the ``path`` ("old" or "new") step; (wall s, CPU s)."""
+    from wormsim.rollout import Evaluator
+
+    config = TrainConfig(level="spiking", task=task, algo="bptt", seed=0)
+    evaluator = Evaluator(config.eval_spec(episodes=config.val_episodes))
+    x0 = evaluator.initial_params()
+    new_step = SpikingBrain.step
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        if path == "old":
+            SpikingBrain.step = OldSpikingBrain.step
+        evaluator.evaluate(x0[None], seed=seed)
+    finally:
+        SpikingBrain.step = new_step
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def report(task: str, what: str, times: dict[str, list[tuple[float, float]]]) -> None:
+    for i, clock in enumerate(("wall", "CPU")):
+        old, new = ([t[i] for t in times[k]] for k in ("old", "new"))
+        ratios = [o / n for o, n in zip(old, new)]
+        print(f"{task}: {clock} s per {what}, old median {statistics.median(old):.3f} (best "
+              f"{min(old):.3f}), new median {statistics.median(new):.3f} (best {min(new):.3f}); old/new: "
+              f"median of pairs {statistics.median(ratios):.2f}x, best vs best {min(old) / min(new):.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", nargs="+", default=["memory", "digits"])
     ap.add_argument("--repeats", type=int, default=7, help="old/new pairs per task (after one warm-up pair)")
     ap.add_argument("--num-envs", type=int, default=32, help="episodes per gradient step (the trainer's 32)")
+    ap.add_argument("--validation", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time a validation check (the plateau rule's, every --val-every steps)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, {args.num_envs} episodes per gradient step")
@@ -119,12 +154,15 @@ def main() -> None:
                 continue                                                # warm-up pair: not timed
             for name in res:
                 times[name].append(res[name][0])
-        for i, clock in enumerate(("wall", "CPU")):
-            old, new = ([t[i] for t in times[k]] for k in ("old", "new"))
-            ratios = [o / n for o, n in zip(old, new)]
-            print(f"{task}: {clock} s per gradient step, old median {statistics.median(old):.3f} (best "
-                  f"{min(old):.3f}), new median {statistics.median(new):.3f} (best {min(new):.3f}); old/new: "
-                  f"median of pairs {statistics.median(ratios):.2f}x, best vs best {min(old) / min(new):.2f}x")
+        report(task, "gradient step", times)
+        if args.validation:
+            checks = {"old": [], "new": []}
+            for r in range(args.repeats + 1):
+                for name in (("old", "new") if r % 2 else ("new", "old")):
+                    t = validation_check(task, name, seed=7)
+                    if r:
+                        checks[name].append(t)
+            report(task, "validation check", checks)
         s["new"].env.close()
 
 
