@@ -25,13 +25,18 @@ snnTorch's class-level instance list, which we never use. The surrogate is swapp
 names a function of snntorch.surrogate and ``surrogate_kwargs`` its arguments (default fast_sigmoid,
 slope 25); the spike is the Leaky's own ``spike_grad``.
 
-Speed (issue 17): the internal step is 20 x (batch, 81) tensors per control step, so its cost is
-per-operation overhead, in the forward pass and in autograd's backward. ``step`` therefore does the
-Leaky's update itself (``_fire``: the same operations as ``self.lif(input, v)`` with these settings,
-without the call's bookkeeping, which was a quarter of a BPTT step), folds every term that is fixed
-within a control step into two matrices formed once per control step, and filters the output over the
-control step's spikes at once. Same model: tests/test_spiking_reference.py compares outputs, spikes and
-gradients with the Leaky step's, stored before the change; benchmarks/spiking_bptt_speed.py times both.
+Speed (issue 17): a control step is 20 internal steps of (batch, 81) tensors, so its cost was
+per-operation overhead, in the forward pass and in autograd's backward (measured: snn.Leaky's call a
+quarter of a BPTT step, backward about a third). So, with the same model:
+- ``_fire`` does the Leaky's update itself, the same floating-point operations as ``self.lif(input,
+  v)`` with these settings (tested bit for bit), with the Leaky's own surrogate;
+- the terms that are fixed while the parameters are (synaptic jump, leak, gap currents) are folded
+  into two matrices, formed once per parameter version (``_step_terms``), and the output filter runs
+  over a control step's spikes at once;
+- with a graph, a control step's internal steps are one autograd node (``_Substeps``) whose backward
+  is written out and forms the weight gradients of all internal steps in one product.
+tests/test_spiking_reference.py compares outputs, spikes and gradients with the Leaky step's, stored
+before the change; benchmarks/spiking_bptt_speed.py times the old and the new step in one run.
 
 Output (activity in [0, 1]): each neuron's spike train is low-pass filtered,
 x <- x exp(-dt/tau_rate) + s (1 - exp(-dt/tau_rate)), so x/dt is a rate in Hz, and
@@ -121,6 +126,10 @@ class SpikingBrain(EdgeWeights, Brain):
             raise ValueError("need 0 < tau_min <= tau_init <= tau_max (s)")
         self.n_substeps = int(round(n_sub))
         self._syn_decay = math.exp(-cfg.dt / cfg.tau_syn)
+        r, k = math.exp(-cfg.dt / cfg.tau_rate), self.n_substeps     # the output filter (_filter_rate)
+        self._rate_decay_k = r ** k
+        self.register_buffer("_rate_coef", torch.tensor([(1.0 - r) * r ** (k - 1 - j) for j in range(k)],
+                                                        dtype=torch.float32), persistent=False)
         self._declare_edges()
         self.add_param("bias", np.full(self.circuit.n, cfg.bias_init))
         self.add_param("log_tau", np.full(self.circuit.n, math.log(cfg.tau_init)))
@@ -161,13 +170,14 @@ class SpikingBrain(EdgeWeights, Brain):
         leak = 1.0 - torch.exp(-cfg.dt / self.tau()).unsqueeze(1)
         terms = (w * (1.0 / (cfg.tau_syn * cfg.rate_scale)),
                  lap * leak + torch.diag_embed(1.0 - leak.squeeze(1)), u, leak)
-        self._terms = (key, terms)
+        token = object()
+        self._terms = (key, terms, token)
         if graph:
             me = weakref.ref(self)                    # (a hook must not keep the brain alive)
 
             def drop(grad):
                 brain = me()
-                if brain is not None and brain._terms is not None and brain._terms[1] is terms:
+                if brain is not None and brain._terms is not None and brain._terms[2] is token:
                     brain._terms = None
             for t in terms:
                 if t.requires_grad:
@@ -199,7 +209,8 @@ class SpikingBrain(EdgeWeights, Brain):
         self.x = self._filter_rate(self.x.view(p, e, n), spikes).reshape(batch, n)
         self.v, self.i_syn, self.spk = (t.reshape(batch, n) for t in (v, i_syn, spk))
         a = torch.tanh(self.x / (cfg.dt * cfg.rate_scale))
-        self._record(activity=a, spikes=spikes.sum(0).reshape(batch, n), membrane=self.v)
+        if self._recording:
+            self._record(activity=a, spikes=spikes.sum(0).reshape(batch, n), membrane=self.v)
         return a
 
     def _substeps(self, v, i_syn, spk, drive, leak, w_jump, carry):
@@ -237,10 +248,7 @@ class SpikingBrain(EdgeWeights, Brain):
     def _filter_rate(self, x: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
         """The output filter x <- x r + s (1 - r), r = exp(-dt/tau_rate), over the control step's
         spikes (K, ...) at once: x r^K + (1 - r) sum_k r^(K-1-k) s_k (one contraction, not K updates)."""
-        r = math.exp(-self.config.dt / self.config.tau_rate)
-        k = spikes.shape[0]
-        coef = torch.tensor([(1.0 - r) * r ** (k - 1 - j) for j in range(k)], dtype=x.dtype, device=x.device)
-        return torch.tensordot(coef, spikes, dims=1) + x * r ** k
+        return torch.tensordot(self._rate_coef, spikes, dims=1) + x * self._rate_decay_k
 
 
 class _Substeps(torch.autograd.Function):
