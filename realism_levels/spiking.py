@@ -29,7 +29,9 @@ Speed (issue 17): a control step is 20 internal steps of (batch, 81) tensors, so
 per-operation overhead, in the forward pass and in autograd's backward (measured: snn.Leaky's call a
 quarter of a BPTT step, backward about a third). So, with the same model:
 - ``_fire`` does the Leaky's update itself, the same floating-point operations as ``self.lif(input,
-  v)`` with these settings (tested bit for bit), with the Leaky's own surrogate;
+  v)`` with these settings (tested bit for bit), with the Leaky's own surrogate (per internal step of
+  (32, 81), no graph: the Leaky called with its state 105 us, with init_hidden=True, which would keep
+  the state on the Leaky, 74 us, ``_fire`` 32 us);
 - the terms that are fixed while the parameters are (synaptic jump, leak, gap currents) are folded
   into two matrices, formed once per parameter version (``_step_terms``), and the output filter runs
   over a control step's spikes at once;
