@@ -486,7 +486,8 @@ def test_the_report_replays_every_trained_swimmer_along_the_load_axis(tmp_path, 
                    "open-loop wave (no circuit)", "C. elegans (Fang-Yen et al. 2010)", "**gait-load**"):
         assert needed in gait, needed
     cache = ex.cell_dir(cfg, "swim", "rate", "shuffled", "weights", 0) / "gait_load.json"
-    assert len(json.loads(cache.read_text())["gait_load"]) == 2 * len(gait_load.CONDITIONS)
+    assert len(json.loads(cache.read_text())["gait_load"]) == 2 * len(gait_load.CONDITIONS) + 1   # + backward
+    assert "backward drive: episodes with a tail-to-head wave" in gait
     # a second report reads the cache: nothing is replayed again
     monkeypatch.setattr(gait_load, "_measure", lambda *a, **k: pytest.fail("a cached replay was run again"))
     import dataclasses

@@ -35,9 +35,14 @@ The family ``gait-load`` (+1: the connectome adapts more than each null wiring) 
 outcome, the connectome against each null wiring among cells that learned to swim and have at least two
 seeds with the outcome; Holm within the family. Reference rows: the open-loop travelling wave (no circuit,
 head oscillator off) at the same loads, and the animal.
+
+The sense check of issue 18 rides along: each swimmer given backward drive (AVA, AVD, AVE driven, AVB and
+PVC not), head oscillator off, in water; the table counts the episodes whose mid-body wave runs tail to
+head, as a reversing worm's does (descriptive, no test).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -57,6 +62,9 @@ SEED0 = 6_000_000          # episode seeds apart from training's, the probes' an
 # outcome -> (measure, head oscillator, the load it falls to)
 FALLS = {"frequency_fall": ("frequency", "off", 10.0), "wavelength_fall": ("wavelength", "trained", 100.0)}
 OUTCOMES = ("rhythm_range", *FALLS)
+# the sense check of issue 18: the forward swimmer given backward drive (AVA, AVD, AVE driven, AVB and PVC
+# not; the probes' "backward drive"), head oscillator off, in water: does its wave run tail to head?
+BACKWARD = "backward/water/1"
 
 
 def animal_fall(measure: str) -> float:
@@ -110,13 +118,16 @@ def gait_cell(cfg: ExperimentConfig, cell) -> dict:
     replays = stored.get("gait_load", {}) if stored.get("config_hash") == key else {}
     todo = [(head, medium, load) for head in HEADS for medium, load in CONDITIONS
             if _cond_key(head, medium, load) not in replays]
+    todo += [("backward", *WATER)] if BACKWARD not in replays else []
     if todo:
         params, _ = Run.open(cell_dir(cfg, *cell)).load_policy()
         base = tc.eval_spec(episodes=EPISODES, held_out=True)
         for head, medium, load in todo:
             hz = float(tc.head_cpg) if head == "trained" else 0.0
-            replays[_cond_key(head, medium, load)] = _measure(replay_spec(base, hz, medium, load), params,
-                                                              SEED0 + 1000 * int(cell[-1]))
+            spec = replay_spec(base, hz, medium, load)
+            if head == "backward":
+                spec = replay_spec(dataclasses.replace(base, drive=(0.0, 1.0)), 0.0, medium, load)
+            replays[_cond_key(head, medium, load)] = _measure(spec, params, SEED0 + 1000 * int(cell[-1]))
         atomic_write_text(path, json.dumps({"config_hash": key, "gait_load": replays}))
     return replays
 
@@ -295,19 +306,24 @@ def gait_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> 
             bl, _ = _along(recs, "wavelength")
             out = ([_mean_sd([r["rhythm_range"] for r in sel]), _mean_sd([r["frequency_fall"] for r in sel]), ""]
                    if head == "off" else ["", "", _mean_sd([r["wavelength_fall"] for r in sel])])
-            table.append([task, label, wiring, head, f"{n} of {len(sel)}", hz, bl, *out])
+            back = [r["replay"][BACKWARD] for r in sel] if head == "off" else []
+            reverse = (f"{sum(d == 'tail-to-head' for rec in back for d in rec['direction'])} of "
+                       f"{sum(len(rec['direction']) for rec in back)}" if back else "")
+            table.append([task, label, wiring, head, f"{n} of {len(sel)}", hz, bl, *out, reverse])
     refs = wave_references(cfg, rows[0]["task"])
     rec = [[refs[_cond_key("off", *c)]] for c in CONDITIONS]
     hz, _ = _along(rec, "frequency")
     bl, _ = _along(rec, "wavelength")
     w, a = (_end(refs[_cond_key("off", "water", x)], "wavelength") for x in (1.0, FALLS["wavelength_fall"][2]))
     table.append(["", "open-loop wave (no circuit)", "", "imposed", "", hz, bl, "", "",
-                  _fmt(math.log2(w / a) if math.isfinite(w) and math.isfinite(a) else math.nan, "+.2f")])
+                  _fmt(math.log2(w / a) if math.isfinite(w) and math.isfinite(a) else math.nan, "+.2f"), ""])
     table.append(["", "C. elegans (Fang-Yen et al. 2010)", "", "", "every load",
                   f"{aw['frequency']:g} (water) to {aa['frequency']:g} (agar)",
-                  f"{aw['wavelength']:g} (water) to {aa['wavelength']:g} (agar)", ">= 3", "> 0", "> 0"])
+                  f"{aw['wavelength']:g} (water) to {aa['wavelength']:g} (agar)", ">= 3", "> 0", "> 0",
+                  "reverses (AVA-driven backward waves)"])
     lines += _md_table(["task", "level", "wiring", "head osc.", f"seeds swimming ({loads})", "Hz", "BL",
-                        "rhythm range", "frequency fall", "wavelength fall"], table) + [""]
+                        "rhythm range", "frequency fall", "wavelength fall",
+                        "backward drive: episodes with a tail-to-head wave"], table) + [""]
     tests = gait_tests(cfg, rows, learning)
     word, text = gait_verdict(tests)
     lines += [f"**gait-load** (the connectome adapts its gait to the load more than each null wiring, +1; Holm "
