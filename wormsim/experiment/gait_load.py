@@ -38,7 +38,7 @@ head oscillator off) at the same loads, and the animal.
 
 The sense check of issue 18 rides along: each swimmer given backward drive (AVA, AVD, AVE driven, AVB and
 PVC not), head oscillator off, in water; the table counts the episodes whose mid-body wave runs tail to
-head, as a reversing worm's does (descriptive, no test).
+head with at least 1 rad/BL, as a reversing worm's does (descriptive, no test).
 """
 from __future__ import annotations
 
@@ -137,11 +137,12 @@ def _mean(values) -> float:
     return float(np.mean(v)) if v else math.nan
 
 
-def _swims(record: dict, i: int) -> bool:
-    """Episode i undulates as a swimmer does: a head-to-tail wave at mid-body with an amplitude of at least
-    gait.MIN_AMPLITUDE (1 rad/BL; the animal bends 5-10), not a small wobble or a wave run backwards."""
+def _swims(record: dict, i: int, direction: str = "head-to-tail") -> bool:
+    """Episode i undulates as a swimmer does: a wave at mid-body running ``direction`` (head to tail:
+    forward) with an amplitude of at least gait.MIN_AMPLITUDE (1 rad/BL; the animal bends 5-10), not a
+    small wobble or a wave run the other way."""
     from wormsim.gait import MIN_AMPLITUDE
-    return (record["frequency"][i] is not None and record["direction"][i] == "head-to-tail"
+    return (record["frequency"][i] is not None and record["direction"][i] == direction
             and (record["amplitude"][i] or 0.0) >= MIN_AMPLITUDE)
 
 
@@ -307,8 +308,8 @@ def gait_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> 
             out = ([_mean_sd([r["rhythm_range"] for r in sel]), _mean_sd([r["frequency_fall"] for r in sel]), ""]
                    if head == "off" else ["", "", _mean_sd([r["wavelength_fall"] for r in sel])])
             back = [r["replay"][BACKWARD] for r in sel] if head == "off" else []
-            reverse = (f"{sum(d == 'tail-to-head' for rec in back for d in rec['direction'])} of "
-                       f"{sum(len(rec['direction']) for rec in back)}" if back else "")
+            reverse = (f"{sum(_swims(rec, i, 'tail-to-head') for rec in back for i in range(len(rec['direction'])))}"
+                       f" of {sum(len(rec['direction']) for rec in back)}" if back else "")
             table.append([task, label, wiring, head, f"{n} of {len(sel)}", hz, bl, *out, reverse])
     refs = wave_references(cfg, rows[0]["task"])
     rec = [[refs[_cond_key("off", *c)]] for c in CONDITIONS]
