@@ -221,7 +221,7 @@ def wave_references(cfg: ExperimentConfig, task: str = "swim") -> dict:
 def gait_tests(cfg: ExperimentConfig, rows: list[dict], learning: dict) -> list[dict]:
     """Connectome against each null wiring, per level and outcome, among seeds with the outcome (at least
     two a side); Holm over the family (``p_holm`` on the tests whose cells both learned to swim)."""
-    from wormsim.experiment.stats import comparisons, holm
+    from wormsim.experiment.stats import comparisons, holm_within
     tests = []
     for key in OUTCOMES:
         vals = [{**r, "value": r[key], "score": r[key], "n_params": 0} for r in rows if math.isfinite(r[key])]
@@ -230,10 +230,7 @@ def gait_tests(cfg: ExperimentConfig, rows: list[dict], learning: dict) -> list[
             counts[r["level"], r["wiring"]] = counts.get((r["level"], r["wiring"]), 0) + 1
         vals = [r for r in vals if counts[r["level"], r["wiring"]] >= 2]
         tests += [{**t, "measure": key} for t in comparisons(cfg, vals, learning) if t["family"] == "wiring"]
-    kept = [t for t in tests if t.get("learned_a") is True and t.get("learned_b") is True and np.isfinite(t["p"])]
-    for t, p in zip(kept, holm([t["p"] for t in kept])):
-        t["p_holm"] = p
-    return tests
+    return holm_within(tests)
 
 
 def gait_verdict(tests: list[dict]) -> tuple[str, str]:
@@ -271,9 +268,7 @@ def _mean_sd(values: list[float], spec: str = "+.2f") -> str:
 
 def gait_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> list[str]:
     """The report's section (empty without eligible cells or with --no-gait)."""
-    from wormsim.experiment.claims import fmt_p
-    from wormsim.experiment.stats import format_ci as _ci
-    from wormsim.experiment.stats import format_g
+    from wormsim.experiment.stats import family_table
     from wormsim.experiment.stats import md_table as _md_table
     from wormsim.gait import ANIMAL
     if not cfg.gait:
@@ -330,9 +325,5 @@ def gait_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> 
     lines += [f"**gait-load** (the connectome adapts its gait to the load more than each null wiring, +1; Holm "
               f"within the family): **{word}**. {text}", ""]
     if tests:
-        lines += _md_table(["outcome", "comparison", "n", "a - b [95% CI]", "g [95% CI]", "p", "Holm p"],
-                           [[t["measure"], f"{t['a']} vs {t['b']}", f"{t['n_a']} / {t['n_b']}",
-                             f"{t['diff']:+.3f} {_ci(t['diff_ci'], '+.3f')}",
-                             f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f', g=True)}", fmt_p(t["p"]),
-                             fmt_p(t["p_holm"]) if "p_holm" in t else "not learned"] for t in tests]) + [""]
+        lines += family_table(tests, label="outcome") + [""]
     return lines

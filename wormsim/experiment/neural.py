@@ -76,7 +76,7 @@ def atlas_results(cfg: ExperimentConfig, results: list[dict]) -> list[dict]:
 def atlas_tests(cfg: ExperimentConfig, rows: list[dict], learning: dict) -> list[dict]:
     """Connectome against each null wiring, per level, on each strain's AUC and r of the trained cells
     (the grid's comparisons, stats.comparisons), Holm within this family."""
-    from wormsim.experiment.stats import comparisons, holm
+    from wormsim.experiment.stats import comparisons, holm_within
     tests = []
     for strain in ("wt", "unc31"):
         for m in MEASURES:
@@ -85,17 +85,12 @@ def atlas_tests(cfg: ExperimentConfig, rows: list[dict], learning: dict) -> list
                     for r in rows if r.get(key) is not None and np.isfinite(r[key])]
             tests += [{**t, "measure": f"atlas {strain} {m}"} for t in comparisons(cfg, vals, learning)
                       if t["family"] == "wiring"]
-    kept = [t for t in tests if t.get("learned_a") is True and t.get("learned_b") is True and np.isfinite(t["p"])]
-    for t, p in zip(kept, holm([t["p"] for t in kept])):
-        t["p_holm"] = p
-    return tests
+    return holm_within(tests)
 
 
 def atlas_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> list[str]:
     """The report's section (empty without eligible cells or with --no-atlas)."""
-    from wormsim.experiment.claims import fmt_p
-    from wormsim.experiment.stats import format_ci as _ci
-    from wormsim.experiment.stats import format_g, mean_ci
+    from wormsim.experiment.stats import family_table, mean_ci
     from wormsim.experiment.stats import md_table as _md_table
     if not cfg.atlas:
         return []
@@ -129,8 +124,5 @@ def atlas_section(cfg: ExperimentConfig, results: list[dict], learning: dict) ->
     if tests:
         lines += ["Connectome against each null wiring (trained swimmers; cells that did not learn to swim left "
                   "out; Holm within this family):", ""]
-        lines += _md_table(["measure", "comparison", "a - b [95% CI]", "g [95% CI]", "p", "Holm p"],
-                           [[t["measure"], f"{t['a']} vs {t['b']}", f"{t['diff']:+.3f} {_ci(t['diff_ci'], '+.3f')}",
-                             f"{format_g(t['hedges_g'])} {_ci(t['g_ci'], '+.2f', g=True)}", fmt_p(t["p"]),
-                             fmt_p(t["p_holm"]) if "p_holm" in t else "not learned"] for t in tests]) + [""]
+        lines += family_table(tests) + [""]
     return lines

@@ -400,3 +400,23 @@ def md_table(head: list[str], rows: list[list]) -> list[str]:
     """A markdown table: the header, its rule, one line per row (cells already formatted)."""
     return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def holm_within(tests: list[dict]) -> list[dict]:
+    """Holm's correction over one side family (the atlas's, the gait's): ``p_holm`` on the tests whose two
+    cells both learned the task; the others keep none (their tables say "not learned"). Returns tests."""
+    kept = [t for t in tests if t.get("learned_a") is True and t.get("learned_b") is True and math.isfinite(t["p"])]
+    for t, p in zip(kept, holm([t["p"] for t in kept])):
+        t["p_holm"] = p
+    return tests
+
+
+def family_table(tests: list[dict], label: str = "measure") -> list[str]:
+    """A side family's comparisons as a markdown table: what is compared, a - b and g with their
+    intervals, the raw and the Holm p."""
+    from wormsim.experiment.claims import fmt_p
+    return md_table([label, "comparison", "n", "a - b [95% CI]", "g [95% CI]", "p", "Holm p"],
+                    [[t["measure"], f"{t['a']} vs {t['b']}", f"{t['n_a']} / {t['n_b']}",
+                      f"{t['diff']:+.3f} {format_ci(t['diff_ci'], '+.3f')}",
+                      f"{format_g(t['hedges_g'])} {format_ci(t['g_ci'], '+.2f', g=True)}", fmt_p(t["p"]),
+                      fmt_p(t["p_holm"]) if "p_holm" in t else "not learned"] for t in tests])
