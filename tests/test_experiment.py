@@ -109,6 +109,12 @@ def test_stale_cells_are_refused_then_retrained_on_request(tmp_path, monkeypatch
     monkeypatch.setattr(es, "train_es", lambda *a, **k: pytest.fail("a matching finished cell was retrained"))
     bigger.rerun_stale = False
     ex.run_experiment(bigger, progress=False)
+    # a cell that died before its first checkpoint (its circuit never recorded) has nothing to lose: it is
+    # not stale, and does not stop the grid
+    path = ex.cell_dir(bigger, "swim", "rate", "connectome", "weights", 1)
+    for name in ("summary.json", "checkpoint.pkl", "circuit.json"):
+        (path / name).unlink()
+    assert ex.cell_state(bigger, ("swim", "rate", "connectome", "weights", 1)) == "new"
 
 
 def test_statistics():

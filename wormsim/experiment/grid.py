@@ -191,11 +191,17 @@ def describe(diff: dict) -> str:
     return ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
 
 
+def _has_training(path: Path) -> bool:
+    return (path / "summary.json").is_file() or (path / "checkpoint.pkl").is_file()
+
+
 def cell_state(cfg: ExperimentConfig, cell) -> str:
     """'done', 'resume', 'new', 'stale' or 'failed' (an earlier invocation gave it up, its error in
-    FAILED; the next one tries it again, from its checkpoint if it has one)."""
+    FAILED; the next one tries it again, from its checkpoint if it has one). Only a cell with something
+    trained (a summary or a checkpoint) can be stale: one that died before its first checkpoint (its
+    config.json half-way, say) has nothing to lose and starts afresh."""
     path = cell_dir(cfg, *cell)
-    if stale_fields(path, train_config(cfg, *cell)):
+    if _has_training(path) and stale_fields(path, train_config(cfg, *cell)):
         return "stale"
     if (path / "summary.json").is_file():
         return "done"
@@ -211,7 +217,7 @@ def run_cell(cfg: ExperimentConfig, task, level, wiring, train, seed, progress=F
     tc = train_config(cfg, task, level, wiring, train, seed, workers)
     trainer = trainer_for(tc).load()
     diff = stale_fields(path, tc)
-    if diff and not cfg.rerun_stale:
+    if diff and not cfg.rerun_stale and _has_training(path):
         raise ValueError(f"{path} was made with another configuration ({describe(diff)}); "
                          f"use another --out, or --rerun-stale to retrain it")
     if not diff:
