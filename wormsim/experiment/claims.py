@@ -33,7 +33,7 @@ import numpy as np
 
 from wormsim.envs.tasks import get_task
 from wormsim.experiment.config import ExperimentConfig
-from wormsim.experiment.stats import ALPHA, diff_format, format_g, holm
+from wormsim.experiment.stats import ALPHA, diff_format, fmt_p, format_g, holm  # noqa: F401 (fmt_p: used by the report)
 from wormsim.realism_levels import level_names
 
 CLAIMS = {
@@ -108,10 +108,6 @@ FAMILIES: tuple[Family, ...] = (
            "Watts-Strogatz comes close: no difference between the connectome and Watts-Strogatz", 0,
            lambda cfg, t: t["family"] == "wiring" and t["wiring_b"] == "watts-strogatz", "watts-strogatz"),
 )
-
-
-def fmt_p(p: float) -> str:
-    return "n/a" if not math.isfinite(p) else f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def both_learned(t: dict) -> bool:

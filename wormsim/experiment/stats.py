@@ -402,6 +402,10 @@ def md_table(head: list[str], rows: list[list]) -> list[str]:
             + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
+def fmt_p(p: float) -> str:
+    return "n/a" if not math.isfinite(p) else f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
 def holm_within(tests: list[dict]) -> list[dict]:
     """Holm's correction over one side family (the atlas's, the gait's): ``p_holm`` on the tests whose two
     cells both learned the task; the others keep none (their tables say "not learned"). Returns tests."""
@@ -414,7 +418,6 @@ def holm_within(tests: list[dict]) -> list[dict]:
 def family_table(tests: list[dict], label: str = "measure") -> list[str]:
     """A side family's comparisons as a markdown table: what is compared, a - b and g with their
     intervals, the raw and the Holm p."""
-    from wormsim.experiment.claims import fmt_p
     return md_table([label, "comparison", "n", "a - b [95% CI]", "g [95% CI]", "p", "Holm p"],
                     [[t["measure"], f"{t['a']} vs {t['b']}", f"{t['n_a']} / {t['n_b']}",
                       f"{t['diff']:+.3f} {format_ci(t['diff_ci'], '+.3f')}",
