@@ -33,7 +33,7 @@ import numpy as np
 
 from wormsim.envs.tasks import get_task
 from wormsim.experiment.config import ExperimentConfig
-from wormsim.experiment.stats import ALPHA, diff_format, fmt_p, format_g, holm  # noqa: F401 (fmt_p: used by the report)
+from wormsim.experiment.stats import ALPHA, diff_format, fmt_p, format_g, holm
 from wormsim.realism_levels import level_names
 
 CLAIMS = {

@@ -73,12 +73,6 @@ def animal_fall(measure: str) -> float:
     return math.log2(ANIMAL["water"][measure] / ANIMAL["agar"][measure])
 
 
-def _eligible(cell) -> bool:
-    task, _, _, train, _ = cell
-    spec = get_task(task)
-    return train == "weights" and spec.has_body and spec.metric == "final_speed"
-
-
 def _cond_key(head: str, medium: str, load: float) -> str:
     return f"{head}/{medium}/{load:g}"
 
@@ -132,11 +126,6 @@ def gait_cell(cfg: ExperimentConfig, cell) -> dict:
     return replays
 
 
-def _mean(values) -> float:
-    v = [x for x in values if x is not None]
-    return float(np.mean(v)) if v else math.nan
-
-
 def _swims(record: dict, i: int, direction: str = "head-to-tail") -> bool:
     """Episode i undulates as a swimmer does: a wave at mid-body running ``direction`` (head to tail:
     forward) with an amplitude of at least gait.MIN_AMPLITUDE (1 rad/BL; the animal bends 5-10), not a
@@ -167,15 +156,10 @@ def seed_outcomes(replay: dict) -> dict:
 
 def gait_results(cfg: ExperimentConfig, results: list[dict]) -> list[dict]:
     """One row per eligible finished cell: task, level label, wiring, seed, its outcomes and its replays."""
-    from wormsim.experiment.grid import cell_dir, split_label
+    from wormsim.experiment.grid import trained_cells
+    from wormsim.experiment.references import trained_swimmer
     rows = []
-    for r in results:
-        level, train = split_label(r["level"])
-        cell = (r["task"], level, r["wiring"], train, r["seed"])
-        if r.get("status", "done") != "done" or not _eligible(cell):
-            continue
-        if not (cell_dir(cfg, *cell) / "policy.npz").is_file():     # a row without its run (a reread table)
-            continue
+    for r, cell in trained_cells(cfg, results, trained_swimmer):
         replay = gait_cell(cfg, cell)
         rows.append({"task": r["task"], "level": r["level"], "wiring": r["wiring"], "seed": r["seed"],
                      **seed_outcomes(replay), "replay": replay})
@@ -188,32 +172,23 @@ def wave_references(cfg: ExperimentConfig, task: str = "swim") -> dict:
     the body alone does to an imposed wave as the load rises: its wavelength change is mechanical."""
     import gymnasium as gym
 
-    import wormsim  # noqa: F401  (registers the environments)
     from wormsim.analysis import gait
     from wormsim.envs.waves import TravellingWave
-    spec = get_task(task)
+    from wormsim.experiment.references import open_loop
+    probe = gym.make_vec(get_task(task).env_id, num_envs=1, vectorization_mode="vector_entry_point")
+    layout = probe.layout
+    probe.close()
+    wave = TravellingWave(n_segments=layout.n_segments, frequency=cfg.head_cpg or 2.0)
     out = {}
     for medium, load in CONDITIONS:
-        kwargs = {"duration": DURATION, "head_cpg": 0.0, "medium": medium, **dict(spec.held_out)}
-        if load != 1.0:
-            kwargs["load"] = load
-        env = gym.make_vec(spec.env_id, num_envs=EPISODES, vectorization_mode="vector_entry_point", **kwargs)
-        try:
-            wave = TravellingWave(n_segments=env.layout.n_segments, frequency=cfg.head_cpg or 2.0)
-            obs, _ = env.reset(seed=[SEED0 - 1 - k for k in range(EPISODES)])
-            dt, curv = float(env.control_dt), []
-            speed = np.zeros(EPISODES)
-            for k in range(int(env.max_steps)):
-                _, _, _, _, info = env.step(np.repeat(wave(k * dt)[None], EPISODES, axis=0))
-                curv.append(np.asarray(info["curvature"], float))
-                speed += np.asarray(info["speed"], float) / env.max_steps
-        finally:
-            env.close()
-        g = gait(np.stack(curv), dt)
+        _, curvature, dt = open_loop(task, [SEED0 - 1 - k for k in range(EPISODES)],
+                                     lambda t, n: np.repeat(wave(t)[None], n, axis=0), duration=DURATION,
+                                     head_cpg=0.0, medium=medium, **({"load": load} if load != 1.0 else {}))
+        g = gait(curvature, dt)
         out[_cond_key("off", medium, load)] = {
             **{k: [float(x) if math.isfinite(float(x)) else None for x in g[k]]
                for k in ("frequency", "wavelength", "amplitude")},
-            "direction": [str(d) for d in g["direction"]], "speed": [float(x) for x in speed]}
+            "direction": [str(d) for d in g["direction"]]}
     return out
 
 
@@ -259,7 +234,7 @@ def _along(records: list[dict], measure: str) -> tuple[str, str]:
     return " · ".join(values), " · ".join(counts)
 
 
-def _mean_sd(values: list[float], spec: str = "+.2f") -> str:
+def _mean_n(values: list[float], spec: str = "+.2f") -> str:
     v = [x for x in values if math.isfinite(x)]
     if not v:
         return "- (0)"
@@ -300,8 +275,8 @@ def gait_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> 
             recs = [[r["replay"][_cond_key(head, *c)] for r in sel] for c in CONDITIONS]
             hz, n = _along(recs, "frequency")
             bl, _ = _along(recs, "wavelength")
-            out = ([_mean_sd([r["rhythm_range"] for r in sel]), _mean_sd([r["frequency_fall"] for r in sel]), ""]
-                   if head == "off" else ["", "", _mean_sd([r["wavelength_fall"] for r in sel])])
+            out = ([_mean_n([r["rhythm_range"] for r in sel]), _mean_n([r["frequency_fall"] for r in sel]), ""]
+                   if head == "off" else ["", "", _mean_n([r["wavelength_fall"] for r in sel])])
             back = [r["replay"][BACKWARD] for r in sel] if head == "off" else []
             reverse = (f"{sum(_swims(rec, i, 'tail-to-head') for rec in back for i in range(len(rec['direction'])))}"
                        f" of {sum(len(rec['direction']) for rec in back)}" if back else "")

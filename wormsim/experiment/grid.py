@@ -673,6 +673,20 @@ def run_grids(cfgs: list[ExperimentConfig], progress: bool = True, log=print,
     return out_rows
 
 
+def trained_cells(cfg: ExperimentConfig, results: list[dict], eligible) -> list[tuple[dict, tuple]]:
+    """(row, cell) of every finished row of ``results`` whose cell ``eligible(cell)`` admits and whose run
+    keeps its policy (a table reread without its runs has none): what the report's replays (probes,
+    atlas, gait) replay."""
+    out = []
+    for r in results:
+        level, train = split_label(r["level"])
+        cell = (r["task"], level, r["wiring"], train, r["seed"])
+        if (r.get("status", "done") == "done" and eligible(cell)
+                and (cell_dir(cfg, *cell) / "policy.npz").is_file()):
+            out.append((r, cell))
+    return out
+
+
 def finished_results(cfg: ExperimentConfig) -> tuple[list[dict], int]:
     """(the rows of cells.csv for the cells of the grid finished so far, training nothing; the number of
     cells in the grid): what an interim report (--report-only) is made of. Cells made with another

@@ -53,15 +53,9 @@ def atlas_results(cfg: ExperimentConfig, results: list[dict]) -> list[dict]:
     """One row per eligible finished cell: task, level label, wiring, seed, and for each strain and
     measure the trained value (``wt_auc``, ...), the untrained circuit's (``untrained_wt_auc``, ...) and
     the anatomy's (``anatomy_wt_auc``, ...)."""
-    from wormsim.experiment.grid import cell_dir, split_label
+    from wormsim.experiment.grid import trained_cells
     rows = []
-    for r in results:
-        level, train = split_label(r["level"])
-        cell = (r["task"], level, r["wiring"], train, r["seed"])
-        if r.get("status", "done") != "done" or not _eligible(cell):
-            continue
-        if not (cell_dir(cfg, *cell) / "policy.npz").is_file():
-            continue
+    for r, cell in trained_cells(cfg, results, _eligible):
         a = atlas_cell(cfg, cell)
         row = {"task": r["task"], "level": r["level"], "wiring": r["wiring"], "seed": r["seed"]}
         for strain in a["trained"]:

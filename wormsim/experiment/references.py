@@ -24,24 +24,34 @@ from wormsim.experiment.config import ExperimentConfig
 _SEED0 = 3_000_000            # episode seeds of the references, apart from every run's
 
 
-def _episodes(cfg: ExperimentConfig, task: str, policy, head_cpg: float) -> np.ndarray:
-    """Mean forward speed of every held-out episode of ``task`` under ``policy(t) -> (B, 2J)``, BL/s."""
+def open_loop(task: str, seeds: list[int], policy, **env_kwargs) -> tuple[np.ndarray, np.ndarray, float]:
+    """One episode of ``task`` per seed (its held_out options, then ``env_kwargs``) under ``policy(t, n) ->
+    (n, 2J)``, no circuit: (mean forward speed per episode, BL/s; curvature (T, n, J), rad/BL; the
+    control step, s)."""
     import gymnasium as gym
     import wormsim  # noqa: F401  (registers the environments)
     spec = get_task(task)
-    n = max(2, cfg.eval_episodes * cfg.seeds)
-    kwargs = {"duration": float(cfg.duration), "head_cpg": float(head_cpg), **dict(spec.held_out)}
-    env = gym.make_vec(spec.env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+    n = len(seeds)
+    env = gym.make_vec(spec.env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                       **{**dict(spec.held_out), **env_kwargs})
     try:
-        env.reset(seed=[_SEED0 + k for k in range(n)])
+        env.reset(seed=list(seeds))
         dt, steps = float(env.control_dt), int(env.max_steps)
-        speed = np.zeros(n)
+        speed, curvature = np.zeros(n), []
         for k in range(steps):
             _, _, _, _, info = env.step(policy(k * dt, n))
             speed += np.asarray(info.get("speed", np.zeros(n)), float)
-        return speed / steps
+            curvature.append(np.asarray(info["curvature"], float))
+        return speed / steps, np.stack(curvature), dt
     finally:
         env.close()
+
+
+def _episodes(cfg: ExperimentConfig, task: str, policy, head_cpg: float) -> np.ndarray:
+    """Mean forward speed of every held-out episode of ``task`` under ``policy(t, n) -> (n, 2J)``, BL/s."""
+    n = max(2, cfg.eval_episodes * cfg.seeds)
+    return open_loop(task, [_SEED0 + k for k in range(n)], policy, duration=float(cfg.duration),
+                     head_cpg=float(head_cpg))[0]
 
 
 def body_references(cfg: ExperimentConfig, task: str) -> list[dict]:
@@ -87,6 +97,14 @@ def _probe_spec(spec, probe: str):
     raise ValueError(f"unknown probe {probe!r}; choose from {', '.join(PROBES)}")
 
 
+def trained_swimmer(cell) -> bool:
+    """A cell whose circuit was trained by ES to swim forward (a task with a body scored by its speed):
+    what the probes and the gait replays replay."""
+    task, _, _, train, _ = cell
+    spec = get_task(task)
+    return train == "weights" and spec.has_body and spec.metric == "final_speed"
+
+
 def probe_cell(cfg: ExperimentConfig, cell) -> dict:
     """Forward speed of a finished weights cell's trained policy and of its untrained circuit, per held-out
     episode, under each probe; cached in the cell's run directory (probes.json, grid.cell_cache)."""
@@ -117,7 +135,7 @@ def probe_rows(cfg: ExperimentConfig, cells_done: list) -> list[dict]:
     groups: dict = {}
     for cell in cells_done:
         task, level, wiring, train, _ = cell
-        if train != "weights" or not get_task(task).has_body or get_task(task).metric != "final_speed":
+        if not trained_swimmer(cell):
             continue
         if not (cell_dir(cfg, *cell) / "policy.npz").is_file():     # a row without its run (a reread table)
             continue

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from wormsim.envs.tasks import get_task
-from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results, fmt_p
+from wormsim.experiment.claims import CLAIMS, FAMILIES, family_results
 from wormsim.experiment.config import ExperimentConfig, command_line
 from wormsim.experiment.figures import plot_curves
 from wormsim.experiment.grid import cell_algo, split_label, uses_wiring, write_csv
-from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, diff_format,
+from wormsim.experiment.stats import (ALPHA, FLOOR_MARGIN, cell_learning, comparisons, diff_format, fmt_p,
                                       floor_flag, format_g, interactions, mean_ci, smallest_p, speed_comparisons)
 from wormsim.experiment.stats import format_ci as _ci
 from wormsim.experiment.stats import md_table as _md_table
