@@ -177,7 +177,9 @@ class RegressionTask(NonMotorTask):
     - reward on a scored step = (target^2 - (y - target)^2) / (n_scored * amplitude^2 / 3), 0 otherwise:
       the squared error saved against answering 0, over its expected total. So an episode's return is
       an *unclipped* R^2 (answering 0 gives 0, perfect recall about 1, a wrong answer below 0), and its
-      mean over episodes estimates 1 - MSE / Var(target) without bias. Use the return, not the clipped
+      mean over episodes estimates 1 - MSE / Var(target) without bias. One episode's value is not bounded
+      by 1: perfect recall scores sum(target^2) / expected, above 1 when its cues are larger than
+      average, so a mean over a few fixed episodes (a validation check) can read above 1. Use the return, not the clipped
       score, to compare circuits that fail: the clip makes every failure 0. (This also keeps ES's
       fitness free of the cues' own spread: answering 0 scores exactly 0 whatever the cues were.)
 

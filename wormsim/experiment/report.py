@@ -161,7 +161,10 @@ def _reading_notes(cfg: ExperimentConfig, tests: list[dict], seeds: int | None =
         "the range the mean can take (accuracy to [0, 1], R^2 to at most 1); speed is not clamped.",
         *([f"- {', '.join(regression)}: analysed on the unclipped recall R^2 (1 - MSE / variance of the "
            "targets; 0 is answering the targets' mean, below 0 is worse than that): the task's own score clips "
-           "it at 0, which would make every failing cell equal. The clipped score is shown beside it."
+           "it at 0, which would make every failing cell equal. The clipped score is shown beside it. One "
+           "episode's value is an unbiased estimate, not a bounded one: perfect recall of cues larger than "
+           "average reads above 1, so a validation check on a few fixed episodes can exceed 1; its expected "
+           "value over episodes is at most 1."
            + (" Reservoir (readout) cells report the held-out R^2 pooled over all test steps."
               if "readout" in cfg.trains else "")] if regression else []),
         f"- **Learned**: a cell learned when its held-out trials (every evaluation episode of every seed, "
