@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Issue 21: more navigators on the steering circuit (--circuit motor+head), run from the checkout's root with its
+# venv active. Two streams for a 2-core machine, each resumable (a train command given the same --out resumes):
+#     bash docs/navigate/head/levels_and_seeds.sh spiking      # the spiking level, connectome and shuffle, seed 0
+#     bash docs/navigate/head/levels_and_seeds.sh rate S       # the rate level, connectome and shuffle, seed S
+#     bash docs/navigate/head/levels_and_seeds.sh mlp          # the GRU baseline (no wiring: one run), seed 0
+# Every navigator starts from a swimmer of its own level, wiring and seed (wormsim train --init), trained with the
+# pilot's swim set-up at the level's ES step chosen by the converged grid's tuning on swim (rate 0.4, spiking 0.1,
+# GRU 0.2; docs/experiment/converged/tuning.json; the GRU's budget is the grid's cap, 600); navigation uses half that step (rate: 0.2, as the seed-0 runs did).
+# Then: python docs/navigate/evaluate.py OUT/nav-* --episodes 64 --out docs/navigate/head
+set -euo pipefail
+out=${OUT:-results/nav21}
+level=$1; seed=${2:-0}
+wirings=(connectome shuffled); budget=300
+case $level in
+    rate) swim_sigma=0.4; nav_sigma=0.2; extra=(--implicit-gaps) ;;
+    spiking) swim_sigma=0.1; nav_sigma=0.05; extra=() ;;
+    mlp) swim_sigma=0.2; nav_sigma=0.1; extra=(); wirings=(connectome); budget=600 ;;
+    *) echo "levels_and_seeds.sh: level must be rate, spiking or mlp, not '$level'" >&2; exit 2 ;;
+esac
+for wiring in "${wirings[@]}"; do
+    name=$level-$wiring-head-s$seed
+    wormsim train --task swim --level "$level" --wiring $wiring --circuit motor+head "${extra[@]}" --seed "$seed" \
+        --sigma $swim_sigma --popsize 24 --episodes 1 --duration 3 --budget $budget --stop plateau --eval-episodes 8 \
+        --workers 1 --no-video --no-tensorboard --out "$out/swim-$name"
+    wormsim train --task navigate --level "$level" --wiring $wiring --circuit motor+head "${extra[@]}" --seed "$seed" \
+        --init "$out/swim-$name" --duration 10 --episodes 8 --popsize 24 --sigma $nav_sigma --val-episodes 64 \
+        --patience 50 --eval-episodes 32 --budget $budget --stop plateau --workers 1 --no-video --no-tensorboard \
+        --out "$out/nav-$name"
+done
