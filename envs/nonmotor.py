@@ -199,13 +199,19 @@ class RegressionTask(NonMotorTask):
         self._ss_res = np.zeros(self.n_envs)
         self._ss_expected = int(self.scored.sum()) * self.amplitude ** 2 / 3.0
 
+    @property
+    def expected_ss(self) -> float:
+        """The expected sum of squared targets over an episode's scored steps (n_scored * amplitude^2 / 3):
+        the return's denominator, so a readout scored outside the env can form the same return."""
+        return float(self._ss_expected)
+
     def _evaluate(self, action, t):
         y = readout_y(action)
         target = self.targets[self._rows, t]
         scored = self.scored[t]
         err = np.where(scored, np.square(y - target), 0.0)
         self._ss_res += err
-        gain = np.where(scored, np.square(target) - err, 0.0) / self._ss_expected
+        gain = np.where(scored, np.square(target) - err, 0.0) / self.expected_ss
         return gain, {"readout": y, "target": np.where(scored, target, 0.0), "scored": scored}
 
     def torch_reward(self, action, info: dict):

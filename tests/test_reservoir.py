@@ -242,3 +242,28 @@ def test_conductance_swim_readout_is_refused_clearly(tmp_path, capsys):
     assert main(["train", "--train", "readout", "--level", "conductance", "--task", "swim", "--no-video",
                  "--out", str(tmp_path / "run")]) == 2
     assert "steps in torch (spiking, rate, mlp" in capsys.readouterr().err
+
+
+def test_readout_episode_return_is_the_envs_return():
+    """A fitted readout is analysed on the return the env itself would give its answers (the estimator of
+    every trained cell), not on a per-episode ratio with its heavy negative tail."""
+    import gymnasium as gym
+    import wormsim  # noqa: F401
+    env = gym.make_vec("wormsim/Memory-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    rng = np.random.default_rng(1)
+    env.reset(seed=[5, 6, 7])
+    J = env.layout.n_muscles // 2
+    total, preds, targets, scored = np.zeros(3), [], [], []
+    for _ in range(int(env.max_steps)):
+        y = rng.uniform(-0.8, 0.8, 3)                   # readout = mean(dorsal) - mean(ventral) = y
+        action = np.concatenate([np.repeat(0.5 + y[:, None] / 2, J, 1), np.repeat(0.5 - y[:, None] / 2, J, 1)], 1)
+        _, reward, _, _, info = env.step(action.astype(np.float32))
+        total += reward
+        preds.append(y), targets.append(info["target"]), scored.append(np.broadcast_to(info["scored"], 3))
+    got = rs._episode_return(np.array(preds), np.array(targets), np.array(scored), env.task.expected_ss)
+    env.close()
+    assert np.allclose(got, total, atol=1e-9), (got, total)
+    # answering 0 scores exactly 0; the readout's summary carries these returns as its trials and their mean
+    assert np.allclose(rs._episode_return(np.zeros((4, 2)), np.ones((4, 2)), np.ones((4, 2), bool), 4.0), 0.0)
+    fit = rs.fit_readout("rate", "connectome", "memory", seed=0, n_train=8, n_test=4)
+    assert len(fit["episode_returns"]) == 4 and fit["return"] == pytest.approx(np.mean(fit["episode_returns"]))

@@ -185,6 +185,8 @@ def _collect_episodes(task: str, env_kwargs: dict, seeds: list[int], stream: boo
                     out.setdefault(k, []).append(np.asarray(info[k]).copy())
         res: dict[str, Any] = {k: np.stack(v) for k, v in out.items()}
         res["layout"], res["control_dt"] = env.layout, float(env.control_dt)
+        if _readout_task(task) == "regression":
+            res["expected_ss"] = env.task.expected_ss
         if _readout_task(task) == "classification":
             res["decide"] = np.repeat(env.task.decide[:T, None], len(seeds), axis=1)
         if stream:
@@ -213,6 +215,16 @@ def _episode_r2(pred: np.ndarray, target: np.ndarray, scored: np.ndarray, clip: 
     (T, B) arrays -> (B,)."""
     r2 = np.array([r2_about(target[scored[:, b], b], pred[scored[:, b], b]) for b in range(pred.shape[1])])
     return np.clip(r2, 0.0, 1.0) if clip else r2
+
+
+def _episode_return(pred: np.ndarray, target: np.ndarray, scored: np.ndarray, expected_ss: float) -> np.ndarray:
+    """Per episode, the return the task's env gives these predictions (RegressionTask): the squared error
+    saved against answering 0, sum over scored steps of target^2 - (y - target)^2, over its expected total
+    ``expected_ss``. Its mean over episodes estimates 1 - MSE / Var(target) without bias, the analysed
+    value of every trained cell; a per-episode ratio 1 - SS_res / SS_ref instead has a heavy negative tail
+    on episodes whose few cues are small. (T, B) arrays -> (B,)."""
+    gain = np.where(scored, np.square(target) - np.square(pred - target), 0.0)
+    return gain.sum(axis=0) / float(expected_ss)
 
 
 def _seeds(base: int, seed: int, n: int) -> list[int]:
@@ -259,11 +271,12 @@ def _fit_regression(a_tr, a_te, train, test, ridge_alpha, shuffle, rng) -> dict:
     w, b = ridge_fit(a_tr[m_tr], y_tr, ridge_alpha)
     p_te, p_tr = a_te @ w + b, a_tr @ w + b
     per_episode = _episode_r2(p_te, test["target"], test["scored"])
-    unclipped = _episode_r2(p_te, test["target"], test["scored"], clip=False)
+    returns = _episode_return(p_te, test["target"], test["scored"], test["expected_ss"])
     return {"score": float(per_episode.mean()),
             "train_score": float(_episode_r2(p_tr, train["target"], train["scored"]).mean()),
             "pooled_r2": pooled_r2(test["target"][test["scored"]], p_te[test["scored"]]),
-            "episode_scores": per_episode.tolist(), "episode_r2": unclipped.tolist(),
+            "return": float(returns.mean()),
+            "episode_scores": per_episode.tolist(), "episode_returns": returns.tolist(),
             "n_train_samples": int(m_tr.sum()), "n_out": 1}
 
 
@@ -403,17 +416,18 @@ def train_readout(config, run, resume: bool = False, progress: bool = True) -> d
 
 
 def _readout_summary(config, out: dict, cls, input_weights: str) -> dict:
-    # final_r2: the held-out R^2 pooled over every scored test step, unclipped (regression tasks), the
-    # quantity the experiment's statistics use; None for a classification task, scored by accuracy
+    # final_r2: the held-out R^2 pooled over every scored test step, unclipped (regression tasks; None
+    # for a classification task, scored by accuracy), reported beside the analysed final_return
     features = "neurons" if cls.uses_wiring else "hidden units"
-    # the held-out trials a test of "did it learn" pools: per test episode, the unclipped R^2 (the
-    # analysed value's analogue) or the accuracy; a fitted readout has no untrained counterpart, so it is
-    # judged against chance alone
-    trained = {"return": out.get("episode_r2"), "speed": None, "score": out["episode_scores"]}
+    # the held-out trials a test of "did it learn" pools: per test episode, the env's return (regression:
+    # the unclipped R^2 estimate every trained cell is analysed on) or the accuracy; final_return, their
+    # mean, is then the cell's analysed value, the same estimator as a trained cell's. A fitted readout has
+    # no untrained counterpart, so it is judged against chance alone
+    trained = {"return": out.get("episode_returns"), "speed": None, "score": out["episode_scores"]}
     return {"final_score": out["score"], "final_r2": out.get("pooled_r2"),
             "heldout": {"trained": trained, "untrained": None},
             "train_score": out["train_score"], "final_speed": None,
-            "final_return": None, "untrained_speed": None, "generations": 0,
+            "final_return": out.get("return"), "untrained_speed": None, "generations": 0,
             "n_params": out["n_readout_params"], "train": "readout", "input_weights": input_weights,
             "reservoir_knob": cls.reservoir_knob, "reservoir_scale": out["scale"],
             "readout_features": f"ridge on all {out['n_features']} {features}' activity",

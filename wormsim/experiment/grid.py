@@ -251,8 +251,9 @@ def cell_cache(cfg: ExperimentConfig, cell, name: str, compute):
 
 def cell_value(task: str, summary: dict) -> tuple[float, bool]:
     """(the analysed value of a finished cell, whether it is the clipped score standing in for it). The
-    value is the task's metric (TaskSpec.metric); a reservoir cell on a regression task has no episode
-    return and reports the held-out pooled R^2 if its summary has it, else the clipped score (flagged)."""
+    value is the task's metric (TaskSpec.metric; a reservoir cell on a regression task has it too, the mean
+    of its held-out episodes' returns); a summary written before reservoirs recorded their returns falls
+    back on the held-out pooled R^2, else on the clipped score (flagged)."""
     spec = get_task(task)
     v = summary.get(spec.metric)
     if v is not None and math.isfinite(float(v)):

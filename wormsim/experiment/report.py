@@ -165,7 +165,8 @@ def _reading_notes(cfg: ExperimentConfig, tests: list[dict], seeds: int | None =
            "episode's value is an unbiased estimate, not a bounded one: perfect recall of cues larger than "
            "average reads above 1, so a validation check on a few fixed episodes can exceed 1; its expected "
            "value over episodes is at most 1."
-           + (" Reservoir (readout) cells report the held-out R^2 pooled over all test steps."
+           + (" Reservoir (readout) cells are analysed on the same estimator, the mean return of their held-out "
+                 "episodes (the env's return of the fitted readout's answers)."
               if "readout" in cfg.trains else "")] if regression else []),
         f"- **Learned**: a cell learned when its held-out trials (every evaluation episode of every seed, "
         f"pooled) beat the task's chance level" + (f" ({', '.join(chance)})" if chance else "")
