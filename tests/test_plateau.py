@@ -131,3 +131,10 @@ def test_a_task_validates_on_what_can_rank_policies():
                         score=np.array([0.0]), episodes=episodes)
     assert validation_values(result, "navigate").tolist() == [[1.0, 2.0]]
     assert validation_values(result, "swim").tolist() == [[0.1, 0.2]]
+
+
+def test_a_curve_that_never_moves_converges_after_patience():
+    """A policy that scores exactly the same on every check (NCAP on memory: 0 on every episode, standard
+    error 0) learns nothing and must stop like any other run that learns nothing, not run to its budget."""
+    p = _feed(np.zeros(40), patience=10, se=0.0)
+    assert p.converged_at == 10
