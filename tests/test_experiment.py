@@ -60,9 +60,12 @@ def test_grid_writes_tables_tests_curves_and_report(tmp_path):
     assert "smallest p it can return is 0.3333 -- never below 0.05" in text
     # every run records its held-out trials and the untrained circuit's on the same episodes
     assert "## Cells that did not learn" in text and all(c["trials"].startswith("[") for c in cells)
+    # a report-only run over the finished grid writes the final report, with no interim banner
+    import dataclasses
+    final = ex.run_experiment(dataclasses.replace(cfg, report_only=True), progress=False).read_text()
+    assert "Interim report" not in final and "| rate | shuffled | 2 |" in final
     # an interim report of a grid stopped part-way: what has finished, nothing trained, and says so
     (tmp_path / "runs" / "swim" / "rate-shuffled-s1" / "summary.json").unlink()
-    import dataclasses
     interim = ex.run_experiment(dataclasses.replace(cfg, report_only=True), progress=False).read_text()
     assert "Interim report: 5 of 6 cells finished** (1-2 of 2 seeds" in interim
     assert "| rate | shuffled | 1 |" in interim and "| rate | connectome | 2 |" in interim

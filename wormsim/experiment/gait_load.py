@@ -243,6 +243,7 @@ def _mean_n(values: list[float], spec: str = "+.2f") -> str:
 
 def gait_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> list[str]:
     """The report's section (empty without eligible cells or with --no-gait)."""
+    from wormsim.experiment.grid import uses_wiring
     from wormsim.experiment.stats import family_table
     from wormsim.experiment.stats import md_table as _md_table
     from wormsim.gait import ANIMAL
@@ -280,7 +281,8 @@ def gait_section(cfg: ExperimentConfig, results: list[dict], learning: dict) -> 
             back = [r["replay"][BACKWARD] for r in sel] if head == "off" else []
             reverse = (f"{sum(_swims(rec, i, 'tail-to-head') for rec in back for i in range(len(rec['direction'])))}"
                        f" of {sum(len(rec['direction']) for rec in back)}" if back else "")
-            table.append([task, label, wiring, head, f"{n} of {len(sel)}", hz, bl, *out, reverse])
+            table.append([task, label, wiring if uses_wiring(label) else "(none)", head, f"{n} of {len(sel)}", hz,
+                          bl, *out, reverse])
     refs = wave_references(cfg, rows[0]["task"])
     rec = [[refs[_cond_key("off", *c)]] for c in CONDITIONS]
     hz, _ = _along(rec, "frequency")

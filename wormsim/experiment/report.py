@@ -381,7 +381,8 @@ def _probe_section(cfg: ExperimentConfig, results: list[dict]) -> list[str]:
              "(AVA, AVD, AVE driven, AVB and PVC not: a worm reverses); negative speed is backward.", ""]
     lines += _md_table(["task", "level", "wiring", "condition", "speed", "95% CI", "untrained",
                         "episodes backward", "episodes"],
-                       [[r["task"], r["level"], r["wiring"], r["probe"], f"{r['mean']:+.4f}",
+                       [[r["task"], r["level"], r["wiring"] if uses_wiring(r["level"]) else "(none)", r["probe"],
+                         f"{r['mean']:+.4f}",
                          _ci((r["ci_low"], r["ci_high"])), f"{r['untrained']:+.4f}", f"{r['backward_share']:.0%}",
                          r["n"]] for r in rows])
     return lines + [""]
@@ -458,7 +459,7 @@ def write_report(cfg: ExperimentConfig, results: list[dict], command: str | None
     write_csv(out / "families.csv", [{k: v for k, v in t.items()} | {"family_key": f["family"], "verdict": f["verdict"]}
                                      for f in families for t in f["tests"]])
     lines = ["# Does biophysical detail matter? Realism levels x wirings", ""]
-    if grid_size is not None:
+    if grid_size is not None and len(results) < grid_size:     # a report-only run over a finished grid is final
         lines += _interim_banner(cfg, results, grid_size)
     lines += [_grid_text(cfg, results), "",
              "Reproduce with:", "", "```", command or command_line(cfg), "```", "",
