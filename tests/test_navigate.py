@@ -152,10 +152,10 @@ def test_navigate_members_meet_the_same_episodes_and_swim_members_their_own():
         assert np.allclose(a, b, rtol=1e-5, atol=1e-6) is same, task
 
 
-def _swim_run(tmp_path, wiring="connectome"):
+def _swim_run(tmp_path, wiring="connectome", level="rate"):
     from wormsim.cli import main
-    out = tmp_path / f"swim-{wiring}"
-    assert main(["train", "--task", "swim", "--wiring", wiring, "--budget", "1", "--popsize", "2",
+    out = tmp_path / f"swim-{level}-{wiring}"
+    assert main(["train", "--task", "swim", "--level", level, "--wiring", wiring, "--budget", "1", "--popsize", "2",
                  "--duration", "0.2", "--eval-episodes", "1", "--workers", "1", "--no-video",
                  "--no-tensorboard", "--out", str(out)]) == 0
     return out
@@ -179,6 +179,31 @@ def test_a_navigate_run_starts_from_a_swimmers_circuit_with_its_attractant_input
     assert n_nav - n_swim == 20 and len(x) == n_nav
     assert np.count_nonzero(x) == np.count_nonzero(swim_params)
     # so the navigate circuit at its start commands the muscles as the swimmer does, whatever it smells
+    muscles = []
+    for ev, p in ((nav, x), (src, swim_params)):
+        ev.brain.set_params(np.asarray(p, np.float32)[None])
+        out = run_episodes(ev.brain, ev.interface, ev.env, [3], n_steps=10, record=True)
+        muscles.append(out.traces["muscles"])
+    nav.close(), src.close()
+    assert np.allclose(muscles[0], muscles[1], atol=1e-5)
+
+
+def test_the_gru_navigator_starts_from_its_swimmer_with_the_attractant_rows_at_zero(tmp_path):
+    """The GRU has no per-neuron input gains: its input weights' rows are the input channels, carried over
+    by name, so a navigator starts from the GRU swimmer's behaviour too."""
+    from wormsim.config import TrainConfig
+    from wormsim.rollout import Evaluator, run_episodes
+    from wormsim.runs import Run
+    from wormsim.train.warmstart import initial_params_from_run
+    swim = _swim_run(tmp_path, level="mlp")
+    swim_params, _ = Run.open(swim).load_policy()
+    cfg = TrainConfig(task="navigate", level="mlp", duration=0.3, init=str(swim))
+    nav = Evaluator(cfg.eval_spec())
+    x = initial_params_from_run(cfg, nav)
+    src = Evaluator(TrainConfig(task="swim", level="mlp", duration=0.3).eval_spec())
+    src.initial_params()
+    assert len(x) == nav.brain.n_params > src.brain.n_params
+    assert np.count_nonzero(x) == np.count_nonzero(swim_params)
     muscles = []
     for ev, p in ((nav, x), (src, swim_params)):
         ev.brain.set_params(np.asarray(p, np.float32)[None])

@@ -11,7 +11,10 @@ Parameters are carried over by name. Every parameter of the same shape is copied
 are carried over by (input channel, neuron): channels both tasks have (proprioception, the command
 drives) keep the source's gains; a channel only the new task has (navigate's attractant inputs)
 starts at 0, silent, so that the run starts from the source's behaviour exactly and training
-recruits the new input. Any other difference of shape is refused.
+recruits the new input. A level without per-neuron input gains (the GRU baseline) declares the
+parameters whose rows are the input channels (``Brain.input_rows``, e.g. the GRU's input weights); they
+are carried over by channel name the same way, the new channels' rows at 0. Any other difference of
+shape is refused.
 """
 from __future__ import annotations
 
@@ -65,11 +68,15 @@ def map_params(params: np.ndarray, src_brain, src_io, dst_brain, dst_io) -> np.n
         pieces[name] = params[start:start + size]
         start += size
     out = []
+    rows = set(getattr(dst_brain, "input_rows", ()))
     for name, size in dst_sizes.items():
         if src_sizes[name] == size and name != "gain":
             out.append(pieces[name])
         elif name == "gain":
             out.append(_map_gains(pieces[name], src_io, dst_io))
+        elif name in rows:
+            shape = tuple(getattr(dst_brain, name).shape[1:])
+            out.append(_map_rows(pieces[name], name, shape, src_io, dst_io))
         else:
             raise ValueError(f"--init: parameter {name!r} has {src_sizes[name]} values in the run, "
                              f"{size} here")
@@ -91,3 +98,24 @@ def _map_gains(gains: np.ndarray, src_io, dst_io) -> np.ndarray:
         elif dst_io.channel_names[c] in src_io.channel_names:
             raise ValueError(f"--init: input {dst_io.channel_names[c]} reaches neuron {n} here, not in the run")
     return out
+
+
+def _map_rows(values: np.ndarray, name: str, shape: tuple, src_io, dst_io) -> np.ndarray:
+    """A parameter whose rows are the input channels (shape (channels, ...)) carried over by channel name;
+    rows of channels the source lacks start at 0. A source channel the destination lacks is refused (its
+    weights would be dropped and the start would not be the source's behaviour)."""
+    src_names, dst_names = list(src_io.channel_names), list(dst_io.channel_names)
+    rest = int(np.prod(shape[1:]))
+    if shape[0] != len(dst_names) or len(values) != len(src_names) * rest:
+        raise ValueError(f"--init: parameter {name!r} is not laid out by input channel ({len(values)} values "
+                         f"for {len(src_names)} channels in the run, {shape} here)")
+    dropped = [c for c in src_names if c not in dst_names]
+    if dropped:
+        raise ValueError(f"--init: the run's input {dropped[0]} does not exist here; its weights in "
+                         f"{name!r} cannot be carried over")
+    src = values.reshape(len(src_names), rest)
+    out = np.zeros((len(dst_names), rest))
+    for i, c in enumerate(dst_names):
+        if c in src_names:
+            out[i] = src[src_names.index(c)]
+    return out.ravel()
