@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 21: more navigators on the steering circuit (--circuit motor+head), run from the checkout's root with its
-# venv active. Two streams for a 2-core machine, each resumable (a train command given the same --out resumes):
+# venv active. Streams for a 2-core machine, each resumable (a finished run is skipped, an interrupted one resumed):
 #     bash docs/navigate/head/levels_and_seeds.sh spiking      # the spiking level, connectome and shuffle, seed 0
 #     bash docs/navigate/head/levels_and_seeds.sh rate S       # the rate level, connectome and shuffle, seed S
 #     bash docs/navigate/head/levels_and_seeds.sh mlp          # the GRU baseline (no wiring: one run), seed 0
@@ -18,13 +18,19 @@ case $level in
     mlp) swim_sigma=0.2; nav_sigma=0.1; extra=(); wirings=(connectome); budget=600 ;;
     *) echo "levels_and_seeds.sh: level must be rate, spiking or mlp, not '$level'" >&2; exit 2 ;;
 esac
+train() {   # train --out DIR ARGS...: skip a finished run, resume an interrupted one, else start it
+    local dir=$1; shift
+    if [ -f "$dir/summary.json" ]; then echo "done: $dir"
+    elif [ -d "$dir" ]; then wormsim resume "$dir"
+    else wormsim train "$@" --out "$dir"; fi
+}
 for wiring in "${wirings[@]}"; do
     name=$level-$wiring-head-s$seed
-    wormsim train --task swim --level "$level" --wiring $wiring --circuit motor+head "${extra[@]}" --seed "$seed" \
-        --sigma $swim_sigma --popsize 24 --episodes 1 --duration 3 --budget $budget --stop plateau --eval-episodes 8 \
-        --workers 1 --no-video --no-tensorboard --out "$out/swim-$name"
-    wormsim train --task navigate --level "$level" --wiring $wiring --circuit motor+head "${extra[@]}" --seed "$seed" \
-        --init "$out/swim-$name" --duration 10 --episodes 8 --popsize 24 --sigma $nav_sigma --val-episodes 64 \
-        --patience 50 --eval-episodes 32 --budget $budget --stop plateau --workers 1 --no-video --no-tensorboard \
-        --out "$out/nav-$name"
+    train "$out/swim-$name" --task swim --level "$level" --wiring $wiring --circuit motor+head "${extra[@]}" \
+        --seed "$seed" --sigma $swim_sigma --popsize 24 --episodes 1 --duration 3 --budget $budget --stop plateau \
+        --eval-episodes 8 --workers 1 --no-video --no-tensorboard
+    train "$out/nav-$name" --task navigate --level "$level" --wiring $wiring --circuit motor+head "${extra[@]}" \
+        --seed "$seed" --init "$out/swim-$name" --duration 10 --episodes 8 --popsize 24 --sigma $nav_sigma \
+        --val-episodes 64 --patience 50 --eval-episodes 32 --budget $budget --stop plateau --workers 1 --no-video \
+        --no-tensorboard
 done
