@@ -161,9 +161,21 @@ def _swim_run(tmp_path, wiring="connectome", level="rate"):
     return out
 
 
+def _same_muscles(nav, x, src, swim_params):
+    """The navigator's start (x on nav) commands the muscles as the swimmer (swim_params on src) does."""
+    from wormsim.rollout import run_episodes
+    muscles = []
+    for ev, p in ((nav, x), (src, swim_params)):
+        ev.brain.set_params(np.asarray(p, np.float32)[None])
+        out = run_episodes(ev.brain, ev.interface, ev.env, [3], n_steps=10, record=True)
+        muscles.append(out.traces["muscles"])
+    nav.close(), src.close()
+    assert np.allclose(muscles[0], muscles[1], atol=1e-5)
+
+
 def test_a_navigate_run_starts_from_a_swimmers_circuit_with_its_attractant_inputs_silent(tmp_path):
     from wormsim.config import TrainConfig
-    from wormsim.rollout import Evaluator, run_episodes
+    from wormsim.rollout import Evaluator
     from wormsim.runs import Run
     from wormsim.train.warmstart import initial_params_from_run
     swim = _swim_run(tmp_path)
@@ -179,20 +191,14 @@ def test_a_navigate_run_starts_from_a_swimmers_circuit_with_its_attractant_input
     assert n_nav - n_swim == 20 and len(x) == n_nav
     assert np.count_nonzero(x) == np.count_nonzero(swim_params)
     # so the navigate circuit at its start commands the muscles as the swimmer does, whatever it smells
-    muscles = []
-    for ev, p in ((nav, x), (src, swim_params)):
-        ev.brain.set_params(np.asarray(p, np.float32)[None])
-        out = run_episodes(ev.brain, ev.interface, ev.env, [3], n_steps=10, record=True)
-        muscles.append(out.traces["muscles"])
-    nav.close(), src.close()
-    assert np.allclose(muscles[0], muscles[1], atol=1e-5)
+    _same_muscles(nav, x, src, swim_params)
 
 
 def test_the_gru_navigator_starts_from_its_swimmer_with_the_attractant_rows_at_zero(tmp_path):
     """The GRU has no per-neuron input gains: its input weights' rows are the input channels, carried over
     by name, so a navigator starts from the GRU swimmer's behaviour too."""
     from wormsim.config import TrainConfig
-    from wormsim.rollout import Evaluator, run_episodes
+    from wormsim.rollout import Evaluator
     from wormsim.runs import Run
     from wormsim.train.warmstart import initial_params_from_run
     swim = _swim_run(tmp_path, level="mlp")
@@ -204,13 +210,7 @@ def test_the_gru_navigator_starts_from_its_swimmer_with_the_attractant_rows_at_z
     src.initial_params()
     assert len(x) == nav.brain.n_params > src.brain.n_params
     assert np.count_nonzero(x) == np.count_nonzero(swim_params)
-    muscles = []
-    for ev, p in ((nav, x), (src, swim_params)):
-        ev.brain.set_params(np.asarray(p, np.float32)[None])
-        out = run_episodes(ev.brain, ev.interface, ev.env, [3], n_steps=10, record=True)
-        muscles.append(out.traces["muscles"])
-    nav.close(), src.close()
-    assert np.allclose(muscles[0], muscles[1], atol=1e-5)
+    _same_muscles(nav, x, src, swim_params)
 
 
 def test_init_refuses_another_circuit_and_other_trainers(tmp_path):
