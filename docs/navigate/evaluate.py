@@ -114,10 +114,11 @@ def main(argv=None) -> int:
         cache.write_text(json.dumps({"stamp": stamp, "rows": mine}))
         print(f"{label}: success {mine[0]['success']:.2f}, CI {mine[0]['chemotaxis_index']:+.2f}", file=sys.stderr)
     seen, unique = set(), []
-    for r in rows:                                   # one row per untrained circuit and per swimmer
-        if r["name"] in seen:
+    for r in rows:              # one row per untrained circuit and per swimmer; two trained runs of one set-up
+        key = (r["name"], r["what"])                 # (e.g. another --patience) differ in their "what"
+        if key in seen:
             continue
-        seen.add(r["name"])
+        seen.add(key)
         unique.append(r)
     rows = unique
     for name, what in REFERENCES.items():
