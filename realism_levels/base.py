@@ -100,6 +100,9 @@ class Brain(nn.Module):
     # a group's natural scale in parameter units where it is not the magnitude its parameters start at
     # (see natural_scales): log-parameters (1.0, one e-fold), groups that start at zero
     group_scales: ClassVar[dict[str, float]] = {}
+    # parameters whose first axis is the input channel (a level without per-neuron input gains, e.g. the
+    # GRU's input weights): --init carries them over by channel name (wormsim.train.warmstart)
+    input_rows: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, circuit: Circuit, io: IOSpec, config=None, population: int = 1,
                  device: str | torch.device = "cpu"):

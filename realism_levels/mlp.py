@@ -82,8 +82,7 @@ class MLPBrain(Brain):
     state_names = ("h",)
     reservoir_knob = None
     param_groups = {"b_ih": "bias", "b_hh": "bias", "b_1": "bias", "b_out": "bias"}
-    # the parameters whose rows are the input channels, for --init across tasks (wormsim.train.warmstart)
-    input_rows = ("w_ih", "w_1")
+    input_rows = ("w_ih", "w_1")        # the GRU's (or MLP's) input weights: one row per input channel
     group_scales = {"bias": 1.0}         # biases start at zero; 1.0 in the units of the gates' argument
 
     @classmethod

@@ -209,12 +209,11 @@ def run_reservoir(brain: Brain, interface, obs: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 # ridge readouts
 # ----------------------------------------------------------------------------------------------------
-def _episode_r2(pred: np.ndarray, target: np.ndarray, scored: np.ndarray, clip: bool = True) -> np.ndarray:
-    """Per-episode R^2 about the targets' known mean 0 (not the episode's own mean), as RegressionTask
-    computes it; clipped to [0, 1] as its score, or unclipped (``clip=False``, its return's analogue).
-    (T, B) arrays -> (B,)."""
+def _episode_r2(pred: np.ndarray, target: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """Per-episode R^2 about the targets' known mean 0 (not the episode's own mean), clipped to [0, 1], as
+    RegressionTask scores it (the analysed, unclipped value is _episode_return). (T, B) arrays -> (B,)."""
     r2 = np.array([r2_about(target[scored[:, b], b], pred[scored[:, b], b]) for b in range(pred.shape[1])])
-    return np.clip(r2, 0.0, 1.0) if clip else r2
+    return np.clip(r2, 0.0, 1.0)
 
 
 def _episode_return(pred: np.ndarray, target: np.ndarray, scored: np.ndarray, expected_ss: float) -> np.ndarray:

@@ -68,7 +68,7 @@ def map_params(params: np.ndarray, src_brain, src_io, dst_brain, dst_io) -> np.n
         pieces[name] = params[start:start + size]
         start += size
     out = []
-    rows = set(getattr(dst_brain, "input_rows", ()))
+    rows = set(dst_brain.input_rows)
     for name, size in dst_sizes.items():
         if src_sizes[name] == size and name != "gain":
             out.append(pieces[name])
