@@ -193,3 +193,24 @@ def test_anterior_reach_moves_only_the_b_cells_anterior_entry():
     assert dict(TrainConfig(anterior_reach=2, own_stretch=True).eval_spec().interface_kwargs) == {
         "own_stretch": True, "anterior_reach": 2}
     assert TrainConfig(anterior_reach=2).fingerprint()["anterior_reach"] == 2
+
+
+def test_level_option_sets_a_level_config_field_from_the_command_line():
+    """`--level-option curvature_scale_nS=0.1` reaches the conductance brain's proprioceptive scale, is part of
+    the run's set-up (fingerprint) only when given, and a bad item is one clear error."""
+    from wormsim.cli import build_parser
+    from wormsim.config import from_args
+    from wormsim.rollout import make_level_config
+    args = build_parser().parse_args(["train", "--level", "conductance", "--level-option",
+                                      "curvature_scale_nS=0.1", "ca_inactivation=true"])
+    cfg = from_args(TrainConfig, args)
+    spec = cfg.eval_spec()
+    assert dict(spec.level_kwargs) == {"curvature_scale_nS": 0.1, "ca_inactivation": True}
+    level_cfg = make_level_config(spec.level, dict(spec.level_kwargs))
+    assert level_cfg.curvature_scale_nS == 0.1 and level_cfg.ca_inactivation is True
+    assert cfg.fingerprint()["level_option"] == ["curvature_scale_nS=0.1", "ca_inactivation=true"]
+    assert "level_option" not in TrainConfig(level="conductance").fingerprint()
+    for item, message in [("curvature_scale_nS", "write NAME=VALUE"), ("no_such=1", "has no field 'no_such'"),
+                          ("curvature_scale_nS=big", "takes a float"), ("ca_inactivation=maybe", "takes a bool")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(level="conductance", level_option=[item]).level_kwargs()

@@ -126,6 +126,38 @@ def medium_value(m):
         return m
 
 
+def level_options(level: str, items: list[str], cfg) -> tuple:
+    """``--level-option NAME=VALUE`` items as (name, value) pairs typed as the level config's fields; a bad
+    item is a one-line ValueError naming it and the way out."""
+    if not items:
+        return ()
+    known = {f.name: f for f in fields(cfg)} if dataclasses.is_dataclass(cfg) else {}
+    out = []
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--level-option {item!r}: write NAME=VALUE, e.g. curvature_scale_nS=0.5")
+        if name not in known:
+            raise ValueError(f"--level-option {item!r}: the {level} level's config has no field {name!r}; "
+                             f"choose from {', '.join(sorted(known)) or '(none)'}")
+        current = getattr(cfg, name)
+        if not (current is None or isinstance(current, (bool, int, float, str))):
+            raise ValueError(f"--level-option {item!r}: {name} is a {type(current).__name__}, which this flag "
+                             "cannot set; build the level's config in Python instead")
+        try:
+            if isinstance(current, bool):
+                value = {"true": True, "1": True, "false": False, "0": False}[text.lower()]
+            elif isinstance(current, (int, float)):
+                value = float(text) if isinstance(current, float) else int(text)
+            else:
+                value = text
+        except (KeyError, ValueError):
+            raise ValueError(f"--level-option {item!r}: {name} takes a {type(current).__name__} "
+                             f"(now {current!r}), not {text!r}") from None
+        out.append((name, value))
+    return tuple(out)
+
+
 @dataclass
 class TrainConfig:
     """Every field is a flag of `wormsim train` (underscores become dashes)."""
@@ -186,6 +218,9 @@ class TrainConfig:
     anterior_reach: int = opt(1, "segments ahead of its soma that a B-type motor neuron's anterior "
                               "stretch entry reads (Wen et al. 2012's anterior receptive field; 1: as always)",
                               low=1)
+    level_option: list[str] = opt([], "NAME=VALUE: set a field of the level's config (its dataclass in "
+                                  "realism_levels/, e.g. curvature_scale_nS=0.5 for conductance), repeatable; "
+                                  "a field the level has no flag for", nargs="+")
     train: str = opt("weights", "weights: train the circuit; readout: keep the circuit at its "
                      "connectome-derived values (reservoir) and fit only a linear readout (ridge "
                      "regression on the tasks without a body, ES on swim and navigate)",
@@ -214,7 +249,7 @@ class TrainConfig:
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
     OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1,
-                     "circuit": "motor", "implicit_gaps": False}
+                     "circuit": "motor", "implicit_gaps": False, "level_option": []}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -237,7 +272,7 @@ class TrainConfig:
             if "implicit_gaps" not in names:
                 raise ValueError(f"--implicit-gaps: the {self.level} level has no such integrator (rate has)")
             out += (("implicit_gaps", True),)
-        return out
+        return out + level_options(self.level, self.level_option, cfg)
 
     def eval_spec(self, episodes: int | None = None, held_out: bool = False):
         """The EvalSpec of this set-up. held_out: the final judgement, on data training never saw (the

@@ -8,8 +8,10 @@
 # pilot's swim set-up at the level's ES step chosen by the converged grid's tuning on swim (rate 0.4, spiking 0.1,
 # GRU 0.2; docs/experiment/converged/tuning.json; the GRU's budget is the grid's cap, 600); navigation uses half that step (rate: 0.2, as the seed-0 runs did).
 # Then: python docs/navigate/evaluate.py OUT/nav-* --episodes 64 --out docs/navigate/head
+# PATIENCE (default 100) is the plateau rule's patience of the navigators; the first tables used 50, which stopped
+# one of three rate seeds that goes on to navigate (docs/navigate/levels/README.md).
 set -euo pipefail
-out=${OUT:-results/nav21}
+out=${OUT:-results/nav21}; patience=${PATIENCE:-100}
 level=$1; seed=${2:-0}
 wirings=(connectome shuffled); budget=300
 case $level in
@@ -31,6 +33,6 @@ for wiring in "${wirings[@]}"; do
         --eval-episodes 8 --workers 1 --no-video --no-tensorboard
     train "$out/nav-$name" --task navigate --level "$level" --wiring $wiring --circuit motor+head "${extra[@]}" \
         --seed "$seed" --init "$out/swim-$name" --duration 10 --episodes 8 --popsize 24 --sigma $nav_sigma \
-        --val-episodes 64 --patience 50 --eval-episodes 32 --budget $budget --stop plateau --workers 1 --no-video \
+        --val-episodes 64 --patience $patience --eval-episodes 32 --budget $budget --stop plateau --workers 1 --no-video \
         --no-tensorboard
 done
