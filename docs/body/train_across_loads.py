@@ -6,7 +6,7 @@ set of parameters for all loads: the replay along the load axis (gait_vs_load.py
 The run directory is a wormsim run (config.json: the water set-up; policy.npz; metrics.jsonl; summary.json).
 
     python docs/body/train_across_loads.py --out runs/NAME [--loads 1 300] [--budget 300] [--init RUN]
-                                           [--agar-loads 3000]
+                                           [--agar-loads 3000] [--wiring shuffled] [--seed S]
 
 --init RUN starts from a trained run's policy (a curriculum: a water swimmer that then meets the load).
 """
@@ -56,6 +56,8 @@ def main(argv=None) -> None:
     p.add_argument("--sigma", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", default="rate", help="realism level (spiking: with --bistable-gain 0)")
+    p.add_argument("--wiring", default="connectome", help="the connectome or a null model (wormsim train's "
+                   "--wiring; its seed is --seed)")
     p.add_argument("--bistable-gain", type=float, default=8.0)
     p.add_argument("--own-stretch", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--anterior-reach", type=int, default=1,
@@ -66,7 +68,7 @@ def main(argv=None) -> None:
     if a.budget < 1 or a.popsize < 2 or min(a.loads + a.agar_loads) <= 0:
         p.error("--budget >= 1, --popsize >= 2 and loads > 0")
     t0 = time.time()
-    config = TrainConfig(level=a.level, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
+    config = TrainConfig(level=a.level, wiring=a.wiring, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
                          anterior_reach=a.anterior_reach,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)
