@@ -108,8 +108,7 @@ def main(argv=None) -> None:
             continue
         per.append({"run": run.name, "wiring": cfg["wiring"], "seed": cfg["seed"], **outcomes(replayed(run))})
     lines = ["| run | wiring | seed | water speed BL/s | water 1x Hz / BL | agar 3000x Hz / BL | gait at | "
-             "frequency fall (log2) | wavelength fall (log2) | animal error |", "|---|" * 10]
-    lines[1] = "|" + "---|" * 10
+             "frequency fall (log2) | wavelength fall (log2) | animal error |", "|" + "---|" * 10]
     f = lambda x, s=".2f": "-" if not math.isfinite(x) else format(x, s)   # noqa: E731
     for r in sorted(per, key=lambda r: (r["wiring"], r["seed"])):
         lines.append(f"| {r['run']} | {r['wiring']} | {r['seed']} | {r['speed_water']:.3f} | "

@@ -6,7 +6,7 @@ fastest one here says whether "the animal's wavelength" is even within reach of 
 an open-loop TravellingWave at full muscle amplitude (docs/body/calibrate.run), speed after 2 s, and the
 wave the body actually makes (at high load the muscles cannot impose a short commanded wave).
 
-    python docs/body/wavelength_sweep.py      # about 60 s
+    python docs/body/wavelength_sweep.py      # about 6 s
 """
 from __future__ import annotations
 
