@@ -210,7 +210,13 @@ def test_level_option_sets_a_level_config_field_from_the_command_line():
     assert level_cfg.curvature_scale_nS == 0.1 and level_cfg.ca_inactivation is True
     assert cfg.fingerprint()["level_option"] == ["curvature_scale_nS=0.1", "ca_inactivation=true"]
     assert "level_option" not in TrainConfig(level="conductance").fingerprint()
+    # an optional field is typed by its annotation, not by its default None
+    assert TrainConfig(level="conductance", level_option=["v_init_mV=-60"]).level_kwargs() == (("v_init_mV", -60.0),)
+    assert TrainConfig(level="mlp", level_option=["hidden_size=none"]).level_kwargs() == (("hidden_size", None),)
     for item, message in [("curvature_scale_nS", "write NAME=VALUE"), ("no_such=1", "has no field 'no_such'"),
-                          ("curvature_scale_nS=big", "takes a float"), ("ca_inactivation=maybe", "takes a bool")]:
+                          ("curvature_scale_nS=big", "takes a float"), ("ca_inactivation=maybe", "takes a bool"),
+                          ("synaptic_gating=x", "takes a bool"), ("v_init_mV=cold", "takes a float")]:
         with pytest.raises(ValueError, match=message):
             TrainConfig(level="conductance", level_option=[item]).level_kwargs()
+    with pytest.raises(ValueError, match="build the level's config in Python"):
+        TrainConfig(level="rate", level_option=["bistable_classes=DB"]).level_kwargs()

@@ -127,8 +127,9 @@ def medium_value(m):
 
 
 def level_options(level: str, items: list[str], cfg) -> tuple:
-    """``--level-option NAME=VALUE`` items as (name, value) pairs typed as the level config's fields; a bad
-    item is a one-line ValueError naming it and the way out."""
+    """``--level-option NAME=VALUE`` items as (name, value) pairs typed by the level config's field
+    annotations (an optional field also takes "none"); a bad item is a one-line ValueError naming it and the
+    way out."""
     if not items:
         return ()
     known = {f.name: f for f in fields(cfg)} if dataclasses.is_dataclass(cfg) else {}
@@ -140,20 +141,20 @@ def level_options(level: str, items: list[str], cfg) -> tuple:
         if name not in known:
             raise ValueError(f"--level-option {item!r}: the {level} level's config has no field {name!r}; "
                              f"choose from {', '.join(sorted(known)) or '(none)'}")
-        current = getattr(cfg, name)
-        if not (current is None or isinstance(current, (bool, int, float, str))):
-            raise ValueError(f"--level-option {item!r}: {name} is a {type(current).__name__}, which this flag "
-                             "cannot set; build the level's config in Python instead")
+        kind, is_list, optional = _field_type(type(cfg), known[name])
+        if is_list or kind not in (bool, int, float, str):
+            raise ValueError(f"--level-option {item!r}: {name} is not a number, a switch or a word, which this "
+                             "flag cannot set; build the level's config in Python instead")
         try:
-            if isinstance(current, bool):
+            if optional and text.lower() == "none":
+                value = None
+            elif kind is bool:
                 value = {"true": True, "1": True, "false": False, "0": False}[text.lower()]
-            elif isinstance(current, (int, float)):
-                value = float(text) if isinstance(current, float) else int(text)
             else:
-                value = text
+                value = kind(text)
         except (KeyError, ValueError):
-            raise ValueError(f"--level-option {item!r}: {name} takes a {type(current).__name__} "
-                             f"(now {current!r}), not {text!r}") from None
+            raise ValueError(f"--level-option {item!r}: {name} takes a {kind.__name__} "
+                             f"(now {getattr(cfg, name)!r}), not {text!r}") from None
         out.append((name, value))
     return tuple(out)
 

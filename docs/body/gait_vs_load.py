@@ -35,9 +35,18 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     if min(a.loads + a.agar_loads) <= 0 or a.episodes < 1 or a.duration <= 0:
         p.error("loads and --duration must be > 0, --episodes >= 1")
+    options = None
+    if a.level_option:   # typed by the level config's fields, as `wormsim train --level-option NAME=VALUE` is
+        from wormsim.config import TrainConfig, level_options
+        from wormsim.rollout import make_level_config
+        from wormsim.runs import Run
+        level = TrainConfig.from_dict(Run.open(a.run).config).level
+        try:
+            options = dict(level_options(level, [f"{k}={v}" for k, v in a.level_option], make_level_config(level, {})))
+        except ValueError as e:
+            p.error(str(e))
     result = replay(a.run, loads=a.loads, agar_loads=a.agar_loads, episodes=a.episodes, duration=a.duration,
-                    head_cpg=a.heads, drive=a.drive,
-                    level_options={k: float(v) for k, v in a.level_option} or None)
+                    head_cpg=a.heads, drive=a.drive, level_options=options)
     print(format_table(result))
     print(f"\nwall time {result['wall_time']:.0f} s")
 
