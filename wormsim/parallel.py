@@ -240,8 +240,8 @@ class LocalBackend:
             stride = member_stride(spec)
             futures = {c: self._pool.submit(_run_chunk, spec, params[c[0]:c[1]], seed + stride * c[0])
                        for c in todo}
-        except BrokenProcessPool:          # a worker died between generations
-            return
+        except (BrokenProcessPool, OSError):  # a worker died between generations, or while the pool
+            return                             # started another: its queues closed under submit()
         finally:
             self._procs.update(pool_processes(self._pool))
         for c, future in futures.items():
