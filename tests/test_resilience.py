@@ -121,6 +121,31 @@ def test_a_worker_that_dies_on_every_try_ends_the_run_with_one_line_then_resume_
     assert [r["iteration"] for r in rows(out)] == [0, 1, 2, 3] and (out / "summary.json").is_file()
 
 
+def test_a_pool_that_breaks_while_starting_a_worker_is_retried_with_the_same_numbers(tmp_path, monkeypatch):
+    """A worker that dies while the pool starts another leaves CPython's submit() pickling a closed call
+    queue: OSError('handle is closed'), not BrokenProcessPool (stop 30's CI failure). It is a lost
+    worker like any other: the generation is retried and the run ends as an uninterrupted one."""
+    ref, out = tmp_path / "ref", tmp_path / "broke"
+    assert main(["train", *TINY, "--seed", "4", "--workers", "2", "--out", str(ref)]) == 0
+    real = parallel.new_pool
+
+    def new_pool(workers):                     # the first pool's first submit finds its queue closed
+        pool = real(workers)
+        submit = pool.submit
+
+        def broken(*args, **kwargs):
+            pool.submit = submit
+            raise OSError("handle is closed")
+        pool.submit = broken
+        monkeypatch.setattr(parallel, "new_pool", real)
+        return pool
+    monkeypatch.setattr(parallel, "new_pool", new_pool)
+    assert main(["train", *TINY, "--seed", "4", "--workers", "2", "--out", str(out)]) == 0
+    retried = [r for r in rows(out) if r.get("worker_retries")]
+    assert len(retried) == 1 and retried[0]["worker_retries"] == 1
+    assert comparable(out) == comparable(ref) and same_policy(out, ref)
+
+
 class DoomedRate(RateBrain):
     """A level whose process dies (SIGKILL) as soon as it builds a brain anywhere but in the test's own
     process: a bug or memory limit that kills every worker that runs it."""
