@@ -100,6 +100,9 @@ class Brain(nn.Module):
     # a group's natural scale in parameter units where it is not the magnitude its parameters start at
     # (see natural_scales): log-parameters (1.0, one e-fold), groups that start at zero
     group_scales: ClassVar[dict[str, float]] = {}
+    # the parameter holding one signed gain per True entry of io.input_mask (row-major: channel, then
+    # neuron), or None: --init carries its entries over by (channel name, neuron) (wormsim.train.warmstart)
+    input_gains: ClassVar[str | None] = None
     # parameters whose first axis is the input channel (a level without per-neuron input gains, e.g. the
     # GRU's input weights): --init carries them over by channel name (wormsim.train.warmstart)
     input_rows: ClassVar[tuple[str, ...]] = ()

@@ -508,6 +508,7 @@ class ConductanceBrain(Brain):
     reservoir_knob: ClassVar[str | None] = "conductance_scale"
     param_groups: ClassVar[dict[str, str]] = {"g_chem": "synapse", "g_gap": "synapse", "bias": "bias",
                                                "input_gain": "input"}
+    input_gains: ClassVar[str | None] = "input_gain"
 
     @classmethod
     def default_config(cls) -> ConductanceConfig:

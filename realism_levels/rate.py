@@ -71,6 +71,7 @@ class EdgeWeights:
     synaptic_params = ("chem", "gap")
     reservoir_knob = "spectral_radius"
     param_groups = {"chem": "synapse", "gap": "synapse", "gain": "input", "bias": "bias", "log_tau": "time"}
+    input_gains = "gain"
     # biases in the units of the activation's argument (rate: the sigmoid's; spiking: the threshold's,
     # 1.0); time constants are log-parameters, so one unit is an e-fold
     group_scales = {"bias": 1.0, "time": 1.0}

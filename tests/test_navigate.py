@@ -173,17 +173,19 @@ def _same_muscles(nav, x, src, swim_params):
     assert np.allclose(muscles[0], muscles[1], atol=1e-5)
 
 
-def test_a_navigate_run_starts_from_a_swimmers_circuit_with_its_attractant_inputs_silent(tmp_path):
+@pytest.mark.parametrize("level", ["rate", "conductance"])
+def test_a_navigate_run_starts_from_a_swimmers_circuit_with_its_attractant_inputs_silent(tmp_path, level):
+    # conductance names its input gains input_gain, not gain (Brain.input_gains): --init refused it before
     from wormsim.config import TrainConfig
     from wormsim.rollout import Evaluator
     from wormsim.runs import Run
     from wormsim.train.warmstart import initial_params_from_run
-    swim = _swim_run(tmp_path)
+    swim = _swim_run(tmp_path, level=level)
     swim_params, _ = Run.open(swim).load_policy()
-    cfg = TrainConfig(task="navigate", duration=0.3, init=str(swim))
+    cfg = TrainConfig(task="navigate", level=level, duration=0.3, init=str(swim))
     nav = Evaluator(cfg.eval_spec())
     x = initial_params_from_run(cfg, nav)
-    src = Evaluator(TrainConfig(task="swim", duration=0.3).eval_spec())
+    src = Evaluator(TrainConfig(task="swim", level=level, duration=0.3).eval_spec())
     src.initial_params()
     # every parameter but the input gains is the swimmer's; the gains of the shared channels are too,
     # and the 2 attractant channels x 10 command interneurons start at 0

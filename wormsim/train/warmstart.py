@@ -8,8 +8,9 @@ and the steering at once, and the swim alone takes this trainer a hundred genera
 (a swimmer), on the same circuit: same level, dataset, wiring and wiring seed, body segments.
 
 Parameters are carried over by name. Every parameter of the same shape is copied. The input gains
-are carried over by (input channel, neuron): channels both tasks have (proprioception, the command
-drives) keep the source's gains; a channel only the new task has (navigate's attractant inputs)
+(the parameter a level names in ``Brain.input_gains``: ``gain`` for rate and spiking, ``input_gain`` for
+conductance) are carried over by (input channel, neuron): channels both tasks have (proprioception, the
+command drives) keep the source's gains; a channel only the new task has (navigate's attractant inputs)
 starts at 0, silent, so that the run starts from the source's behaviour exactly and training
 recruits the new input. A level without per-neuron input gains (the GRU baseline) declares the
 parameters whose rows are the input channels (``Brain.input_rows``, e.g. the GRU's input weights); they
@@ -68,11 +69,11 @@ def map_params(params: np.ndarray, src_brain, src_io, dst_brain, dst_io) -> np.n
         pieces[name] = params[start:start + size]
         start += size
     out = []
-    rows = set(dst_brain.input_rows)
+    rows, gains = set(dst_brain.input_rows), dst_brain.input_gains
     for name, size in dst_sizes.items():
-        if src_sizes[name] == size and name != "gain":
+        if src_sizes[name] == size and name != gains:
             out.append(pieces[name])
-        elif name == "gain":
+        elif name == gains:
             out.append(_map_gains(pieces[name], src_io, dst_io))
         elif name in rows:
             shape = tuple(getattr(dst_brain, name).shape[1:])
