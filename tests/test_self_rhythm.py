@@ -195,6 +195,55 @@ def test_anterior_reach_moves_only_the_b_cells_anterior_entry():
     assert TrainConfig(anterior_reach=2).fingerprint()["anterior_reach"] == 2
 
 
+def test_anterior_field_adds_silent_entries_ahead_of_the_b_cells_first_one():
+    """--anterior-field N (default 1, as always): each B cell gains entries on the joints up to N segments
+    ahead of its soma, each starting at gain 0, so the starting circuit commands the muscles as the default
+    one does; no other cell gains or loses an entry."""
+    c = synthetic_circuit()
+    one, three = Interface(c, LAYOUT), Interface(c, LAYOUT, anterior_field=3)
+    assert np.array_equal(Interface(c, LAYOUT, anterior_field=1).input_mask, one.input_mask)
+    added = three.input_mask & ~one.input_mask
+    assert not (one.input_mask & ~three.input_mask).any()                # added, not moved
+    cls = np.array(c.cell_class)
+    rows, cols = np.nonzero(added)
+    assert len(rows) > 0 and set(cls[cols]) <= {"DB", "VB"}
+    assert (rows < LAYOUT.n_joints).all() and (rows < one.proprio_joint[cols]).all()   # ahead: nearer the head
+    init1, init3 = one.io_spec().input_init, three.io_spec().input_init
+    assert (init3[added] == 0).all() and np.array_equal(init3[one.input_mask], init1[one.input_mask])
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="anterior_field"):
+            Interface(c, LAYOUT, anterior_field=bad)
+    assert dict(TrainConfig(anterior_field=3).eval_spec().interface_kwargs) == {"anterior_field": 3}
+    assert "anterior_field" not in TrainConfig().fingerprint()             # old runs keep their fingerprints
+    assert TrainConfig(anterior_field=3).fingerprint()["anterior_field"] == 3
+
+
+def test_a_wider_field_starts_from_a_trained_run_which_a_narrower_one_refuses(tmp_path):
+    """--init from a run with the default field into --anterior-field 3 keeps every trained gain and
+    starts the new entries at 0; the other way round would drop trained gains, and is refused."""
+    from wormsim.rollout import Evaluator
+    from wormsim.runs import Run
+    from wormsim.train.warmstart import initial_params_from_run
+    base = dict(head_cpg=0.0, own_stretch=True, duration=0.2)
+    src_cfg = TrainConfig(**base)
+    src = Evaluator(src_cfg.eval_spec())
+    x = src.initial_params() + np.random.default_rng(0).normal(0, 0.1, src.n_params).astype(np.float32)
+    run = Run.create(tmp_path / "narrow", dataclasses.asdict(src_cfg))
+    run.save_policy(x, level="rate", generation=1, source="test", spec=src_cfg.eval_spec().as_dict())
+    wide_cfg = TrainConfig(**base, anterior_field=3, init=str(tmp_path / "narrow"))
+    wide = Evaluator(wide_cfg.eval_spec())
+    y = initial_params_from_run(wide_cfg, wide)
+    assert len(y) == wide.n_params > src.n_params
+    assert np.isclose(np.sort(y[y != 0]), np.sort(x[x != 0])).all()
+    r_src, r_wide = src.evaluate(x[None], seed=3), wide.evaluate(np.asarray(y)[None], seed=3)
+    assert np.allclose(r_src.returns, r_wide.returns, atol=1e-5)
+    run3 = Run.create(tmp_path / "wide", dataclasses.asdict(TrainConfig(**base, anterior_field=3)))
+    run3.save_policy(y, level="rate", generation=1, source="test", spec=wide_cfg.eval_spec().as_dict())
+    with pytest.raises(ValueError, match="reaches neuron .* in the run, not here"):
+        initial_params_from_run(TrainConfig(**base, init=str(tmp_path / "wide")), src)
+    src.close(), wide.close()
+
+
 def test_level_option_sets_a_level_config_field_from_the_command_line():
     """`--level-option curvature_scale_nS=0.1` reaches the conductance brain's proprioceptive scale, is part of
     the run's set-up (fingerprint) only when given, and a bad item is one clear error."""

@@ -219,6 +219,9 @@ class TrainConfig:
     anterior_reach: int = opt(1, "segments ahead of its soma that a B-type motor neuron's anterior "
                               "stretch entry reads (Wen et al. 2012's anterior receptive field; 1: as always)",
                               low=1)
+    anterior_field: int = opt(1, "segments of the body ahead of its soma that a B-type motor neuron's "
+                              "anterior field spans (Wen et al. 2012: about 200 um, 2-3 segments); the entries "
+                              "beyond the first start at gain 0 (1: one entry, as always)", low=1)
     level_option: list[str] = opt([], "NAME=VALUE: set a field of the level's config (its dataclass in "
                                   "realism_levels/, e.g. curvature_scale_nS=0.5 for conductance), repeatable; "
                                   "a field the level has no flag for", nargs="+")
@@ -250,7 +253,7 @@ class TrainConfig:
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
     OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1,
-                     "circuit": "motor", "implicit_gaps": False, "level_option": []}
+                     "anterior_field": 1, "circuit": "motor", "implicit_gaps": False, "level_option": []}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -302,7 +305,8 @@ class TrainConfig:
                         wiring_seed=self.seed, task=self.task, episodes=episodes or self.episodes,
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs,
                         interface_kwargs=((("own_stretch", True),) if self.own_stretch else ())
-                        + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ()),
+                        + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ())
+                        + ((("anterior_field", int(self.anterior_field)),) if self.anterior_field != 1 else ()),
                         circuit=self.circuit)
 
     def fingerprint(self) -> dict:

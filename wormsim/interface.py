@@ -37,6 +37,13 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   processes (Wen et al. 2012); how far it reaches is not pinned down here. A bend sensed d ahead of the
   NMJs it drives, with a loop delay tau, travels tailward at about d / tau, so at a given frequency f the
   wavelength d / (tau f) grows with the reach (docs/body/self-rhythm.md section 6).
+- opt-in, default 1 (``anterior_field``): how many segments of the body ahead of the soma a B cell's
+  anterior field spans: its entry at ``anterior_reach`` as always, plus one entry for each of the next
+  ``anterior_field - 1`` segments further ahead, each a learnable gain that starts at 0 (so the starting
+  circuit is the default one, and training decides how far the field reaches). Wen et al. 2012 (Neuron
+  76:750, Fig. 3D-E) found that the bending of a posterior region needs the active bending of an
+  anterior region extending about 200 um, about 0.2 of the young adult's length, 2-3 of the body's 12
+  segments; the default field reads one segment (83 um).
 - ``drive_forward``: a constant (``drive[0]``), reaching AVB and PVC (the forward command
   interneurons; Chalfie et al. 1985).
 - ``drive_backward``: a constant (``drive[1]``), reaching AVA, AVD and AVE (backward command).
@@ -108,7 +115,7 @@ class Interface:
                  drive: tuple[float, float] = (1.0, 0.0),
                  proprio_classes: Sequence[str] = PROPRIO_CLASSES, proprio_scale: float = PROPRIO_SCALE,
                  motor_gain: float = MOTOR_GAIN, motor_offset: float = MOTOR_OFFSET,
-                 own_stretch: bool = False, anterior_reach: int = 1):
+                 own_stretch: bool = False, anterior_reach: int = 1, anterior_field: int = 1):
         if control_dt <= 0:
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if len(drive) != 2:
@@ -127,8 +134,12 @@ class Interface:
         if isinstance(anterior_reach, bool) or int(anterior_reach) != anterior_reach or anterior_reach < 1:
             raise ValueError(f"anterior_reach must be a whole number of segments >= 1, got {anterior_reach!r}")
         self.anterior_reach = int(anterior_reach)
+        if isinstance(anterior_field, bool) or int(anterior_field) != anterior_field or anterior_field < 1:
+            raise ValueError(f"anterior_field must be a whole number of segments >= 1, got {anterior_field!r}")
+        self.anterior_field = int(anterior_field)
 
         self.proprio_joint = self._proprio_joints()
+        self.field_joints = self._field_joints()
         self.own_joint = self._own_joints() if self.own_stretch else np.full(circuit.n, -1, np.int64)
         self.input_mask, self.channel_names = self._input_mask()
         self.motor_weights = self._motor_weights()         # (N, M), signed, normalised
@@ -148,6 +159,27 @@ class Interface:
         out = np.full(self.circuit.n, -1, dtype=np.int64)
         idx = self.circuit.indices(classes=self.proprio_classes)
         out[idx] = nearest[idx]
+        return out
+
+    def _field_joints(self) -> np.ndarray:
+        """(N, anterior_field - 1) the joints of each B cell's anterior field beyond its first entry
+        (``anterior_reach + k`` segments ahead, k = 1 ..), -1 for other cells and where that joint is one
+        the cell reads already (near the head the field is clamped to the body)."""
+        extra = self.anterior_field - 1
+        out = np.full((self.circuit.n, extra), -1, dtype=np.int64)
+        if extra == 0:
+            return out
+        joint_pos = self.layout.joint_positions
+        for i in self.circuit.indices(classes=ANTERIOR_SENSING):
+            if self.proprio_joint[i] < 0:
+                continue
+            seen = {int(self.proprio_joint[i])}
+            for k in range(extra):
+                ahead = (self.anterior_reach + 1 + k) / self.layout.n_segments
+                j = int(np.abs(np.clip(self.circuit.position[i] - ahead, 0.0, 1.0) - joint_pos).argmin())
+                if j not in seen:
+                    out[i, k] = j
+                    seen.add(j)
         return out
 
     def _own_joints(self) -> np.ndarray:
@@ -178,6 +210,11 @@ class Interface:
         own = np.flatnonzero(self.own_joint >= 0)
         # own-segment stretch: a dorsal bend inhibits DB and excites VB (the opposite of the anterior sign)
         init[self.own_joint[own], own] *= -1.0
+        # the anterior field beyond its first entry starts silent: the starting circuit is the default one
+        rows, cols = np.nonzero(self.field_joints >= 0)
+        fj = self.field_joints[rows, cols]
+        new = fj != self.own_joint[rows]
+        init[fj[new], rows[new]] = 0.0
         return init
 
     def _input_mask(self) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -189,6 +226,8 @@ class Interface:
         mask[self.proprio_joint[has], np.flatnonzero(has)] = True
         own = self.own_joint >= 0
         mask[self.own_joint[own], np.flatnonzero(own)] = True
+        rows, cols = np.nonzero(self.field_joints >= 0)
+        mask[self.field_joints[rows, cols], rows] = True
         mask[j, c.indices(classes=FORWARD_CLASSES)] = True
         mask[j + 1, c.indices(classes=BACKWARD_CLASSES)] = True
         mask[j + 2:, c.indices(role="command")] = True

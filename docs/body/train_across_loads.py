@@ -7,6 +7,7 @@ The run directory is a wormsim run (config.json: the water set-up; policy.npz; m
 
     python docs/body/train_across_loads.py --out runs/NAME [--loads 1 300] [--budget 300] [--init RUN]
                                            [--agar-loads 3000] [--wiring shuffled] [--seed S]
+                                           [--anterior-reach N] [--anterior-field N]
 
 --init RUN starts from a trained run's policy (a curriculum: a water swimmer that then meets the load).
 """
@@ -62,6 +63,9 @@ def main(argv=None) -> None:
     p.add_argument("--own-stretch", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--anterior-reach", type=int, default=1,
                    help="segments ahead of the soma that a B cell's anterior entry reads (1: as always)")
+    p.add_argument("--anterior-field", type=int, default=1,
+                   help="segments ahead of the soma that a B cell's anterior field spans; entries beyond the "
+                        "first start at 0 (1: as always)")
     p.add_argument("--init", default=None, help="start from this run's policy (same level set-up)")
     p.add_argument("--val-every", type=int, default=10)
     a = p.parse_args(argv)
@@ -69,18 +73,19 @@ def main(argv=None) -> None:
         p.error("--budget >= 1, --popsize >= 2 and loads > 0")
     t0 = time.time()
     config = TrainConfig(level=a.level, wiring=a.wiring, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
-                         anterior_reach=a.anterior_reach,
+                         anterior_reach=a.anterior_reach, anterior_field=a.anterior_field, init=a.init,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)
     spec = config.eval_spec()
     conditions = [("water", load) for load in a.loads] + [("agar", load) for load in a.agar_loads]
     evs = [Evaluator(at_load(spec, load, medium)) for medium, load in conditions]
     x0 = evs[0].initial_params()
-    if a.init:
-        x0, _ = Run.open(a.init).load_policy()
-        x0 = np.asarray(x0, np.float64)
-        if len(x0) != evs[0].n_params:
-            p.error(f"{a.init}'s policy has {len(x0)} parameters, this set-up {evs[0].n_params}")
+    if a.init:   # carried over as `wormsim train --init` does: new entries (a wider field) start at 0
+        from wormsim.train.warmstart import initial_params_from_run
+        try:
+            x0 = np.asarray(initial_params_from_run(config, evs[0]), np.float64)
+        except ValueError as exc:
+            p.error(str(exc))
     stds, _ = step_scales(config, evs[0].brain)
     run = Run.create(a.out, {**dataclasses.asdict(config),
                              "across_loads": {"loads": a.loads, "agar_loads": a.agar_loads, "init": a.init,

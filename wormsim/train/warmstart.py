@@ -10,9 +10,10 @@ and the steering at once, and the swim alone takes this trainer a hundred genera
 Parameters are carried over by name. Every parameter of the same shape is copied. The input gains
 (the parameter a level names in ``Brain.input_gains``: ``gain`` for rate and spiking, ``input_gain`` for
 conductance) are carried over by (input channel, neuron): channels both tasks have (proprioception, the
-command drives) keep the source's gains; a channel only the new task has (navigate's attractant inputs)
-starts at 0, silent, so that the run starts from the source's behaviour exactly and training
-recruits the new input. A level without per-neuron input gains (the GRU baseline) declares the
+command drives) keep the source's gains; an entry only the new set-up has (navigate's attractant inputs,
+or a wider ``--anterior-field``) starts at 0, silent, so that the run starts from the source's behaviour
+exactly and training recruits the new input. An entry of the source that the new set-up lacks is
+refused: dropping it would change the behaviour the run starts from. A level without per-neuron input gains (the GRU baseline) declares the
 parameters whose rows are the input channels (``Brain.input_rows``, e.g. the GRU's input weights); they
 are carried over by channel name the same way, the new channels' rows at 0. Any other difference of
 shape is refused.
@@ -91,13 +92,17 @@ def _map_gains(gains: np.ndarray, src_io, dst_io) -> np.ndarray:
     if src_mask.shape[1] != dst_mask.shape[1]:
         raise ValueError(f"--init: {src_mask.shape[1]} neurons in the run, {dst_mask.shape[1]} here")
     src_index = {(src_io.channel_names[c], n): k for k, (c, n) in enumerate(zip(*np.nonzero(src_mask)))}
+    dst_entries = {(dst_io.channel_names[c], n) for c, n in zip(*np.nonzero(dst_mask))}
+    dropped = [key for key in src_index if key not in dst_entries]
+    if dropped:
+        (name, n), = dropped[:1]
+        raise ValueError(f"--init: input {name} reaches neuron {n} in the run, not here: its gain cannot be "
+                         f"carried over (a wider --anterior-field may add entries, not move them)")
     out = np.zeros(int(dst_mask.sum()))
     for k, (c, n) in enumerate(zip(*np.nonzero(dst_mask))):
         j = src_index.get((dst_io.channel_names[c], n))
         if j is not None:
             out[k] = gains[j]
-        elif dst_io.channel_names[c] in src_io.channel_names:
-            raise ValueError(f"--init: input {dst_io.channel_names[c]} reaches neuron {n} here, not in the run")
     return out
 
 
