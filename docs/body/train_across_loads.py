@@ -66,6 +66,8 @@ def main(argv=None) -> None:
     p.add_argument("--anterior-field", type=int, default=1,
                    help="segments ahead of the soma that a B cell's anterior field spans; entries beyond the "
                         "first start at 0 (1: as always)")
+    p.add_argument("--circuit", default="motor", help="motor, or motor+head: the head motor neurons bend "
+                   "the head joints that the motor circuit leaves passive")
     p.add_argument("--init", default=None, help="start from this run's policy (same level set-up)")
     p.add_argument("--val-every", type=int, default=10)
     a = p.parse_args(argv)
@@ -74,6 +76,7 @@ def main(argv=None) -> None:
     t0 = time.time()
     config = TrainConfig(level=a.level, wiring=a.wiring, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
                          anterior_reach=a.anterior_reach, anterior_field=a.anterior_field, init=a.init,
+                         circuit=a.circuit,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)
     spec = config.eval_spec()
