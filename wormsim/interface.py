@@ -103,6 +103,13 @@ MOTOR_GAIN = 4.0
 MOTOR_OFFSET = 0.0
 
 
+def _whole_segments(name: str, value) -> int:
+    """``value`` as a whole number of segments >= 1, or a ValueError naming ``name``."""
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a whole number of segments >= 1, got {value!r}")
+    return int(value)
+
+
 class Interface:
     """Sensors -> input channels -> neurons, and neuron activity -> muscles (see the module docstring).
 
@@ -131,12 +138,8 @@ class Interface:
         self.n_joints = layout.n_joints
         self.n_muscles = layout.n_muscles
         self.own_stretch = bool(own_stretch)
-        if isinstance(anterior_reach, bool) or int(anterior_reach) != anterior_reach or anterior_reach < 1:
-            raise ValueError(f"anterior_reach must be a whole number of segments >= 1, got {anterior_reach!r}")
-        self.anterior_reach = int(anterior_reach)
-        if isinstance(anterior_field, bool) or int(anterior_field) != anterior_field or anterior_field < 1:
-            raise ValueError(f"anterior_field must be a whole number of segments >= 1, got {anterior_field!r}")
-        self.anterior_field = int(anterior_field)
+        self.anterior_reach = _whole_segments("anterior_reach", anterior_reach)
+        self.anterior_field = _whole_segments("anterior_field", anterior_field)
 
         self.proprio_joint = self._proprio_joints()
         self.field_joints = self._field_joints()
@@ -150,12 +153,10 @@ class Interface:
         """(N,) joint index whose curvature reaches each neuron, -1 for neurons without proprioception.
         B-type cells read ``anterior_reach`` segments (default one) anterior to the soma, A-type cells one
         segment posterior."""
-        joint_pos = self.layout.joint_positions
         cls = np.array(self.circuit.cell_class)
         shift = np.where(np.isin(cls, ANTERIOR_SENSING), -float(self.anterior_reach),
                          np.where(np.isin(cls, POSTERIOR_SENSING), 1.0, 0.0))
-        where = np.clip(self.circuit.position + shift / self.layout.n_segments, 0.0, 1.0)
-        nearest = np.abs(where[:, None] - joint_pos[None, :]).argmin(axis=1)
+        nearest = self._joint_at(shift)
         out = np.full(self.circuit.n, -1, dtype=np.int64)
         idx = self.circuit.indices(classes=self.proprio_classes)
         out[idx] = nearest[idx]
@@ -167,20 +168,23 @@ class Interface:
         the cell reads already (near the head the field is clamped to the body)."""
         extra = self.anterior_field - 1
         out = np.full((self.circuit.n, extra), -1, dtype=np.int64)
-        if extra == 0:
-            return out
-        joint_pos = self.layout.joint_positions
+        ahead = [self._joint_at(-float(self.anterior_reach + 1 + k)) for k in range(extra)]   # (N,) each
         for i in self.circuit.indices(classes=ANTERIOR_SENSING):
             if self.proprio_joint[i] < 0:
                 continue
             seen = {int(self.proprio_joint[i])}
             for k in range(extra):
-                ahead = (self.anterior_reach + 1 + k) / self.layout.n_segments
-                j = int(np.abs(np.clip(self.circuit.position[i] - ahead, 0.0, 1.0) - joint_pos).argmin())
+                j = int(ahead[k][i])
                 if j not in seen:
                     out[i, k] = j
                     seen.add(j)
         return out
+
+    def _joint_at(self, shift) -> np.ndarray:
+        """(N,) the joint nearest to each soma moved by ``shift`` segments (negative: toward the head),
+        clamped to the body."""
+        where = np.clip(self.circuit.position + np.asarray(shift, float) / self.layout.n_segments, 0.0, 1.0)
+        return np.abs(where[:, None] - self.layout.joint_positions[None, :]).argmin(axis=1)
 
     def _own_joints(self) -> np.ndarray:
         """(N,) the joint each B-type cell's NMJs bend most (NMJ-weighted centre over the joints), -1 for

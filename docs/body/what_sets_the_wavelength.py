@@ -40,10 +40,11 @@ def lag_budget(spec, params) -> dict:
     k = np.asarray(r.traces["curvature"], float)[:, 0]
     mus = np.asarray(r.traces["muscles"], float)[:, 0]
     n_j = k.shape[1]
-    g = gait(k, 0.02)
+    dt = float(dict(spec.env_kwargs).get("control_dt", 0.02))    # as wormsim.gait.measure reads it
+    g = gait(k, dt)
     f = float(g["frequency"])
     s0 = len(k) // 4
-    t = np.arange(len(k))[s0:] * 0.02
+    t = np.arange(len(k))[s0:] * dt
     e = np.exp(-2j * np.pi * f * t) * np.hanning(len(t))
     zk = (k[s0:] * e[:, None]).sum(0)
     zm = ((mus[:, :n_j] - mus[:, n_j:])[s0:] * e[:, None]).sum(0)

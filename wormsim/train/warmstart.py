@@ -13,10 +13,10 @@ conductance) are carried over by (input channel, neuron): channels both tasks ha
 command drives) keep the source's gains; an entry only the new set-up has (navigate's attractant inputs,
 or a wider ``--anterior-field``) starts at 0, silent, so that the run starts from the source's behaviour
 exactly and training recruits the new input. An entry of the source that the new set-up lacks is
-refused: dropping it would change the behaviour the run starts from. A level without per-neuron input gains (the GRU baseline) declares the
-parameters whose rows are the input channels (``Brain.input_rows``, e.g. the GRU's input weights); they
-are carried over by channel name the same way, the new channels' rows at 0. Any other difference of
-shape is refused.
+refused: dropping it would change the behaviour the run starts from. A level without per-neuron input
+gains (the GRU baseline) declares the parameters whose rows are the input channels
+(``Brain.input_rows``, e.g. the GRU's input weights); they are carried over by channel name the same
+way, the new channels' rows at 0. Any other difference of shape is refused.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def _map_gains(gains: np.ndarray, src_io, dst_io) -> np.ndarray:
     dst_entries = {(dst_io.channel_names[c], n) for c, n in zip(*np.nonzero(dst_mask))}
     dropped = [key for key in src_index if key not in dst_entries]
     if dropped:
-        (name, n), = dropped[:1]
+        name, n = dropped[0]
         raise ValueError(f"--init: input {name} reaches neuron {n} in the run, not here: its gain cannot be "
                          f"carried over (a wider --anterior-field may add entries, not move them)")
     out = np.zeros(int(dst_mask.sum()))
