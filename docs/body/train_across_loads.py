@@ -73,6 +73,8 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     if a.budget < 1 or a.popsize < 2 or min(a.loads + a.agar_loads) <= 0:
         p.error("--budget >= 1, --popsize >= 2 and loads > 0")
+    if a.anterior_reach < 1 or a.anterior_field < 1:
+        p.error("--anterior-reach and --anterior-field are whole numbers of segments >= 1")
     t0 = time.time()
     config = TrainConfig(level=a.level, wiring=a.wiring, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
                          anterior_reach=a.anterior_reach, anterior_field=a.anterior_field, init=a.init,
