@@ -29,6 +29,8 @@ def test_gait_writes_its_table_json_csv_and_figure(tiny_run, capsys):
     assert "| water | 1 | 0 |" in out and "| water | 100 | 0 |" in out and "| agar | 1 | 0 |" in out
     assert "| the animal, water | | | 0.35 | 1.76 | 1.54 |" in out
     assert "| the animal, agar | | | - | 0.30 | 0.65 |" in out
+    assert "| 1.40 / 1.33 |" in out and "| 1.76 / 1.52 |" in out   # the animal at 100x and 1x water (Fig. 2)
+    assert "(the animal here: Fang-Yen et al. 2010 PNAS Fig. 2" in out
     assert "water 1x -> agar 1x" in out                      # the fold fall line, one per agar row
     data = json.loads((tiny_run / "gait.json").read_text())
     assert [(r["medium"], r["load"]) for r in data["rows"]] == [("water", 1.0), ("water", 100.0), ("agar", 1.0)]
@@ -76,6 +78,15 @@ def test_gait_rejects_a_negative_load_at_the_parser(capsys):
         main(["gait", "x", "--loads", "-3"])
     assert e.value.code == 2
     assert "must be > 0" in capsys.readouterr().err
+
+
+def test_the_animal_along_the_load_axis_interpolates_in_log_viscosity():
+    from wormsim.gait import ANIMAL_ALONG, animal_at
+    for load, f, wl in ANIMAL_ALONG:                       # its own points back
+        assert animal_at(load) == pytest.approx((f, wl))
+    f, wl = animal_at(1000.0)                              # between 798 and 1387 mPa s
+    assert 0.650 < f < 0.790 and 0.943 < wl < 1.032
+    assert animal_at(0.5) is None and animal_at(1e5) is None
 
 
 def test_ends_fold_fall_and_goal():

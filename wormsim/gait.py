@@ -15,7 +15,11 @@ gait.png (atomic writes).
 The animal (cited where the project cites them, docs/body/README.md):
 - swimming in water: 1.76 Hz, 1.54 BL (Fang-Yen et al. 2010, PNAS 107:20323, Fig. 2, the water end of
   gait against viscosity), about 0.35 BL/s (Sznitman et al. 2010, Biophys. J. 98:617);
-- crawling on agar: 0.30 Hz, 0.65 BL (Fang-Yen et al. 2010, the agar end).
+- crawling on agar: 0.30 Hz, 0.65 BL (Fang-Yen et al. 2010, the agar end);
+- along the axis in between (``ANIMAL_ALONG``): frequency and wavelength in dextran solutions of 1 to 28,000
+  mPa s, Fang-Yen et al. 2010 Fig. 2, as digitized in the Cohen lab's model code (L. Deutz, minimal-worm,
+  experiments/paper/sweeps.py ``fang_yen_data``; the figure itself was not readable here). Each water row
+  inside that range gets the animal's value at its viscosity (``animal_at``: linear in log viscosity).
 """
 from __future__ import annotations
 
@@ -42,6 +46,20 @@ ANIMAL = {
              "source": "Fang-Yen et al. 2010 PNAS Fig. 2"},
 }
 WITHIN = 0.15      # the issue's "within 15% of the animal"
+# the animal along the load axis in water: (viscosity relative to water's, Hz, BL), see the module doc
+ANIMAL_ALONG = ((1.0, 1.761, 1.516), (9.2, 1.597, 1.388), (122.0, 1.383, 1.328), (303.0, 1.119, 1.239),
+                (798.0, 0.790, 1.032), (1387.0, 0.650, 0.943), (9016.0, 0.257, 0.856), (28054.0, 0.169, 0.799))
+ANIMAL_ALONG_SOURCE = ("Fang-Yen et al. 2010 PNAS Fig. 2 (dextran solutions), as digitized in L. Deutz's "
+                       "minimal-worm (Cohen lab)")
+
+
+def animal_at(load: float) -> tuple[float, float] | None:
+    """The animal's (frequency Hz, wavelength BL) swimming at ``load`` times water's viscosity, linear in
+    log viscosity between ANIMAL_ALONG's points; None outside them."""
+    x = np.log10([p[0] for p in ANIMAL_ALONG])
+    if not (x[0] <= math.log10(load) <= x[-1]):
+        return None
+    return tuple(float(np.interp(math.log10(load), x, [p[k] for p in ANIMAL_ALONG])) for k in (1, 2))
 
 
 def conditions(loads, agar_loads) -> list[tuple[str, float]]:
@@ -140,6 +158,7 @@ def replay(run_path, loads=(1.0, 10.0, 100.0, 1000.0, 10000.0), agar_loads=(3000
               "drive": None if drive is None else list(drive),
               "level_options": dict(level_options or {})}
     return {"run": str(run.path), "set_up": set_up, "rows": rows, "animal": ANIMAL,
+            "animal_along": {"source": ANIMAL_ALONG_SOURCE, "load_frequency_wavelength": ANIMAL_ALONG},
             "ends": ends(rows), "wall_time": round(time.time() - t0, 1)}
 
 
@@ -187,15 +206,19 @@ def format_table(result: dict) -> str:
              + (f"; command drive (forward, backward) {tuple(s['drive'])}" if s.get("drive") else "")
              + (f"; level overrides {s['level_options']}" if s.get("level_options") else ""), "",
              "| medium | load | head osc. Hz | speed BL/s (sd) | frequency Hz | wavelength BL | amplitude rad/BL "
-             "| direction | episodes undulating |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| direction | episodes undulating | the animal here Hz / BL |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
+        here = animal_at(r["load"]) if r["medium"] == "water" else None
         lines.append(f"| {r['medium']} | {r['load']:g} | {r['head_cpg']:g} | {r['speed']:.3f} ({r['speed_sd']:.3f}) "
                      f"| {_f(r['frequency'], '.2f')} | {_f(r['wavelength'], '.2f')} | {r['amplitude']:.2f} | "
-                     f"{r['direction']} | {r['undulating']}/{r['episodes']} |")
+                     f"{r['direction']} | {r['undulating']}/{r['episodes']} | "
+                     + (f"{here[0]:.2f} / {here[1]:.2f} |" if here else "- |"))
     for medium, a in ANIMAL.items():
         lines.append(f"| the animal, {medium} | | | {_f(a['speed'], '.2f') if a['speed'] else '-'} | "
-                     f"{a['frequency']:.2f} | {a['wavelength']:.2f} | | | {a['source']} |")
+                     f"{a['frequency']:.2f} | {a['wavelength']:.2f} | | | {a['source']} | |")
+    if any(r["medium"] == "water" and animal_at(r["load"]) for r in result["rows"]):
+        lines.append(f"(the animal here: {ANIMAL_ALONG_SOURCE}; linear in log viscosity between its points)")
     for e in result["ends"]:
         rel = e["relative_to_animal"]
         pct = lambda k: "-" if not np.isfinite(rel[k]) else f"{rel[k]:+.0%}"  # noqa: E731
@@ -269,6 +292,10 @@ def figure(result: dict, path) -> Path:
             ax.text(hi / 1.1, v, f"animal, {medium}", fontsize=7, va="bottom", ha="right", color=color)
             if medium == "water":
                 ax.plot([1.0], [v], "*", color="k", ms=10, zorder=5)
+        if key in ("frequency", "wavelength"):
+            k = 1 if key == "frequency" else 2
+            ax.plot([p[0] for p in ANIMAL_ALONG], [p[k] for p in ANIMAL_ALONG], ":x", color="k", ms=4, lw=0.9,
+                    label=None)
     for ax in axes[1]:
         ax.set_xlabel("load (viscosity / water's); agar: drag ratio 10", fontsize=9)
     axes[1, 1].legend(fontsize=7, loc="best")
@@ -276,8 +303,8 @@ def figure(result: dict, path) -> Path:
     fig.suptitle(f"{Path(result['run']).name}: {s['level']}/{s['wiring']}, replayed without retraining "
                  f"({s['episodes']} x {s['duration']:g} s per point)\nfrequency and wavelength where the body "
                  f"undulates; hollow markers: mid-body amplitude below {MIN_AMPLITUDE:g} rad/BL\nthe animal: "
-                 "Fang-Yen et al. 2010 (water 1.76 Hz, 1.54 BL; agar 0.30 Hz, 0.65 BL); Sznitman et al. 2010 "
-                 "(0.35 BL/s in water)", fontsize=8)
+                 "Fang-Yen et al. 2010 (water 1.76 Hz, 1.54 BL; agar 0.30 Hz, 0.65 BL; x: in viscous solutions, "
+                 "Fig. 2 as digitized by Deutz); Sznitman et al. 2010 (0.35 BL/s in water)", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
 
