@@ -108,6 +108,14 @@ def drag_ratio(medium: str | float) -> float:
     return k
 
 
+#: Bending stiffness EI (force * BL^2, BodyParams): Sznitman et al. 2010's, from swimming kinematics (the
+#: default), and Fang-Yen et al. 2010's, measured by bending whole animals.
+SZNITMAN_EI = 2.3
+FANG_YEN_EI = 28.8
+#: Static curvature (rad/BL) of full dorsal-minus-ventral activation: muscle_strength = this * EI by default.
+STATIC_CURVATURE = 10.0
+
+
 @dataclass(frozen=True)
 class BodyParams:
     """Physical parameters of one worm (every worm of a model shares them).
@@ -121,20 +129,26 @@ class BodyParams:
         wave of crawling barely bends the body at agar's ~1e4 (docs/body/README.md).
     muscle_tau: muscle activation time constant, s.
     drag_tangential: c_t in water (load 1), force / (BL/s) per BL of body; sets the force unit.
-    bending_stiffness: EI, force * BL^2; joint stiffness is EI * n_segments. 2.3: the animal's, in the
-        body's units. Sznitman et al. (2010, Biophys. J. 98:617, from the swimming kinematics and a beam
-        model) find a Young's modulus E ~ 3.77 kPa; with a body radius a ~ 40 um, EI = E pi a^4 / 4 ~
-        7.6e-15 N m^2. The force unit is water's tangential drag on 1 BL moving at 1 BL/s: by resistive-
-        force theory c_t = 2 pi mu / ln(2q / a), q = 0.09 wavelength (Lighthill 1976, SIAM Rev. 18:161),
-        ~3.3e-3 N s / m^2 for mu = 1 mPa s and a 1.5 mm wave, so 1 force unit = 3.3e-9 N and 1 force BL^2
-        = 3.3e-15 N m^2 for a 1 mm worm: EI ~ 2.3. (The old value 0.1 made the body 20x softer against
-        water than the animal: water's drag then shortened and flattened the commanded swimming wave,
-        amplitude 5.7 instead of 6.4 rad/BL, 0.29 instead of 0.33 BL/s; docs/body/README.md.)
+    bending_stiffness: EI, force * BL^2; joint stiffness is EI * n_segments. The force unit is water's
+        tangential drag on 1 BL moving at 1 BL/s: by resistive-force theory c_t = 2 pi mu / ln(2q / a),
+        q = 0.09 wavelength (Lighthill 1976, SIAM Rev. 18:161), ~3.3e-3 N s / m^2 for mu = 1 mPa s and a
+        1.5 mm wave, so 1 force unit = 3.3e-9 N and 1 force BL^2 = 3.3e-15 N m^2 for a 1 mm worm.
+        2.3 (the default, ``SZNITMAN_EI``): Sznitman et al. (2010, Biophys. J. 98:617) infer a Young's
+        modulus E ~ 3.77 kPa from the swimming kinematics and a beam model; with a body radius a ~ 40 um,
+        EI = E pi a^4 / 4 ~ 7.6e-15 N m^2 ~ 2.3. (The old value 0.1 made the body 20x softer against
+        water: water's drag then shortened and flattened the commanded swimming wave, amplitude 5.7
+        instead of 6.4 rad/BL, 0.29 instead of 0.33 BL/s; docs/body/README.md.) 28.8 (``FANG_YEN_EI``):
+        Fang-Yen et al. (2010, PNAS 107:20323) give EI = 9.5e-14 N m^2 for the whole animal, 12.5-fold
+        stiffer (as the Cohen lab's model code quotes it, minimal-worm's experiments; the paper's own
+        text was not readable here); Backholm, Ryu & Dalnoki-Veress (2013, PNAS 110:4528), bending whole
+        worms with a micropipette, find 3e-14 to 3e-13 N m^2 (as the same code lists them). A stiffer body keeps its wave against a
+        heavier load: the load at which drag's torque meets the body's own moves up in proportion.
+    muscle_strength: joint torque at full dorsal-minus-ventral activation, force * BL; the static curvature
+        it produces is muscle_strength / EI (rad/BL). None (default): 10 EI, 10 rad/BL whatever the
+        stiffness (23 at the default EI, the ratio the body always had), about the animal's deepest
+        regular bends (crawling).
     body_relaxation_time: Kelvin-Voigt damping / stiffness of the body, s. It also bounds the fastest
         bending mode's relaxation time from below, which keeps the explicit spring stable at ``timestep``.
-    muscle_strength: joint torque at full dorsal-minus-ventral activation, force * BL; the static curvature
-        it produces is muscle_strength / EI (rad/BL): 10 rad/BL at the default 23 (= 10 EI, the ratio
-        the body always had), about the animal's deepest regular bends (crawling).
     mass: whole-worm mass; small, so the worm is overdamped (inertial time mass / c_t = 1 ms): the
         low-Reynolds worm has no inertia to speak of.
     radius: capsule radius, BL (visual only; C. elegans is ~1 mm long and ~80 um wide).
@@ -149,9 +163,9 @@ class BodyParams:
     load: float = 1.0
     muscle_tau: float = 0.1
     drag_tangential: float = 1.0
-    bending_stiffness: float = 2.3
+    bending_stiffness: float = SZNITMAN_EI
     body_relaxation_time: float = 0.02
-    muscle_strength: float = 23.0
+    muscle_strength: float | None = None
     mass: float = 0.001
     radius: float = 0.04
     timestep: float = 0.02
@@ -166,6 +180,9 @@ class BodyParams:
         check_load(self.load)
         if self.actuator not in ("muscle", "servo"):
             raise ValueError(f"unknown actuator {self.actuator!r}; choose from muscle, servo")
+        if self.muscle_strength is None:
+            object.__setattr__(self, "muscle_strength", STATIC_CURVATURE * self.bending_stiffness
+                               if isinstance(self.bending_stiffness, (int, float)) else None)
         for name in ("muscle_tau", "drag_tangential", "bending_stiffness", "body_relaxation_time",
                      "muscle_strength", "mass", "radius", "timestep", "servo_kp"):
             v = getattr(self, name)

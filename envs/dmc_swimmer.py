@@ -179,7 +179,7 @@ class DMCSwimTask(SwimTask):
         if medium != "water":
             raise ValueError(f"the dm_control swimmer swims in its model's own fluid (MuJoCo's inertia-based "
                              f"drag, density 3000); --medium must stay 'water', got {medium!r}")
-        for key in ("muscle_tau", "timestep", "load", "markers", "nthread"):
+        for key in ("muscle_tau", "timestep", "load", "bending_stiffness", "markers", "nthread"):
             kwargs.pop(key, None)     # wormsim body options; dm_control's body has its own physics
         # SwimTask builds wormsim's body for n_segments; the task's plumbing (head oscillator, reward,
         # truncation, divergence) is kept and the body swapped for dm_control's before any step.

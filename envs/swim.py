@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from wormsim.envs.body import WormBody
+from wormsim.envs.body import SZNITMAN_EI, WormBody
 from wormsim.envs.batched import check_action
 from wormsim.envs.layout import ObsLayout
 from wormsim.envs.waves import TravellingWave
@@ -41,7 +41,7 @@ class WormTask:
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, markers: bool = False,
                  nthread: int | None = None, head_cpg: float = 0.0, head_cpg_amplitude: float = 1.0,
                  head_length: float = HEAD_LENGTH, head_cpg_phase: str = "zero",
-                 load: float = 1.0) -> None:
+                 load: float = 1.0, bending_stiffness: float = SZNITMAN_EI) -> None:
         if not (control_dt > 0 and math.isfinite(control_dt)):
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if not (duration >= control_dt and math.isfinite(duration)):
@@ -51,7 +51,7 @@ class WormTask:
         # The physics step divides the control step exactly; a coarser control step keeps the 10 ms default.
         self.n_substeps = max(1, round(control_dt / timestep))
         self.body = WormBody(n_worms=n_worms, n_segments=n_segments, medium=medium, load=load,
-                             muscle_tau=muscle_tau, timestep=control_dt / self.n_substeps, markers=markers, nthread=nthread)
+                             bending_stiffness=bending_stiffness, muscle_tau=muscle_tau, timestep=control_dt / self.n_substeps, markers=markers, nthread=nthread)
         self.n_worms = n_worms
         self.control_dt = float(control_dt)
         self.duration = float(duration)
@@ -392,7 +392,8 @@ class SwimEnv(WormEnv):
     n_segments=12 (4..48), medium="water" (the drag ratio c_n / c_t: "water" 2, the animal's swimming
     near a surface; "water-bulk" 1.5; "agar" 10; or a number > 0; envs/body.py MEDIA says why),
     load=1.0 (the medium's viscosity relative to water, 1e-3..1e5: multiplies the drag; Fang-Yen et al.
-    2010's load axis),
+    2010's load axis), bending_stiffness=2.3 (the body's EI, force BL^2; 28.8 is Fang-Yen et al. 2010's
+    whole-animal value; the muscles' strength follows it: envs/body.py BodyParams),
     control_dt=0.02 s, duration=10.0 s, muscle_tau=0.1 s, ctrl_cost_weight=1e-3, reset_noise_scale=0.05 rad,
     timestep=0.02 s (physics step, one per control step by default; control_dt is divided into
     round(control_dt / timestep) steps; 0.01 for +-0.2% accuracy of the swimming speed at twice the cost),
@@ -423,9 +424,10 @@ class SwimEnv(WormEnv):
                  duration: float = 10.0, muscle_tau: float = 0.1, ctrl_cost_weight: float = 1e-3,
                  reset_noise_scale: float = 0.05, timestep: float = 0.02, head_cpg: float = 0.0,
                  head_cpg_amplitude: float = 1.0, head_cpg_phase: str = "zero", render_mode: str | None = None,
-                 width: int = 480, height: int = 480, load: float = 1.0) -> None:
+                 width: int = 480, height: int = 480, load: float = 1.0,
+                 bending_stiffness: float = SZNITMAN_EI) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
-                         medium=medium, load=load, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
+                         medium=medium, load=load, bending_stiffness=bending_stiffness, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
                          ctrl_cost_weight=ctrl_cost_weight, reset_noise_scale=reset_noise_scale,
                          timestep=timestep, head_cpg=head_cpg, head_cpg_amplitude=head_cpg_amplitude,
                          head_cpg_phase=head_cpg_phase)

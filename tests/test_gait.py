@@ -11,9 +11,9 @@ from wormsim.envs.body import MEDIA, WormBody, check_load, rft_swimming_speed
 from wormsim.envs.waves import ANIMAL_GAITS, animal_wave
 
 
-def open_loop(medium, gait_name: str, seconds: float, load: float = 1.0, skip: float = 2.0) -> dict:
+def open_loop(medium, gait_name: str, seconds: float, load: float = 1.0, skip: float = 2.0, **env_kw) -> dict:
     """The animal's wave (full amplitude) on wormsim/Swim-v0: net speed, gait and slip after ``skip`` s."""
-    env = gym.make("wormsim/Swim-v0", medium=medium, load=load, duration=seconds)
+    env = gym.make("wormsim/Swim-v0", medium=medium, load=load, duration=seconds, **env_kw)
     env.reset(seed=0)
     dt, n = env.unwrapped.control_dt, env.unwrapped.max_steps
     wave = animal_wave(gait_name)
@@ -104,6 +104,33 @@ def test_load_scales_the_drag_and_the_swimming_gait_fails_first():
     crawl1, crawl100 = open_loop("water", "crawl", 9.0), open_loop("water", "crawl", 9.0, load=100.0)
     assert swim100["amplitude"] < 0.7 * swim1["amplitude"] and swim100["speed"] < 0.7 * swim1["speed"]
     assert crawl100["amplitude"] > 0.95 * crawl1["amplitude"]
+
+
+def test_a_stiffer_body_holds_its_swimming_wave_against_a_heavier_load():
+    """--bending-stiffness 28.8 (Fang-Yen et al. 2010's whole-animal EI, 12.5-fold the default): the
+    joints' stiffness and the muscles' strength grow together (10 rad/BL at full activation either way), the
+    water calibration holds, and the load at which drag flattens the swimming wave moves up: at 100x the
+    stiff body keeps its bends where the default loses about half (the test above)."""
+    from wormsim.config import TrainConfig
+    from wormsim.envs.body import FANG_YEN_EI
+    soft, stiff = WormBody(n_segments=6), WormBody(n_segments=6, bending_stiffness=FANG_YEN_EI)
+    ratio = FANG_YEN_EI / 2.3
+    np.testing.assert_allclose(stiff.model.jnt_stiffness[3:], ratio * soft.model.jnt_stiffness[3:])
+    np.testing.assert_allclose(stiff.model.actuator_gainprm[:10, 0], ratio * soft.model.actuator_gainprm[:10, 0])
+    assert stiff.params.muscle_strength / stiff.params.bending_stiffness == pytest.approx(10.0)
+    water = open_loop("water", "swim", 4.0, bending_stiffness=FANG_YEN_EI)
+    heavy = open_loop("water", "swim", 4.0, load=100.0, bending_stiffness=FANG_YEN_EI)
+    assert water["speed"] == pytest.approx(ANIMAL_GAITS["swim"].speed, rel=0.15)
+    assert heavy["amplitude"] > 0.9 * water["amplitude"] and heavy["speed"] > 0.8 * water["speed"]
+    assert ("bending_stiffness", 28.8) in TrainConfig(bending_stiffness=28.8).eval_spec().env_kwargs
+    assert all(k != "bending_stiffness" for k, _ in TrainConfig().eval_spec().env_kwargs)
+    assert "bending_stiffness" not in TrainConfig().fingerprint()
+    env = gym.make_vec("wormsim/Swim-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                       bending_stiffness=FANG_YEN_EI)
+    try:
+        assert env.unwrapped.task.body.params.bending_stiffness == FANG_YEN_EI
+    finally:
+        env.close()
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), 1e9, "thick", True])

@@ -218,6 +218,37 @@ def test_anterior_field_adds_silent_entries_ahead_of_the_b_cells_first_one():
     assert TrainConfig(anterior_field=3).fingerprint()["anterior_field"] == 3
 
 
+def test_stretch_field_spreads_the_own_stretch_gain_tailward_of_the_nmjs():
+    """--stretch-field N (needs --own-stretch; default 1, as always): each B cell's own-side stretch entry
+    becomes up to N entries, from its NMJs' centre tailward (Boyle, Berri & Cohen 2012's posterior field),
+    whose starting gains share the one entry's sign and sum to it; no other entry changes."""
+    c = synthetic_circuit()
+    one = Interface(c, LAYOUT, own_stretch=True)
+    four = Interface(c, LAYOUT, own_stretch=True, stretch_field=4)
+    assert np.array_equal(Interface(c, LAYOUT, own_stretch=True, stretch_field=1).input_mask, one.input_mask)
+    added = four.input_mask & ~one.input_mask
+    assert not (one.input_mask & ~four.input_mask).any()
+    cls = np.array(c.cell_class)
+    rows, cols = np.nonzero(added)
+    assert len(rows) > 0 and set(cls[cols]) <= {"DB", "VB"} and (rows < LAYOUT.n_joints).all()
+    assert (rows > one.own_joint[cols]).all()                              # tailward of the NMJs' centre
+    init1, init4 = one.io_spec().input_init, four.io_spec().input_init
+    for i in np.unique(cols):
+        field = [one.own_joint[i], *rows[cols == i]]
+        assert np.allclose(init4[field, i], init1[one.own_joint[i], i] / len(field))   # spread evenly
+        assert np.isclose(init4[field, i].sum(), init1[one.own_joint[i], i])            # same sum, same sign
+    untouched = one.input_mask.copy()
+    untouched[one.own_joint[np.unique(cols)], np.unique(cols)] = False
+    assert np.array_equal(init4[untouched], init1[untouched])
+    with pytest.raises(ValueError, match="own_stretch"):
+        Interface(c, LAYOUT, stretch_field=3)
+    with pytest.raises(ValueError, match="add --own-stretch"):
+        TrainConfig(stretch_field=3).eval_spec()
+    assert dict(TrainConfig(own_stretch=True, stretch_field=3).eval_spec().interface_kwargs) == {
+        "own_stretch": True, "stretch_field": 3}
+    assert "stretch_field" not in TrainConfig().fingerprint()
+
+
 def test_a_wider_field_starts_from_a_trained_run_which_a_narrower_one_refuses(tmp_path):
     """--init from a run with the default field into --anterior-field 3 keeps every trained gain and
     starts the new entries at 0; the other way round would drop trained gains, and is refused."""

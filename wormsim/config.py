@@ -202,6 +202,10 @@ class TrainConfig:
                       "surface, as the animal is measured), water-bulk (1.5), agar (10), or a number")
     load: float = opt(1.0, "the medium's viscosity relative to water's (Fang-Yen et al. 2010's load axis: "
                       "multiplies the drag; 1e-3..1e5)", positive=True)
+    bending_stiffness: float = opt(2.3, "the body's bending stiffness EI (force BL^2; the muscles' strength "
+                                   "follows it, 10 rad/BL at full activation): 2.3, Sznitman et al. 2010's, from "
+                                   "swimming kinematics; 28.8, Fang-Yen et al. 2010's, 12.5-fold stiffer "
+                                   "(envs/body.py BodyParams)", positive=True)
     head_cpg: float = opt(2.0, "frequency (Hz) of the head's own oscillator, which drives the head "
                           "muscles no simulated motor neuron reaches (swim, navigate; 0: off, the "
                           "circuit must make its own rhythm)", low=0)
@@ -222,6 +226,10 @@ class TrainConfig:
     anterior_field: int = opt(1, "segments of the body ahead of its soma that a B-type motor neuron's "
                               "anterior field spans (Wen et al. 2012: about 200 um, 2-3 segments); the entries "
                               "beyond the first start at gain 0 (1: one entry, as always)", low=1)
+    stretch_field: int = opt(1, "with --own-stretch: joints a B-type motor neuron's own-side stretch field "
+                             "spans, from its NMJs' centre tailward (Boyle, Berri & Cohen 2012: about half "
+                             "the body); its gain starts spread evenly over them (1: one joint, as always)",
+                             low=1)
     level_option: list[str] = opt([], "NAME=VALUE: set a field of the level's config (its dataclass in "
                                   "realism_levels/, e.g. curvature_scale_nS=0.5 for conductance), repeatable; "
                                   "a field the level has no flag for", nargs="+")
@@ -253,7 +261,7 @@ class TrainConfig:
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
     OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1,
-                     "anterior_field": 1, "circuit": "motor", "implicit_gaps": False, "level_option": []}
+                     "anterior_field": 1, "stretch_field": 1, "bending_stiffness": 2.3, "circuit": "motor", "implicit_gaps": False, "level_option": []}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -285,6 +293,9 @@ class TrainConfig:
         from wormsim.envs.tasks import get_task
         from wormsim.realism_levels import get_level
         from wormsim.rollout import EvalSpec
+        if self.stretch_field != 1 and not self.own_stretch:
+            raise ValueError(f"--stretch-field {self.stretch_field} spreads the B cells' own-segment stretch "
+                             "entry, which is off: add --own-stretch")
         task = get_task(self.task)
         level, level_kwargs = self.level, self.level_kwargs()
         if self.train == "readout" and task.has_body:
@@ -299,6 +310,8 @@ class TrainConfig:
                            ("head_cpg", float(self.head_cpg)))
             if self.load != 1.0:   # only when set: runs made before --load keep their set-up
                 env_kwargs += (("load", float(self.load)),)
+            if self.bending_stiffness != 2.3:   # likewise
+                env_kwargs += (("bending_stiffness", float(self.bending_stiffness)),)
         if held_out:
             env_kwargs += tuple(task.held_out)
         return EvalSpec(level=level, dataset=self.dataset, wiring=self.wiring,
@@ -306,7 +319,8 @@ class TrainConfig:
                         env_kwargs=env_kwargs, level_kwargs=level_kwargs,
                         interface_kwargs=((("own_stretch", True),) if self.own_stretch else ())
                         + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ())
-                        + ((("anterior_field", int(self.anterior_field)),) if self.anterior_field != 1 else ()),
+                        + ((("anterior_field", int(self.anterior_field)),) if self.anterior_field != 1 else ())
+                        + ((("stretch_field", int(self.stretch_field)),) if self.stretch_field != 1 else ()),
                         circuit=self.circuit)
 
     def fingerprint(self) -> dict:

@@ -44,6 +44,13 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   76:750, Fig. 3D-E) found that the bending of a posterior region needs the active bending of an
   anterior region extending about 200 um, about 0.2 of the young adult's length, 2-3 of the body's 12
   segments; the default field reads one segment (83 um).
+- opt-in, default 1 (``stretch_field``; needs ``own_stretch``): how many joints the B cells' own-side
+  stretch field spans, from the joint their NMJs bend most tailward. Boyle, Berri & Cohen 2012 give each
+  B-class unit a stretch-receptive field posterior of it, about half the body long (units i to i+5 of 12,
+  the authors' public model code), along the processes the B cells run posteriorly (White et al. 1986);
+  the field's length sets their model's wavelength. The own-stretch gain is spread evenly over the field
+  (each of its k entries starts at -1/k into DB, +1/k into VB), so a uniform bend still drives the
+  starting circuit as with one entry; the default reads one joint, as always.
 - ``drive_forward``: a constant (``drive[0]``), reaching AVB and PVC (the forward command
   interneurons; Chalfie et al. 1985).
 - ``drive_backward``: a constant (``drive[1]``), reaching AVA, AVD and AVE (backward command).
@@ -122,7 +129,8 @@ class Interface:
                  drive: tuple[float, float] = (1.0, 0.0),
                  proprio_classes: Sequence[str] = PROPRIO_CLASSES, proprio_scale: float = PROPRIO_SCALE,
                  motor_gain: float = MOTOR_GAIN, motor_offset: float = MOTOR_OFFSET,
-                 own_stretch: bool = False, anterior_reach: int = 1, anterior_field: int = 1):
+                 own_stretch: bool = False, anterior_reach: int = 1, anterior_field: int = 1,
+                 stretch_field: int = 1):
         if control_dt <= 0:
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if len(drive) != 2:
@@ -140,10 +148,15 @@ class Interface:
         self.own_stretch = bool(own_stretch)
         self.anterior_reach = _whole_segments("anterior_reach", anterior_reach)
         self.anterior_field = _whole_segments("anterior_field", anterior_field)
+        self.stretch_field = _whole_segments("stretch_field", stretch_field)
+        if self.stretch_field > 1 and not self.own_stretch:
+            raise ValueError(f"stretch_field {self.stretch_field} spreads the own-segment stretch entry of the "
+                             "B cells; switch it on with own_stretch (--own-stretch)")
 
         self.proprio_joint = self._proprio_joints()
         self.field_joints = self._field_joints()
         self.own_joint = self._own_joints() if self.own_stretch else np.full(circuit.n, -1, np.int64)
+        self.stretch_joints = self._stretch_joints()
         self.input_mask, self.channel_names = self._input_mask()
         self.motor_weights = self._motor_weights()         # (N, M), signed, normalised
         self._motor_cache: dict[torch.device, torch.Tensor] = {}
@@ -186,19 +199,43 @@ class Interface:
         where = np.clip(self.circuit.position + np.asarray(shift, float) / self.layout.n_segments, 0.0, 1.0)
         return np.abs(where[:, None] - self.layout.joint_positions[None, :]).argmin(axis=1)
 
-    def _own_joints(self) -> np.ndarray:
+    def _nmj_centres(self) -> np.ndarray:
         """(N,) the joint each B-type cell's NMJs bend most (NMJ-weighted centre over the joints), -1 for
-        other cells and for B cells that reach no muscle or whose centre is the joint they read anyway."""
-        nmj = self.circuit.segment_map(self.layout.n_segments)          # (N, 2, J)
-        per_joint = nmj.sum(axis=1)                                     # (N, J)
+        other cells and for B cells that reach no muscle."""
+        per_joint = self.circuit.segment_map(self.layout.n_segments).sum(axis=1)     # (N, J)
         out = np.full(self.circuit.n, -1, dtype=np.int64)
         for i in self.circuit.indices(classes=ANTERIOR_SENSING):
             total = per_joint[i].sum()
-            if total <= 0:
+            if total > 0:
+                out[i] = int(np.rint((per_joint[i] * np.arange(self.n_joints)).sum() / total))
+        return out
+
+    def _own_joints(self) -> np.ndarray:
+        """(N,) each B-type cell's NMJ centre (``_nmj_centres``), -1 for other cells, for B cells that reach
+        no muscle and for those whose centre is the joint they read anyway."""
+        out = self._nmj_centres()
+        out[out == self.proprio_joint] = -1
+        return out
+
+    def _stretch_joints(self) -> np.ndarray:
+        """(N, stretch_field - 1) the joints of each B cell's own-side stretch field beyond its NMJ centre
+        (1, 2, .. joints tailward of it), -1 for other cells and where that joint is one the cell reads
+        already (near the tail the field is clamped to the body)."""
+        extra = self.stretch_field - 1
+        out = np.full((self.circuit.n, extra), -1, dtype=np.int64)
+        if extra == 0:
+            return out
+        centres = self._nmj_centres()
+        for i in self.circuit.indices(classes=ANTERIOR_SENSING):
+            centre = int(centres[i])
+            if self.proprio_joint[i] < 0 or centre < 0:
                 continue
-            j = int(np.rint((per_joint[i] * np.arange(self.n_joints)).sum() / total))
-            if j != self.proprio_joint[i]:
-                out[i] = j
+            seen = {int(self.proprio_joint[i]), int(self.own_joint[i]), *map(int, self.field_joints[i])}
+            for k in range(extra):
+                j = min(centre + 1 + k, self.n_joints - 1)
+                if j not in seen:
+                    out[i, k] = j
+                    seen.add(j)
         return out
 
     def _input_init(self) -> np.ndarray:
@@ -214,6 +251,12 @@ class Interface:
         own = np.flatnonzero(self.own_joint >= 0)
         # own-segment stretch: a dorsal bend inhibits DB and excites VB (the opposite of the anterior sign)
         init[self.own_joint[own], own] *= -1.0
+        # the own-side stretch field: the own entry's sign, spread evenly over the field's entries
+        for i in np.flatnonzero((self.stretch_joints >= 0).any(axis=1)):
+            sign = -1.0 if self.circuit.cell_class[i] not in VENTRAL_PROPRIO else 1.0
+            joints = [int(j) for j in self.stretch_joints[i] if j >= 0]
+            joints += [int(self.own_joint[i])] if self.own_joint[i] >= 0 else []
+            init[joints, i] = sign / len(joints)
         # the anterior field beyond its first entry starts silent: the starting circuit is the default one
         rows, cols = np.nonzero(self.field_joints >= 0)
         fj = self.field_joints[rows, cols]
@@ -232,6 +275,8 @@ class Interface:
         mask[self.own_joint[own], np.flatnonzero(own)] = True
         rows, cols = np.nonzero(self.field_joints >= 0)
         mask[self.field_joints[rows, cols], rows] = True
+        rows, cols = np.nonzero(self.stretch_joints >= 0)
+        mask[self.stretch_joints[rows, cols], rows] = True
         mask[j, c.indices(classes=FORWARD_CLASSES)] = True
         mask[j + 1, c.indices(classes=BACKWARD_CLASSES)] = True
         mask[j + 2:, c.indices(role="command")] = True

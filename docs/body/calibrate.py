@@ -7,7 +7,7 @@ and slip (speed / wave speed) with wormsim.analysis.gait, beside the animal and 
 continuum resistive-force-theory computation (envs.body.rft_swimming_speed) of the same kinematics.
 Then the load axis: the same open-loop waves at viscosities 1..1e4 times water's.
 
-    python docs/body/calibrate.py [--quick]      # about 20 s (--quick: 5 s)
+    python docs/body/calibrate.py [--quick] [--bending-stiffness EI]     # about 20 s (--quick: 5 s)
 """
 from __future__ import annotations
 
@@ -19,14 +19,15 @@ import numpy as np
 
 import wormsim  # noqa: F401  (registers the environments)
 from wormsim.analysis import gait
-from wormsim.envs.body import MEDIA, rft_swimming_speed
+from wormsim.envs.body import MEDIA, SZNITMAN_EI, rft_swimming_speed
 from wormsim.envs.waves import ANIMAL_GAITS, TravellingWave, animal_wave
 
 
 def run(medium, wave: TravellingWave | None, seconds: float, load: float = 1.0, head_cpg: float = 0.0,
-        skip: float = 2.0, seed: int = 0) -> dict:
+        skip: float = 2.0, seed: int = 0, bending_stiffness: float = SZNITMAN_EI) -> dict:
     """One open-loop episode (wave None: every muscle at rest, 0.5): speed and gait after ``skip`` s."""
-    env = gym.make("wormsim/Swim-v0", medium=medium, load=load, duration=seconds, head_cpg=head_cpg)
+    env = gym.make("wormsim/Swim-v0", medium=medium, load=load, duration=seconds, head_cpg=head_cpg,
+                   bending_stiffness=bending_stiffness)
     env.reset(seed=seed)
     u = env.unwrapped
     dt, n = u.control_dt, u.max_steps
@@ -63,7 +64,10 @@ def fmt(x, spec=".3f"):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shorter episodes, fewer loads")
+    p.add_argument("--bending-stiffness", type=float, default=SZNITMAN_EI,
+                   help="the body's EI (2.3: Sznitman et al. 2010, the default; 28.8: Fang-Yen et al. 2010)")
     a = p.parse_args(argv)
+    ei = a.bending_stiffness
     t0 = time.time()
     swim_s, crawl_s = (6.0, 12.0) if a.quick else (12.0, 24.0)
     sw, cr = ANIMAL_GAITS["swim"], ANIMAL_GAITS["crawl"]
@@ -82,7 +86,7 @@ def main(argv=None) -> None:
           "| slip | continuum RFT BL/s | the animal |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, medium, wave, secs, head, animal in rows:
-        m = run(medium, wave, secs, head_cpg=head)
+        m = run(medium, wave, secs, head_cpg=head, bending_stiffness=ei)
         r = rft(medium, m) if wave is not None else float("nan")
         an = "-"
         if animal is not None:
@@ -99,7 +103,7 @@ def main(argv=None) -> None:
     for load in loads:
         for medium, gait_name, secs in (("water", "swim", swim_s), ("water", "crawl", crawl_s),
                                          ("agar", "crawl", crawl_s)):
-            m = run(medium, animal_wave(gait_name), secs, load=load)
+            m = run(medium, animal_wave(gait_name), secs, load=load, bending_stiffness=ei)
             print(f"| {load:g} | {medium} | {gait_name} | {fmt(m['speed'])} | {fmt(m['frequency'], '.2f')} | "
                   f"{fmt(m['wavelength'], '.2f')} | {fmt(m['amplitude'], '.2f')} | {fmt(m['slip'])} |")
     print(f"\nwall time {time.time() - t0:.0f} s")

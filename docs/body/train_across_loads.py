@@ -7,7 +7,8 @@ The run directory is a wormsim run (config.json: the water set-up; policy.npz; m
 
     python docs/body/train_across_loads.py --out runs/NAME [--loads 1 300] [--budget 300] [--init RUN]
                                            [--agar-loads 3000] [--wiring shuffled] [--seed S]
-                                           [--anterior-reach N] [--anterior-field N]
+                                           [--anterior-reach N] [--anterior-field N] [--stretch-field N]
+                                           [--bending-stiffness EI]
 
 --init RUN starts from a trained run's policy (a curriculum: a water swimmer that then meets the load).
 """
@@ -66,6 +67,12 @@ def main(argv=None) -> None:
     p.add_argument("--anterior-field", type=int, default=1,
                    help="segments ahead of the soma that a B cell's anterior field spans; entries beyond the "
                         "first start at 0 (1: as always)")
+    p.add_argument("--stretch-field", type=int, default=1,
+                   help="joints a B cell's own-side stretch field spans, from its NMJs' centre tailward; the "
+                        "own-stretch gain starts spread evenly over them (1: as always)")
+    p.add_argument("--bending-stiffness", type=float, default=2.3,
+                   help="the body's EI, force BL^2 (2.3: Sznitman et al. 2010, as always; 28.8: Fang-Yen et al. "
+                        "2010's whole-animal value; envs/body.py BodyParams)")
     p.add_argument("--circuit", default="motor", help="motor, or motor+head: the head motor neurons bend "
                    "the head joints that the motor circuit leaves passive")
     p.add_argument("--init", default=None, help="start from this run's policy (same level set-up)")
@@ -73,11 +80,16 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     if a.budget < 1 or a.popsize < 2 or min(a.loads + a.agar_loads) <= 0:
         p.error("--budget >= 1, --popsize >= 2 and loads > 0")
-    if a.anterior_reach < 1 or a.anterior_field < 1:
-        p.error("--anterior-reach and --anterior-field are whole numbers of segments >= 1")
+    if min(a.anterior_reach, a.anterior_field, a.stretch_field) < 1:
+        p.error("--anterior-reach, --anterior-field and --stretch-field are whole numbers of segments >= 1")
+    if not a.bending_stiffness > 0:
+        p.error("--bending-stiffness is an EI > 0 (force BL^2)")
+    if a.stretch_field > 1 and not a.own_stretch:
+        p.error("--stretch-field spreads the own-segment stretch entry: it needs --own-stretch")
     t0 = time.time()
     config = TrainConfig(level=a.level, wiring=a.wiring, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
-                         anterior_reach=a.anterior_reach, anterior_field=a.anterior_field, init=a.init,
+                         anterior_reach=a.anterior_reach, anterior_field=a.anterior_field,
+                         stretch_field=a.stretch_field, bending_stiffness=a.bending_stiffness, init=a.init,
                          circuit=a.circuit,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)

@@ -6,7 +6,7 @@ fastest one here says whether "the animal's wavelength" is even within reach of 
 an open-loop TravellingWave at full muscle amplitude (docs/body/calibrate.run), speed after 2 s, and the
 wave the body actually makes (at high load the muscles cannot impose a short commanded wave).
 
-    python docs/body/wavelength_sweep.py      # about 6 s
+    python docs/body/wavelength_sweep.py [--bending-stiffness EI]     # about 6 s
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import time
 
 from calibrate import fmt, run
 
+from wormsim.envs.body import SZNITMAN_EI
 from wormsim.envs.waves import ANIMAL_GAITS, TravellingWave
 
 ENDS = (  # (label, medium, load, the animal's gait whose frequency drives the wave)
@@ -29,13 +30,18 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--wavelengths", type=float, nargs="+", default=[0.5, 0.65, 0.8, 1.0, 1.15, 1.3, 1.54, 1.8, 2.2])
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--bending-stiffness", type=float, default=SZNITMAN_EI,
+                   help="the body's EI (2.3: Sznitman et al. 2010, the default; 28.8: Fang-Yen et al. 2010)")
+    p.add_argument("--frequency", type=float, default=None,
+                   help="drive every end at this frequency (Hz) instead of the animal's swimming/crawling one")
     a = p.parse_args(argv)
     t0 = time.time()
     print("| end | frequency Hz | commanded wavelength BL | speed BL/s | wave made: wavelength BL | amplitude rad/BL |")
     print("|---|---|---|---|---|---|")
     for label, medium, load, gait_name in ENDS:
-        f = ANIMAL_GAITS[gait_name].frequency
-        rows = [(lam, run(medium, TravellingWave(frequency=f, wavelength=lam), a.seconds, load=load))
+        f = a.frequency or ANIMAL_GAITS[gait_name].frequency
+        rows = [(lam, run(medium, TravellingWave(frequency=f, wavelength=lam), a.seconds, load=load,
+                          bending_stiffness=a.bending_stiffness))
                 for lam in a.wavelengths]
         best = max(rows, key=lambda r: r[1]["speed"])[0]
         for lam, m in rows:
