@@ -154,7 +154,7 @@ def replay(run_path, loads=(1.0, 10.0, 100.0, 1000.0, 10000.0), agar_loads=(3000
     set_up = {"level": cfg.level, "wiring": cfg.wiring, "dataset": cfg.dataset, "seed": cfg.seed,
               "trained_medium": cfg.medium, "trained_load": cfg.load, "trained_head_cpg": cfg.head_cpg,
               "bistable_gain": cfg.bistable_gain, "own_stretch": cfg.own_stretch,
-              "across_loads": across, "episodes": episodes, "duration": duration, "episode_seed": SEED,
+              "bending_stiffness": cfg.bending_stiffness, "across_loads": across, "episodes": episodes, "duration": duration, "episode_seed": SEED,
               "drive": None if drive is None else list(drive),
               "level_options": dict(level_options or {})}
     return {"run": str(run.path), "set_up": set_up, "rows": rows, "animal": ANIMAL,
@@ -201,7 +201,9 @@ def format_table(result: dict) -> str:
     s = result["set_up"]
     lines = [f"run {result['run']}: {s['level']}/{s['wiring']}, trained in {s['trained_medium']} at load "
              f"{s['trained_load']:g}" + (f" and across loads {s['across_loads']}" if s.get("across_loads") else "")
-             + f", head oscillator {s['trained_head_cpg']:g} Hz; {s['episodes']} episode(s) (fresh seeds) of "
+             + f", head oscillator {s['trained_head_cpg']:g} Hz"
+             + (f", body EI {s['bending_stiffness']:g} (default 2.3)" if s.get("bending_stiffness", 2.3) != 2.3 else "")
+             + f"; {s['episodes']} episode(s) (fresh seeds) of "
              f"{s['duration']:g} s per row, gait after the first quarter"
              + (f"; command drive (forward, backward) {tuple(s['drive'])}" if s.get("drive") else "")
              + (f"; level overrides {s['level_options']}" if s.get("level_options") else ""), "",
