@@ -305,7 +305,7 @@ def figure(result: dict, path) -> Path:
     fig.suptitle(f"{Path(result['run']).name}: {s['level']}/{s['wiring']}, replayed without retraining "
                  f"({s['episodes']} x {s['duration']:g} s per point)\nfrequency and wavelength where the body "
                  f"undulates; hollow markers: mid-body amplitude below {MIN_AMPLITUDE:g} rad/BL\nthe animal: "
-                 "Fang-Yen et al. 2010 (water 1.76 Hz, 1.54 BL; agar 0.30 Hz, 0.65 BL; x: in viscous solutions, "
+                 "Fang-Yen et al. 2010 (water 1.76 Hz, 1.54 BL; agar 0.30 Hz, 0.65 BL;\nx: in viscous solutions, "
                  "Fig. 2 as digitized by Deutz); Sznitman et al. 2010 (0.35 BL/s in water)", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
