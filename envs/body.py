@@ -109,7 +109,7 @@ def drag_ratio(medium: str | float) -> float:
 
 
 #: Bending stiffness EI (force * BL^2, BodyParams): Sznitman et al. 2010's, from swimming kinematics (the
-#: default), and Fang-Yen et al. 2010's, measured by bending whole animals.
+#: default), and Fang-Yen et al. 2010's whole-animal value (12.5-fold stiffer).
 SZNITMAN_EI = 2.3
 FANG_YEN_EI = 28.8
 #: Static curvature (rad/BL) of full dorsal-minus-ventral activation: muscle_strength = this * EI by default.
@@ -141,8 +141,9 @@ class BodyParams:
         Fang-Yen et al. (2010, PNAS 107:20323) give EI = 9.5e-14 N m^2 for the whole animal, 12.5-fold
         stiffer (as the Cohen lab's model code quotes it, minimal-worm's experiments; the paper's own
         text was not readable here); Backholm, Ryu & Dalnoki-Veress (2013, PNAS 110:4528), bending whole
-        worms with a micropipette, find 3e-14 to 3e-13 N m^2 (as the same code lists them). A stiffer body keeps its wave against a
-        heavier load: the load at which drag's torque meets the body's own moves up in proportion.
+        worms with a micropipette, find 3e-14 to 3e-13 N m^2 (as the same code lists them). A stiffer
+        body keeps its wave against a heavier load: the load at which drag's torque meets the body's
+        own moves up in proportion (docs/body/README.md).
     muscle_strength: joint torque at full dorsal-minus-ventral activation, force * BL; the static curvature
         it produces is muscle_strength / EI (rad/BL). None (default): 10 EI, 10 rad/BL whatever the
         stiffness (23 at the default EI, the ratio the body always had), about the animal's deepest

@@ -51,7 +51,8 @@ class WormTask:
         # The physics step divides the control step exactly; a coarser control step keeps the 10 ms default.
         self.n_substeps = max(1, round(control_dt / timestep))
         self.body = WormBody(n_worms=n_worms, n_segments=n_segments, medium=medium, load=load,
-                             bending_stiffness=bending_stiffness, muscle_tau=muscle_tau, timestep=control_dt / self.n_substeps, markers=markers, nthread=nthread)
+                             bending_stiffness=bending_stiffness, muscle_tau=muscle_tau,
+                             timestep=control_dt / self.n_substeps, markers=markers, nthread=nthread)
         self.n_worms = n_worms
         self.control_dt = float(control_dt)
         self.duration = float(duration)
@@ -427,7 +428,8 @@ class SwimEnv(WormEnv):
                  width: int = 480, height: int = 480, load: float = 1.0,
                  bending_stiffness: float = SZNITMAN_EI) -> None:
         super().__init__(render_mode=render_mode, width=width, height=height, n_segments=n_segments,
-                         medium=medium, load=load, bending_stiffness=bending_stiffness, control_dt=control_dt, duration=duration, muscle_tau=muscle_tau,
+                         medium=medium, load=load, bending_stiffness=bending_stiffness, control_dt=control_dt,
+                         duration=duration, muscle_tau=muscle_tau,
                          ctrl_cost_weight=ctrl_cost_weight, reset_noise_scale=reset_noise_scale,
                          timestep=timestep, head_cpg=head_cpg, head_cpg_amplitude=head_cpg_amplitude,
                          head_cpg_phase=head_cpg_phase)

@@ -261,7 +261,8 @@ class TrainConfig:
     # fields added after runs were made: left out of fingerprints (and the experiment's config hashes)
     # while unset, so that those runs still resume and their cells stay done
     OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1,
-                     "anterior_field": 1, "stretch_field": 1, "bending_stiffness": 2.3, "circuit": "motor", "implicit_gaps": False, "level_option": []}
+                     "anterior_field": 1, "stretch_field": 1, "bending_stiffness": 2.3, "circuit": "motor",
+                     "implicit_gaps": False, "level_option": []}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
