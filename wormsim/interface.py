@@ -180,18 +180,8 @@ class Interface:
         (``anterior_reach + k`` segments ahead, k = 1 ..), -1 for other cells and where that joint is one
         the cell reads already (near the head the field is clamped to the body)."""
         extra = self.anterior_field - 1
-        out = np.full((self.circuit.n, extra), -1, dtype=np.int64)
         ahead = [self._joint_at(-float(self.anterior_reach + 1 + k)) for k in range(extra)]   # (N,) each
-        for i in self.circuit.indices(classes=ANTERIOR_SENSING):
-            if self.proprio_joint[i] < 0:
-                continue
-            seen = {int(self.proprio_joint[i])}
-            for k in range(extra):
-                j = int(ahead[k][i])
-                if j not in seen:
-                    out[i, k] = j
-                    seen.add(j)
-        return out
+        return self._new_joints(ahead, [self.proprio_joint])
 
     def _joint_at(self, shift) -> np.ndarray:
         """(N,) the joint nearest to each soma moved by ``shift`` segments (negative: toward the head),
@@ -221,19 +211,23 @@ class Interface:
         """(N, stretch_field - 1) the joints of each B cell's own-side stretch field beyond its NMJ centre
         (1, 2, .. joints tailward of it), -1 for other cells and where that joint is one the cell reads
         already (near the tail the field is clamped to the body)."""
-        extra = self.stretch_field - 1
-        out = np.full((self.circuit.n, extra), -1, dtype=np.int64)
-        if extra == 0:
-            return out
         centres = self._nmj_centres()
+        behind = [np.where(centres >= 0, np.minimum(centres + 1 + k, self.n_joints - 1), -1)
+                  for k in range(self.stretch_field - 1)]                                  # (N,) each
+        return self._new_joints(behind, [self.proprio_joint, self.own_joint, *self.field_joints.T])
+
+    def _new_joints(self, candidates: list, read: list) -> np.ndarray:
+        """(N, len(candidates)) for each B cell with a proprioceptive entry, its candidate joints in order
+        (each an (N,) array, -1: none), -1 where a joint is one the cell reads already (``read``: (N,)
+        arrays) or an earlier candidate; -1 for every other cell."""
+        out = np.full((self.circuit.n, len(candidates)), -1, dtype=np.int64)
         for i in self.circuit.indices(classes=ANTERIOR_SENSING):
-            centre = int(centres[i])
-            if self.proprio_joint[i] < 0 or centre < 0:
+            if self.proprio_joint[i] < 0:
                 continue
-            seen = {int(self.proprio_joint[i]), int(self.own_joint[i]), *map(int, self.field_joints[i])}
-            for k in range(extra):
-                j = min(centre + 1 + k, self.n_joints - 1)
-                if j not in seen:
+            seen = {int(r[i]) for r in read}
+            for k, cand in enumerate(candidates):
+                j = int(cand[i])
+                if j >= 0 and j not in seen:
                     out[i, k] = j
                     seen.add(j)
         return out
