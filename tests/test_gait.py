@@ -163,3 +163,60 @@ def test_load_flag_reaches_the_run_and_a_bad_one_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "load must be" in err and "\n" not in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("load, ei", [(1.0, 2.3), (1000.0, 2.3), (1.0, 28.8)])
+def test_muscle_power_from_a_rollouts_records_matches_the_exact_work(load, ei):
+    """``analysis.muscle_power`` rebuilds the muscles' power from what a rollout keeps (the commands and
+    the curvature at the 20 ms control step); against the exact sum of torque x angular velocity over every
+    physics substep of an open-loop wave it is within 5%. A wave at a heavier load costs a different power,
+    and a body at rest costs none."""
+    from wormsim.analysis import muscle_power
+    body = WormBody(n_segments=8, load=load, bending_stiffness=ei)
+    body.reset()
+    J, S, h = body.n_joints, body.params.muscle_strength, body.params.timestep
+    dt, steps = 0.02, 150
+    n_sub = round(dt / h)
+    s = np.arange(1, J + 1) / (J + 1)
+    controls, curv, exact = [], [], []
+    for t in range(steps):
+        dorsal = 0.5 + 0.5 * np.sin(2 * np.pi * (1.76 * t * dt - s / 1.54))
+        u = np.concatenate([dorsal, 1.0 - dorsal])[None]
+        work = 0.0
+        for _ in range(n_sub):
+            a0 = body.muscle_activation()
+            body.step(u, 1)
+            a = 0.5 * (a0 + body.muscle_activation())
+            work += float((S * (a[:, :J] - a[:, J:]) * body.joint_velocities()).sum()) * h
+        controls.append(u[0])
+        curv.append(body.curvature()[0])
+        exact.append(work / dt)
+    est = muscle_power(np.array(controls), np.array(curv), dt, body.params.muscle_tau, S)
+    start = round(0.25 * steps) + 1
+    assert est["net"][0] == pytest.approx(np.mean(exact[start:]), rel=0.05)
+    assert est["positive"][0] >= est["net"][0] > 0
+    rest = muscle_power(np.zeros((50, 1, 2 * J)), np.zeros((50, 1, J)), dt, 0.1, S)
+    assert rest["net"][0] == 0 and rest["positive"][0] == 0
+    with pytest.raises(ValueError, match="must match"):
+        muscle_power(np.zeros((50, 1, 2 * J)), np.zeros((50, 1, J + 1)), dt, 0.1, S)
+
+
+def test_the_animals_gait_imposed_costs_the_default_body_more_torque_and_the_stiff_body_less_power():
+    """docs/body/animal_power.py (docs/body/self-rhythm.md, section 11): the animal's wave at 1387x water
+    (Fang-Yen et al. 2010 Fig. 2: 0.65 Hz, 0.94 BL), held by servos, needs more torque than the default
+    body's muscles have and about the water power; on the stiff body it is within the muscles' reach and
+    costs well under half the water power."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "docs" / "body" / "animal_power.py"
+    spec = importlib.util.spec_from_file_location("animal_power", path)
+    ap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ap)
+    out = {ei: [ap.imposed("water", load, f, lam, 6.4, ei, seconds=4.0) for load, f, lam in
+                ((1.0, 1.761, 1.516), (1387.0, 0.650, 0.943))] for ei in (2.3, 28.8)}
+    (soft_w, soft_h), (stiff_w, stiff_h) = out[2.3], out[28.8]
+    for m in (soft_w, soft_h, stiff_w, stiff_h):
+        assert m["amplitude"] == pytest.approx(6.4, rel=0.1)        # the servos hold the imposed wave
+    assert soft_w["torque"] < 1 < soft_h["torque"] and stiff_h["torque"] < 1
+    assert 0.7 < soft_h["positive"] / soft_w["positive"] < 2.5
+    assert stiff_h["positive"] / stiff_w["positive"] < 0.5

@@ -32,12 +32,14 @@ def test_gait_writes_its_table_json_csv_and_figure(tiny_run, capsys):
     assert "| 1.40 / 1.33 |" in out and "| 1.76 / 1.52 |" in out   # the animal at 100x and 1x water (Fig. 2)
     assert "(the animal here: Fang-Yen et al. 2010 PNAS Fig. 2" in out
     assert "water 1x -> agar 1x" in out                      # the fold fall line, one per agar row
+    assert "| muscle power, x water 1x |" in out and "muscle power nearly constant" in out
     data = json.loads((tiny_run / "gait.json").read_text())
     assert [(r["medium"], r["load"]) for r in data["rows"]] == [("water", 1.0), ("water", 100.0), ("agar", 1.0)]
     assert data["animal"]["water"]["frequency"] == 1.76 and data["animal"]["agar"]["wavelength"] == 0.65
     assert data["set_up"]["level"] == "rate" and data["set_up"]["episodes"] == 1
     for r in data["rows"]:
         assert np.isfinite(r["speed"]) and abs(r["speed"]) < 2 and r["episodes"] == 1
+        assert r["power"] >= r["power_net"] and r["power"] > 0    # the circuit's muscles work
     with open(tiny_run / "gait.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and rows[1]["load"] == "100.0"
@@ -110,3 +112,13 @@ def test_ends_fold_fall_and_goal():
     rows[0]["frequency"] = float("nan")
     e = ends(rows)
     assert not np.isfinite(e[0]["frequency_fall"]) and not e[0]["goal_met"]
+
+
+def test_power_is_relative_to_the_water_row_of_the_same_head_setting():
+    from wormsim.gait import power_vs_water
+    rows = [{"medium": "water", "load": 1.0, "head_cpg": 0.0, "power": 4.0},
+            {"medium": "water", "load": 100.0, "head_cpg": 0.0, "power": 10.0},
+            {"medium": "agar", "load": 3000.0, "head_cpg": 2.0, "power": 1.0},
+            {"medium": "agar", "load": 3000.0, "head_cpg": 0.0}]            # a row written before power
+    assert power_vs_water(rows, rows[1]) == pytest.approx(2.5) and power_vs_water(rows, rows[0]) == 1.0
+    assert np.isnan(power_vs_water(rows, rows[2])) and np.isnan(power_vs_water(rows, rows[3]))

@@ -208,3 +208,51 @@ def gait(curvature: np.ndarray, dt: float, joint_positions: np.ndarray | None = 
     out["direction"] = np.array([r["direction"] for r in rows], dtype=object)
     out["profile"] = np.stack([r["profile"] for r in rows]) if rows else np.zeros((0, n_j))
     return out
+
+
+# ---- muscle power ---------------------------------------------------------------------------------------
+def muscle_power(controls: np.ndarray, curvature: np.ndarray, dt: float, muscle_tau: float,
+                 muscle_strength: float, skip: float = SKIP) -> dict:
+    """The muscles' mechanical power, reconstructed from what a rollout records: (B,) arrays.
+
+    controls: (T, B, 2J) the muscle commands of each control step (dorsal head to tail, then ventral; held
+    for the step, clipped to [0, 1] as the body's ctrlrange does); curvature: (T, B, J) rad / BL after
+    each step (joint angle x n_segments, J + 1 segments; envs/body.py ``curvature``); dt: the
+    control step, s; muscle_tau, muscle_strength: the body's (BodyParams). The body's muscles are
+    first-order filters of their commands (MuJoCo ``filterexact``) whose torque on joint j is
+    muscle_strength x (dorsal_j - ventral_j). Per step, the step-mean activation (the exact mean of the
+    exponential approach, from rest at the reset) times the joint's mean angular velocity over the step;
+    summed over joints. Rows before ``skip`` of the sequence are left out, as ``gait`` leaves out the
+    transient.
+
+    Returns "net" (the mean of sum_j torque_j x omega_j: in a periodic gait, the power the body and its
+    load dissipate, since the elastic energy returns each cycle) and "positive" (the mean of sum_j
+    max(torque_j x omega_j, 0): the work the muscles do while shortening, no credit for being stretched),
+    in force x BL x rad / s (the body's force unit: water's drag; envs/body.py). Why reconstructed: the
+    body steps many physics substeps per control step inside ``mujoco.rollout``, and keeping the exact
+    work there would cost every rollout; at the 20 ms control step this estimate is within a few percent
+    of the exact one (tests/test_gait.py).
+    """
+    u = np.clip(np.asarray(controls, np.float64), 0.0, 1.0)
+    k = np.asarray(curvature, np.float64)
+    if u.ndim == 2:
+        u, k = u[:, None], k[:, None]
+    T, B, two_j = u.shape
+    n_j = k.shape[-1]
+    if two_j != 2 * n_j or k.shape[:2] != (T, B):
+        raise ValueError(f"controls (T, B, 2J) and curvature (T, B, J) must match, got {u.shape} and {k.shape}")
+    n_segments = n_j + 1
+    decay = np.exp(-dt / muscle_tau)
+    mean_weight = muscle_tau / dt * (1.0 - decay)          # exact step mean of the exponential approach
+    a = np.zeros((B, two_j))
+    torque = np.empty((T, B, n_j))
+    for t in range(T):
+        mean_a = u[t] + (a - u[t]) * mean_weight
+        torque[t] = muscle_strength * (mean_a[:, :n_j] - mean_a[:, n_j:])
+        a = u[t] + (a - u[t]) * decay
+    omega = np.diff(k / n_segments, axis=0) / dt           # (T-1, B, J): step t+1's mean angular velocity
+    p = torque[1:] * omega
+    start = min(int(round(skip * T)), T - 2)
+    net = p[start:].sum(-1).mean(0)
+    positive = np.maximum(p[start:], 0.0).sum(-1).mean(0)
+    return {"net": net, "positive": positive}

@@ -7,8 +7,12 @@ Each row is one condition: a medium (water: drag ratio 2; agar: 10, docs/body/RE
 medium's viscosity relative to water's, Fang-Yen et al. 2010's axis, which multiplies the drag). The run's
 policy swims episodes there (seeds training never used), and its gait is measured from the curvature kymograph by
 ``wormsim.analysis.gait`` (the one measure the video, `wormsim rollout` and the experiment use): mid-body
-frequency (Hz), wavelength (BL), mid-body curvature amplitude (rad/BL), direction of the wave; and the
-mean forward speed (BL/s, the environment's). The table is printed beside the animal's values
+frequency (Hz), wavelength (BL), mid-body curvature amplitude (rad/BL), direction of the wave; the
+mean forward speed (BL/s, the environment's); and the muscles' mechanical power
+(``wormsim.analysis.muscle_power``: "power", the positive power, the work they do while shortening, which
+includes bending the elastic body; "power_net", what the body and load dissipate). The table gives the
+power relative to water at load 1, beside the animal's, nearly constant across its gaits (Fang-Yen et al.
+2010, ``ANIMAL_POWER``). The table is printed beside the animal's values
 (``ANIMAL``) and written with a figure into the run directory (``write_outputs``): gait.json, gait.csv,
 gait.png (atomic writes).
 
@@ -36,7 +40,7 @@ import numpy as np
 SEED = 5_000_000   # episode seeds apart from training's (0..) and the experiment's
 MEDIA = ("water", "agar")
 FIELDS = ("medium", "load", "head_cpg", "speed", "speed_sd", "frequency", "wavelength", "amplitude",
-          "direction", "undulating", "episodes")
+          "power", "power_net", "direction", "undulating", "episodes")
 # the animal's two ends of the load axis (see the module doc for the sources)
 ANIMAL = {
     "water": {"frequency": 1.76, "wavelength": 1.54, "speed": 0.35,
@@ -49,6 +53,11 @@ WITHIN = 0.15      # the issue's "within 15% of the animal"
 # the animal along the load axis in water: (viscosity relative to water's, Hz, BL), see the module doc
 ANIMAL_ALONG = ((1.0, 1.761, 1.516), (9.2, 1.597, 1.388), (122.0, 1.383, 1.328), (303.0, 1.119, 1.239),
                 (798.0, 0.790, 1.032), (1387.0, 0.650, 0.943), (9016.0, 0.257, 0.856), (28054.0, 0.169, 0.799))
+# the animal's muscle power along the load axis: "nearly constant across changes in locomotory gait" (Fang-Yen
+# et al. 2010, PNAS, abstract; their model's power from the measured kinematics; the figure's values were not
+# read here), drawn as 1 x its water value
+ANIMAL_POWER = {"relative": 1.0, "label": "animal: nearly constant",
+                "source": "Fang-Yen et al. 2010 PNAS (abstract: muscle power nearly constant across gaits)"}
 ANIMAL_ALONG_SOURCE = ("Fang-Yen et al. 2010 PNAS Fig. 2 (dextran solutions), as digitized in L. Deutz's "
                        "minimal-worm (Cohen lab)")
 
@@ -95,7 +104,8 @@ def measure(spec, params, seed: int = SEED) -> dict:
     """One condition: the policy ``params`` on ``spec``'s episodes (seeds from ``seed``), its speed and
     gait. frequency and amplitude are means over the episodes, wavelength the median over those with a
     wave; NaN where no episode undulates."""
-    from wormsim.analysis import gait
+    from wormsim.analysis import gait, muscle_power
+    from wormsim.envs.body import BodyParams
     from wormsim.rollout import Evaluator
     ev = Evaluator(spec)
     try:
@@ -103,13 +113,22 @@ def measure(spec, params, seed: int = SEED) -> dict:
     finally:
         ev.close()
     curv = np.asarray(r.traces["curvature"], float)             # (T, B, J), rad / BL
-    g = gait(curv, float(dict(spec.env_kwargs).get("control_dt", 0.02)))
+    env_kw = dict(spec.env_kwargs)
+    dt = float(env_kw.get("control_dt", 0.02))
+    g = gait(curv, dt)
     freq, wl = np.atleast_1d(g["frequency"]), np.atleast_1d(g["wavelength"])
     speed = np.asarray(r.episodes["speed"], float)
+    power = {"net": np.nan, "positive": np.nan}
+    if not env_kw.get("head_cpg", 0.0) and env_kw.get("actuator", "muscle") == "muscle":
+        # The recorded commands are the muscles' whole input only without the head oscillator's drive.
+        names = {f.name for f in dataclasses.fields(BodyParams)}
+        bp = BodyParams(**{k: v for k, v in env_kw.items() if k in names})
+        power = muscle_power(r.traces["muscles"], curv, dt, bp.muscle_tau, bp.muscle_strength)
     return {"speed": float(np.mean(speed)), "speed_sd": float(np.std(speed)),
             "frequency": float(np.nanmean(freq)) if np.isfinite(freq).any() else float("nan"),
             "wavelength": float(np.nanmedian(wl)) if np.isfinite(wl).any() else float("nan"),
             "amplitude": float(np.mean(g["amplitude"])),
+            "power": float(np.mean(power["positive"])), "power_net": float(np.mean(power["net"])),
             "direction": ",".join(sorted(set(np.atleast_1d(g["direction"]).tolist()))),
             "undulating": int(np.isfinite(freq).sum()), "episodes": int(curv.shape[1])}
 
@@ -158,7 +177,7 @@ def replay(run_path, loads=(1.0, 10.0, 100.0, 1000.0, 10000.0), agar_loads=(3000
               "duration": duration, "episode_seed": SEED,
               "drive": None if drive is None else list(drive),
               "level_options": dict(level_options or {})}
-    return {"run": str(run.path), "set_up": set_up, "rows": rows, "animal": ANIMAL,
+    return {"run": str(run.path), "set_up": set_up, "rows": rows, "animal": ANIMAL, "animal_power": ANIMAL_POWER,
             "animal_along": {"source": ANIMAL_ALONG_SOURCE, "load_frequency_wavelength": ANIMAL_ALONG},
             "ends": ends(rows), "wall_time": round(time.time() - t0, 1)}
 
@@ -192,6 +211,18 @@ def ends(rows: list[dict]) -> list[dict]:
     return out
 
 
+def power_vs_water(rows: list[dict], row: dict) -> float:
+    """The row's muscle power (the positive power, ``wormsim.analysis.muscle_power``) over that of the
+    water row at load 1 with the same head oscillator (NaN without one, or without a power; rows written
+    before the power was measured have none). The
+    animal's stays nearly constant across its gaits (``ANIMAL_POWER``)."""
+    water = [r for r in rows if r["head_cpg"] == row["head_cpg"] and r["medium"] == "water" and r["load"] == 1.0]
+    p, p0 = row.get("power", np.nan), water[0].get("power", np.nan) if water else np.nan
+    if p is None or p0 is None or not (np.isfinite(p) and np.isfinite(p0)) or p0 <= 0:
+        return float("nan")
+    return float(p / p0)
+
+
 # ---- text -----------------------------------------------------------------------------------------------
 def _f(x, spec: str) -> str:
     return "-" if x is None or not (isinstance(x, (int, float)) and math.isfinite(x)) else format(x, spec)
@@ -209,17 +240,20 @@ def format_table(result: dict) -> str:
              + (f"; command drive (forward, backward) {tuple(s['drive'])}" if s.get("drive") else "")
              + (f"; level overrides {s['level_options']}" if s.get("level_options") else ""), "",
              "| medium | load | head osc. Hz | speed BL/s (sd) | frequency Hz | wavelength BL | amplitude rad/BL "
-             "| direction | episodes undulating | the animal here Hz / BL |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| muscle power, x water 1x | direction | episodes undulating | the animal here Hz / BL |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         here = animal_at(r["load"]) if r["medium"] == "water" else None
         lines.append(f"| {r['medium']} | {r['load']:g} | {r['head_cpg']:g} | {r['speed']:.3f} ({r['speed_sd']:.3f}) "
                      f"| {_f(r['frequency'], '.2f')} | {_f(r['wavelength'], '.2f')} | {r['amplitude']:.2f} | "
+                     f"{_f(power_vs_water(result['rows'], r), '.2f')} | "
                      f"{r['direction']} | {r['undulating']}/{r['episodes']} | "
                      + (f"{here[0]:.2f} / {here[1]:.2f} |" if here else "- |"))
     for medium, a in ANIMAL.items():
         lines.append(f"| the animal, {medium} | | | {_f(a['speed'], '.2f') if a['speed'] else '-'} | "
                      f"{a['frequency']:.2f} | {a['wavelength']:.2f} | | | {a['source']} | |")
+    lines.append(f"(muscle power: the muscles' positive mechanical power, the work they do while shortening, "
+                 f"wormsim.analysis.muscle_power, over the water 1x row's; the animal's: {ANIMAL_POWER['source']})")
     if any(r["medium"] == "water" and animal_at(r["load"]) for r in result["rows"]):
         lines.append(f"(the animal here: {ANIMAL_ALONG_SOURCE}; linear in log viscosity between its points)")
     for e in result["ends"]:
@@ -253,7 +287,8 @@ def to_csv(rows: list[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if isinstance(r[k], float) and not math.isfinite(r[k]) else r[k]) for k in FIELDS})
+        w.writerow({k: ("" if isinstance(r.get(k), float) and not math.isfinite(r[k]) else r.get(k, ""))
+                    for k in FIELDS})
     return buf.getvalue()
 
 
@@ -266,10 +301,11 @@ def figure(result: dict, path) -> Path:
     ends dotted (water black, agar grey) and its water values starred at load 1."""
     from wormsim.viz.figures import pyplot, save_figure
     plt = pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), sharex=True)
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True)
     panels = [(axes[0, 0], "frequency", "frequency (Hz)"), (axes[0, 1], "wavelength", "wavelength (BL)"),
-              (axes[1, 0], "amplitude", "mid-body amplitude (rad/BL)"), (axes[1, 1], "speed", "speed (BL/s)")]
-    rows = result["rows"]
+              (axes[0, 2], "amplitude", "mid-body amplitude (rad/BL)"), (axes[1, 0], "speed", "speed (BL/s)"),
+              (axes[1, 1], "power_x_water", "muscle power (x water 1x)")]
+    rows = [{**r, "power_x_water": power_vs_water(result["rows"], r)} for r in result["rows"]]
     heads = sorted({r["head_cpg"] for r in rows}, reverse=True)
     for i, head in enumerate(heads):
         for medium, style in (("water", "-o"), ("agar", "--s")):
@@ -277,7 +313,7 @@ def figure(result: dict, path) -> Path:
             for ax, key, _ in panels:
                 keep = [r for r in pts if np.isfinite(r[key])]
                 ax.plot([r["load"] for r in keep], [r[key] for r in keep], style, color=f"C{i}", ms=4, lw=1.2,
-                        label=f"{medium}, head osc. {head:g} Hz" if ax is axes[1, 1] else None)
+                        label=f"{medium}, head osc. {head:g} Hz" if ax is axes[1, 0] else None)
                 weak = [r for r in keep if r["amplitude"] < MIN_AMPLITUDE]
                 ax.plot([r["load"] for r in weak], [r[key] for r in weak], style[-1], color="w", ms=2.5, ls="none")
     loads = [r["load"] for r in rows]
@@ -295,13 +331,20 @@ def figure(result: dict, path) -> Path:
             ax.text(hi / 1.1, v, f"animal, {medium}", fontsize=7, va="bottom", ha="right", color=color)
             if medium == "water":
                 ax.plot([1.0], [v], "*", color="k", ms=10, zorder=5)
+        if key == "power_x_water":
+            ax.set_yscale("log")
+            ax.axhline(1.0, color="k", lw=0.9, ls=":")
+            ax.text(hi / 1.1, 1.0, ANIMAL_POWER["label"], fontsize=7, va="bottom", ha="right", color="k")
         if key in ("frequency", "wavelength"):
             k = 1 if key == "frequency" else 2
             ax.plot([p[0] for p in ANIMAL_ALONG], [p[k] for p in ANIMAL_ALONG], ":x", color="k", ms=4, lw=0.9,
                     label=None)
-    for ax in axes[1]:
+    axes[0, 2].tick_params(labelbottom=True)      # the panel above the legend keeps its own load axis
+    for ax in (*axes[1, :2], axes[0, 2]):
         ax.set_xlabel("load (viscosity / water's); agar: drag ratio 10", fontsize=9)
-    axes[1, 1].legend(fontsize=7, loc="best")
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    axes[1, 2].axis("off")
+    axes[1, 2].legend(handles, labels, fontsize=8, loc="center")
     s = result["set_up"]
     fig.suptitle(f"{Path(result['run']).name}: {s['level']}/{s['wiring']}, replayed without retraining "
                  f"({s['episodes']} x {s['duration']:g} s per point)\nfrequency and wavelength where the body "
