@@ -27,6 +27,12 @@ permutation test on the difference of means, Holm within the family, the differe
 p is 0.029.
 
     python docs/body/self_rhythm_nulls.py results/al/al-*-s*     # replays cached in each run (gait.json)
+
+On the stiff body (section 10: `--bending-stiffness 28.8`, `--anterior-field 3`), agar sits at the load
+Fang-Yen et al. give it, 1e4 (section 10), and the replay adds water 1e4 and agar 1e4; fixed before the
+shuffled runs of section 12 finished:
+
+    python docs/body/self_rhythm_nulls.py results/al18/stiff-field3-*s? --agar-end 10000 --stem stiff-nulls
 """
 from __future__ import annotations
 
@@ -61,24 +67,32 @@ def has_gait(row: dict) -> bool:
             and math.isfinite(row["frequency"]) and row["amplitude"] >= MIN_AMPLITUDE)
 
 
-def replayed(run: Path) -> dict:
+def conditions_for(agar_end: float) -> tuple[tuple, tuple]:
+    """(water loads, agar loads) replayed for an agar end: the default axis, and water at the agar end's
+    load when that is a new one (1e4 on the stiff body)."""
+    loads = LOADS + ((agar_end,) if agar_end not in AGAR_LOADS and agar_end > LOADS[-1] else ())
+    return loads, tuple(sorted(set(AGAR_LOADS) | {agar_end}))
+
+
+def replayed(run: Path, agar_end: float = AGAR_END[1]) -> dict:
     """The run's replay, cached in run/gait.json when it has these conditions."""
+    loads, agar_loads = conditions_for(agar_end)
     cached = run / "gait.json"
     if cached.exists():
         res = json.loads(cached.read_text())
         have = {(r["medium"], float(r["load"])) for r in res["rows"]}
-        want = {("water", x) for x in LOADS} | {("agar", x) for x in AGAR_LOADS}
+        want = {("water", x) for x in loads} | {("agar", x) for x in agar_loads}
         if want <= have and res["set_up"].get("duration") == DURATION:
             return res
-    res = replay(run, loads=LOADS, agar_loads=AGAR_LOADS, episodes=EPISODES, duration=DURATION)
+    res = replay(run, loads=loads, agar_loads=agar_loads, episodes=EPISODES, duration=DURATION)
     write_outputs(res, run)
     return json.loads((run / "gait.json").read_text())
 
 
-def outcomes(res: dict) -> dict:
+def outcomes(res: dict, agar_end: float = AGAR_END[1]) -> dict:
     rows = {(r["medium"], float(r["load"])): {k: _num(v) if k in ("frequency", "wavelength", "amplitude", "speed")
                                               else v for k, v in r.items()} for r in res["rows"]}
-    w, a = rows[WATER_END], rows[AGAR_END]
+    w, a = rows[WATER_END], rows[("agar", float(agar_end))]
     out = {"learned": has_gait(w), "gait_at_agar": has_gait(a), "speed_water": w["speed"],
            "water": (w["frequency"], w["wavelength"]), "agar": (a["frequency"], a["wavelength"]),
            "gait_loads": [f"{m} {x:g}" for (m, x), r in rows.items() if has_gait(r)]}
@@ -98,7 +112,12 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="run directories of train_across_loads.py (their config names the wiring)")
     p.add_argument("--out", default=None, help="also write the report (markdown) and results (json) here")
+    p.add_argument("--agar-end", type=float, default=AGAR_END[1],
+                   help="the agar load of the agar end (3000: the default body's; 10000: the stiff body's)")
+    p.add_argument("--stem", default="self-rhythm-nulls", help="file name stem of the report under --out")
     a = p.parse_args(argv)
+    if not a.agar_end > 0:
+        p.error("--agar-end is a load > 0")
     t0 = time.time()
     per = []
     for run in map(Path, a.runs):
@@ -106,8 +125,9 @@ def main(argv=None) -> None:
         if not (run / "summary.json").exists():
             print(f"skipped {run}: not finished")
             continue
-        per.append({"run": run.name, "wiring": cfg["wiring"], "seed": cfg["seed"], **outcomes(replayed(run))})
-    lines = ["| run | wiring | seed | water speed BL/s | water 1x Hz / BL | agar 3000x Hz / BL | gait at | "
+        per.append({"run": run.name, "wiring": cfg["wiring"], "seed": cfg["seed"],
+                    **outcomes(replayed(run, a.agar_end), a.agar_end)})
+    lines = [f"| run | wiring | seed | water speed BL/s | water 1x Hz / BL | agar {a.agar_end:g}x Hz / BL | gait at | "
              "frequency fall (log2) | wavelength fall (log2) | animal error |", "|" + "---|" * 10]
     f = lambda x, s=".2f": "-" if not math.isfinite(x) else format(x, s)   # noqa: E731
     for r in sorted(per, key=lambda r: (r["wiring"], r["seed"])):
@@ -141,9 +161,9 @@ def main(argv=None) -> None:
         from wormsim.runs import atomic_write_text
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "self-rhythm-nulls.md", text + "\n")
-        atomic_write_text(out / "self-rhythm-nulls.json", json.dumps({"runs": per, "tests": tests}, indent=2,
-                                                                      default=float))
+        atomic_write_text(out / f"{a.stem}.md", text + "\n")
+        atomic_write_text(out / f"{a.stem}.json", json.dumps({"runs": per, "tests": tests, "agar_end": a.agar_end},
+                                                              indent=2, default=float))
 
 
 if __name__ == "__main__":
