@@ -12,9 +12,8 @@ mean forward speed (BL/s, the environment's); and the muscles' mechanical power
 (``wormsim.analysis.muscle_power``: "power", the positive power, the work they do while shortening, which
 includes bending the elastic body; "power_net", what the body and load dissipate). The table gives the
 power relative to water at load 1, beside the animal's, nearly constant across its gaits (Fang-Yen et al.
-2010, ``ANIMAL_POWER``). The table is printed beside the animal's values
-(``ANIMAL``) and written with a figure into the run directory (``write_outputs``): gait.json, gait.csv,
-gait.png (atomic writes).
+2010, ``ANIMAL_POWER``). The table is printed beside the animal's values (``ANIMAL``) and written with a
+figure into the run directory (``write_outputs``): gait.json, gait.csv, gait.png (atomic writes).
 
 The animal (cited where the project cites them, docs/body/README.md):
 - swimming in water: 1.76 Hz, 1.54 BL (Fang-Yen et al. 2010, PNAS 107:20323, Fig. 2, the water end of
@@ -214,8 +213,7 @@ def ends(rows: list[dict]) -> list[dict]:
 def power_vs_water(rows: list[dict], row: dict) -> float:
     """The row's muscle power (the positive power, ``wormsim.analysis.muscle_power``) over that of the
     water row at load 1 with the same head oscillator (NaN without one, or without a power; rows written
-    before the power was measured have none). The
-    animal's stays nearly constant across its gaits (``ANIMAL_POWER``)."""
+    before the power was measured have none). The animal's stays nearly constant (``ANIMAL_POWER``)."""
     water = [r for r in rows if r["head_cpg"] == row["head_cpg"] and r["medium"] == "water" and r["load"] == 1.0]
     p, p0 = row.get("power", np.nan), water[0].get("power", np.nan) if water else np.nan
     if p is None or p0 is None or not (np.isfinite(p) and np.isfinite(p0)) or p0 <= 0:
@@ -333,8 +331,9 @@ def figure(result: dict, path) -> Path:
                 ax.plot([1.0], [v], "*", color="k", ms=10, zorder=5)
         if key == "power_x_water":
             ax.set_yscale("log")
-            ax.axhline(1.0, color="k", lw=0.9, ls=":")
-            ax.text(hi / 1.1, 1.0, ANIMAL_POWER["label"], fontsize=7, va="bottom", ha="right", color="k")
+            ax.axhline(ANIMAL_POWER["relative"], color="k", lw=0.9, ls=":")
+            ax.text(hi / 1.1, ANIMAL_POWER["relative"], ANIMAL_POWER["label"], fontsize=7, va="bottom", ha="right",
+                    color="k")
         if key in ("frequency", "wavelength"):
             k = 1 if key == "frequency" else 2
             ax.plot([p[0] for p in ANIMAL_ALONG], [p[k] for p in ANIMAL_ALONG], ":x", color="k", ms=4, lw=0.9,
