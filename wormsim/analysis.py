@@ -227,7 +227,8 @@ def muscle_power(controls: np.ndarray, curvature: np.ndarray, dt: float, muscle_
 
     Returns "net" (the mean of sum_j torque_j x omega_j: in a periodic gait, the power the body and its
     load dissipate, since the elastic energy returns each cycle) and "positive" (the mean of sum_j
-    max(torque_j x omega_j, 0): the work the muscles do while shortening, no credit for being stretched),
+    max(torque_j x omega_j, 0): the work each joint's net muscle torque does where it moves the joint, no
+    credit where the joint is driven against it; elastic bending counts, co-contraction does not),
     in force x BL x rad / s (the body's force unit: water's drag; envs/body.py). Why reconstructed: the
     body steps many physics substeps per control step inside ``mujoco.rollout``, and keeping the exact
     work there would cost every rollout; at the 20 ms control step this estimate is within a few percent
