@@ -190,6 +190,9 @@ def _finish(config, run, summary) -> int:
     if body and summary.get("final_speed") is not None:
         print(f"final speed: {fmt(summary['final_speed'])} body lengths/s "
               f"(untrained {fmt(summary.get('untrained_speed'))}; {took})")
+        if summary.get("final_speed_by_condition"):
+            print("final speed by condition (medium:load): " + ", ".join(
+                f"{k} {fmt(v)}" for k, v in summary["final_speed_by_condition"].items()))
     elif summary.get("final_score") is not None:
         print(f"final score: {fmt(summary['final_score'])} ({config.task}; {took})")
     else:

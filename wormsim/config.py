@@ -202,6 +202,11 @@ class TrainConfig:
                       "surface, as the animal is measured), water-bulk (1.5), agar (10), or a number")
     load: float = opt(1.0, "the medium's viscosity relative to water's (Fang-Yen et al. 2010's load axis: "
                       "multiplies the drag; 1e-3..1e5)", positive=True)
+    also_at: list[str] = opt([], "MEDIUM:LOAD: a further condition of the body (e.g. water:1000 agar:10000), "
+                             "trained beside --medium/--load with the same parameters and episodes; the fitness "
+                             "is then the mean over all conditions of log10(0.001 + speed), so that a 10%% gain "
+                             "counts the same at every load (swim; docs/body/self-rhythm.md section 3)",
+                             nargs="+")
     bending_stiffness: float = opt(2.3, "the body's bending stiffness EI (force BL^2; the muscles' strength "
                                    "follows it, 10 rad/BL at full activation): 2.3, Sznitman et al. 2010's, from "
                                    "swimming kinematics; 28.8, Fang-Yen et al. 2010's, 12.5-fold stiffer "
@@ -262,7 +267,7 @@ class TrainConfig:
     # while unset, so that those runs still resume and their cells stay done
     OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1,
                      "anterior_field": 1, "stretch_field": 1, "bending_stiffness": 2.3, "circuit": "motor",
-                     "implicit_gaps": False, "level_option": []}
+                     "implicit_gaps": False, "level_option": [], "also_at": []}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -298,6 +303,10 @@ class TrainConfig:
             raise ValueError(f"--stretch-field {self.stretch_field} spreads the B cells' own-segment stretch "
                              "entry, which is off: add --own-stretch")
         task = get_task(self.task)
+        also_at = self.conditions()[1:]
+        if also_at and task.metric != "final_speed":
+            raise ValueError(f"--also-at trains swimming across loads by its speed; the {self.task} task has no "
+                             "speed: drop --also-at or use --task swim")
         level, level_kwargs = self.level, self.level_kwargs()
         if self.train == "readout" and task.has_body:
             inner = get_level(self.level)
@@ -322,7 +331,26 @@ class TrainConfig:
                         + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ())
                         + ((("anterior_field", int(self.anterior_field)),) if self.anterior_field != 1 else ())
                         + ((("stretch_field", int(self.stretch_field)),) if self.stretch_field != 1 else ()),
-                        circuit=self.circuit)
+                        circuit=self.circuit, also_at=tuple(also_at))
+
+    def conditions(self) -> list[tuple]:
+        """[(medium, load)] the body trains in: --medium at --load, then each --also-at (checked: a
+        ValueError naming the bad item and the way out)."""
+        from wormsim.envs.body import check_load, drag_ratio
+        out = [(medium_value(self.medium), float(self.load))]
+        for item in self.also_at:
+            medium, sep, load = str(item).rpartition(":")
+            try:
+                if not sep or not medium:
+                    raise ValueError("write MEDIUM:LOAD")
+                drag_ratio(medium_value(medium))
+                cond = (medium_value(medium), check_load(load))
+            except ValueError as exc:
+                raise ValueError(f"--also-at {item!r}: {exc} (e.g. --also-at water:1000 agar:10000)") from None
+            if cond in out:
+                raise ValueError(f"--also-at {item!r}: that condition is trained already; give each one once")
+            out.append(cond)
+        return out
 
     def fingerprint(self) -> dict:
         """The set-up a checkpoint belongs to: every field but those a resume may change."""

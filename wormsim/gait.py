@@ -83,17 +83,13 @@ def spec_at(spec, medium: str, load: float, duration: float | None = None, head_
             drive=None):
     """``spec`` with the body in ``medium`` at ``load`` (and the episode length, head oscillator and
     command drive when given)."""
-    kw = dict(spec.env_kwargs)
-    kw["medium"] = medium
+    out = spec.at(medium, load)
+    kw = dict(out.env_kwargs)
     if duration is not None:
         kw["duration"] = float(duration)
     if head_cpg is not None:
         kw["head_cpg"] = float(head_cpg)
-    if load != 1.0:
-        kw["load"] = float(load)
-    else:
-        kw.pop("load", None)       # load 1 is the env's default: the spec as a water run has it
-    out = dataclasses.replace(spec, env_kwargs=tuple(kw.items()))
+    out = dataclasses.replace(out, env_kwargs=tuple(kw.items()))
     if drive is not None:
         out = dataclasses.replace(out, drive=tuple(float(d) for d in drive))
     return out
@@ -168,7 +164,9 @@ def replay(run_path, loads=(1.0, 10.0, 100.0, 1000.0, 10000.0), agar_loads=(3000
             rows.append(row)
             if progress is not None:
                 progress(row)
-    across = run.config.get("across_loads") if isinstance(run.config, dict) else None
+    across = run.config.get("across_loads") if isinstance(run.config, dict) else None   # train_across_loads.py
+    if not across and cfg.also_at:                                                       # wormsim train --also-at
+        across = {"also_at": list(cfg.also_at), "fitness": "mean log10 speed"}
     set_up = {"level": cfg.level, "wiring": cfg.wiring, "dataset": cfg.dataset, "seed": cfg.seed,
               "trained_medium": cfg.medium, "trained_load": cfg.load, "trained_head_cpg": cfg.head_cpg,
               "bistable_gain": cfg.bistable_gain, "own_stretch": cfg.own_stretch,

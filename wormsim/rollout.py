@@ -12,7 +12,7 @@ building them once.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -42,6 +42,9 @@ class EvalSpec:
     tuple of (key, value) pairs. level_kwargs: config overrides of the level, likewise.
     episodes: episodes per member, averaged. drive: (forward, backward) values of the interface's
     command drive channels (forward swimming by default; (0, 1) asks a circuit to reverse).
+    also_at: further (medium, load) conditions of the body, each trained beside the one env_kwargs
+    set, with the same parameters and the same episode seeds: the Evaluator then scores a member by
+    load_mix_fitness over all of them (TrainConfig.also_at, `wormsim train --also-at`).
     """
     level: str = "rate"
     dataset: str = "cook2019"
@@ -55,6 +58,23 @@ class EvalSpec:
     drive: tuple = (1.0, 0.0)
     interface_kwargs: tuple = ()
     circuit: str = "motor"
+    also_at: tuple = ()
+
+    def at(self, medium, load: float) -> "EvalSpec":
+        """This spec with the body in ``medium`` (a name or a drag ratio) at ``load`` times water's
+        viscosity, and no further conditions."""
+        kw = dict(self.env_kwargs)
+        kw["medium"] = medium
+        if float(load) != 1.0:
+            kw["load"] = float(load)
+        else:
+            kw.pop("load", None)       # load 1 is the env's default: the spec as a run made at 1 has it
+        return replace(self, env_kwargs=tuple(kw.items()), also_at=())
+
+    def conditions(self) -> list[tuple]:
+        """[(medium, load)]: the condition env_kwargs sets, then also_at's."""
+        kw = dict(self.env_kwargs)
+        return [(kw.get("medium", "water"), float(kw.get("load", 1.0))), *(tuple(c) for c in self.also_at)]
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -66,7 +86,32 @@ class EvalSpec:
             del d["interface_kwargs"]
         if self.circuit == "motor":        # likewise
             del d["circuit"]
+        if self.also_at:                   # likewise
+            d["also_at"] = [list(c) for c in self.also_at]
+        else:
+            del d["also_at"]
         return d
+
+
+LOAD_MIX_OFFSET = 1e-3   # BL/s added to a speed before its log: progress below it still counts, a little
+
+
+def load_mix_fitness(speeds: np.ndarray, failed: np.ndarray | None = None) -> np.ndarray:
+    """(C, ...) speeds (BL/s) of the same episodes under C conditions -> (...) the mean over conditions
+    of log10(LOAD_MIX_OFFSET + max(speed, 0)), so that a 10% gain counts the same in water as at a
+    thousand times its viscosity, where every speed is ten times smaller (docs/body/self-rhythm.md
+    section 3); FAILURE_RETURN where ``failed`` (same shape as the result) or a speed is not finite."""
+    speeds = np.asarray(speeds, float)
+    bad = ~np.isfinite(speeds).all(axis=0)
+    if failed is not None:
+        bad |= np.asarray(failed, bool)
+    f = np.log10(LOAD_MIX_OFFSET + np.maximum(np.nan_to_num(speeds, nan=0.0), 0.0)).mean(axis=0)
+    return np.where(bad, FAILURE_RETURN, f)
+
+
+def condition_key(medium, load: float) -> str:
+    """"water:1000", "agar:10000", "4:1": a condition's name in results and summaries."""
+    return f"{medium}:{float(load):g}"
 
 
 def member_stride(spec: EvalSpec) -> int:
@@ -147,16 +192,32 @@ def make_level_config(level: str, overrides: dict):
 
 
 class Evaluator:
-    """Evaluates populations of one spec; rebuilds its brain and environment only when P changes."""
+    """Evaluates populations of one spec; rebuilds its brain and environment only when P changes.
+
+    A spec with ``also_at`` conditions is evaluated under each of them (one Evaluator per further
+    condition, sharing the circuit), on the same episode seeds: a member's return is then
+    load_mix_fitness of its speeds, per episode; speed, score and the recorded traces are those of the
+    first condition, and ``episodes`` holds every condition's speeds as "speed@MEDIUM:LOAD"."""
 
     def __init__(self, spec: EvalSpec):
         self.spec = spec
         self._population = None
         self.env = self.brain = self.interface = None
+        self._others: list[Evaluator] = []
+        if spec.also_at:
+            self._main = Evaluator(replace(spec, also_at=()))
+            self._others = [Evaluator(spec.at(medium, load)) for medium, load in spec.also_at]
 
     @cached_property
     def circuit(self):
         return build_circuit(self.spec)
+
+    def _mixed(self) -> bool:
+        if not self._others:
+            return False
+        for ev in (self._main, *self._others):          # one circuit, built once (or set by the caller)
+            ev.circuit = self.circuit
+        return True
 
     def make_env(self, num_envs: int):
         import gymnasium as gym
@@ -165,6 +226,11 @@ class Evaluator:
                             vectorization_mode="vector_entry_point", **dict(self.spec.env_kwargs))
 
     def _setup(self, population: int) -> None:
+        if self._mixed():
+            self._main._setup(population)
+            self.env, self.brain, self.interface = self._main.env, self._main.brain, self._main.interface
+            self._population = population
+            return
         if self._population == population:
             return
         from wormsim.interface import Interface
@@ -185,7 +251,9 @@ class Evaluator:
         """Close the environment and drop the brain (a closed Evaluator rebuilds them when used again).
         Brian2's objects hold reference cycles: collect them now, not at some later garbage collection."""
         import gc
-        if self.env is not None:
+        for ev in ((self._main, *self._others) if self._others else ()):
+            ev.close()
+        if self.env is not None and not self._others:
             self.env.close()
         self.env = self.brain = self.interface = None
         self._population = None
@@ -207,6 +275,8 @@ class Evaluator:
         where every member meets the same episodes), so a member's score does not depend on how a
         population is chunked."""
         params = np.atleast_2d(np.asarray(params, np.float32))
+        if self._mixed():
+            return self._evaluate_mixed(params, seed, record)
         P, E = len(params), self.spec.episodes
         self._setup(P)
         self.brain.set_params(params)
@@ -218,6 +288,28 @@ class Evaluator:
         return EvalResult(returns=per["return"].mean(1), speed=per["speed"].mean(1),
                           failed=out.failed.reshape(P, E).any(1), steps=int(out.steps.sum()),
                           traces=out.traces, score=per["score"].mean(1), episodes=per)
+
+
+    def _evaluate_mixed(self, params: np.ndarray, seed: int, record: bool) -> EvalResult:
+        """Every condition on the same seeds; the return per episode is load_mix_fitness of its speeds."""
+        main = self._main.evaluate(params, seed=seed, record=record)
+        self.env, self.brain, self.interface = self._main.env, self._main.brain, self._main.interface
+        self._population = len(params)
+        others = [ev.evaluate(params, seed=seed) for ev in self._others]
+        results = [main, *others]
+        speeds = np.stack([np.asarray(r.episodes["speed"], float) for r in results])       # (C, P, E)
+        failed_pe = np.zeros(speeds.shape[1:], bool)
+        for r in results:
+            failed_pe |= ~np.isfinite(np.asarray(r.episodes["return"], float)) | \
+                (np.asarray(r.episodes["return"], float) <= FAILURE_RETURN)
+        mixed = load_mix_fitness(speeds, failed_pe)                                            # (P, E)
+        episodes = dict(main.episodes)
+        episodes["return"] = mixed
+        for (medium, load), sp in zip(self.spec.conditions(), speeds):
+            episodes[f"speed@{condition_key(medium, load)}"] = sp
+        return EvalResult(returns=mixed.mean(1), speed=main.speed, failed=np.any([r.failed for r in results], 0),
+                          steps=int(sum(r.steps for r in results)), traces=main.traces, score=main.score,
+                          episodes=episodes)
 
 
 # ---- THE closed-loop episode runner ---------------------------------------------------------------------

@@ -94,6 +94,9 @@ def trainer_for(config) -> TrainerSpec:
     spec.check(config.level, config.task)
     if getattr(config, "init", None) and spec.name != "es":
         raise ValueError(f"--init starts ES from another run's policy; {spec.title or spec.name} does not take it")
+    if getattr(config, "also_at", None) and spec.name != "es":
+        raise ValueError(f"--also-at trains by ES across loads (one fitness over every condition); "
+                         f"{spec.title or spec.name} trains in one medium: drop --also-at or use --algo es")
     return spec
 
 

@@ -11,6 +11,12 @@ The run directory is a wormsim run (config.json: the water set-up; policy.npz; m
                                            [--bending-stiffness EI]
 
 --init RUN starts from a trained run's policy (a curriculum: a water swimmer that then meets the load).
+
+This script is the recipe of docs/body/self-rhythm.md sections 3-12, kept as it was so that their commands
+reproduce their tables. New runs across loads: `wormsim train --also-at water:1000 [agar:10000 ...]`, the
+same fitness (wormsim.rollout.load_mix_fitness) in the project's trainer, so with its workers, resume after a
+kill, checkpoints, validation every --val-every generations and the plateau rule; not bit-identical to this
+script (other episode seeds, and validation on four episodes).
 """
 from __future__ import annotations
 
@@ -31,13 +37,7 @@ VAL_SEED, FINAL_SEED = 7_000_000, 8_000_000
 
 
 def at_load(spec, load: float, medium: str = "water"):
-    kw = dict(spec.env_kwargs)
-    kw["medium"] = medium
-    if load != 1.0:
-        kw["load"] = float(load)
-    else:
-        kw.pop("load", None)
-    return dataclasses.replace(spec, env_kwargs=tuple(kw.items()))
+    return spec.at(medium, load)
 
 
 def fitness(speeds: np.ndarray) -> np.ndarray:

@@ -190,6 +190,7 @@ def _finish(config: TrainConfig, run: Run, spec, state: dict, validation: Valida
     policy = run.save_policy(final, level=config.level, generation=generation, source=sources[k],
                              spec=spec.as_dict())
     untrained = run.metrics()[0]
+    by_condition = {k.split("@", 1)[1]: _nanmean(v[0]) for k, v in scores.episodes.items() if k.startswith("speed@")}
     # None, not NaN, where a task has no speed or no score: summary.json stays valid JSON
     summary = {"final_speed": _finite(scores.speed[0]), "final_return": float(scores.returns[0]),
                "final_score": _finite(scores.score[0]), "algo": "es",
@@ -199,6 +200,7 @@ def _finish(config: TrainConfig, run: Run, spec, state: dict, validation: Valida
                "sigma_scale": config.sigma_scale, "final_source": sources[k],
                "wall_time": round(state["elapsed"], 1), "env_steps": state["env_steps"],
                "n_params": state["dim"],
-               "policy": str(policy), "speed_unit": "body lengths / s", "heldout": heldout}
+               "policy": str(policy), "speed_unit": "body lengths / s", "heldout": heldout,
+               **({"final_speed_by_condition": by_condition} if by_condition else {})}
     run.write_summary(summary)
     return summary

@@ -37,13 +37,14 @@ def episode_seed(seed: int, tag: int) -> int:
     return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0] % (2**31 - 10**6))
 
 
-def validation_values(result, task: str) -> np.ndarray:
+def validation_values(result, task: str, across_conditions: bool = False) -> np.ndarray:
     """(P, E): every member's per-episode value of what ``task`` validates on (TaskSpec.validate_on, else
     its metric) in an EvalResult (NaN where an episode failed), falling back on the return where that is
-    not a per-episode value."""
+    not a per-episode value. across_conditions (a run trained under several loads, --also-at): the return,
+    which is then the fitness over all of them, not the first condition's speed."""
     from wormsim.envs.tasks import get_task
     spec = get_task(task)
-    key = spec.validate_on or METRIC_KEY.get(spec.metric, "return")
+    key = "return" if across_conditions else spec.validate_on or METRIC_KEY.get(spec.metric, "return")
     values = np.asarray(result.episodes[key], float)
     if not np.isfinite(values).any():
         values = np.asarray(result.episodes["return"], float)
@@ -164,7 +165,7 @@ class Validation:
     def score(self, params) -> tuple[float, float]:
         """Mean and standard error of the task's metric for ``params`` on the validation episodes."""
         result = self.evaluator.evaluate(np.asarray(params)[None], seed=episode_seed(self.config.seed, VALIDATE))
-        return mean_and_se(validation_values(result, self.config.task)[0])
+        return mean_and_se(validation_values(result, self.config.task, bool(self.evaluator.spec.also_at))[0])
 
     def due(self, iteration: int) -> bool:
         return iteration % self.config.val_every == 0
