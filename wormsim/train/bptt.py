@@ -30,19 +30,18 @@ arbitrary recurrent module against a Gymnasium environment's reward this way.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from wormsim.runs import Run, RunError, atomic_write_text
+from wormsim.runs import Run, atomic_write_text
 from wormsim.train import torch_threads
 from wormsim.config import TrainConfig
 from wormsim.train.es import _finite, _nanmean
-from wormsim.train.plateau import Validation
-from wormsim.train.ppo import _episode_seed
+from wormsim.train.loop import episode_seed as _episode_seed
+from wormsim.train.loop import run_iterations
 
 
 @dataclass(frozen=True)
@@ -154,85 +153,23 @@ def train_bptt(config: TrainConfig, run: Run, resume: bool = False, progress: bo
 
 
 def _train(config: TrainConfig, run: Run, state: dict | None, bptt: BPTTConfig, progress: bool) -> dict:
-    from tqdm.auto import tqdm
-
-    from wormsim.rollout import Evaluator, heldout_trials
-
     setup = _Setup(config, bptt)
-    dim = setup.brain.n_params
-    judge = Evaluator(config.eval_spec(episodes=config.eval_episodes, held_out=True))
-    judge.circuit = setup.circuit
-    if state is not None:
-        if state.get("algo") != "bptt" or state.get("dim") != dim:
-            raise RunError(f"{run.path}'s checkpoint is not a BPTT checkpoint of this set-up ({dim} "
-                           f"parameters): it belongs to another run")
-        setup.load_state_dict(state["model"])
-        start, elapsed, env_steps = state["iteration"], state["elapsed"], state["env_steps"]
-        validation = Validation(config, state=state["validation"], circuit=setup.circuit)
-        run.truncate_metrics(start + 1)
-    else:
-        run.truncate_metrics(0)
-        start, elapsed = 0, 0.0
-        x0 = setup.brain.get_params()[0].numpy()
-        untrained = judge.evaluate(x0[None], seed=_episode_seed(config.seed, 1))
-        env_steps = untrained.steps
-        validation = Validation(config, x0, circuit=setup.circuit)   # check 0: the untrained brain
-        ret, score = _finite(untrained.returns[0]), _finite(untrained.score[0])
-        run.append_metrics({"iteration": 0, "best": ret, "mean": ret, "std": 0.0, "speed_best": None,
-                            "speed_mean": None, "score_best": score,
-                            "score_mean": score, "wall_time": 0.0, "env_steps": env_steps,
-                            **validation.first_row(),
-                            "note": "untrained (connectome-derived initial parameters), held-out episodes"})
 
-    spec = config.eval_spec()
-    bar = tqdm(total=config.budget, initial=start, disable=not progress, unit="it",
-               desc=f"bptt {config.level}/{config.wiring}")
-    try:
-        for it in range(start, config.budget):
-            if validation.stop:
-                break
-            t0 = time.perf_counter()
-            returns, env_returns, scores, steps = episode_returns(setup, _episode_seed(config.seed, 0, it))
-            loss = -returns.mean()
-            setup.optimizer.zero_grad()
-            loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(setup.params, bptt.max_grad_norm)
-            setup.optimizer.step()
-            elapsed += time.perf_counter() - t0
-            env_steps += steps
-            k = int(np.argmax(env_returns))
-            row = {"iteration": it + 1, "best": float(env_returns[k]), "mean": float(env_returns.mean()),
-                   "std": float(env_returns.std()), "speed_best": None, "speed_mean": None,
-                   "score_best": _finite(scores[k]),
-                   "score_mean": _nanmean(scores), "loss": float(loss.detach()),
-                   "grad_norm": float(grad_norm), "wall_time": round(elapsed, 3), "env_steps": env_steps,
-                   "evaluations": (it + 1) * bptt.num_envs}
-            row.update(validation.check(it + 1, row["evaluations"], setup.brain.get_params()[0].numpy()))
-            run.append_metrics(row)
-            run.save_checkpoint({"algo": "bptt", "fingerprint": config.fingerprint(), "bptt": asdict(bptt),
-                                 "iteration": it + 1, "dim": dim, "model": setup.state_dict(),
-                                 "elapsed": elapsed, "env_steps": env_steps,
-                                 "validation": validation.state_dict()})
-            run.save_policy(setup.brain.get_params()[0].detach().numpy(), level=config.level,
-                            generation=it + 1, algo="bptt", spec=spec.as_dict())
-            bar.set_postfix(ret=f"{row['mean']:.3f}", score=f"{row['score_mean']:.3f}")
-            bar.update(1)
-    finally:
-        bar.close()
-        setup.env.close()
+    def step(it: int) -> tuple[dict, int]:
+        returns, env_returns, scores, steps = episode_returns(setup, _episode_seed(config.seed, 0, it))
+        loss = -returns.mean()
+        setup.optimizer.zero_grad()
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(setup.params, bptt.max_grad_norm)
+        setup.optimizer.step()
+        k = int(np.argmax(env_returns))
+        return ({"best": float(env_returns[k]), "mean": float(env_returns.mean()),
+                 "std": float(env_returns.std()), "speed_best": None, "speed_mean": None,
+                 "score_best": _finite(scores[k]), "score_mean": _nanmean(scores), "loss": float(loss.detach()),
+                 "grad_norm": float(grad_norm)}, steps)
 
-    validation.close()
-    # early stopping's choice: the iterate with the best validation score (training distribution)
-    final, done = validation.best_params, int(run.metrics()[-1]["iteration"])
-    judged, heldout = heldout_trials(judge, final, judge.initial_params(), _episode_seed(config.seed, 2))
-    policy = run.save_policy(final, level=config.level, generation=validation.best["iteration"], algo="bptt",
-                             source="best validated BPTT iterate", spec=spec.as_dict())
-    summary = {"final_speed": None, "final_return": float(judged.returns[0]),
-               "final_score": _finite(judged.score[0]), "untrained_score": run.metrics()[0]["score_mean"],
-               "untrained_speed": None, "generations": done, "budget": config.budget,
-               "evaluations": done * bptt.num_envs, **validation.summary(),
-               "learning_rate": bptt.learning_rate, "wall_time": round(elapsed, 1),
-               "env_steps": env_steps, "n_params": dim, "policy": str(policy), "algo": "bptt",
-               "heldout": heldout}
-    run.write_summary(summary)
-    return summary
+    return run_iterations(config, run, state, algo="bptt", title="BPTT", hyper=bptt, setup=setup, step=step,
+                          evaluations_per_iteration=bptt.num_envs, progress=progress,
+                          untrained_note="untrained (connectome-derived initial parameters), held-out episodes",
+                          source="best validated BPTT iterate",
+                          summary_extra={"learning_rate": bptt.learning_rate})

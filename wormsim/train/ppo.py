@@ -56,18 +56,18 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from wormsim.runs import Run, RunError, atomic_write_text
+from wormsim.runs import Run, atomic_write_text
 from wormsim.train import torch_threads
 from wormsim.config import TrainConfig
 from wormsim.train.es import _finite, _nanmean
-from wormsim.train.plateau import Validation
+from wormsim.train.loop import episode_seed as _episode_seed
+from wormsim.train.loop import run_iterations
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -115,9 +115,6 @@ class PPOConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def _episode_seed(seed: int, stream: int, iteration: int = 0) -> int:
-    """Base environment seed of an iteration (stream 0), the untrained (1) or the final (2) evaluation."""
-    return int(np.random.SeedSequence([seed, stream, iteration]).generate_state(1)[0] % (2**31 - 10**6))
 
 
 # ---- brain state ----------------------------------------------------------------------------------
@@ -446,83 +443,20 @@ def train_ppo(config: TrainConfig, run: Run, resume: bool = False, progress: boo
 
 
 def _train(config: TrainConfig, run: Run, state: dict | None, ppo: PPOConfig, progress: bool) -> dict:
-    from tqdm.auto import tqdm
-
-    from wormsim.rollout import Evaluator, heldout_trials
-
     setup = _Setup(config, ppo)
-    dim = setup.brain.n_params
-    judge = Evaluator(config.eval_spec(episodes=config.eval_episodes, held_out=True))
-    judge.circuit = setup.circuit                 # same spec, same circuit: do not build it twice
-    if state is not None:
-        if state.get("algo") != "ppo" or state.get("dim") != dim:
-            raise RunError(f"{run.path}'s checkpoint is not a PPO checkpoint of this set-up ({dim} "
-                           f"parameters): it belongs to another run")
-        setup.load_state_dict(state["model"])
-        start, elapsed, env_steps = state["iteration"], state["elapsed"], state["env_steps"]
-        validation = Validation(config, state=state["validation"], circuit=setup.circuit)
-        run.truncate_metrics(start + 1)           # rows past the checkpoint are redone identically
-    else:
-        run.truncate_metrics(0)
-        start, elapsed, env_steps = 0, 0.0, 0
-        x0 = setup.brain.get_params()[0].numpy()
-        untrained = judge.evaluate(x0[None], seed=_episode_seed(config.seed, 1))
-        validation = Validation(config, x0, circuit=setup.circuit)   # check 0: the untrained brain
-        env_steps = untrained.steps
-        ret, speed, score = (_finite(x[0]) for x in (untrained.returns, untrained.speed, untrained.score))
-        run.append_metrics({"iteration": 0, "best": ret, "mean": ret, "std": 0.0, "speed_best": speed,
-                            "speed_mean": speed, "score_best": score, "score_mean": score,
-                            "wall_time": 0.0, "env_steps": env_steps, **validation.first_row(),
-                            "note": "untrained (connectome-derived initial parameters), deterministic"})
 
-    spec = config.eval_spec()
-    bar = tqdm(total=config.budget, initial=start, disable=not progress, unit="it",
-               desc=f"ppo {config.level}/{config.wiring}")
-    try:
-        for it in range(start, config.budget):
-            if validation.stop:
-                break
-            t0 = time.perf_counter()
-            ro = collect_rollout(setup, ppo, seed=_episode_seed(config.seed, 0, it))
-            losses = update(setup, ppo, ro)
-            elapsed += time.perf_counter() - t0
-            env_steps += ro.steps
-            k = int(np.argmax(ro.episode_returns))      # the best worm of the iteration
-            row = {"iteration": it + 1, "best": float(ro.episode_returns[k]), "mean": ro.episode_return,
-                   "std": float(ro.episode_returns.std()), "speed_best": _finite(ro.speeds[k]),
-                   "speed_mean": _finite(ro.speed), "score_best": _finite(ro.scores[k]),
-                   "score_mean": _nanmean(ro.scores), **losses,
-                   "action_std": float(setup.log_std.detach().exp().mean()),
-                   "wall_time": round(elapsed, 3), "env_steps": env_steps,
-                   "evaluations": (it + 1) * ppo.num_envs}
-            # the deterministic policy (mean action), as it is judged
-            row.update(validation.check(it + 1, row["evaluations"], setup.brain.get_params()[0].numpy()))
-            run.append_metrics(row)
-            run.save_checkpoint({"algo": "ppo", "fingerprint": config.fingerprint(), "ppo": asdict(ppo),
-                                 "iteration": it + 1, "dim": dim, "validation": validation.state_dict(),
-                                 "model": setup.state_dict(), "elapsed": elapsed, "env_steps": env_steps})
-            run.save_policy(setup.brain.get_params()[0].numpy(), level=config.level, generation=it + 1,
-                            algo="ppo", spec=spec.as_dict())
-            shown = ({"speed": f"{row['speed_mean']:.3f}BL/s"} if row["speed_mean"] is not None else
-                     {"score": f"{row['score_mean']:.3f}"} if row["score_mean"] is not None else {})
-            bar.set_postfix(ret=f"{row['mean']:.3f}", **shown)
-            bar.update(1)
-    finally:
-        bar.close()
-        setup.env.close()
+    def step(it: int) -> tuple[dict, int]:
+        ro = collect_rollout(setup, ppo, seed=_episode_seed(config.seed, 0, it))
+        losses = update(setup, ppo, ro)
+        k = int(np.argmax(ro.episode_returns))      # the best worm of the iteration
+        return ({"best": float(ro.episode_returns[k]), "mean": ro.episode_return,
+                 "std": float(ro.episode_returns.std()), "speed_best": _finite(ro.speeds[k]),
+                 "speed_mean": _finite(ro.speed), "score_best": _finite(ro.scores[k]),
+                 "score_mean": _nanmean(ro.scores), **losses,
+                 "action_std": float(setup.log_std.detach().exp().mean())}, ro.steps)
 
-    validation.close()
-    # early stopping's choice: the iterate with the best validation score (training distribution)
-    final, done = validation.best_params, int(run.metrics()[-1]["iteration"])
-    scores, heldout = heldout_trials(judge, final, judge.initial_params(), _episode_seed(config.seed, 2))
-    policy = run.save_policy(final, level=config.level, generation=validation.best["iteration"], algo="ppo",
-                             source="best validated PPO iterate (mean action)", spec=spec.as_dict())
-    untrained = run.metrics()[0]
-    summary = {"final_speed": _finite(scores.speed[0]), "final_return": float(scores.returns[0]),
-               "final_score": _finite(scores.score[0]),
-               "untrained_speed": untrained["speed_mean"], "generations": done, "budget": config.budget,
-               "evaluations": done * ppo.num_envs, **validation.summary(), "learning_rate": ppo.learning_rate,
-               "wall_time": round(elapsed, 1), "env_steps": env_steps, "n_params": dim,
-               "policy": str(policy), "speed_unit": "body lengths / s", "algo": "ppo", "heldout": heldout}
-    run.write_summary(summary)
-    return summary
+    return run_iterations(config, run, state, algo="ppo", title="PPO", hyper=ppo, setup=setup, step=step,
+                          evaluations_per_iteration=ppo.num_envs, progress=progress,
+                          untrained_note="untrained (connectome-derived initial parameters), deterministic",
+                          source="best validated PPO iterate (mean action)",
+                          summary_extra={"learning_rate": ppo.learning_rate, "speed_unit": "body lengths / s"})
