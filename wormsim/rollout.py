@@ -289,19 +289,15 @@ class Evaluator:
                           failed=out.failed.reshape(P, E).any(1), steps=int(out.steps.sum()),
                           traces=out.traces, score=per["score"].mean(1), episodes=per)
 
-
     def _evaluate_mixed(self, params: np.ndarray, seed: int, record: bool) -> EvalResult:
         """Every condition on the same seeds; the return per episode is load_mix_fitness of its speeds."""
-        main = self._main.evaluate(params, seed=seed, record=record)
-        self.env, self.brain, self.interface = self._main.env, self._main.brain, self._main.interface
-        self._population = len(params)
-        others = [ev.evaluate(params, seed=seed) for ev in self._others]
-        results = [main, *others]
+        results = [self._main.evaluate(params, seed=seed, record=record),
+                   *(ev.evaluate(params, seed=seed) for ev in self._others)]
+        self._setup(len(params))                   # this Evaluator's env and brain are the first condition's
+        main = results[0]
         speeds = np.stack([np.asarray(r.episodes["speed"], float) for r in results])       # (C, P, E)
-        failed_pe = np.zeros(speeds.shape[1:], bool)
-        for r in results:
-            failed_pe |= ~np.isfinite(np.asarray(r.episodes["return"], float)) | \
-                (np.asarray(r.episodes["return"], float) <= FAILURE_RETURN)
+        # a failed episode's return is FAILURE_RETURN (run_episodes), in whichever condition it failed
+        failed_pe = np.any([np.asarray(r.episodes["return"], float) == FAILURE_RETURN for r in results], axis=0)
         mixed = load_mix_fitness(speeds, failed_pe)                                            # (P, E)
         episodes = dict(main.episodes)
         episodes["return"] = mixed

@@ -190,7 +190,8 @@ def _finish(config: TrainConfig, run: Run, spec, state: dict, validation: Valida
     policy = run.save_policy(final, level=config.level, generation=generation, source=sources[k],
                              spec=spec.as_dict())
     untrained = run.metrics()[0]
-    by_condition = {k.split("@", 1)[1]: _nanmean(v[0]) for k, v in scores.episodes.items() if k.startswith("speed@")}
+    by_condition = {k.split("@", 1)[1]: _nanmean(v[0]) for k, v in scores.episodes.items()
+                    if k.startswith("speed@")}          # a run across loads (--also-at): each condition's speed
     # None, not NaN, where a task has no speed or no score: summary.json stays valid JSON
     summary = {"final_speed": _finite(scores.speed[0]), "final_return": float(scores.returns[0]),
                "final_score": _finite(scores.score[0]), "algo": "es",
