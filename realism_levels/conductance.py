@@ -231,6 +231,11 @@ class ConductanceConfig:
     init_g_chem: float = 0.1
     init_g_gap: float = 0.1
     init_input_gain: float = 1.0
+    # starting bias per cell class, "CLASS=pA,CLASS=pA" (e.g. "DB=5.5,VB=5.5"); empty: every bias starts
+    # at 0. The Ca plateau's bistable window lies 2-6 pA above rest (docs/body/self-rhythm.md section 5)
+    # while ES moves a bias by a fraction of the group's natural scale (~0.1 pA), so a start inside the
+    # window has to be set, not waited for (section 15)
+    init_bias_pA: str = ""
     # ---- mechanisms beyond the default model (each a switch; PARAMETER_SETS and LADDER combine them) ----
     # Ca-dependent inactivation of the Ca current (c302's ca_boyle gate h, from Boyle & Cohen 2008's
     # muscle model) driven by a Ca pool; the values are c302 parameters_C / cell_C.xml's
@@ -268,6 +273,21 @@ class ConductanceConfig:
                              f"{self.ca_decay_ms}, {self.h_alpha}")
         if self.synaptic_gating and self.syn_rate_per_ms <= 0:
             raise ValueError(f"syn_rate_per_ms must be > 0, got {self.syn_rate_per_ms}")
+        self.initial_biases()      # a malformed init_bias_pA fails here, at configuration
+
+    def initial_biases(self) -> dict[str, float]:
+        """init_bias_pA as {cell class: pA}; ValueError (one line) when it is not CLASS=pA,..."""
+        out = {}
+        for item in filter(None, (x.strip() for x in self.init_bias_pA.split(","))):
+            name, sep, value = item.partition("=")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep or not name.strip():
+                raise ValueError(f"init_bias_pA {self.init_bias_pA!r}: write CLASS=pA[,CLASS=pA...], "
+                                 "e.g. DB=5.5,VB=5.5")
+        return out
 
 
 # ---- named parameter sets, as c302 keeps its levels (parameters_C.py, parameters_C1.py, ...) ----------
@@ -588,7 +608,14 @@ class ConductanceBrain(Brain):
 
         self.add_param("g_chem", np.full(n_chem, cfg.init_g_chem))
         self.add_param("g_gap", np.full(n_gap, cfg.init_g_gap))
-        self.add_param("bias", np.zeros(c.n))
+        classes = np.asarray(c.cell_class)
+        bias0 = np.zeros(c.n)
+        for cls, pA in cfg.initial_biases().items():
+            if cls not in classes:
+                raise ValueError(f"init_bias_pA: no cell class {cls!r} in this circuit; choose from "
+                                 f"{', '.join(sorted(set(classes)))}")
+            bias0[classes == cls] = pA / cfg.bias_scale_pA
+        self.add_param("bias", bias0)
         # the interface's physiological prior (IOSpec.input_init) where given, in argwhere (row-major) order
         init_gain = (io.initial_gains(cfg.init_input_gain) if hasattr(io, "initial_gains")
                      else np.full(len(self._mask_idx), cfg.init_input_gain))

@@ -300,3 +300,41 @@ def test_level_option_sets_a_level_config_field_from_the_command_line():
             TrainConfig(level="conductance", level_option=[item]).level_kwargs()
     with pytest.raises(ValueError, match="build the level's config in Python"):
         TrainConfig(level="rate", level_option=["bistable_classes=DB"]).level_kwargs()
+
+
+def test_the_default_release_reads_both_branches_of_the_plateau_as_on_and_c302s_midpoint_parts_them():
+    """docs/body/self-rhythm.md section 15: at the level's release midpoint (-35 mV) both stable states of a
+    cell biased into its Ca plateau's window release more than half their maximum, so the bistability is
+    invisible to the cell's synapses and NMJs; at c302 C1's midpoint (0 mV) the low state releases almost
+    nothing and the plateau most."""
+    from realism_levels.conductance import ConductanceConfig, steady_state_current
+    v = np.linspace(-100.0, 40.0, 14001)
+    f = steady_state_current(ConductanceConfig(), v) + 4.0
+    low, plateau = v[1:][(f[:-1] > 0) & (f[1:] <= 0)]
+
+    def release(cfg, x):
+        return 1.0 / (1.0 + np.exp((cfg.v_release_mV - x) / cfg.k_release_mV))
+    default, c302 = ConductanceConfig(), ConductanceConfig(v_release_mV=0.0)
+    assert release(default, low) > 0.5 and release(default, plateau) > 0.99
+    assert release(c302, low) < 0.05 and release(c302, plateau) > 0.8
+
+
+def test_init_bias_starts_named_classes_at_their_bias_and_refuses_what_it_cannot_read():
+    from wormsim.realism_levels.conductance import ConductanceConfig
+    circuit = synthetic_circuit()
+    io = Interface(circuit, LAYOUT).io_spec()
+    cfg = ConductanceConfig(codegen_target="numpy", init_bias_pA="DB=5.5, VB=4")
+    brain = get_level("conductance")(circuit, io, cfg, population=2)
+    cls = np.asarray(circuit.cell_class)
+    bias = brain.bias.detach().numpy()
+    assert np.allclose(bias[:, cls == "DB"], 5.5) and np.allclose(bias[:, cls == "VB"], 4.0)
+    assert np.allclose(bias[:, ~np.isin(cls, ["DB", "VB"])], 0.0)
+    assert np.allclose(get_level("conductance")(circuit, io, ConductanceConfig(codegen_target="numpy"),
+                                                population=1).bias.detach().numpy(), 0.0)
+    for text in ["DB", "DB=warm", "=3"]:
+        with pytest.raises(ValueError, match="write CLASS=pA"):
+            ConductanceConfig(init_bias_pA=text)
+    with pytest.raises(ValueError, match="no cell class 'XX'"):
+        get_level("conductance")(circuit, io, ConductanceConfig(codegen_target="numpy", init_bias_pA="XX=1"))
+    assert TrainConfig(level="conductance", level_option=["init_bias_pA=DB=5.5,VB=5.5"]).level_kwargs() == \
+        (("init_bias_pA", "DB=5.5,VB=5.5"),)
