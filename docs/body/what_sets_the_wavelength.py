@@ -6,10 +6,11 @@ part of the loop changed, in water and on agar at 3000x (docs/body/self-rhythm.m
    joint (Fourier phases at the reference joint's frequency, mid-body joints).
 2. Faster or slower muscles (the body's ``muscle_tau``, 0.1 s as trained).
 3. Groups of the trained parameters scaled: the B cells' first anterior entry, the rest of their anterior
-   field (``--anterior-field``), their own-segment entry, every chemical synapse, every gap junction, and
-   the time constants.
+   field (``--anterior-field``), their own-segment entry, every chemical synapse, every gap junction, the
+   gap junctions between B cells of one class (DB-DB, VB-VB: the coupling Johnson, Lewis & Guy 2021 find
+   sets the water wavelength against proprioception), and the time constants.
 
-    python docs/body/what_sets_the_wavelength.py RUN [--seconds 20]      # about a minute
+    python docs/body/what_sets_the_wavelength.py RUN [--seconds 20] [--scales 0 0.5 1.5]   # about a minute
 """
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ def groups(evaluator) -> dict[str, np.ndarray]:
     out = {name: np.arange(starts[name], starts[name] + sizes[name])
            for name in ("chem", "gap", "log_tau") if name in sizes}
     cls = np.array(io.circuit.cell_class)
+    if "gap" in sizes:
+        from wormsim.realism_levels.base import edge_groups
+        edges = io.circuit.gap_edges
+        group, _ = edge_groups(io.circuit, edges, evaluator.brain.config.share_weights, directed=False)
+        same_b = (cls[edges[:, 0]] == cls[edges[:, 1]]) & np.isin(cls[edges[:, 0]], ("DB", "VB"))
+        out["gap, B to B of one class"] = starts["gap"] + np.unique(group[same_b])
     first, far, own = [], [], []
     for k, (c, n) in enumerate(zip(*np.nonzero(io.input_mask))):
         if c >= io.n_joints or cls[n] not in ("DB", "VB"):
@@ -77,6 +84,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run")
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--scales", type=float, nargs="+", default=[0.0, 0.5, 1.5],
+                   help="factors each group is scaled by (time constants: every factor but 0)")
     a = p.parse_args(argv)
     t0 = time.time()
     run = Run.open(a.run)
@@ -115,7 +124,7 @@ def main(argv=None) -> None:
     parts = groups(ev)
     ev.close()
     for name, idx in parts.items():
-        for s in (0.0, 0.5, 1.5):
+        for s in a.scales:
             q = params.copy()
             if name == "log_tau":
                 if s == 0.0:
