@@ -131,6 +131,11 @@ class Brain(nn.Module):
     def default_config(cls):
         raise NotImplementedError
 
+    @classmethod
+    def check_config(cls, config, circuit) -> None:
+        """ValueError (one line) if ``config`` cannot be built on ``circuit``. The CLI calls it before a run
+        directory is written; a level whose config names parts of the circuit overrides it."""
+
     def _build(self) -> None:
         """Declare parameters (add_param) and buffers from self.circuit, self.io and self.config."""
         raise NotImplementedError

@@ -279,12 +279,12 @@ class ConductanceConfig:
         """init_bias_pA as {cell class: pA}; ValueError (one line) when it is not CLASS=pA,..."""
         out = {}
         for item in filter(None, (x.strip() for x in self.init_bias_pA.split(","))):
-            name, sep, value = item.partition("=")
+            name, _, value = (x.strip() for x in item.partition("="))
             try:
-                out[name.strip()] = float(value)
+                out[name] = float(value) if name else float("nan")
             except ValueError:
-                sep = ""
-            if not sep or not name.strip():
+                out[name] = float("nan")
+            if not np.isfinite(out[name]):
                 raise ValueError(f"init_bias_pA {self.init_bias_pA!r}: write CLASS=pA[,CLASS=pA...], "
                                  "e.g. DB=5.5,VB=5.5")
         return out
@@ -534,6 +534,15 @@ class ConductanceBrain(Brain):
     def default_config(cls) -> ConductanceConfig:
         return ConductanceConfig()
 
+    @classmethod
+    def check_config(cls, config, circuit) -> None:
+        """init_bias_pA names cell classes of ``circuit`` only."""
+        classes = set(circuit.cell_class)
+        for name in config.initial_biases():
+            if name not in classes:
+                raise ValueError(f"init_bias_pA: no cell class {name!r} in this circuit; choose from "
+                                 f"{', '.join(sorted(classes))}")
+
     def natural_scales(self) -> dict[str, float]:
         """As Brain.natural_scales, with the bias (which starts at zero) scaled physically: the current
         that moves a resting cell by k_release (the voltage over which its release changes e-fold)
@@ -608,12 +617,10 @@ class ConductanceBrain(Brain):
 
         self.add_param("g_chem", np.full(n_chem, cfg.init_g_chem))
         self.add_param("g_gap", np.full(n_gap, cfg.init_g_gap))
+        self.check_config(cfg, c)
         classes = np.asarray(c.cell_class)
         bias0 = np.zeros(c.n)
         for cls, pA in cfg.initial_biases().items():
-            if cls not in classes:
-                raise ValueError(f"init_bias_pA: no cell class {cls!r} in this circuit; choose from "
-                                 f"{', '.join(sorted(set(classes)))}")
             bias0[classes == cls] = pA / cfg.bias_scale_pA
         self.add_param("bias", bias0)
         # the interface's physiological prior (IOSpec.input_init) where given, in argwhere (row-major) order

@@ -338,3 +338,12 @@ def test_init_bias_starts_named_classes_at_their_bias_and_refuses_what_it_cannot
         get_level("conductance")(circuit, io, ConductanceConfig(codegen_target="numpy", init_bias_pA="XX=1"))
     assert TrainConfig(level="conductance", level_option=["init_bias_pA=DB=5.5,VB=5.5"]).level_kwargs() == \
         (("init_bias_pA", "DB=5.5,VB=5.5"),)
+
+
+@pytest.mark.parametrize("value, message", [("DB", "write CLASS=pA"), ("XX=1", "no cell class 'XX'")])
+def test_a_bad_init_bias_is_refused_before_any_file(tmp_path, capsys, value, message):
+    from wormsim.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--level", "conductance", "--level-option", f"init_bias_pA={value}",
+                 "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err and not out.exists()

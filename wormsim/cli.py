@@ -242,7 +242,8 @@ def _check_config(config):
     Returns the trainer (from the trainer registry) that takes this level, task and training mode."""
     from wormsim.config import check_bounds, medium_value
     from wormsim.envs.body import MAX_SEGMENTS, MIN_SEGMENTS, check_load, drag_ratio
-    from wormsim.rollout import build_circuit
+    from wormsim.realism_levels import get_level
+    from wormsim.rollout import build_circuit, make_level_config
     from wormsim.trainers import trainer_for
     check_bounds(config)
     if not MIN_SEGMENTS <= config.n_segments <= MAX_SEGMENTS:
@@ -251,7 +252,9 @@ def _check_config(config):
     check_load(config.load)                   # a viscosity relative to water within range, else one line
     trainer = trainer_for(config)             # a level, task or mode the trainer cannot take
     spec = config.eval_spec()                 # rejects level/task/training combinations before any file
-    build_circuit(spec)                       # and a circuit that cannot do the task
+    circuit = build_circuit(spec)             # and a circuit that cannot do the task
+    level_cfg = make_level_config(spec.level, dict(spec.level_kwargs))   # the level's own checks
+    get_level(spec.level).check_config(level_cfg, circuit)
     return trainer
 
 
