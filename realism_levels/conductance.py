@@ -281,12 +281,13 @@ class ConductanceConfig:
         for item in filter(None, (x.strip() for x in self.init_bias_pA.split(","))):
             name, _, value = (x.strip() for x in item.partition("="))
             try:
-                out[name] = float(value) if name else float("nan")
+                pA = float(value)
             except ValueError:
-                out[name] = float("nan")
-            if not np.isfinite(out[name]):
+                pA = float("nan")
+            if not name or not np.isfinite(pA):
                 raise ValueError(f"init_bias_pA {self.init_bias_pA!r}: write CLASS=pA[,CLASS=pA...], "
                                  "e.g. DB=5.5,VB=5.5")
+            out[name] = pA
         return out
 
 
@@ -431,6 +432,20 @@ def steady_state_current(config: ConductanceConfig, v_mV: np.ndarray) -> np.ndar
             + c.g_k_fast_mS_cm2 * inf["p"] ** 4 * inf["q"] * (c.e_k_mV - v)
             + c.g_ca_mS_cm2 * inf["e_Ca"] ** 2 * inf["f_Ca"] * (c.e_ca_mV - v))   # uA / cm2
     return i_ss * c.membrane_area_cm2 * 1e6                                      # pA
+
+
+
+def release(config: ConductanceConfig, v_mV) -> np.ndarray:
+    """Graded release s(V) at the voltages ``v_mV``: the cell's activity, what its synapses and NMJs read."""
+    return _sigmoid((np.asarray(v_mV, np.float64) - config.v_release_mV) / config.k_release_mV)
+
+
+def stable_voltages(config: ConductanceConfig, bias_pA: float) -> np.ndarray:
+    """The isolated cell's stable steady states (mV, ascending) under a bias current: the zeros where the
+    steady-state current plus the bias falls through 0. Two of them inside the Ca plateau's window."""
+    v = np.linspace(-100.0, 40.0, 14001)
+    f = steady_state_current(config, v) + bias_pA
+    return v[1:][(f[:-1] > 0) & (f[1:] <= 0)]
 
 
 class _Sim:
@@ -709,7 +724,7 @@ class ConductanceBrain(Brain):
         out = {"v": v * 1e-3}
         for g, (vh, k, _) in GATES.items():
             out[g] = float(_sigmoid(np.array((v - vh) / k)))
-        out["r"] = float(_sigmoid(np.array((v - cfg.v_release_mV) / cfg.k_release_mV)))
+        out["r"] = float(release(cfg, v))
         if cfg.synaptic_gating and cfg.syn_start_closed:
             out["r"] = 0.0
         if cfg.ca_inactivation:

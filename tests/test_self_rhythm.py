@@ -153,7 +153,8 @@ def test_conductance_cells_are_regenerative_by_default_and_passive_ones_are_not(
     can be bistable where the level's model allows it"): the isolated cell's steady-state current has a
     rising (negative-slope) stretch between the rest and a depolarised plateau, so that at a bias in the
     window it has two stable zeros; the passive rung of the ladder has none."""
-    from realism_levels.conductance import ConductanceConfig, ladder_config, resting_potential, steady_state_current
+    from realism_levels.conductance import (ConductanceConfig, ladder_config, resting_potential, stable_voltages,
+                                            steady_state_current)
     v = np.linspace(-100.0, 40.0, 14001)
     i = steady_state_current(ConductanceConfig(), v)
     rising = v[1:][np.diff(i) > 0]
@@ -161,12 +162,10 @@ def test_conductance_cells_are_regenerative_by_default_and_passive_ones_are_not(
     # the zero of the curve at its stable rest is resting_potential's
     assert np.interp(resting_potential(ConductanceConfig()), v, i) == pytest.approx(0.0, abs=1e-3)
 
-    def stable_zeros(bias_pA):
-        f = i + bias_pA
-        return v[1:][(f[:-1] > 0) & (f[1:] <= 0)]
-    assert len(stable_zeros(4.0)) == 2                 # rest and plateau (hysteresis measured at 4 pA)
-    assert stable_zeros(4.0)[1] > 0 > stable_zeros(4.0)[0] > -60
-    assert len(stable_zeros(12.0)) == 1                                          # above the window: plateau only
+    two = stable_voltages(ConductanceConfig(), 4.0)
+    assert len(two) == 2                               # rest and plateau (hysteresis measured at 4 pA)
+    assert two[1] > 0 > two[0] > -60
+    assert len(stable_voltages(ConductanceConfig(), 12.0)) == 1                  # above the window: plateau only
     assert (np.diff(steady_state_current(ladder_config("passive"), v)) < 0).all()
 
 
@@ -307,13 +306,8 @@ def test_the_default_release_reads_both_branches_of_the_plateau_as_on_and_c302s_
     cell biased into its Ca plateau's window release more than half their maximum, so the bistability is
     invisible to the cell's synapses and NMJs; at c302 C1's midpoint (0 mV) the low state releases almost
     nothing and the plateau most."""
-    from realism_levels.conductance import ConductanceConfig, steady_state_current
-    v = np.linspace(-100.0, 40.0, 14001)
-    f = steady_state_current(ConductanceConfig(), v) + 4.0
-    low, plateau = v[1:][(f[:-1] > 0) & (f[1:] <= 0)]
-
-    def release(cfg, x):
-        return 1.0 / (1.0 + np.exp((cfg.v_release_mV - x) / cfg.k_release_mV))
+    from realism_levels.conductance import ConductanceConfig, release, stable_voltages
+    low, plateau = stable_voltages(ConductanceConfig(), 4.0)
     default, c302 = ConductanceConfig(), ConductanceConfig(v_release_mV=0.0)
     assert release(default, low) > 0.5 and release(default, plateau) > 0.99
     assert release(c302, low) < 0.05 and release(c302, plateau) > 0.8

@@ -4,7 +4,7 @@ measurements and the isolated B cell as a Boyle switch.
     nice -n 5 python docs/body/conductance_switch.py          # about 30 s
 
 1. What the cell's synapses read of the two stable states of a cell biased into its Ca plateau's window
-   (the isolated cell's steady state, realism_levels.conductance.steady_state_current), at the level's
+   (the isolated cell's steady states, realism_levels.conductance.stable_voltages), at the level's
    release midpoint and at c302 C1's.
 2. The B cells' own-stretch input ramped slowly from -2 to +2 input units and back (every curvature channel
    at the same value, the anterior entries silenced so that a B cell reads its own stretch only), in the
@@ -23,23 +23,11 @@ import numpy as np
 import torch
 
 from wormsim.config import TrainConfig
-from wormsim.realism_levels.conductance import ConductanceConfig, steady_state_current
+from wormsim.realism_levels.conductance import ConductanceConfig, release, stable_voltages
 from wormsim.rollout import Evaluator
 
 CELLS = ("DB3", "VB5")
 HOLD, RAMP = 50, 300                     # control steps: hold at -2, then up and down over RAMP each
-
-
-def release(cfg: ConductanceConfig, v_mV):
-    return 1.0 / (1.0 + np.exp((cfg.v_release_mV - np.asarray(v_mV)) / cfg.k_release_mV))
-
-
-def branches(bias_pA: float = 4.0) -> tuple[float, float]:
-    """The isolated cell's two stable voltages at ``bias_pA`` (low branch, plateau)."""
-    v = np.linspace(-100.0, 40.0, 14001)
-    f = steady_state_current(ConductanceConfig(), v) + bias_pA
-    low, plateau = v[1:][(f[:-1] > 0) & (f[1:] <= 0)]
-    return float(low), float(plateau)
 
 
 def ramp(scales_nS, options=(), isolate=False, voltage=False):
@@ -49,7 +37,7 @@ def ramp(scales_nS, options=(), isolate=False, voltage=False):
     ev._setup(len(scales_nS))
     brain, io = ev.brain, ev.interface
     names, J = list(brain.circuit.names), io.n_joints
-    base = cfg.level_kwargs() and dict(cfg.level_kwargs()).get("curvature_scale_nS", 2.0) or 2.0
+    base = brain.config.curvature_scale_nS
     with torch.no_grad():
         for m, (ch, n) in enumerate(brain._mask_idx):
             if ch < J:                    # own-stretch entries scaled to each member's scale; the rest off
@@ -94,7 +82,7 @@ def ramp(scales_nS, options=(), isolate=False, voltage=False):
 
 def main() -> None:
     t0 = time.time()
-    low, plateau = branches(4.0)
+    low, plateau = stable_voltages(ConductanceConfig(), 4.0)
     print(f"1. isolated cell at 4 pA: low branch {low:.1f} mV, plateau {plateau:.1f} mV")
     for name, cfg in (("level (-35 mV)", ConductanceConfig()), ("c302 C1 (0 mV)", ConductanceConfig(v_release_mV=0.0))):
         print(f"   release, midpoint {name}: low {release(cfg, low):.3f}, plateau {release(cfg, plateau):.3f}")
