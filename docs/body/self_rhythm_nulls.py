@@ -53,6 +53,8 @@ AGAR_LOADS = (1000.0, 3000.0)
 EPISODES, DURATION = 2, 30.0
 WATER_END, AGAR_END = ("water", 1.0), ("agar", 3000.0)
 OUTCOMES = ("frequency_fall", "wavelength_fall", "animal_error")
+LEARNING = ("learned", "gait_both_ends")     # per run, yes or no: the learning family (section 18)
+WITHIN = 0.15                                 # the issue's goal: each end value within 15% of the animal's
 ANIMAL_VALUES = {"frequency_fall": math.log2(ANIMAL["water"]["frequency"] / ANIMAL["agar"]["frequency"]),
                  "wavelength_fall": math.log2(ANIMAL["water"]["wavelength"] / ANIMAL["agar"]["wavelength"]),
                  "animal_error": 0.0}
@@ -100,12 +102,37 @@ def outcomes(res: dict, agar_end: float = AGAR_END[1]) -> dict:
     nan = float("nan")
     out["frequency_fall"] = math.log2(w["frequency"] / a["frequency"]) if both else nan
     out["wavelength_fall"] = math.log2(w["wavelength"] / a["wavelength"]) if both else nan
+    out["gait_both_ends"] = both
+    out["within_15"] = (sum(abs(x / ANIMAL[end][k] - 1) <= WITHIN for end, vals in (("water", out["water"]), ("agar", out["agar"]))
+                            for k, x in zip(("frequency", "wavelength"), vals)) if both else 0)
     out["animal_error"] = (float(np.mean([abs(w["frequency"] / ANIMAL["water"]["frequency"] - 1),
                                           abs(w["wavelength"] / ANIMAL["water"]["wavelength"] - 1),
                                           abs(a["frequency"] / ANIMAL["agar"]["frequency"] - 1),
                                           abs(a["wavelength"] / ANIMAL["agar"]["wavelength"] - 1)]))
                            if both else nan)
     return out
+
+
+def learning_tests(per: list[dict]) -> list[dict]:
+    """The learning family (docs/body/self-rhythm.md section 18): for each yes/no outcome of LEARNING, the
+    connectome's runs against the shuffle's, Fisher's exact test (two-sided), the difference of the
+    proportions, and the conditional odds ratio with its exact 95% interval (scipy); Holm over the family."""
+    from scipy.stats import contingency, fisher_exact
+    tests = []
+    for key in LEARNING:
+        k = {w: sum(bool(r[key]) for r in per if r["wiring"] == w) for w in ("connectome", "shuffled")}
+        n = {w: sum(r["wiring"] == w for r in per) for w in ("connectome", "shuffled")}
+        table = [[k["connectome"], n["connectome"] - k["connectome"]], [k["shuffled"], n["shuffled"] - k["shuffled"]]]
+        ok = n["connectome"] > 0 and n["shuffled"] > 0
+        p = float(fisher_exact(table)[1]) if ok else math.nan
+        odds = contingency.odds_ratio(table) if ok else None
+        tests.append({"measure": key, "k_a": k["connectome"], "n_a": n["connectome"], "k_b": k["shuffled"],
+                      "n_b": n["shuffled"], "diff": k["connectome"] / n["connectome"] - k["shuffled"] / n["shuffled"]
+                      if ok else math.nan, "odds_ratio": float(odds.statistic) if ok else math.nan,
+                      "odds_ci": tuple(map(float, odds.confidence_interval())) if ok else (math.nan,) * 2, "p": p})
+    for t, ph in zip(tests, stats.holm([t["p"] for t in tests])):
+        t["p_holm"] = ph
+    return tests
 
 
 def main(argv=None) -> None:
@@ -128,15 +155,15 @@ def main(argv=None) -> None:
         per.append({"run": run.name, "wiring": cfg["wiring"], "seed": cfg["seed"],
                     **outcomes(replayed(run, a.agar_end), a.agar_end)})
     lines = [f"| run | wiring | seed | water speed BL/s | water 1x Hz / BL | agar {a.agar_end:g}x Hz / BL | gait at | "
-             "frequency fall (log2) | wavelength fall (log2) | animal error |", "|" + "---|" * 10]
+             "frequency fall (log2) | wavelength fall (log2) | animal error | ends within 15% |", "|" + "---|" * 11]
     f = lambda x, s=".2f": "-" if not math.isfinite(x) else format(x, s)   # noqa: E731
     for r in sorted(per, key=lambda r: (r["wiring"], r["seed"])):
         lines.append(f"| {r['run']} | {r['wiring']} | {r['seed']} | {r['speed_water']:.3f} | "
                      f"{f(r['water'][0])} / {f(r['water'][1])} | {f(r['agar'][0])} / {f(r['agar'][1])} | "
                      f"{', '.join(r['gait_loads']) or 'none'} | {f(r['frequency_fall'])} | "
-                     f"{f(r['wavelength_fall'])} | {f(r['animal_error'])} |")
+                     f"{f(r['wavelength_fall'])} | {f(r['animal_error'])} | {r['within_15']} of 4 |")
     lines.append(f"| the animal | | | 0.35 | 1.76 / 1.54 | 0.30 / 0.65 | every load | "
-                 f"{ANIMAL_VALUES['frequency_fall']:.2f} | {ANIMAL_VALUES['wavelength_fall']:.2f} | 0 |")
+                 f"{ANIMAL_VALUES['frequency_fall']:.2f} | {ANIMAL_VALUES['wavelength_fall']:.2f} | 0 | 4 of 4 |")
     tests = []
     for key in OUTCOMES:
         xa = [r[key] for r in per if r["wiring"] == "connectome" and r["learned"] and math.isfinite(r[key])]
@@ -154,6 +181,15 @@ def main(argv=None) -> None:
     lines += ["", "| outcome | connectome mean | shuffled mean | the animal |", "|---|---|---|---|"]
     lines += [f"| {t['measure']} | {f(t['mean_a'], '.3f')} (n {t['n_a']}) | {f(t['mean_b'], '.3f')} (n {t['n_b']}) | "
               f"{ANIMAL_VALUES[t['measure']]:.2f} |" for t in tests]
+    learning = learning_tests(per)
+    lines += ["", "Learning family: runs with a self-made gait, connectome against shuffled (learned: a head-to-tail "
+              f"gait in water at 1x; gait_both_ends: and on agar at {a.agar_end:g}x), Fisher's exact test, Holm "
+              "within the family.", "",
+              "| outcome | connectome | shuffled | difference of proportions | odds ratio [95% CI] | p | Holm p |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {t['measure']} | {t['k_a']} of {t['n_a']} | {t['k_b']} of {t['n_b']} | {t['diff']:+.2f} | "
+              f"{t['odds_ratio']:.2f} [{t['odds_ci'][0]:.2f}, {t['odds_ci'][1]:.2f}] | {stats.fmt_p(t['p'])} | "
+              f"{stats.fmt_p(t['p_holm'])} |" for t in learning]
     lines += ["", f"wall time {time.time() - t0:.0f} s"]
     text = "\n".join(lines)
     print(text)
@@ -162,7 +198,7 @@ def main(argv=None) -> None:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / f"{a.stem}.md", text + "\n")
-        atomic_write_text(out / f"{a.stem}.json", json.dumps({"runs": per, "tests": tests, "agar_end": a.agar_end},
+        atomic_write_text(out / f"{a.stem}.json", json.dumps({"runs": per, "tests": tests, "learning": learning, "agar_end": a.agar_end},
                                                               indent=2, default=float))
 
 
