@@ -47,23 +47,27 @@ def imposed(medium: str, load: float, frequency: float, wavelength: float, ampli
     body.reset()
     s = np.arange(1, J + 1) / (J + 1)
     steps, every = int(round(seconds / STEP)), int(round(0.02 / STEP))
-    power, torque, curv, bad = [], [], [], 0
+    power, torque, curv, bad, start = [], [], [], 0, None
     for i in range(steps):
         ramp = min(1.0, i * STEP / RAMP)   # eased in: a step in the servos' target would kick the body
         body.step((ramp * amplitude / n_segments * np.sin(2 * np.pi * (frequency * i * STEP - s / wavelength)))[None], 1)
         bad += body.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number > 0
+        if i == steps // 4:
+            start = body.com_position()[0].copy()
         if i >= steps // 4:      # the transient from the reset posture left out
             f = body.data.actuator_force[:J]
             power.append(f * body.joint_velocities()[0])
             torque.append(np.abs(f).max())
         if i % every == 0:
             curv.append(body.curvature()[0])
+    travelled = float(np.linalg.norm(body.com_position()[0] - start))
     body.close()
     if bad:
         raise RuntimeError(f"the servos went unstable at {medium} {load:g}x: lower SERVO_STIFFNESS or STEP")
     power = np.array(power)
     g = gait(np.array(curv), 0.02)
-    return {"amplitude": float(g["amplitude"]), "positive": float(np.maximum(power, 0).sum(1).mean()),
+    return {"amplitude": float(g["amplitude"]), "wavelength": float(g["wavelength"]),
+            "speed": travelled / ((steps - steps // 4) * STEP), "positive": float(np.maximum(power, 0).sum(1).mean()),
             "net": float(power.sum(1).mean()),
             "torque": float(np.max(torque)) / BodyParams(bending_stiffness=ei).muscle_strength}
 
