@@ -104,7 +104,7 @@ def outcomes(res: dict, agar_end: float = AGAR_END[1]) -> dict:
     out["wavelength_fall"] = math.log2(w["wavelength"] / a["wavelength"]) if both else nan
     out["gait_both_ends"] = both
     out["within_15"] = (sum(abs(x / ANIMAL[end][k] - 1) <= WITHIN for end, vals in (("water", out["water"]), ("agar", out["agar"]))
-                            for k, x in zip(("frequency", "wavelength"), vals)) if both else 0)
+                            for k, x in zip(("frequency", "wavelength"), vals)) if both else None)
     out["animal_error"] = (float(np.mean([abs(w["frequency"] / ANIMAL["water"]["frequency"] - 1),
                                           abs(w["wavelength"] / ANIMAL["water"]["wavelength"] - 1),
                                           abs(a["frequency"] / ANIMAL["agar"]["frequency"] - 1),
@@ -155,13 +155,14 @@ def main(argv=None) -> None:
         per.append({"run": run.name, "wiring": cfg["wiring"], "seed": cfg["seed"],
                     **outcomes(replayed(run, a.agar_end), a.agar_end)})
     lines = [f"| run | wiring | seed | water speed BL/s | water 1x Hz / BL | agar {a.agar_end:g}x Hz / BL | gait at | "
-             "frequency fall (log2) | wavelength fall (log2) | animal error | ends within 15% |", "|" + "---|" * 11]
+             "frequency fall (log2) | wavelength fall (log2) | animal error | ends within 15% (with a gait at both) |", "|" + "---|" * 11]
     f = lambda x, s=".2f": "-" if not math.isfinite(x) else format(x, s)   # noqa: E731
+    within = lambda k: "-" if k is None else f"{k} of 4"                  # noqa: E731
     for r in sorted(per, key=lambda r: (r["wiring"], r["seed"])):
         lines.append(f"| {r['run']} | {r['wiring']} | {r['seed']} | {r['speed_water']:.3f} | "
                      f"{f(r['water'][0])} / {f(r['water'][1])} | {f(r['agar'][0])} / {f(r['agar'][1])} | "
                      f"{', '.join(r['gait_loads']) or 'none'} | {f(r['frequency_fall'])} | "
-                     f"{f(r['wavelength_fall'])} | {f(r['animal_error'])} | {r['within_15']} of 4 |")
+                     f"{f(r['wavelength_fall'])} | {f(r['animal_error'])} | {within(r['within_15'])} |")
     lines.append(f"| the animal | | | 0.35 | 1.76 / 1.54 | 0.30 / 0.65 | every load | "
                  f"{ANIMAL_VALUES['frequency_fall']:.2f} | {ANIMAL_VALUES['wavelength_fall']:.2f} | 0 | 4 of 4 |")
     tests = []
