@@ -341,3 +341,31 @@ def test_a_bad_init_bias_is_refused_before_any_file(tmp_path, capsys, value, mes
     assert main(["train", "--level", "conductance", "--level-option", f"init_bias_pA={value}",
                  "--out", str(out)]) == 2
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_the_learning_family_compares_how_often_each_wiring_learns_by_fishers_exact_test():
+    """docs/body/self_rhythm_nulls.py's learning family (docs/body/self-rhythm.md section 18): counts per
+    wiring, Fisher's exact p, the difference of proportions and the odds ratio, Holm over the two outcomes;
+    and the goal's count of ends within 15%, only for a run with a gait at both ends."""
+    import importlib.util
+    import math
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "docs" / "body" / "self_rhythm_nulls.py"
+    spec = importlib.util.spec_from_file_location("self_rhythm_nulls", path)
+    nulls = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nulls)
+    per = ([{"wiring": "connectome", "learned": True, "gait_both_ends": k < 5} for k in range(8)]
+           + [{"wiring": "shuffled", "learned": k < 3, "gait_both_ends": False} for k in range(8)])
+    learned, both = nulls.learning_tests(per)
+    assert (learned["k_a"], learned["n_a"], learned["k_b"], learned["n_b"]) == (8, 8, 3, 8)
+    assert learned["p"] == pytest.approx(0.02564, abs=1e-4) and learned["diff"] == pytest.approx(5 / 8)
+    assert both["p"] == pytest.approx(0.02564, abs=1e-4)
+    assert learned["p_holm"] == pytest.approx(2 * min(learned["p"], both["p"]))
+    assert math.isinf(learned["odds_ratio"]) and learned["odds_ci"][0] > 1
+    rows = [{"medium": m, "load": x, "undulating": 2, "direction": "head-to-tail", "frequency": f,
+             "wavelength": lam, "amplitude": 6.0, "speed": 0.3}
+            for m, x, f, lam in (("water", 1.0, 1.9, 1.28), ("agar", 10000.0, 0.23, 0.73))]
+    out = nulls.outcomes({"rows": rows}, agar_end=10000.0)
+    assert out["gait_both_ends"] and out["within_15"] == 2        # 1.9 Hz and 0.73 BL in; 1.28 BL and 0.23 Hz out
+    rows[1]["direction"] = "tail-to-head"
+    assert nulls.outcomes({"rows": rows}, agar_end=10000.0)["within_15"] is None
