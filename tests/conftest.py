@@ -1,5 +1,8 @@
-"""Shared test set-up: an isolated circuit cache, headless rendering, and the real circuit."""
+"""Shared test set-up: an isolated circuit cache, headless rendering, the real circuit, and the docs' scripts."""
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on this CPU (osmesa fails here)
 
@@ -23,3 +26,19 @@ def circuit():
     """The Cook 2019 motor circuit (the default dataset)."""
     from wormsim.connectome import load_circuit
     return load_circuit("cook2019")
+
+
+@pytest.fixture
+def docs_body():
+    """A loader of docs/body's measurement scripts by name (``docs_body("animal_power")``): they are not a
+    package, and they import each other by bare name, so their folder goes on sys.path."""
+    folder = Path(__file__).resolve().parents[1] / "docs" / "body"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -201,22 +201,12 @@ def test_muscle_power_from_a_rollouts_records_matches_the_exact_work(load, ei):
         muscle_power(np.zeros((50, 1, 2 * J)), np.zeros((50, 1, J + 1)), dt, 0.1, S)
 
 
-def _animal_power():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "docs" / "body" / "animal_power.py"
-    spec = importlib.util.spec_from_file_location("animal_power", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_animals_gait_imposed_costs_the_default_body_more_torque_and_the_stiff_body_less_power():
+def test_the_animals_gait_imposed_costs_the_default_body_more_torque_and_the_stiff_body_less_power(docs_body):
     """docs/body/animal_power.py (docs/body/self-rhythm.md, section 11): the animal's wave at 1387x water
     (Fang-Yen et al. 2010 Fig. 2: 0.65 Hz, 0.94 BL), held by servos, needs more torque than the default
     body's muscles have and about the water power; on the stiff body it is within the muscles' reach and
     costs well under half the water power."""
-    ap = _animal_power()
+    ap = docs_body("animal_power")
     out = {ei: [ap.imposed("water", load, f, lam, 6.4, ei, seconds=4.0) for load, f, lam in
                 ((1.0, 1.761, 1.516), (1387.0, 0.650, 0.943))] for ei in (2.3, 28.8)}
     (soft_w, soft_h), (stiff_w, stiff_h) = out[2.3], out[28.8]
@@ -227,13 +217,13 @@ def test_the_animals_gait_imposed_costs_the_default_body_more_torque_and_the_sti
     assert stiff_h["positive"] / stiff_w["positive"] < 0.5
 
 
-def test_in_water_the_muscles_cost_does_not_depend_on_the_wavelength_so_economy_asks_for_the_fastest_wave():
+def test_in_water_the_muscles_cost_does_not_depend_on_the_wavelength_so_economy_asks_for_the_fastest_wave(docs_body):
     """docs/body/wavelength_cost.py (docs/body/self-rhythm.md section 19): at the animal's water frequency and
     amplitude the muscle power is the same for a 1.0, 1.3 and 1.54 BL wave (bending the body costs it,
     not the water), so an objective counting the cost peaks where speed does, at 1.3 BL, not at the
     animal's 1.54; at 1000x on the stiff body the load's share makes the longer wave dearer, and
     Lighthill's efficiency (speed^2 / net power) prefers the animal's 1.0 BL to 1.54, which is faster."""
-    ap = _animal_power()
+    ap = docs_body("animal_power")
     water = {lam: ap.imposed("water", 1.0, 1.76, lam, 6.4, 2.3, seconds=4.0) for lam in (1.0, 1.3, 1.54)}
     power = [m["positive"] for m in water.values()]
     assert max(power) / min(power) < 1.02

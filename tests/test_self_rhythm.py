@@ -343,17 +343,12 @@ def test_a_bad_init_bias_is_refused_before_any_file(tmp_path, capsys, value, mes
     assert message in capsys.readouterr().err and not out.exists()
 
 
-def test_the_learning_family_compares_how_often_each_wiring_learns_by_fishers_exact_test():
+def test_the_learning_family_compares_how_often_each_wiring_learns_by_fishers_exact_test(docs_body):
     """docs/body/self_rhythm_nulls.py's learning family (docs/body/self-rhythm.md section 18): counts per
     wiring, Fisher's exact p, the difference of proportions and the odds ratio, Holm over the two outcomes;
     and the goal's count of ends within 15%, only for a run with a gait at both ends."""
-    import importlib.util
     import math
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "docs" / "body" / "self_rhythm_nulls.py"
-    spec = importlib.util.spec_from_file_location("self_rhythm_nulls", path)
-    nulls = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(nulls)
+    nulls = docs_body("self_rhythm_nulls")
     per = ([{"wiring": "connectome", "learned": True, "gait_both_ends": k < 5} for k in range(8)]
            + [{"wiring": "shuffled", "learned": k < 3, "gait_both_ends": False} for k in range(8)])
     learned, both = nulls.learning_tests(per)

@@ -15,7 +15,7 @@ position servos (docs/body/animal_power.py ``imposed``, 0.5 ms steps) and report
   efficiency up to the towing-drag constant: the power to tow the straight body at that speed over the
   power spent), each relative to the animal's wavelength's row.
 
-    python docs/body/wavelength_cost.py [--bending-stiffness 28.8] [--load 1000 --frequency 0.73]   # ~40 s
+    python docs/body/wavelength_cost.py [--bending-stiffness 28.8] [--load 1000]       # 5-10 s
 """
 from __future__ import annotations
 
