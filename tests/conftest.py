@@ -42,3 +42,27 @@ def docs_body():
         spec.loader.exec_module(module)
         return module
     return load
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No worker process outlives the tests. multiprocessing joins its children when the interpreter
+    exits, so one left waiting for work holds the session open after its last test (stop 37's CI hung
+    so until its 90 minutes ran out). A child still alive 10 s after the last test is named, ended, and
+    fails the session: a leak is a bug, and a user's `wormsim` would hang on it the same way."""
+    import multiprocessing
+    import time
+    deadline = time.monotonic() + 10
+    for child in multiprocessing.active_children():
+        child.join(timeout=max(0.0, deadline - time.monotonic()))
+    left = [child for child in multiprocessing.active_children() if child.is_alive()]
+    for child in left:
+        child.terminate()
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+            child.join(timeout=5)
+    if left:
+        names = ", ".join(f"{child.name} (pid {child.pid})" for child in left)
+        print(f"\nconftest: {len(left)} worker process(es) outlived the tests and were ended: {names}",
+              file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -146,6 +146,73 @@ def test_a_pool_that_breaks_while_starting_a_worker_is_retried_with_the_same_num
     assert comparable(out) == comparable(ref) and same_policy(out, ref)
 
 
+def broken_pool_with_a_stranded_worker():
+    """A pool broken by a worker's death whose manager has finished, and one more worker in its list
+    that no one stopped: what CPython leaves when the pool spawns a worker (in submit) while its manager
+    tears the broken pool down (stop 37's CI: that worker waited on the call queue for ever, and the
+    test session's exit with it)."""
+    pool = parallel.new_pool(2)
+    assert [f.result() for f in [pool.submit(time.sleep, 0) for _ in range(2)]] == [None, None]
+    kill(next(iter(parallel.pool_processes(pool))))
+    deadline = time.time() + 30
+    while parallel._manager_alive(pool) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not parallel._manager_alive(pool), "the pool did not see its worker die"
+    stranded = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(600,))
+    stranded.start()
+    pool._processes[stranded.pid] = stranded
+    return pool, stranded
+
+
+def test_a_broken_pool_is_buried_with_every_process_it_started_ended():
+    backend = parallel.LocalBackend(workers=2)
+    backend._pool, stranded = broken_pool_with_a_stranded_worker()
+    try:
+        what = backend._bury()
+        assert not stranded.is_alive() and stranded.exitcode == -signal.SIGTERM
+        assert "killed by SIGKILL" in what                  # the first death is still what it reports
+        assert backend._pool is None
+    finally:
+        stranded.kill()
+
+
+def test_a_pool_shut_or_killed_leaves_no_process_running():
+    for stop in (parallel.shut_pool, parallel.kill_pool):
+        pool, stranded = broken_pool_with_a_stranded_worker()
+        processes = parallel.pool_processes(pool)
+        try:
+            stop(pool)
+            assert stranded.pid in processes
+            assert all(proc.exitcode is not None for proc in processes.values())
+        finally:
+            stranded.kill()
+
+
+def test_futures_of_a_pool_whose_manager_died_are_lost_not_waited_on_for_ever():
+    """The same race can kill the manager before it fails the pending futures: they would never
+    resolve. `collect` gives them up once the manager is gone."""
+    pool = parallel.new_pool(1)
+    manager = None
+    try:
+        futures = {"done": pool.submit(time.sleep, 0), "stuck": pool.submit(time.sleep, 600)}
+        assert futures["done"].result() is None
+        manager, dead = pool._executor_manager_thread, threading.Thread(target=lambda: None)
+        dead.start()
+        dead.join()
+        pool._executor_manager_thread = dead
+        got = {}
+        waiter = threading.Thread(target=lambda: got.update(parallel.collect(pool, futures, poll_s=0.1)),
+                                  daemon=True)
+        waiter.start()
+        waiter.join(timeout=60)
+        assert not waiter.is_alive(), "collect waited on a future no manager will resolve"
+        assert got == {"done": None} and not futures["stuck"].done()
+    finally:
+        if manager is not None:
+            pool._executor_manager_thread = manager
+        parallel.kill_pool(pool)
+
+
 class DoomedRate(RateBrain):
     """A level whose process dies (SIGKILL) as soon as it builds a brain anywhere but in the test's own
     process: a bug or memory limit that kills every worker that runs it."""

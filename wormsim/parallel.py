@@ -121,8 +121,59 @@ def kill_pool(pool: ProcessPoolExecutor | None) -> None:
     for proc in pool_processes(pool).values():
         with contextlib.suppress(Exception):
             proc.terminate()
+    shut_pool(pool)
+
+
+def shut_pool(pool: ProcessPoolExecutor | None, grace_s: float = 5.0) -> None:
+    """Shut a pool down and make sure every process it started has ended (each joined, so its exit code
+    is known). ``shutdown`` alone can leave one running: a worker that the pool spawns (in ``submit``)
+    while its manager thread tears the broken pool down lands in the dict that thread is iterating
+    (CPython 3.11: "dictionary changed size during iteration"); the thread dies, that worker never gets
+    its stop sentinel, and it waits on the call queue for ever, and the interpreter's exit with it
+    (multiprocessing joins its children at exit; stop 37's CI hung there until its 90 minutes ran out).
+    A process still alive after the shutdown is terminated, then killed after ``grace_s``."""
+    if pool is None:
+        return
+    processes = pool_processes(pool)          # before the shutdown, which lets go of the list
     with contextlib.suppress(Exception):
         pool.shutdown(wait=True, cancel_futures=True)
+    for proc in processes.values():
+        with contextlib.suppress(Exception):
+            if proc.exitcode is None:         # shutdown joined every worker its manager stopped
+                proc.terminate()
+                proc.join(timeout=grace_s)
+            if proc.exitcode is None:
+                proc.kill()
+                proc.join(timeout=grace_s)
+
+
+def _manager_alive(pool: ProcessPoolExecutor) -> bool:
+    """Whether the pool's manager thread (which resolves its futures) still runs. CPython keeps it in
+    ``_executor_manager_thread`` (not its documented API: read defensively, a pool without it counts as
+    alive). A manager that died of an error (the race `shut_pool` describes) leaves futures that no one
+    will ever resolve."""
+    thread = getattr(pool, "_executor_manager_thread", None)
+    return thread is None or thread.is_alive()
+
+
+def collect(pool: ProcessPoolExecutor, futures: dict, poll_s: float = 1.0) -> dict:
+    """{key: result} of the futures ({key: future}) that came back; those lost with a dead worker
+    (BrokenProcessPool) are left out. Waits in steps of ``poll_s``: if the pool's manager thread has
+    died while futures are still pending, they are lost too, not waited on for ever."""
+    from concurrent.futures import wait
+    done: dict = {}
+    pending = dict(futures)
+    while pending:
+        finished, _ = wait(list(pending.values()), timeout=poll_s)
+        for key in [k for k, f in pending.items() if f in finished]:
+            future = pending.pop(key)
+            try:
+                done[key] = future.result()
+            except BrokenProcessPool:
+                pass
+        if pending and not finished and not _manager_alive(pool):
+            break
+    return done
 
 
 def describe_deaths(processes: dict) -> str:
@@ -244,24 +295,20 @@ class LocalBackend:
             return                             # started another: its queues closed under submit()
         finally:
             self._procs.update(pool_processes(self._pool))
-        for c, future in futures.items():
-            try:
-                parts[c] = future.result()
-            except BrokenProcessPool:
-                pass
+        parts.update(collect(self._pool, futures))
 
     def _bury(self) -> str:
         """Shut the broken pool down (its processes joined, so their exit codes are known) and say
         what died."""
-        with contextlib.suppress(Exception):
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._procs.update(pool_processes(self._pool))
+        shut_pool(self._pool)
         what = describe_deaths(self._procs)
         self._pool, self._procs = None, {}
         return what
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            shut_pool(self._pool)
             self._pool, self._procs = None, {}
         if self.workers == 1:
             clear_evaluators()        # they were built in this process: the run is over

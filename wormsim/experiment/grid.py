@@ -413,7 +413,7 @@ def _execute_local(lead: ExperimentConfig, jobs: list, order: list, on_done, fai
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from wormsim.parallel import describe_deaths, kill_pool, new_pool, pool_processes
+    from wormsim.parallel import describe_deaths, kill_pool, new_pool, pool_processes, shut_pool
     as_dict = {}                              # each grid's config, as a worker receives it
     queue = list(order)
     lanes: list = [None] * min(lead.workers, len(jobs))
@@ -438,8 +438,7 @@ def _execute_local(lead: ExperimentConfig, jobs: list, order: list, on_done, fai
                 try:
                     result = f.result()
                 except BrokenProcessPool as exc:      # the lane's process died: a new one, the cell again
-                    with contextlib.suppress(Exception):
-                        lanes[k].shutdown(wait=True)
+                    shut_pool(lanes[k])
                     deaths.setdefault(i, []).append(describe_deaths(procs[k]))
                     lanes[k], procs[k] = None, {}
                     if len(deaths[i]) <= CELL_RETRIES:
@@ -458,8 +457,7 @@ def _execute_local(lead: ExperimentConfig, jobs: list, order: list, on_done, fai
             kill_pool(pool)
         raise
     for pool in lanes:
-        if pool is not None:
-            pool.shutdown()
+        shut_pool(pool)
 
 
 def _execute_ray(lead: ExperimentConfig, jobs: list, order: list, on_done, failed) -> None:
