@@ -20,8 +20,8 @@ Every neuron i has a state v_i (dimensionless) and an output a_i = sigmoid(v_i) 
   window, a hysteresis. Boyle, Berri & Cohen 2012 (Front. Comput. Neurosci. 6:10) model the B-class
   neurons as bistable, so that proprioceptive feedback through the body makes a relaxation oscillation
   whose period grows with the time the body takes to bend between the two thresholds, i.e. with the
-  mechanical load (their swim-to-crawl transition); plateau potentials that could carry such
-  bistability were recorded in C. elegans motor neurons (RMD: Mellem et al. 2008, Nat. Neurosci. 11:865).
+  mechanical load (their swim-to-crawl transition); such bistability was recorded in one C. elegans
+  motor neuron, the head's RMD (up and down states: Mellem et al. 2008, Nat. Neurosci. 11:865, Fig. 1).
 
 With ``share_weights`` all chemical edges between one ordered pair of cell classes (all gap pairs
 between one unordered pair) read one theta (base.edge_groups), started at the mean of their per-edge
