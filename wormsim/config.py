@@ -235,6 +235,9 @@ class TrainConfig:
                              "spans, from its NMJs' centre tailward (Boyle, Berri & Cohen 2012: about half "
                              "the body); its gain starts spread evenly over them (1: one joint, as always)",
                              low=1)
+    head_stretch: bool = opt(False, "with --circuit motor+head: the SMD head motor neurons sense the stretch "
+                             "of the head's own side, as SMDD does through TRP-1/TRP-2 (Yeon et al. 2018), so "
+                             "the head can bend with the body's wave; off: as always")
     level_option: list[str] = opt([], "NAME=VALUE: set a field of the level's config (its dataclass in "
                                   "realism_levels/, e.g. curvature_scale_nS=0.5 for conductance), repeatable; "
                                   "a field the level has no flag for", nargs="+")
@@ -267,7 +270,7 @@ class TrainConfig:
     # while unset, so that those runs still resume and their cells stay done
     OMITTED_UNSET = {"init": None, "bistable_gain": 0.0, "own_stretch": False, "anterior_reach": 1,
                      "anterior_field": 1, "stretch_field": 1, "bending_stiffness": 2.3, "circuit": "motor",
-                     "implicit_gaps": False, "level_option": [], "also_at": []}
+                     "implicit_gaps": False, "level_option": [], "also_at": [], "head_stretch": False}
 
     def run_dir(self) -> str:
         return self.out or f"runs/{self.level}-{self.wiring}-{self.task}-s{self.seed}"
@@ -302,6 +305,9 @@ class TrainConfig:
         if self.stretch_field != 1 and not self.own_stretch:
             raise ValueError(f"--stretch-field {self.stretch_field} spreads the B cells' own-segment stretch "
                              "entry, which is off: add --own-stretch")
+        if self.head_stretch and self.circuit != "motor+head":
+            raise ValueError(f"--head-stretch gives the SMD head motor neurons a stretch entry, and the "
+                             f"{self.circuit} circuit has none: add --circuit motor+head")
         task = get_task(self.task)
         also_at = self.conditions()[1:]
         if also_at and task.metric != "final_speed":
@@ -330,7 +336,8 @@ class TrainConfig:
                         interface_kwargs=((("own_stretch", True),) if self.own_stretch else ())
                         + ((("anterior_reach", int(self.anterior_reach)),) if self.anterior_reach != 1 else ())
                         + ((("anterior_field", int(self.anterior_field)),) if self.anterior_field != 1 else ())
-                        + ((("stretch_field", int(self.stretch_field)),) if self.stretch_field != 1 else ()),
+                        + ((("stretch_field", int(self.stretch_field)),) if self.stretch_field != 1 else ())
+                        + ((("head_stretch", True),) if self.head_stretch else ()),
                         circuit=self.circuit, also_at=tuple(also_at))
 
     def conditions(self) -> list[tuple]:

@@ -170,6 +170,7 @@ def replay(run_path, loads=(1.0, 10.0, 100.0, 1000.0, 10000.0), agar_loads=(3000
     set_up = {"level": cfg.level, "wiring": cfg.wiring, "dataset": cfg.dataset, "seed": cfg.seed,
               "trained_medium": cfg.medium, "trained_load": cfg.load, "trained_head_cpg": cfg.head_cpg,
               "bistable_gain": cfg.bistable_gain, "own_stretch": cfg.own_stretch,
+              "circuit": cfg.circuit, "head_stretch": cfg.head_stretch,
               "bending_stiffness": cfg.bending_stiffness, "across_loads": across, "episodes": episodes,
               "duration": duration, "episode_seed": SEED,
               "drive": None if drive is None else list(drive),

@@ -51,6 +51,15 @@ Input channels (C = J + 2 + n_task, J = n_segments - 1 joints, in this order):
   the field's length sets their model's wavelength. The own-stretch gain is spread evenly over the field
   (each of its k entries starts at -1/k into DB, +1/k into VB), so a uniform bend still drives the
   starting circuit as with one entry; the default reads one joint, as always.
+- opt-in, off by default (``head_stretch``; needs the circuit with the head's steering circuit,
+  ``motor+head``): the SMD head motor neurons read the head joints (those no ventral cord motor neuron
+  reaches: the first two of a 12-segment body) as stretch receptors of their own side, one entry per
+  joint, the gain starting at -1/k into SMDD and +1/k into SMDV over the k head joints (the own-stretch
+  sign: a ventral bend stretches the dorsal side and excites SMDD). Yeon et al. 2018 (PLoS Biol.
+  16:e2004929) found that SMDD senses the stretch of the head muscles through the TRPC channels TRP-1 and
+  TRP-2 and orchestrates the dorsal head muscles' contractions; SMDV is given the mirror entry by symmetry.
+  Without it nothing couples the head motor neurons to the body's wave (docs/body/self-rhythm.md
+  section 9).
 - ``drive_forward``: a constant (``drive[0]``), reaching AVB and PVC (the forward command
   interneurons; Chalfie et al. 1985).
 - ``drive_backward``: a constant (``drive[1]``), reaching AVA, AVD and AVE (backward command).
@@ -100,6 +109,7 @@ PROPRIO_CLASSES: tuple[str, ...] = ("DA", "DB", "VA", "VB")
 ANTERIOR_SENSING: tuple[str, ...] = ("DB", "VB")      # Wen et al. 2012
 POSTERIOR_SENSING: tuple[str, ...] = ("DA", "VA")     # Xu et al. 2018
 VENTRAL_PROPRIO: tuple[str, ...] = ("VA", "VB")
+HEAD_STRETCH_CLASSES: tuple[str, ...] = ("SMD",)     # Yeon et al. 2018: SMDD senses head-muscle stretch
 FORWARD_CLASSES: tuple[str, ...] = ("AVB", "PVC")
 BACKWARD_CLASSES: tuple[str, ...] = ("AVA", "AVD", "AVE")
 # head interneurons the task inputs reach besides the command interneurons (only on a circuit that has them)
@@ -130,7 +140,7 @@ class Interface:
                  proprio_classes: Sequence[str] = PROPRIO_CLASSES, proprio_scale: float = PROPRIO_SCALE,
                  motor_gain: float = MOTOR_GAIN, motor_offset: float = MOTOR_OFFSET,
                  own_stretch: bool = False, anterior_reach: int = 1, anterior_field: int = 1,
-                 stretch_field: int = 1):
+                 stretch_field: int = 1, head_stretch: bool = False):
         if control_dt <= 0:
             raise ValueError(f"control_dt must be > 0 s, got {control_dt}")
         if len(drive) != 2:
@@ -153,10 +163,16 @@ class Interface:
             raise ValueError(f"stretch_field {self.stretch_field} spreads the own-segment stretch entry of the "
                              "B cells; switch it on with own_stretch (--own-stretch)")
 
+        self.head_stretch = bool(head_stretch)
+        if self.head_stretch and not len(circuit.indices(classes=HEAD_STRETCH_CLASSES)):
+            raise ValueError("head_stretch gives the SMD head motor neurons a stretch entry, and this circuit "
+                             "has none: use the circuit with the head's steering circuit (--circuit motor+head)")
+
         self.proprio_joint = self._proprio_joints()
         self.field_joints = self._field_joints()
         self.own_joint = self._own_joints() if self.own_stretch else np.full(circuit.n, -1, np.int64)
         self.stretch_joints = self._stretch_joints()
+        self.head_joints = self._head_joints() if self.head_stretch else np.zeros(0, np.int64)
         self.input_mask, self.channel_names = self._input_mask()
         self.motor_weights = self._motor_weights()         # (N, M), signed, normalised
         self._motor_cache: dict[torch.device, torch.Tensor] = {}
@@ -216,6 +232,26 @@ class Interface:
                   for k in range(self.stretch_field - 1)]                                  # (N,) each
         return self._new_joints(behind, [self.proprio_joint, self.own_joint, *self.field_joints.T])
 
+    def _head_joints(self) -> np.ndarray:
+        """The head joints: those that no ventral cord motor neuron (role "motor", not a head cell) bends,
+        head to tail. The SMD cells read them with ``head_stretch``."""
+        from wormsim.connectome import HEAD_MOTOR_NEURONS
+        cord = [i for i in self.circuit.indices(role="motor") if self.circuit.names[i] not in HEAD_MOTOR_NEURONS]
+        reached = self.circuit.segment_map(self.layout.n_segments)[cord].sum(axis=(0, 1)) > 0      # (J,)
+        head = np.flatnonzero(~reached)
+        head = head[head < (np.flatnonzero(reached)[0] if reached.any() else self.n_joints)]      # the head end only
+        if not len(head):
+            raise ValueError("head_stretch: every joint of this body is bent by the ventral cord motor neurons, "
+                             "so there is no head joint for the SMD cells to read; use more --n-segments")
+        return head
+
+    def _head_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cells, signs) of the SMD cells and their own-side sign: -1 into SMDD, +1 into SMDV."""
+        from wormsim.connectome import head_side
+        cells = self.circuit.indices(classes=HEAD_STRETCH_CLASSES)
+        signs = np.array([1.0 if head_side(self.circuit.names[i]) == 1 else -1.0 for i in cells])
+        return cells, signs
+
     def _new_joints(self, candidates: list, read: list) -> np.ndarray:
         """(N, len(candidates)) for each B cell with a proprioceptive entry, its candidate joints in order
         (each an (N,) array, -1: none), -1 where a joint is one the cell reads already (``read``: (N,)
@@ -256,6 +292,10 @@ class Interface:
         fj = self.field_joints[rows, cols]
         new = fj != self.own_joint[rows]
         init[fj[new], rows[new]] = 0.0
+        # the SMD cells' head stretch: the own-stretch sign, spread evenly over the head joints
+        if self.head_stretch:
+            cells, signs = self._head_cells()
+            init[np.ix_(self.head_joints, cells)] = signs[None, :] / len(self.head_joints)
         return init
 
     def _input_mask(self) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -271,6 +311,8 @@ class Interface:
         mask[self.field_joints[rows, cols], rows] = True
         rows, cols = np.nonzero(self.stretch_joints >= 0)
         mask[self.stretch_joints[rows, cols], rows] = True
+        if self.head_stretch:
+            mask[np.ix_(self.head_joints, self._head_cells()[0])] = True
         mask[j, c.indices(classes=FORWARD_CLASSES)] = True
         mask[j + 1, c.indices(classes=BACKWARD_CLASSES)] = True
         mask[j + 2:, c.indices(role="command")] = True

@@ -75,6 +75,8 @@ def main(argv=None) -> None:
                         "2010's whole-animal value; envs/body.py BodyParams)")
     p.add_argument("--circuit", default="motor", help="motor, or motor+head: the head motor neurons bend "
                    "the head joints that the motor circuit leaves passive")
+    p.add_argument("--head-stretch", action="store_true", help="with --circuit motor+head: the SMD cells "
+                   "sense their own side's head stretch (Yeon et al. 2018)")
     p.add_argument("--init", default=None, help="start from this run's policy (same level set-up)")
     p.add_argument("--val-every", type=int, default=10)
     a = p.parse_args(argv)
@@ -90,10 +92,13 @@ def main(argv=None) -> None:
     config = TrainConfig(level=a.level, wiring=a.wiring, head_cpg=0.0, bistable_gain=a.bistable_gain, own_stretch=a.own_stretch,
                          anterior_reach=a.anterior_reach, anterior_field=a.anterior_field,
                          stretch_field=a.stretch_field, bending_stiffness=a.bending_stiffness, init=a.init,
-                         circuit=a.circuit,
+                         circuit=a.circuit, head_stretch=a.head_stretch,
                          duration=a.duration, popsize=a.popsize, seed=a.seed, budget=a.budget,
                          sigma=a.sigma, workers=1, video=False, tensorboard=False, stop="budget", out=a.out)
-    spec = config.eval_spec()
+    try:
+        spec = config.eval_spec()
+    except ValueError as exc:
+        p.error(str(exc))
     conditions = [("water", load) for load in a.loads] + [("agar", load) for load in a.agar_loads]
     evs = [Evaluator(at_load(spec, load, medium)) for medium, load in conditions]
     x0 = evs[0].initial_params()
