@@ -143,3 +143,43 @@ def test_rate_implicit_gaps_keeps_a_strongly_coupled_pair_stable(implicit):
             brain.step(torch.zeros(1, 1))
     diff = float((brain.v[0, 0] - brain.v[0, 1]).abs())
     assert (diff < 1e-3) if implicit else (diff > 10.0), diff
+
+
+def test_head_stretch_gives_the_smd_cells_their_own_sides_head_stretch(head, circuit, capsys):
+    """--head-stretch (needs --circuit motor+head; off, nothing changes): each SMD cell gets one entry per
+    head joint (the joints no ventral cord motor neuron bends), a stretch receptor of its own side (Yeon et
+    al. 2018): a ventral bend stretches the dorsal side and excites SMDD, so the gain starts at -1/2 into
+    SMDD and +1/2 into SMDV on each of the two head joints; no other entry changes."""
+    from wormsim.cli import main
+    from wormsim.config import TrainConfig
+    from wormsim.envs.layout import ObsLayout
+    from wormsim.interface import Interface
+    layout = ObsLayout(n_segments=12)
+    off, on = Interface(head, layout, own_stretch=True), Interface(head, layout, own_stretch=True, head_stretch=True)
+    assert list(on.head_joints) == [0, 1] and len(off.head_joints) == 0
+    added = on.input_mask & ~off.input_mask
+    assert not (off.input_mask & ~on.input_mask).any()
+    rows, cols = np.nonzero(added)
+    assert set(rows) == {0, 1} and {head.names[i] for i in cols} == {"SMDDL", "SMDDR", "SMDVL", "SMDVR"}
+    init_on, init_off = on.io_spec().input_init, off.io_spec().input_init
+    for i in set(cols):
+        side = head_side(head.names[i])
+        assert np.allclose(init_on[[0, 1], i], -0.5 if side == 0 else 0.5), head.names[i]
+    assert np.array_equal(init_on[off.input_mask], init_off[off.input_mask])
+    # the starting rate circuit: a ventral head bend (curvature < 0 at joints 0-1 only) drives SMDD up and
+    # SMDV down, through these entries alone
+    obs_gain = on.io_spec().input_init[:2]                     # (2, N): the two head joints' gains
+    drive = np.array([-1.0, -1.0]) @ obs_gain
+    assert all(drive[head.index(n)] > 0 for n in ("SMDDL", "SMDDR"))
+    assert all(drive[head.index(n)] < 0 for n in ("SMDVL", "SMDVR"))
+    # the motor circuit has no SMD cells: a one-line error that names the way out
+    with pytest.raises(ValueError, match=r"--circuit motor\+head"):
+        Interface(circuit, layout, head_stretch=True)
+    with pytest.raises(ValueError, match=r"add --circuit motor\+head"):
+        TrainConfig(head_stretch=True).eval_spec()
+    assert main(["train", "--head-stretch", "--budget", "1", "--no-video"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "add --circuit motor+head" in err[0]
+    spec = TrainConfig(circuit="motor+head", head_stretch=True).eval_spec()
+    assert dict(spec.interface_kwargs) == {"head_stretch": True}
+    assert "head_stretch" not in TrainConfig().fingerprint()      # old runs keep their fingerprints

@@ -364,3 +364,26 @@ def test_the_learning_family_compares_how_often_each_wiring_learns_by_fishers_ex
     assert out["gait_both_ends"] and out["within_15"] == 2        # 1.9 Hz and 0.73 BL in; 1.28 BL and 0.23 Hz out
     rows[1]["direction"] = "tail-to-head"
     assert nulls.outcomes({"rows": rows}, agar_end=10000.0)["within_15"] is None
+
+
+def test_the_head_stretch_family_pairs_the_water_wave_by_seed(docs_body):
+    """docs/body/head_stretch.py (section 21): the water 1x wavelength of an arm minus the motor circuit's
+    run of the same seed, over seeds where both learned; mean, t interval and two-sided p, as scipy's
+    one-sample t-test gives them; too few pairs say so instead of a number."""
+    from scipy import stats
+    hs = docs_body("head_stretch")
+
+    def row(arm, seed, wavelength, learned=True):
+        return {"arm": arm, "seed": seed, "learned": learned, "water": [2.0, wavelength]}
+    rows = [row("motor", 5, 1.12), row("motor", 6, 1.14), row("motor", 7, 1.09), row("motor", 8, 1.19),
+            row("head", 5, 1.30), row("head", 6, 1.22), row("head", 7, 1.25, learned=False), row("head", 8, 1.35),
+            row("passive", 5, 1.10, learned=False), row("passive", 6, 1.18)]
+    t = hs.paired_test(rows, "head")
+    assert t["n"] == 3 and t["diffs"] == pytest.approx([0.18, 0.08, 0.16])
+    assert t["mean"] == pytest.approx(0.14) and t["ci"][0] < 0.14 < t["ci"][1]
+    assert t["p"] == pytest.approx(stats.ttest_1samp([0.18, 0.08, 0.16], 0).pvalue)
+    half = stats.t.ppf(0.975, 2) * np.std([0.18, 0.08, 0.16], ddof=1) / np.sqrt(3)
+    assert t["ci"] == pytest.approx([0.14 - half, 0.14 + half])
+    few = hs.paired_test(rows, "passive")
+    assert few["n"] == 1 and "mean" not in few
+    assert "too few pairs" in hs.table([], [t, few]) and "+0.140" in hs.table([], [t, few])
