@@ -68,8 +68,11 @@ def per_run(run: Path, arm: str) -> dict:
     out = outcomes(replayed(run, AGAR_END), AGAR_END)
     head, body = head_bend(run)
     seed = int(TrainConfig.from_dict(Run.open(run).config).seed)
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
+    trained = summary.get("final_speed_by_load") or [float("nan")] * 2
     return {"run": run.name, "arm": arm, "seed": seed, "learned": bool(out["learned"]),
-            "speed_water": out["speed_water"], "water": list(out["water"]), "agar": list(out["agar"]),
+            "speed_water": out["speed_water"], "speed_trained": [float(x) for x in trained[:2]],
+            "water": list(out["water"]), "agar": list(out["agar"]),
             "gait_both_ends": bool(out["gait_both_ends"]), "within_15": out["within_15"],
             "head_amplitude": head, "body_amplitude": body}
 
@@ -95,15 +98,17 @@ def _f(x, fmt="{:.2f}") -> str:
 
 
 def table(rows: list[dict], tests: list[dict]) -> str:
-    lines = ["| run | arm | seed | learned | water speed BL/s | water 1x Hz / BL | agar 1e4 Hz / BL | "
-             "head / body bend in water (rad/BL) | ends within 15% |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | arm | seed | learned | speed in training's 6 s episodes, 1x / 1000x | water speed (30 s) "
+             "BL/s | water 1x Hz / BL | agar 1e4 Hz / BL | head / body bend in water (rad/BL) | ends within 15% |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['run']} | {r['arm']} | {r['seed']} | {'yes' if r['learned'] else 'no'} | "
+                     f"{' / '.join(_f(x, '{:.3f}') for x in r.get('speed_trained', [None, None]))} | "
                      f"{_f(r['speed_water'], '{:.3f}')} | {_f(r['water'][0])} / {_f(r['water'][1])} | "
                      f"{_f(r['agar'][0])} / {_f(r['agar'][1])} | {_f(r['head_amplitude'])} / "
                      f"{_f(r['body_amplitude'])} | {_f(r['within_15'], '{} of 4')} |")
     w, a = ANIMAL["water"], ANIMAL["agar"]
-    lines.append(f"| the animal | | | | ~0.35 | {w['frequency']:.2f} / {w['wavelength']:.2f} | "
+    lines.append(f"| the animal | | | | | ~0.35 | {w['frequency']:.2f} / {w['wavelength']:.2f} | "
                  f"{a['frequency']:.2f} / {a['wavelength']:.2f} | | 4 of 4 |")
     lines += ["", "Water 1x wavelength, paired by seed (runs that learned on both sides); the first row is the "
               "family's one test, fixed before the data.", "",
