@@ -95,21 +95,27 @@ def spec_at(spec, medium: str, load: float, duration: float | None = None, head_
     return out
 
 
-def measure(spec, params, seed: int = SEED) -> dict:
-    """One condition: the policy ``params`` on ``spec``'s episodes (seeds from ``seed``), its speed and
-    gait. frequency and amplitude are means over the episodes, wavelength the median over those with a
-    wave; NaN where no episode undulates."""
-    from wormsim.analysis import gait, muscle_power
-    from wormsim.envs.body import BodyParams
+def recorded(spec, params, seed: int = SEED):
+    """The policy ``params`` run on ``spec``'s episodes (seeds from ``seed``) with the traces kept:
+    (its EvalResult, the control step in s)."""
     from wormsim.rollout import Evaluator
     ev = Evaluator(spec)
     try:
         r = ev.evaluate(np.asarray(params, np.float32)[None], seed=seed, record=True)
     finally:
         ev.close()
+    return r, float(dict(spec.env_kwargs).get("control_dt", 0.02))
+
+
+def measure(spec, params, seed: int = SEED) -> dict:
+    """One condition: the policy ``params`` on ``spec``'s episodes (seeds from ``seed``), its speed and
+    gait. frequency and amplitude are means over the episodes, wavelength the median over those with a
+    wave; NaN where no episode undulates."""
+    from wormsim.analysis import gait, muscle_power
+    from wormsim.envs.body import BodyParams
+    r, dt = recorded(spec, params, seed)
     curv = np.asarray(r.traces["curvature"], float)             # (T, B, J), rad / BL
     env_kw = dict(spec.env_kwargs)
-    dt = float(env_kw.get("control_dt", 0.02))
     g = gait(curv, dt)
     freq, wl = np.atleast_1d(g["frequency"]), np.atleast_1d(g["wavelength"])
     speed = np.asarray(r.episodes["speed"], float)

@@ -36,8 +36,7 @@ from self_rhythm_nulls import ANIMAL, outcomes, replayed  # noqa: E402
 
 from wormsim.analysis import gait  # noqa: E402
 from wormsim.config import TrainConfig  # noqa: E402
-from wormsim.gait import spec_at  # noqa: E402
-from wormsim.rollout import Evaluator  # noqa: E402
+from wormsim.gait import recorded, spec_at  # noqa: E402
 from wormsim.runs import Run, atomic_write_text  # noqa: E402
 
 AGAR_END = 10000.0
@@ -53,13 +52,8 @@ def head_bend(run: Path) -> tuple[float, float]:
     cfg = TrainConfig.from_dict(r.config)
     params, _ = r.load_policy()
     spec = spec_at(cfg.eval_spec(episodes=1), "water", 1.0, duration=SECONDS, head_cpg=0.0)
-    ev = Evaluator(spec)
-    try:
-        res = ev.evaluate(np.asarray(params, np.float32)[None], seed=SEED, record=True)
-    finally:
-        ev.close()
+    res, dt = recorded(spec, params, SEED)
     k = np.asarray(res.traces["curvature"], float)[:, 0]
-    dt = float(dict(spec.env_kwargs).get("control_dt", 0.02))
     profile = np.asarray(gait(k, dt)["profile"], float)
     return float(profile[HEAD_JOINTS].mean()), float(profile[2:].mean())
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from wormsim.analysis import gait
 from wormsim.config import TrainConfig
-from wormsim.gait import measure, spec_at
+from wormsim.gait import measure, recorded, spec_at
 from wormsim.rollout import Evaluator
 from wormsim.runs import Run
 
@@ -33,15 +33,10 @@ SEED = 11
 def lag_budget(spec, params) -> dict:
     """Median over mid-body joints of the curvature's lag behind its own joint's muscle command (ms), and
     of its phase step from one joint to the next (ms), at the gait's frequency."""
-    ev = Evaluator(spec)
-    try:
-        r = ev.evaluate(np.asarray(params, np.float32)[None], seed=SEED, record=True)
-    finally:
-        ev.close()
+    r, dt = recorded(spec, params, SEED)
     k = np.asarray(r.traces["curvature"], float)[:, 0]
     mus = np.asarray(r.traces["muscles"], float)[:, 0]
     n_j = k.shape[1]
-    dt = float(dict(spec.env_kwargs).get("control_dt", 0.02))    # as wormsim.gait.measure reads it
     g = gait(k, dt)
     f = float(g["frequency"])
     s0 = len(k) // 4
