@@ -387,3 +387,23 @@ def test_the_head_stretch_family_pairs_the_water_wave_by_seed(docs_body):
     few = hs.paired_test(rows, "passive")
     assert few["n"] == 1 and "mean" not in few
     assert "too few pairs" in hs.table([], [t, few]) and "+0.140" in hs.table([], [t, few])
+
+
+def test_head_entries_are_the_smd_cells_head_stretch_gains(docs_body):
+    """head_stretch.head_entries: the flat-vector indices of the SMD cells' head-stretch gains, which the
+    section 21 ablation sets to 0; none on a set-up without --head-stretch."""
+    from wormsim.rollout import Evaluator
+    hs = docs_body("head_stretch")
+    cfg = dict(head_cpg=0.0, own_stretch=True, circuit="motor+head", duration=0.2)
+    on, off = Evaluator(TrainConfig(head_stretch=True, **cfg).eval_spec()), Evaluator(TrainConfig(**cfg).eval_spec())
+    try:
+        x_on, x_off = on.initial_params(), off.initial_params()
+        idx = hs.head_entries(on)
+        assert len(idx) == 8 and len(hs.head_entries(off)) == 0          # 4 SMD cells x 2 head joints
+        assert len(x_on) == len(x_off) + 8
+        assert sorted(np.round(x_on[idx], 6)) == [-0.5] * 4 + [0.5] * 4   # their starting gains, and only they
+        rest = np.delete(x_on, idx)
+        assert np.array_equal(rest, x_off)
+    finally:
+        on.close()
+        off.close()

@@ -10,7 +10,8 @@ EI 28.8, trained at water 1x and 1000x), paired by seed:
 Per run: the ends (water 1x, agar 1e4) as section 18 measures them (self_rhythm_nulls.replayed, cached in
 each run's gait.json), and the head's bend in water at 1x: the curvature amplitude of the head joints
 (0-1) and of the body's joints (2-10), from one 20 s replay (wormsim.analysis.gait's profile, the first
-quarter left out).
+quarter left out). For each head-stretch run that learned, the water 1x gait again with its SMD
+head-stretch gains at 0 (added after the data: which loop makes its rhythm).
 
 The family fixed before the data (one claim, one test): the water 1x wavelength of each head run that
 learned minus that of the motor run of its seed; mean, 95% t interval, one-sample t-test two-sided,
@@ -36,7 +37,8 @@ from self_rhythm_nulls import ANIMAL, outcomes, replayed  # noqa: E402
 
 from wormsim.analysis import gait  # noqa: E402
 from wormsim.config import TrainConfig  # noqa: E402
-from wormsim.gait import recorded, spec_at  # noqa: E402
+from wormsim.gait import measure, recorded, spec_at  # noqa: E402
+from wormsim.rollout import Evaluator  # noqa: E402
 from wormsim.runs import Run, atomic_write_text  # noqa: E402
 
 AGAR_END = 10000.0
@@ -56,6 +58,41 @@ def head_bend(run: Path) -> tuple[float, float]:
     k = np.asarray(res.traces["curvature"], float)[:, 0]
     profile = np.asarray(gait(k, dt)["profile"], float)
     return float(profile[HEAD_JOINTS].mean()), float(profile[2:].mean())
+
+
+def head_entries(evaluator) -> np.ndarray:
+    """Indices into the flat parameter vector of the SMD cells' head-stretch gains (empty without them)."""
+    io, sizes = evaluator.interface, evaluator.brain.param_sizes()
+    start = int(np.cumsum([0] + list(sizes.values()))[list(sizes).index(evaluator.brain.input_gains)])
+    smd = set(io.circuit.indices(classes=("SMD",)).tolist()) if io.head_stretch else set()
+    return np.array([start + k for k, (c, n) in enumerate(zip(*np.nonzero(io.input_mask)))
+                     if c in set(io.head_joints.tolist()) and n in smd], int)
+
+
+def without_head_stretch(run: Path) -> dict:
+    """The run's water 1x gait (2 episodes of 30 s, as the replays) with its SMD head-stretch gains set to 0:
+    what the head's stretch loop does to the rhythm and the wave."""
+    r = Run.open(run)
+    cfg = TrainConfig.from_dict(r.config)
+    params, _ = r.load_policy()
+    spec = spec_at(cfg.eval_spec(episodes=2), "water", 1.0, duration=30.0, head_cpg=0.0)
+    ev = Evaluator(spec)
+    try:
+        ev.initial_params()                   # builds its brain and interface
+        idx = head_entries(ev)
+    finally:
+        ev.close()
+    cut = np.array(params, np.float64)
+    cut[idx] = 0.0
+    out = {"run": run.name, "entries": len(idx)}
+    for label, x in (("trained", params), ("head stretch cut", cut)):
+        m = measure(spec, x)                  # the replays' episodes
+        res, dt = recorded(spec, x)           # the same episodes, for the bend along the body
+        profile = np.asarray(gait(np.asarray(res.traces["curvature"], float), dt)["profile"], float)   # (B, J)
+        out[label] = {"speed": m["speed"], "frequency": m["frequency"], "wavelength": m["wavelength"],
+                      "head_amplitude": float(profile[:, HEAD_JOINTS].mean()),
+                      "body_amplitude": float(profile[:, 2:].mean())}
+    return out
 
 
 def per_run(run: Path, arm: str) -> dict:
@@ -117,6 +154,19 @@ def table(rows: list[dict], tests: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ablation_table(cut: list[dict]) -> str:
+    """Each head-stretch learner in water at 1x as trained and with its SMD head-stretch gains at 0."""
+    lines = ["", "The head-stretch learners in water at 1x, as trained and with the SMD cells' head-stretch "
+             "gains set to 0 (described, not tested):", "",
+             "| run | replay | speed BL/s | Hz / BL | head / body bend (rad/BL) |", "|---|---|---|---|---|"]
+    for c in cut:
+        for label in ("trained", "head stretch cut"):
+            m = c[label]
+            lines.append(f"| {c['run']} | {label} | {m['speed']:.3f} | {_f(m['frequency'])} / "
+                         f"{_f(m['wavelength'])} | {m['head_amplitude']:.2f} / {m['body_amplitude']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--head", nargs="+", type=Path, required=True)
@@ -130,12 +180,14 @@ def main(argv=None) -> None:
     rows = [per_run(run, arm) for arm, runs in (("head", a.head), ("passive", a.passive), ("motor", a.motor))
             for run in runs]
     tests = [paired_test(rows, "head"), paired_test(rows, "passive")]
-    text = table(rows, tests)
+    cut = [without_head_stretch(run) for run, r in zip(a.head, rows) if r["learned"]]
+    text = table(rows, tests) + ablation_table(cut)
     print(text)
     if a.out:
         a.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(a.out / "head-stretch.md", text)
-        atomic_write_text(a.out / "head-stretch.json", json.dumps({"rows": rows, "tests": tests}, indent=1))
+        atomic_write_text(a.out / "head-stretch.json", json.dumps({"rows": rows, "tests": tests, "head_stretch_cut": cut},
+                                                                      indent=1))
 
 
 if __name__ == "__main__":
