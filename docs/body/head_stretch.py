@@ -9,8 +9,8 @@ EI 28.8, trained at water 1x and 1000x), paired by seed:
 
 Per run: the ends (water 1x, agar 1e4) as section 18 measures them (self_rhythm_nulls.replayed, cached in
 each run's gait.json), and the head's bend in water at 1x: the curvature amplitude of the head joints
-(0-1) and of the body's joints (2-10), from one 20 s replay (wormsim.analysis.gait's profile, the first
-quarter left out). For each head-stretch run that learned, the water 1x gait again with its SMD
+(0-1) and of the body's joints (2-10), over the replays' 2 episodes of 30 s (wormsim.analysis.gait's
+profile, the first quarter left out). For each head-stretch run that learned, the water 1x gait again with its SMD
 head-stretch gains at 0 (added after the data: which loop makes its rhythm).
 
 The family fixed before the data (one claim, one test): the water 1x wavelength of each head run that
@@ -43,21 +43,20 @@ from wormsim.runs import Run, atomic_write_text  # noqa: E402
 
 AGAR_END = 10000.0
 HEAD_JOINTS = slice(0, 2)
-SEED = 11
-SECONDS = 20.0
+SECONDS = 30.0
 
 
-def head_bend(run: Path) -> tuple[float, float]:
-    """(head, body) curvature amplitude (rad/BL) in water at 1x: the mean over joints 0-1 and 2-10 of the
-    amplitude profile of one replay."""
-    r = Run.open(run)
-    cfg = TrainConfig.from_dict(r.config)
-    params, _ = r.load_policy()
-    spec = spec_at(cfg.eval_spec(episodes=1), "water", 1.0, duration=SECONDS, head_cpg=0.0)
-    res, dt = recorded(spec, params, SEED)
-    k = np.asarray(res.traces["curvature"], float)[:, 0]
-    profile = np.asarray(gait(k, dt)["profile"], float)
-    return float(profile[HEAD_JOINTS].mean()), float(profile[2:].mean())
+def water_spec(cfg: TrainConfig):
+    """Water at 1x, the replays' 2 episodes of 30 s, head oscillator off."""
+    return spec_at(cfg.eval_spec(episodes=2), "water", 1.0, duration=SECONDS, head_cpg=0.0)
+
+
+def bend(spec, params) -> tuple[float, float]:
+    """(head, body) curvature amplitude (rad/BL): the mean over the episodes and over joints 0-1 and 2-10
+    of the amplitude profile (wormsim.analysis.gait, the first quarter left out)."""
+    res, dt = recorded(spec, params)          # the replays' episodes (wormsim.gait.SEED)
+    profile = np.asarray(gait(np.asarray(res.traces["curvature"], float), dt)["profile"], float)   # (B, J)
+    return float(profile[:, HEAD_JOINTS].mean()), float(profile[:, 2:].mean())
 
 
 def head_entries(evaluator) -> np.ndarray:
@@ -65,8 +64,9 @@ def head_entries(evaluator) -> np.ndarray:
     io, sizes = evaluator.interface, evaluator.brain.param_sizes()
     start = int(np.cumsum([0] + list(sizes.values()))[list(sizes).index(evaluator.brain.input_gains)])
     smd = set(io.circuit.indices(classes=("SMD",)).tolist()) if io.head_stretch else set()
+    joints = set(io.head_joints.tolist())
     return np.array([start + k for k, (c, n) in enumerate(zip(*np.nonzero(io.input_mask)))
-                     if c in set(io.head_joints.tolist()) and n in smd], int)
+                     if c in joints and n in smd], int)
 
 
 def without_head_stretch(run: Path) -> dict:
@@ -75,7 +75,7 @@ def without_head_stretch(run: Path) -> dict:
     r = Run.open(run)
     cfg = TrainConfig.from_dict(r.config)
     params, _ = r.load_policy()
-    spec = spec_at(cfg.eval_spec(episodes=2), "water", 1.0, duration=30.0, head_cpg=0.0)
+    spec = water_spec(cfg)
     ev = Evaluator(spec)
     try:
         ev.initial_params()                   # builds its brain and interface
@@ -87,18 +87,18 @@ def without_head_stretch(run: Path) -> dict:
     out = {"run": run.name, "entries": len(idx)}
     for label, x in (("trained", params), ("head stretch cut", cut)):
         m = measure(spec, x)                  # the replays' episodes
-        res, dt = recorded(spec, x)           # the same episodes, for the bend along the body
-        profile = np.asarray(gait(np.asarray(res.traces["curvature"], float), dt)["profile"], float)   # (B, J)
+        head, body = bend(spec, x)
         out[label] = {"speed": m["speed"], "frequency": m["frequency"], "wavelength": m["wavelength"],
-                      "head_amplitude": float(profile[:, HEAD_JOINTS].mean()),
-                      "body_amplitude": float(profile[:, 2:].mean())}
+                      "head_amplitude": head, "body_amplitude": body}
     return out
 
 
 def per_run(run: Path, arm: str) -> dict:
     out = outcomes(replayed(run, AGAR_END), AGAR_END)
-    head, body = head_bend(run)
-    seed = int(TrainConfig.from_dict(Run.open(run).config).seed)
+    r = Run.open(run)
+    cfg = TrainConfig.from_dict(r.config)
+    head, body = bend(water_spec(cfg), r.load_policy()[0])
+    seed = int(cfg.seed)
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
     trained = summary.get("final_speed_by_load") or [float("nan")] * 2
     return {"run": run.name, "arm": arm, "seed": seed, "learned": bool(out["learned"]),
@@ -186,8 +186,8 @@ def main(argv=None) -> None:
     if a.out:
         a.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(a.out / "head-stretch.md", text)
-        atomic_write_text(a.out / "head-stretch.json", json.dumps({"rows": rows, "tests": tests, "head_stretch_cut": cut},
-                                                                      indent=1))
+        data = {"rows": rows, "tests": tests, "head_stretch_cut": cut}
+        atomic_write_text(a.out / "head-stretch.json", json.dumps(data, indent=1))
 
 
 if __name__ == "__main__":
